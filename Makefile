@@ -1,0 +1,114 @@
+# lesiond - build, run, test.
+#
+#   make            build build/release/lesiond (+ lesiond-generic for CPUs without AVX2)
+#   make deps       install Debian packages and build the FAISS C API (idempotent)
+#   make run        build, generate the demo dataset once, import it, serve on 127.0.0.1:8080
+#   make test       unit + black-box tests; prints "N passed, N failed"
+#   make asan       the same tests on an ASan+UBSan build
+#   make bench      benchmarks, printing figures
+#   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
+#   make style      style checks (banned calls, trailing space, line length)
+#   make clean
+
+VARIANT  ?= release
+BUILD    := build/$(VARIANT)
+DEPS     := build/deps
+DEPSTAMP := $(DEPS)/libfaiss_c.a
+
+CC       ?= gcc
+CXX      ?= g++
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wpointer-arith -Wcast-qual -Wwrite-strings -Wvla \
+            -Wundef -Wnull-dereference -Werror
+CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+OPT_release := -O2 -g
+OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+OPT         := $(OPT_$(VARIANT))
+CFLAGS   += $(CSTD) $(OPT) $(WARN) -Iinclude -MMD -MP
+LDFLAGS  += $(filter -fsanitize%,$(OPT)) -fopenmp
+LIBS     := $(DEPS)/libfaiss_c.a -lfaiss -lopenblas -lmicrohttpd -lpng -lz -lcjson \
+            -lsqlite3 -lm -lpthread
+
+INDEX_SRC  := $(wildcard index/*.c)
+SERVER_SRC := $(wildcard server/*.c)
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+INDEX_OBJ  := $(INDEX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRC  := $(wildcard bench/bench_*.c)
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+LESIOND    := $(BUILD)/lesiond
+PORT       ?= 8080
+DEMO_DIR   ?= build/demo
+
+.PHONY: all deps run test unit e2e asan bench fuzz style clean
+all: $(LESIOND) $(BUILD)/lesiond-generic
+
+deps: $(DEPSTAMP)
+$(DEPSTAMP): tools/deps.sh
+	sh tools/deps.sh build
+
+$(BUILD)/%.o: %.c | $(DEPSTAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# migrations/*.sql compiled into the binary, in file-name order
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) tools/embed_sql.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed_sql.sh $(MIGRATIONS) > $@
+$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/liblesion.a: $(INDEX_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# Two binaries: the AVX2 one links FAISS's distance kernels rebuilt with AVX2/FMA;
+# lesiond re-executes lesiond-generic at start on a CPU without AVX2.
+$(BUILD)/variant_avx2.o: tools/variant.c
+	$(CC) $(CFLAGS) -DLSD_VARIANT_AVX2=1 -c $< -o $@
+$(BUILD)/variant_generic.o: tools/variant.c
+	$(CC) $(CFLAGS) -DLSD_VARIANT_AVX2=0 -c $< -o $@
+$(LESIOND): $(SERVER_OBJ) $(BUILD)/liblesion.a $(BUILD)/variant_avx2.o
+	$(CXX) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(BUILD)/variant_avx2.o $(BUILD)/liblesion.a \
+		$(DEPS)/distances_simd_avx2.o $(LIBS)
+$(BUILD)/lesiond-generic: $(SERVER_OBJ) $(BUILD)/liblesion.a $(BUILD)/variant_generic.o
+	$(CXX) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(BUILD)/variant_generic.o $(BUILD)/liblesion.a $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/liblesion.a $(BUILD)/variant_generic.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@.o
+	$(CXX) $(LDFLAGS) -o $@ $@.o $(BUILD)/variant_generic.o $(BUILD)/liblesion.a $(LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/liblesion.a $(BUILD)/variant_avx2.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@.o
+	$(CXX) $(LDFLAGS) -o $@ $@.o $(BUILD)/variant_avx2.o $(BUILD)/liblesion.a \
+		$(DEPS)/distances_simd_avx2.o $(LIBS)
+
+$(DEMO_DIR)/lesiond.db: $(LESIOND)
+	sh tools/demo_db.sh $(LESIOND) $(DEMO_DIR)
+
+run: all $(DEMO_DIR)/lesiond.db
+	$(LESIOND) serve --db $(DEMO_DIR)/lesiond.db --images $(DEMO_DIR)/Images_png --port $(PORT)
+
+test: all $(UNIT_BIN)
+	sh tests/run.sh $(BUILD)
+
+asan:
+	$(MAKE) VARIANT=asan test
+
+bench: all $(BENCH_BIN)
+	sh bench/run.sh $(BUILD)
+
+fuzz: deps
+	sh tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
+
+style:
+	sh tools/style.sh
+
+clean:
+	rm -rf build/release build/asan build/fuzz build/demo build/test
+
+-include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)

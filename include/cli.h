@@ -1,0 +1,35 @@
+/* cli.h - the command line: subcommand table and a small option parser shared by all
+ * subcommands. Common options --config, --db, --images are handled here, so every
+ * subcommand accepts them; its own options come as a table. */
+#ifndef LSD_CLI_H
+#define LSD_CLI_H
+
+#include "config.h"
+
+struct cli_opt {
+	const char *name;	/* "--k" */
+	const char *arg;	/* "N" for an option with a value, NULL for a flag */
+	const char **val;	/* OUT: the value, or "1" for a flag; untouched if absent */
+	const char *help;
+};
+
+/* Parse argv[1..] (argv[0] is the subcommand). Loads the config file first (--config,
+ * default config/lesiond.conf when present), then applies --db / --images.
+ * Returns 0 to go on, 1 when --help was printed (exit 0), -1 on error (message printed). */
+int cli_parse(int argc, char **argv, const struct cli_opt *opts, const char *usage,
+	      struct config *cfg /* OUT */);
+
+/* Subcommands: each returns the process exit status. */
+int cmd_serve(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_import_vectors(int argc, char **argv);
+int cmd_knn(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_graph(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+
+#endif

@@ -1,0 +1,60 @@
+/* config.h - lesiond's settings: one table of (name, type, default, bounds, doc).
+ *
+ * Built-in defaults, then config/lesiond.conf (or --config FILE), then command-line
+ * flags, each overriding the one before. Errors name file:line. The table is the
+ * single source for the defaults, the parser, `lesiond serve --help` and the sample
+ * config file's comments (tests check the file documents every key).
+ */
+#ifndef LSD_CONFIG_H
+#define LSD_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_STR_MAX 512
+
+struct config {
+	char listen[64];
+	int port;
+	int threads;
+	char db[CONFIG_STR_MAX];
+	char images[CONFIG_STR_MAX];
+	long body_max_json;	/* bytes, JSON bodies */
+	long body_max_bulk;	/* bytes, NDJSON / octet-stream bulk bodies */
+	int conn_limit;
+	int conn_per_ip;
+	int conn_timeout_s;
+	int slice_cache_mb;
+	int png_level;
+	int k_max;
+	long batch_max;
+	char cors_origins[CONFIG_STR_MAX];
+	char index_type[64];
+	int snapshot_every;	/* vectors written between index snapshots */
+	double graph_w_embed, graph_w_loc, graph_w_size, graph_threshold;
+	char admin_keys[CONFIG_STR_MAX];
+	char read_keys[CONFIG_STR_MAX];
+	int open_access;
+};
+
+enum config_type { CFG_STR, CFG_INT, CFG_LONG, CFG_DBL, CFG_BOOL };
+
+struct config_key {
+	const char *name;
+	enum config_type type;
+	size_t off;
+	const char *def;
+	double lo, hi;	/* bounds for numbers; ignored for strings */
+	size_t size;	/* buffer size for strings */
+	const char *doc;
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_nkeys;
+
+void config_defaults(struct config *c);
+/* Set one key from text; returns 0 or -1 with err (no file:line: the caller adds it). */
+int config_set(struct config *c, const char *name, const char *value, char *err);
+/* Read "key = value" lines (# comments). Missing file: -1 unless optional. */
+int config_load(struct config *c, const char *path, int optional, char *err);
+
+#endif

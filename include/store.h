@@ -1,0 +1,77 @@
+/* store.h - the metadata store: SQLite, the system of record for lesions, patients,
+ * studies, series (and, in store_vec / store_graph, vectors and graph edges).
+ *
+ * The only module that includes sqlite3.h (files index/store*.c). Opening applies the
+ * numbered migrations (migrations.h) in order, each in one transaction, recorded in
+ * PRAGMA user_version; a database newer than this binary is refused. WAL mode.
+ * Thread-safe: an internal pool of connections; writes are serialised by a mutex and
+ * run in one transaction each (all-or-nothing).
+ */
+#ifndef LSD_STORE_H
+#define LSD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lesion.h"
+
+struct store;
+
+#define STORE_NOTFOUND 1
+
+int store_open(const char *path, struct store **out /* OUT */, char *err);
+void store_close(struct store *st);
+int store_schema_version(struct store *st);
+
+struct store_counts {
+	int64_t lesions, patients, studies, series;
+};
+int store_counts(struct store *st, struct store_counts *out /* OUT */, char *err);
+
+/* 0, STORE_NOTFOUND, or -1 with err. */
+int store_lesion_get(struct store *st, int64_t id, struct lesion *out /* OUT */, char *err);
+
+/* Insert lesions in one transaction. With ids set (id > 0) each is inserted under that
+ * id: an existing identical row is left alone (counted in *same), an existing different
+ * row fails the whole batch (err names the id). With id == 0 a new id is assigned
+ * (max id + 1) and written back into l[i].id. On any failure nothing is written. */
+int store_lesion_insert(struct store *st, struct lesion *l, size_t n, size_t *added /* OUT */,
+			size_t *same /* OUT */, char *err);
+
+/* Delete one lesion and everything hanging off it (vectors, graph edges). */
+int store_lesion_delete(struct store *st, int64_t id, char *err);
+
+struct store_filter {
+	int64_t patient;	/* 0: any */
+	int64_t study;		/* 0: any */
+	unsigned type_mask;	/* bit t (1..8) set = allowed; bit 0 = unlabelled; 0: any */
+	unsigned split_mask;	/* bit s (1..3); 0: any */
+	double min_diam_mm, max_diam_mm;	/* long diameter; <= 0 / <= 0: no bound */
+	char gender;		/* 0 any, 'M', 'F' */
+	double min_age, max_age;	/* NAN: no bound (lesions with unknown age excluded when bounded) */
+	int exclude_noisy;
+};
+void store_filter_init(struct store_filter *f);
+/* 1 if the lesion satisfies the filter. */
+int store_filter_match(const struct store_filter *f, const struct lesion *l);
+
+/* A page of lesions with id > after, in id order; *n_out <= limit. */
+int store_lesion_list(struct store *st, const struct store_filter *f, int64_t after, int limit,
+		      struct lesion *out /* OUT: limit entries */, int *n_out /* OUT */, char *err);
+
+/* Call fn for every lesion in id order (no lock held across calls beyond the read
+ * transaction). Stops early when fn returns non-zero, and returns that value. */
+int store_lesion_foreach(struct store *st, int (*fn)(const struct lesion *l, void *arg),
+			 void *arg, char *err);
+
+/* Largest lesion id (0 when empty). */
+int64_t store_max_lesion_id(struct store *st);
+
+/* Small key/value table for the modules' own bookkeeping. */
+int store_meta_get(struct store *st, const char *key, char *val, size_t n, char *err);
+int store_meta_set(struct store *st, const char *key, const char *val, char *err);
+
+/* The file path the store was opened on (for snapshots beside it). */
+const char *store_path(const struct store *st);
+
+#endif

@@ -1,0 +1,68 @@
+/* util.h - small shared helpers: bounded string buffers, error messages, clocks, files.
+ *
+ * Used by every module of index/ and server/. No third-party headers here.
+ * An error message buffer is always `char *err` of LSD_ERRLEN bytes supplied by the
+ * caller (leaf modules never log; they fill this, and the caller with context logs).
+ */
+#ifndef LSD_UTIL_H
+#define LSD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#define LSD_ERRLEN 512
+
+#if defined(__GNUC__)
+#define LSD_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define LSD_PRINTF(a, b)
+#endif
+
+/* Set by tools/variant.c: 1 in the AVX2 binary, 0 in lesiond-generic and the tests. */
+extern const int lsd_variant_avx2;
+
+/* Write a formatted message into err (LSD_ERRLEN bytes); returns -1 so callers can
+ * `return errf(err, ...)`. err may be NULL. */
+int errf(char *err, const char *fmt, ...) LSD_PRINTF(2, 3);
+
+/* A growable byte buffer with a hard cap chosen by its owner (curl's dynbuf idea).
+ * Always NUL-terminated when len > 0. An append past `max` fails and sets `oom`. */
+struct sb {
+	char *p;
+	size_t len, cap, max;
+	int oom;
+};
+void sb_init(struct sb *b, size_t max);
+void sb_free(struct sb *b);
+int sb_add(struct sb *b, const void *p, size_t n);
+int sb_adds(struct sb *b, const char *s);
+int sb_addf(struct sb *b, const char *fmt, ...) LSD_PRINTF(2, 3);
+int sb_addc(struct sb *b, char c);
+/* Hand the bytes to the caller (who frees them); the buffer is left empty. */
+char *sb_steal(struct sb *b, size_t *len /* OUT */);
+
+/* Monotonic clock. */
+double now_ms(void);
+uint64_t now_us(void);
+
+/* Whole-file read with a size cap; returns malloc'd bytes (NUL-terminated) or NULL. */
+char *file_read(const char *path, size_t max, size_t *len /* OUT */, char *err);
+/* Atomically replace path with data: temp file in the same dir, fsync, rename, fsync dir. */
+int file_write_atomic(const char *path, const void *data, size_t len, char *err);
+/* Same without fsync (bulk generated files: a crash leaves the old file or none). */
+int file_write_atomic_nosync(const char *path, const void *data, size_t len, char *err);
+int mkdir_p(const char *path, char *err);
+
+/* Strict number parsing: the whole string must be a number in range. 0 on success. */
+int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out /* OUT */);
+int parse_f64(const char *s, double *out /* OUT */);
+
+/* FNV-1a 64-bit, for ETags and checksums that need not be cryptographic. */
+uint64_t fnv1a64(const void *p, size_t n, uint64_t seed);
+
+#define LSD_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define LSD_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define LSD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,181 @@
+/* config.c - the settings table, its parser and defaults. See config.h.
+ * Called once at start (and on SIGHUP by serve). Not thread-safe by itself: serve
+ * parses into a fresh struct and swaps it in. */
+#include "config.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OFF(f) offsetof(struct config, f)
+#define SZ(f) sizeof(((struct config *)0)->f)
+
+const struct config_key config_keys[] = {
+	{ "listen", CFG_STR, OFF(listen), "127.0.0.1", 0, 0, SZ(listen),
+	  "address to listen on (IPv4 or IPv6 literal)" },
+	{ "port", CFG_INT, OFF(port), "8080", 0, 65535, 0, "TCP port; 0 picks a free one" },
+	{ "threads", CFG_INT, OFF(threads), "4", 1, 256, 0, "HTTP worker threads" },
+	{ "db", CFG_STR, OFF(db), "lesiond.db", 0, 0, SZ(db),
+	  "SQLite database; index snapshots are kept beside it" },
+	{ "images", CFG_STR, OFF(images), "", 0, 0, SZ(images),
+	  "DeepLesion Images_png folder (the one holding <patient>_<study>_<series>/)" },
+	{ "body_max_json", CFG_LONG, OFF(body_max_json), "1048576", 1024, 1073741824.0, 0,
+	  "largest JSON request body in bytes (413 beyond, counted while receiving)" },
+	{ "body_max_bulk", CFG_LONG, OFF(body_max_bulk), "268435456", 1024, 17179869184.0, 0,
+	  "largest NDJSON / octet-stream body in bytes (bulk imports, batch search)" },
+	{ "conn_limit", CFG_INT, OFF(conn_limit), "512", 1, 100000, 0,
+	  "open connections in total" },
+	{ "conn_per_ip", CFG_INT, OFF(conn_per_ip), "128", 1, 100000, 0,
+	  "open connections per client address" },
+	{ "conn_timeout_s", CFG_INT, OFF(conn_timeout_s), "30", 1, 3600, 0,
+	  "idle seconds before a connection is closed (also bounds a trickling body)" },
+	{ "slice_cache_mb", CFG_INT, OFF(slice_cache_mb), "256", 0, 65536, 0,
+	  "decoded-slice LRU cache size in MiB (0 disables)" },
+	{ "png_level", CFG_INT, OFF(png_level), "1", 0, 9, 0,
+	  "zlib level for rendered PNGs (1: fast, 9: small)" },
+	{ "k_max", CFG_INT, OFF(k_max), "1000", 1, 100000, 0, "largest k a search may ask for" },
+	{ "batch_max", CFG_LONG, OFF(batch_max), "1000000", 1, 100000000.0, 0,
+	  "most queries in one batch request" },
+	{ "cors_origins", CFG_STR, OFF(cors_origins), "*", 0, 0, SZ(cors_origins),
+	  "comma-separated origins allowed by CORS; * for any, empty for none" },
+	{ "index_type", CFG_STR, OFF(index_type), "Flat", 0, 0, SZ(index_type),
+	  "FAISS factory string for new spaces: Flat (exact), HNSW32, IVF256,Flat, IVF1024,PQ32" },
+	{ "snapshot_every", CFG_INT, OFF(snapshot_every), "10000", 1, 100000000, 0,
+	  "vectors written between index snapshots (also snapshotted at shutdown)" },
+	{ "graph_w_embed", CFG_DBL, OFF(graph_w_embed), "1.0", 0, 100, 0,
+	  "lesion graph: weight of the embedding distance" },
+	{ "graph_w_loc", CFG_DBL, OFF(graph_w_loc), "1.0", 0, 100, 0,
+	  "lesion graph: weight of the normalised-location displacement" },
+	{ "graph_w_size", CFG_DBL, OFF(graph_w_size), "1.0", 0, 100, 0,
+	  "lesion graph: weight of the log size ratio" },
+	{ "graph_threshold", CFG_DBL, OFF(graph_threshold), "1.0", 0, 1000, 0,
+	  "lesion graph: largest combined cost still linked" },
+	{ "admin_keys", CFG_STR, OFF(admin_keys), "", 0, 0, SZ(admin_keys),
+	  "comma-separated API keys that may write" },
+	{ "read_keys", CFG_STR, OFF(read_keys), "", 0, 0, SZ(read_keys),
+	  "comma-separated API keys that may search and render" },
+	{ "open_access", CFG_BOOL, OFF(open_access), "false", 0, 1, 0,
+	  "allow a non-loopback listen address without admin keys" },
+};
+const size_t config_nkeys = LSD_ARRAY_LEN(config_keys);
+
+int config_set(struct config *c, const char *name, const char *value, char *err)
+{
+	const struct config_key *k = NULL;
+	char *dst;
+	size_t i;
+
+	for (i = 0; i < config_nkeys; i++)
+		if (!strcmp(config_keys[i].name, name))
+			k = &config_keys[i];
+	if (!k)
+		return errf(err, "unknown key '%s'", name);
+	dst = (char *)c + k->off;
+	switch (k->type) {
+	case CFG_STR:
+		if (strlen(value) >= k->size)
+			return errf(err, "%s: value longer than %zu bytes", name, k->size - 1);
+		memcpy(dst, value, strlen(value) + 1);
+		return 0;
+	case CFG_INT:
+	case CFG_LONG: {
+		int64_t v;
+
+		if (parse_i64(value, (int64_t)k->lo, (int64_t)k->hi, &v))
+			return errf(err, "%s: '%s' is not an integer in %.0f..%.0f", name, value,
+				    k->lo, k->hi);
+		if (k->type == CFG_INT)
+			*(int *)(void *)dst = (int)v;
+		else
+			*(long *)(void *)dst = (long)v;
+		return 0;
+	}
+	case CFG_DBL: {
+		double v;
+
+		if (parse_f64(value, &v) || v < k->lo || v > k->hi)
+			return errf(err, "%s: '%s' is not a number in %g..%g", name, value, k->lo,
+				    k->hi);
+		*(double *)(void *)dst = v;
+		return 0;
+	}
+	case CFG_BOOL:
+		if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "1"))
+			*(int *)(void *)dst = 1;
+		else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0"))
+			*(int *)(void *)dst = 0;
+		else
+			return errf(err, "%s: '%s' is not true/false", name, value);
+		return 0;
+	}
+	return errf(err, "%s: bad type", name);
+}
+
+void config_defaults(struct config *c)
+{
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < config_nkeys; i++)
+		if (config_set(c, config_keys[i].name, config_keys[i].def, NULL))
+			abort();	/* a bad default is a programming error */
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int config_load(struct config *c, const char *path, int optional, char *err)
+{
+	char line[2048], e2[LSD_ERRLEN];
+	FILE *f;
+	int lineno = 0, rc = 0;
+
+	f = fopen(path, "r");
+	if (!f) {
+		if (optional && errno == ENOENT)
+			return 0;
+		return errf(err, "%s: %s", path, strerror(errno));
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *eq, *key, *val, *s;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			rc = errf(err, "%s:%d: line too long", path, lineno);
+			break;
+		}
+		s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		eq = strchr(s, '=');
+		if (!eq) {
+			rc = errf(err, "%s:%d: expected 'key = value'", path, lineno);
+			break;
+		}
+		*eq = '\0';
+		key = trim(s);
+		val = trim(eq + 1);
+		if (strlen(val) >= 2 && val[0] == '"' && val[strlen(val) - 1] == '"') {
+			val[strlen(val) - 1] = '\0';
+			val++;
+		}
+		if (config_set(c, key, val, e2)) {
+			rc = errf(err, "%s:%d: %s", path, lineno, e2);
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}

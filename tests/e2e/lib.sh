@@ -1,0 +1,84 @@
+# lib.sh - black-box test helpers, sourced by tests/e2e/*.sh.
+# Starts the real lesiond on a free loopback port (--port 0 --port-file), sends requests
+# with curl and checks status, headers and JSON bodies (jq). Each check is one case;
+# finish prints "RESULT passed failed". Needs LESIOND and LSD_TEST_TMP (set by run.sh).
+set -u
+: "${LESIOND:?}" "${LSD_TEST_TMP:?}"
+T_PASS=0
+T_FAIL=0
+T_NAME=$(basename "$0" .sh)
+T_DIR="$LSD_TEST_TMP/$T_NAME"
+rm -rf "$T_DIR" && mkdir -p "$T_DIR"
+SERVER_PID=
+BASE=
+
+ok() { T_PASS=$((T_PASS + 1)); echo "ok - $*"; }
+not_ok() { T_FAIL=$((T_FAIL + 1)); echo "not ok - $*"; }
+check() { # description, then a command that must succeed
+	d=$1; shift
+	if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+
+# start_server [extra serve args...]: serve $T_DIR/lesiond.db
+start_server() {
+	rm -f "$T_DIR/port"
+	"$LESIOND" serve --db "${DB:-$T_DIR/lesiond.db}" --listen 127.0.0.1 --port 0 \
+		--port-file "$T_DIR/port" "$@" > "$T_DIR/server.log" 2>&1 &
+	SERVER_PID=$!
+	i=0
+	while [ ! -s "$T_DIR/port" ]; do
+		i=$((i + 1))
+		if [ $i -gt 300 ] || ! kill -0 $SERVER_PID 2>/dev/null; then
+			echo "server did not start:"; cat "$T_DIR/server.log"; return 1
+		fi
+		sleep 0.1
+	done
+	BASE="http://127.0.0.1:$(cat "$T_DIR/port")"
+	i=0
+	until curl -fs "$BASE/healthz" > /dev/null; do
+		i=$((i + 1)); [ $i -gt 100 ] && return 1; sleep 0.1
+	done
+}
+
+stop_server() {
+	[ -n "$SERVER_PID" ] || return 0
+	kill -TERM "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID" 2>/dev/null
+	T_RC=$?
+	SERVER_PID=
+	return 0
+}
+
+# req METHOD PATH [curl args...]: sets ST (status), body in $T_DIR/body, headers in $T_DIR/hdr
+req() {
+	m=$1; p=$2; shift 2
+	ST=$(curl -s -o "$T_DIR/body" -D "$T_DIR/hdr" -w '%{http_code}' -X "$m" "$@" "$BASE$p")
+}
+# expect METHOD PATH STATUS [curl args...]
+expect() {
+	m=$1; p=$2; s=$3; shift 3
+	req "$m" "$p" "$@"
+	if [ "$ST" = "$s" ]; then ok "$m $p -> $s"; else
+		not_ok "$m $p -> $s (got $ST: $(head -c 300 "$T_DIR/body"))"; fi
+}
+# jqt FILTER: the last body satisfies a jq boolean filter
+jqt() {
+	if jq -e "$1" "$T_DIR/body" > /dev/null 2>&1; then ok "jq $1"; else
+		not_ok "jq $1 on $(head -c 300 "$T_DIR/body")"; fi
+}
+# hdr NAME REGEX: the last response has a header matching
+hdr() {
+	if grep -i "^$1:" "$T_DIR/hdr" | grep -Eqi "$2"; then ok "header $1 ~ $2"; else
+		not_ok "header $1 ~ $2 (got: $(grep -i "^$1:" "$T_DIR/hdr"))"; fi
+}
+problem() { # the last body is a problem+json with this status
+	hdr Content-Type 'application/problem\+json'
+	jqt ".status == $1 and (.title|type==\"string\") and (.detail|type==\"string\")"
+}
+
+finish() {
+	stop_server
+	echo "RESULT $T_PASS $T_FAIL"
+	[ $T_FAIL = 0 ]
+}
+trap 'if [ -n "$SERVER_PID" ]; then kill -9 $SERVER_PID 2>/dev/null; fi' EXIT

@@ -1,0 +1,98 @@
+#!/bin/sh
+# deps.sh - install what lesiond needs on Debian 12 and build the FAISS C API.
+#
+# Called by `make deps` (and by `make run` / `make test` when a stamp is missing).
+# Idempotent: each step checks before it acts, so a second run does nothing.
+#   1. apt packages (dev headers, FAISS, OpenBLAS, curl for tests, clang for fuzzing)
+#   2. a deb-src entry for Debian's main archive, then `apt-get source faiss`
+#   3. libfaiss_c.a: the C API .cpp files of that source package compiled against the
+#      installed libfaiss.a (Debian ships only the headers), plus FAISS's own
+#      distances_simd.cpp rebuilt with AVX2/FMA (linked only into the AVX2 binary).
+# Nothing of FAISS's source is committed: it is fetched into $BUILD/faiss-src.
+set -eu
+
+BUILD=${1:-build}/deps
+mkdir -p "$BUILD"
+BUILD=$(cd "$BUILD" && pwd)
+
+PKGS="gcc g++ make pkg-config dpkg-dev curl ca-certificates
+libmicrohttpd-dev libpng-dev zlib1g-dev libcjson-dev libsqlite3-dev sqlite3
+libfaiss-dev libopenblas-dev libgnutls28-dev gnutls-bin
+clang libclang-rt-14-dev jq"
+if [ -n "${LESIOND_EXTRA_PKGS:-}" ]; then PKGS="$PKGS $LESIOND_EXTRA_PKGS"; fi
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+
+SRCLIST=/etc/apt/sources.list.d/lesiond-deb-src.sources
+need_update=0
+if [ ! -f "$SRCLIST" ]; then
+	cat > "$SRCLIST" <<'SRC'
+# Added by lesiond's tools/deps.sh: source packages, for `apt-get source faiss`.
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+	need_update=1
+fi
+
+if [ -n "$missing" ] || [ $need_update = 1 ]; then
+	echo "deps: apt-get update"
+	apt-get update -qq
+fi
+if [ -n "$missing" ]; then
+	echo "deps: installing$missing"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+fi
+
+LIB="$BUILD/libfaiss_c.a"
+SIMD="$BUILD/distances_simd_avx2.o"
+if [ -f "$LIB" ] && [ -f "$SIMD" ]; then
+	exit 0
+fi
+
+SRC="$BUILD/faiss-src"
+if ! ls -d "$SRC"/faiss-*/c_api >/dev/null 2>&1; then
+	echo "deps: fetching Debian's faiss source package"
+	rm -rf "$SRC" && mkdir -p "$SRC"
+	(cd "$SRC" && apt-get source -qq faiss >/dev/null 2>&1) || {
+		# apt-get source as root may be refused writing as _apt; retry in /tmp.
+		(cd "$SRC" && apt-get source faiss)
+	}
+fi
+top=$(ls -d "$SRC"/faiss-*/ | head -n 1)
+[ -d "$top/c_api" ] || { echo "deps: no c_api in $top" >&2; exit 1; }
+
+echo "deps: building the FAISS C API ($top)"
+OBJ="$BUILD/faiss_c_obj"
+rm -rf "$OBJ" && mkdir -p "$OBJ"
+CXXF="-O2 -fPIC -std=c++17 -fopenmp -w -I$top -I/usr/include"
+pids=""
+n=0
+for f in "$top"/c_api/*.cpp "$top"/c_api/impl/*.cpp "$top"/c_api/utils/*.cpp; do
+	[ -f "$f" ] || continue
+	n=$((n + 1))
+	o="$OBJ/$(echo "$f" | sed "s|$top||; s|/|_|g; s|\.cpp$|.o|")"
+	g++ $CXXF -c "$f" -o "$o" &
+	pids="$pids $!"
+	# two cores: keep at most 2 compilers running
+	if [ $((n % 2)) = 0 ]; then wait; fi
+done
+wait
+for f in "$top"/c_api/*.cpp "$top"/c_api/impl/*.cpp "$top"/c_api/utils/*.cpp; do
+	[ -f "$f" ] || continue
+	o="$OBJ/$(echo "$f" | sed "s|$top||; s|/|_|g; s|\.cpp$|.o|")"
+	[ -f "$o" ] || { echo "deps: failed to compile $f" >&2; exit 1; }
+done
+g++ -O3 -fPIC -std=c++17 -fopenmp -w -mavx2 -mfma -mf16c -I"$top" \
+	-c "$top/faiss/utils/distances_simd.cpp" -o "$SIMD.tmp"
+rm -f "$LIB.tmp"
+ar rcs "$LIB.tmp" "$OBJ"/*.o
+mv "$SIMD.tmp" "$SIMD"
+mv "$LIB.tmp" "$LIB"
+echo "deps: built $LIB ($n files) and $SIMD"
