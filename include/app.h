@@ -1,0 +1,23 @@
+/* app.h - the daemon's shared state, created by `lesiond serve` and handed to every
+ * handler through request.app. Fields are set once at start; the objects they point to
+ * are thread-safe on their own (store, spaces, slice cache, metrics). */
+#ifndef LSD_APP_H
+#define LSD_APP_H
+
+#include "config.h"
+
+struct store;
+struct spaces;
+struct slicecache;
+struct metrics;
+
+struct app {
+	struct config cfg;
+	struct store *st;
+	struct spaces *sp;		/* embedding spaces (NULL until loaded) */
+	struct slicecache *cache;	/* decoded slices */
+	struct metrics *metrics;
+	volatile int ready;		/* /readyz: 1 once the store and indexes are loaded */
+};
+
+#endif

@@ -1,0 +1,95 @@
+/* http.h - what a request handler sees: a plain request struct in, a reply struct out.
+ *
+ * server/http.c (the only user of libmicrohttpd) turns each HTTP request into a
+ * struct request, finds the route (server/routes.c: a static table of method, pattern,
+ * handler), calls the handler and sends the struct reply. Handlers never see MHD, so
+ * they can be unit-tested without a socket. Bodies are buffered up to the route's limit
+ * (413 while receiving beyond it). Handlers run on MHD's worker threads, concurrently.
+ */
+#ifndef LSD_HTTP_H
+#define LSD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+enum http_method {
+	HTTP_GET = 1, HTTP_HEAD = 2, HTTP_POST = 4, HTTP_PUT = 8, HTTP_DELETE = 16,
+	HTTP_OPTIONS = 32
+};
+
+struct app;	/* app.h: the daemon's shared state (config, store, spaces, caches) */
+
+#define REQ_MAX_ARGS 4
+#define REQ_MAX_QUERY 32
+
+struct request {
+	enum http_method method;
+	const char *path;		/* URL path, percent-decoded */
+	const char *args[REQ_MAX_ARGS];	/* the {…} segments of the route pattern, in order */
+	int nargs;
+	const char *qkey[REQ_MAX_QUERY];	/* query string, decoded, in order */
+	const char *qval[REQ_MAX_QUERY];
+	int nquery;
+	const char *content_type;	/* without parameters, lower case; NULL if absent */
+	const char *if_none_match;
+	const char *origin;
+	const char *authorization;
+	const char *body;		/* NUL-terminated; NULL when empty */
+	size_t body_len;
+	uint64_t id;			/* request id, for logs */
+	struct app *app;
+};
+
+/* Streamed reply body: called until it returns 0 (end) or -1 (abort). Writes at most
+ * max bytes into buf. free is called once at the end, on every path. */
+typedef ssize_t (*reply_stream_fn)(void *cls, char *buf, size_t max);
+
+struct reply {
+	int status;
+	const char *content_type;	/* static string */
+	char *body;			/* malloc'd; ownership passes to the HTTP layer */
+	size_t body_len;
+	char etag[40];			/* "" for none; set => If-None-Match honoured, 304 */
+	int immutable;			/* Cache-Control: public, max-age=31536000, immutable */
+	const char *allow;		/* Allow header (405) */
+	int retry_after;		/* seconds, > 0 adds Retry-After */
+	reply_stream_fn stream;		/* set for a chunked streamed body */
+	void *stream_cls;
+	void (*stream_free)(void *cls);
+};
+
+/* Value of a query parameter (the last one if repeated), or NULL. */
+const char *req_query(const struct request *r, const char *key);
+
+/* Fill the reply. Each returns 0; on allocation failure they fall back to a static 500. */
+int reply_json(struct reply *rp, int status, struct sb *b);	/* takes b's bytes */
+int reply_bytes(struct reply *rp, int status, const char *ctype, void *body, size_t len);
+/* application/problem+json (RFC 9457) with status, title (from the status), detail. */
+int reply_problem(struct reply *rp, int status, const char *fmt, ...) LSD_PRINTF(3, 4);
+const char *http_status_title(int status);
+
+typedef void (*handler_fn)(const struct request *r, struct reply *rp);
+
+enum body_class { BODY_NONE = 0, BODY_JSON, BODY_BULK };
+
+struct route {
+	unsigned methods;		/* HTTP_GET | HTTP_HEAD ... */
+	const char *pattern;		/* "/v1/lesions/{}/patch.png": {} captures one segment */
+	handler_fn handler;
+	enum body_class body;		/* which size limit applies */
+	int write;			/* needs an admin key (when keys are configured) */
+	const char *name;		/* route label for logs and metrics */
+};
+
+extern const struct route routes[];
+extern const size_t routes_count;
+
+/* Match a path against the table: the route, or NULL; *allow gets the methods that
+ * exist for the path (for 405). Captures go into r->args. */
+const struct route *routes_match(const char *path, enum http_method m, unsigned *allow,
+				 struct request *r);
+
+#endif
