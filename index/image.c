@@ -166,6 +166,11 @@ int image_read_png16(const char *path, int max_rows, struct slice16 *out, char *
 	return rc;
 }
 
+int image_read_png16_fp(void *f, int max_rows, struct slice16 *out, char *err)
+{
+	return decode16(f, NULL, max_rows, out, err);
+}
+
 int image_decode_png16(const void *buf, size_t len, struct slice16 *out, char *err)
 {
 	struct memsrc m = { buf, len, 0 };
