@@ -33,6 +33,11 @@ int image_read_png16_fp(void *f /* FILE * */, int max_rows, struct slice16 *out 
 int image_decode_png16(const void *buf, size_t len, struct slice16 *out /* OUT */, char *err);
 void slice16_free(struct slice16 *s);
 
+/* Decode an 8-bit gray or RGB PNG (what the renderer writes) to malloc'd pixels, for tests
+ * and tools that check rendered images. *chan gets 1 or 3. */
+int image_decode_png8(const void *buf, size_t len, int *w /* OUT */, int *h /* OUT */,
+		      int *chan /* OUT */, unsigned char **px /* OUT */, char *err);
+
 /* Write w*h raw 16-bit values (HU + 32768 already applied) as a 16-bit gray PNG file,
  * atomically (temp + rename). level: zlib level 0-9. */
 int image_write_png16_file(const char *path, const uint16_t *v, int w, int h, int level,
