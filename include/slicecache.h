@@ -56,6 +56,11 @@ int slicecache_path_check(const char *rel, size_t len, char *err);
 int slicecache_resolve(const struct slicecache *c, const char *rel, char *out, size_t n,
 		       char *err);
 
+/* Identity (size, mtime, inode) of the file at rel, resolved as for a get but without
+ * decoding: enough for an ETag, so an If-None-Match revalidation costs no decode. */
+int slicecache_identity(const struct slicecache *c, const char *rel, int64_t *size /* OUT */,
+			int64_t *mtime_ns /* OUT */, uint64_t *ino /* OUT */, char *err);
+
 /* The decoded slice at rel (relative to the root). A hit is checked against the file's
  * current size and mtime, so a replaced file is decoded again. */
 int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_handle *h /* OUT */,

@@ -212,6 +212,24 @@ static int64_t mtime_ns(const struct stat *sb)
 	return (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
 }
 
+int slicecache_identity(const struct slicecache *c, const char *rel, int64_t *size,
+			int64_t *mtime, uint64_t *ino, char *err)
+{
+	char real[PATH_MAX];
+	struct stat sb;
+	int rc;
+
+	rc = slicecache_resolve(c, rel, real, sizeof(real), err);
+	if (rc != SLICECACHE_OK)
+		return rc;
+	if (stat(real, &sb) || !S_ISREG(sb.st_mode))
+		return errf(err, "no such slice: %s", rel), SLICECACHE_ENOENT;
+	*size = (int64_t)sb.st_size;
+	*mtime = mtime_ns(&sb);
+	*ino = (uint64_t)sb.st_ino;
+	return SLICECACHE_OK;
+}
+
 /* Open the resolved file without following a final symlink, check it is a regular file,
  * decode it. On success *e is a new unlinked entry with refs = 1. */
 static int load(struct slicecache *c, const char *rel, uint64_t hash, struct entry **eout,
