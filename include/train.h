@@ -33,7 +33,7 @@ struct train_params {
 	int hidden;		/* hidden units; 0 = linear projection (default 0) */
 	int epochs;		/* default 30 */
 	uint64_t seed;		/* default 1 */
-	double margin;		/* on squared distances of unit vectors, in (0, 4) (default 0.2) */
+	double margin;		/* on squared distances of unit vectors, (0, 4); default 0.2 */
 	double lr;		/* Adam learning rate (default 5e-3) */
 	int batch;		/* anchors per Adam step (default 64) */
 	int anchors_per_epoch;	/* 0 = every sample with a (pseudo-)type, once per epoch */

@@ -216,7 +216,8 @@ static void test_learns_hidden_type(void)
 			if (te_truth[i] != te_truth[j])
 				continue;
 			for (q = 0; q < 3; q++)
-				dl += (te_s[i].loc[q] - te_s[j].loc[q]) * (te_s[i].loc[q] - te_s[j].loc[q]);
+				dl += (te_s[i].loc[q] - te_s[j].loc[q]) *
+				      (te_s[i].loc[q] - te_s[j].loc[q]);
 			for (q = 0; q < 16; q++)
 				de += ((double)y[i * 16 + q] - y[j * 16 + q]) *
 				      ((double)y[i * 16 + q] - y[j * 16 + q]);
