@@ -128,7 +128,8 @@ void h_lesion_patch(const struct request *r, struct reply *rp)
 	}
 	render_params_init(&p, r->app->cfg.png_level);
 	rc = common_params(r, &p, err);
-	if (rc == RENDER_OK && p.format != RENDER_FMT_PNG16)
+	/* png16 is unwindowed, but an explicit bad window= is still an error */
+	if (rc == RENDER_OK && (p.format != RENDER_FMT_PNG16 || req_query(r, "window")))
 		rc = render_window_parse(req_query(r, "window"), &l, &p.lo, &p.hi, err);
 	if (rc == RENDER_OK)
 		rc = render_slice_path(&l, p.slice_offset, rel, sizeof(rel), err);

@@ -72,6 +72,7 @@ expect GET "$P?size=abc" 400
 expect GET "$P?fov_mm=0" 422
 expect GET "$P?overlay=circle" 422
 expect GET "$P?format=png16&overlay=bbox" 422
+expect GET "$P?format=png16&window=nope" 422
 expect GET /v1/lesions/999/patch.png 404
 expect GET /v1/lesions/abc/patch.png 404
 expect POST $P 405
@@ -110,10 +111,15 @@ expect GET "$S?overlay=bbox" 422
 expect GET /v1/slices/000001_01_01/999.png 404
 expect GET /v1/slices/nope/109.png 404
 expect GET /v1/slices/escape/001.png 404
-ST=$(curl -s --path-as-is -o "$T_DIR/body" -w '%{http_code}' "$BASE/v1/slices/../outside/001.png")
-case $ST in 4??) ok "dot-dot path refused ($ST)" ;; *) not_ok "dot-dot path refused (got $ST)" ;; esac
-ST=$(curl -s -o "$T_DIR/body" -w '%{http_code}' "$BASE/v1/slices/%2e%2e/109.png")
-case $ST in 4??) ok "encoded dot-dot refused ($ST)" ;; *) not_ok "encoded dot-dot refused (got $ST)" ;; esac
+refused() { # description, status
+	case $2 in 4??) ok "$1 ($2)" ;; *) not_ok "$1 (got $2)" ;; esac
+}
+refused "dot-dot path refused" \
+	"$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$BASE/v1/slices/../outside/001.png")"
+refused "encoded dot-dot refused" \
+	"$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/slices/%2e%2e/109.png")"
+refused "encoded slash refused" \
+	"$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/slices/..%2foutside/001.png")"
 expect GET /v1/slices/000003_01_01/010.png 500
 
 expect GET /metrics 200
