@@ -21,7 +21,7 @@
  * where (cx,cy) is the 0-based centre of the lesion's box. Samples are bilinear in HU;
  * the slice is treated as surrounded by air (-1000 HU), so out-of-image parts of a
  * patch are air, never garbage. Windowing maps HU h to
- *   gray = clamp(round((h - lo) * 255 / (hi - lo)), 0, 255).
+ *   gray = clamp(floor((h - lo) * 255 / (hi - lo) + 0.5), 0, 255)   (in float).
  */
 #ifndef LSD_RENDER_H
 #define LSD_RENDER_H

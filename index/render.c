@@ -286,10 +286,13 @@ void render_window8(const float *hu, size_t n, double lo, double hi, uint8_t *ou
 	float flo = (float)lo;
 	size_t i;
 
+	/* clamp, then round half up by truncation: branch-free, so it vectorises */
 	for (i = 0; i < n; i++) {
-		float g = (hu[i] - flo) * scale;
+		float g = (hu[i] - flo) * scale + 0.5f;
 
-		out[i] = g <= 0 ? 0 : g >= 255 ? 255 : (uint8_t)lrintf(g);
+		g = g < 0.0f ? 0.0f : g;
+		g = g > 255.0f ? 255.0f : g;
+		out[i] = (uint8_t)g;
 	}
 }
 
@@ -519,9 +522,11 @@ int render_slice_png(const struct slice16 *s, const struct render_params *p, int
 		float scale = (float)(255.0 / (p->hi - p->lo)), flo = (float)p->lo;
 
 		for (i = 0; i < n; i++) {
-			float g = ((float)s->hu[i] - flo) * scale;
+			float g = ((float)s->hu[i] - flo) * scale + 0.5f;
 
-			o[i] = g <= 0 ? 0 : g >= 255 ? 255 : (uint8_t)lrintf(g);
+			g = g < 0.0f ? 0.0f : g;
+			g = g > 255.0f ? 255.0f : g;
+			o[i] = (uint8_t)g;
 		}
 	}
 	rc = encode(px, w, h, chan, p->png_level, png, len, err);
