@@ -18,7 +18,7 @@ BUILD=$(cd "$BUILD" && pwd)
 PKGS="gcc g++ make pkg-config dpkg-dev curl ca-certificates
 libmicrohttpd-dev libpng-dev zlib1g-dev libcjson-dev libsqlite3-dev sqlite3
 libfaiss-dev libopenblas-dev libgnutls28-dev gnutls-bin
-clang libclang-rt-14-dev jq"
+clang libclang-rt-14-dev jq python3"
 if [ -n "${LESIOND_EXTRA_PKGS:-}" ]; then PKGS="$PKGS $LESIOND_EXTRA_PKGS"; fi
 
 missing=""
