@@ -53,6 +53,7 @@ fi
 LIB="$BUILD/libfaiss_c.a"
 SIMD="$BUILD/distances_simd_avx2.o"
 if [ -f "$LIB" ] && [ -f "$SIMD" ]; then
+	touch "$BUILD/.stamp"
 	exit 0
 fi
 
@@ -96,3 +97,4 @@ ar rcs "$LIB.tmp" "$OBJ"/*.o
 mv "$SIMD.tmp" "$SIMD"
 mv "$LIB.tmp" "$LIB"
 echo "deps: built $LIB ($n files) and $SIMD"
+touch "$BUILD/.stamp"
