@@ -10,10 +10,14 @@
  * batches. The memory copy is the truth; the index is derived and can be rebuilt, loaded
  * from a snapshot, or dropped (searches then scan the copy exactly) at any time.
  */
+#define _GNU_SOURCE	/* pthread_rwlockattr_setkind_np: writers must not starve under searches */
 #include "space.h"
 #include "util.h"
 
 #include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/IndexFlat_c.h>
+#include <faiss/c_api/IndexIVF_c.h>
+#include <faiss/c_api/IndexScalarQuantizer_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/MetaIndexes_c.h>
 #include <faiss/c_api/error_c.h>
@@ -27,6 +31,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +44,7 @@
 #define TRAIN_MAX ((size_t)131072)		/* training sample */
 #define ADD_CHUNK ((size_t)65536)		/* rows per faiss add during a build */
 #define SEARCH_CELLS ((size_t)1 << 22)		/* nq * k' cells per FAISS search call */
+#define OMP_MIN_NQ 32				/* fewer queries: one thread, no OpenMP team */
 #define MANIFEST_MAX 65536
 #define INDEX_FILE_MAX ((size_t)1 << 40)
 #define MANIFEST_FORMAT "lesiond-space-snapshot-1"
@@ -346,7 +352,14 @@ int space_create(const struct space_def *def, struct space **out, char *err)
 	sp->def = *def;
 	if (!sp->def.index_type[0])
 		snprintf(sp->def.index_type, sizeof(sp->def.index_type), "Flat");
-	pthread_rwlock_init(&sp->lock, NULL);
+	{
+		pthread_rwlockattr_t a;
+
+		pthread_rwlockattr_init(&a);
+		pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&sp->lock, &a);
+		pthread_rwlockattr_destroy(&a);
+	}
 	pthread_mutex_init(&sp->build_mu, NULL);
 	sp->loaded = 1;	/* an empty space is ready; space_load_vectors() clears this */
 	if (space_rebuild(sp, err)) {
@@ -521,7 +534,7 @@ static int remove_from_index(FaissIndex *idx, const int64_t *ids, size_t n)
 	return rc ? -1 : 0;
 }
 
-static int check_vectors(const struct space *sp, const int64_t *ids, const float *vecs, size_t n,
+int space_check_vectors(const struct space *sp, const int64_t *ids, const float *vecs, size_t n,
 			 char *err)
 {
 	size_t i, j, d = (size_t)sp->def.dim;
@@ -557,7 +570,7 @@ int space_load_vectors(struct space *sp, const int64_t *ids, const float *vecs, 
 	size_t i;
 	int rc = -1;
 
-	if (check_vectors(sp, ids, vecs, n, err))
+	if (space_check_vectors(sp, ids, vecs, n, err))
 		return -1;
 	pthread_rwlock_wrlock(&sp->lock);
 	if (mem_reserve(sp, n)) {
@@ -582,7 +595,7 @@ int space_add(struct space *sp, const int64_t *ids, const float *vecs, size_t n,
 
 	if (!n)
 		return 0;
-	if (check_vectors(sp, ids, vecs, n, err))
+	if (space_check_vectors(sp, ids, vecs, n, err))
 		return -1;
 	pthread_rwlock_wrlock(&sp->lock);
 	if (mem_reserve(sp, n) || !(old = malloc(n * sizeof(*old)))) {
@@ -876,8 +889,15 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 	}
 	for (q0 = 0; q0 < nq; q0 += chunk) {
 		size_t m = LSD_MIN(chunk, nq - q0);
+		int r, omp_prev = omp_get_max_threads();
 
-		if (faiss_Index_search(sp->index, (int64_t)m, q + q0 * d, (int64_t)kk, fd, fl)) {
+		/* a request thread's single query: no OpenMP team spinning beside it */
+		if (m < OMP_MIN_NQ)
+			omp_set_num_threads(1);
+		r = faiss_Index_search(sp->index, (int64_t)m, q + q0 * d, (int64_t)kk, fd, fl);
+		if (m < OMP_MIN_NQ)
+			omp_set_num_threads(omp_prev);
+		if (r) {
 			faiss_errf(err, "search");
 			goto out;
 		}
@@ -920,18 +940,27 @@ static int cmp_i64(const void *pa, const void *pb)
 	return (a > b) - (a < b);
 }
 
-/* Whether the index supports remove_ids (HNSW and plain PQ throw): try an empty removal. */
+/* Whether the index supports remove_ids: the flat-codes and IVF families do; anything
+ * else (HNSW, transforms, ...) is treated as append-only and gets tombstones. Decided by
+ * type, not by trying: the C API prints every exception it catches. */
 static int probe_removable(FaissIndex *sub)
 {
-	FaissIDSelectorBatch *sel = NULL;
-	size_t nrem = 0;
-	int r = 0;
+	return faiss_IndexFlat_cast(sub) || faiss_IndexIVF_cast(sub) ||
+	       faiss_IndexScalarQuantizer_cast(sub);
+}
 
-	if (!faiss_IDSelectorBatch_new(&sel, 0, NULL)) {
-		r = faiss_Index_remove_ids(sub, (FaissIDSelector *)sel, &nrem) == 0;
-		faiss_IDSelector_free((FaissIDSelector *)sel);
-	}
-	return r;
+/* Enough rows to train this index type? (k-means needs >= nlist points, PQ >= 256) */
+static int can_train(FaissIndex *sub, const char *type, size_t n)
+{
+	FaissIndexIVF *ivf = faiss_IndexIVF_cast(sub);
+
+	if (n == 0)
+		return 0;
+	if (ivf && n < faiss_IndexIVF_nlist(ivf))
+		return 0;
+	if (strstr(type, "PQ") && n < 256)
+		return 0;
+	return 1;
 }
 
 /* Build an IndexIDMap2 over n rows (train when the type needs it and it can).
@@ -956,7 +985,7 @@ static int build_index(const struct space_def *def, const int64_t *rid, const fl
 		size_t ns = LSD_MIN(n, TRAIN_MAX), step = ns ? n / ns : 1;
 		int ok = 0;
 
-		if (ns > 0 && (sample = malloc(ns * d * sizeof(float)))) {
+		if (can_train(sub, def_type(def), n) && (sample = malloc(ns * d * sizeof(float)))) {
 			for (i = 0; i < ns; i++)
 				memcpy(sample + i * d, vec + i * step * d, d * sizeof(float));
 			ok = faiss_Index_train(sub, (int64_t)ns, sample) == 0;
