@@ -51,4 +51,10 @@ int store_vec_foreach(struct store *st, const char *space, int dim,
 int store_vec_checksum(struct store *st, const char *space, int dim, size_t *count /* OUT */,
 		       int64_t *max_id /* OUT */, uint64_t *checksum /* OUT */, char *err);
 
+/* Start-up of one space: create it from def, stream its vectors from SQLite into memory,
+ * then load the snapshot beside the database if it matches, else rebuild
+ * (space_open_index: *how and the one-line *why for the log). */
+int store_vec_open_space(struct store *st, const struct space_def *def, struct space **out /* OUT */,
+			 int *how /* OUT */, char *why /* OUT */, char *err);
+
 #endif

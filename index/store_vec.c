@@ -364,3 +364,36 @@ int store_vec_checksum(struct store *st, const char *space, int dim, size_t *cou
 	*checksum = k.sum;
 	return 0;
 }
+
+static int load_fn(const int64_t *ids, const float *vecs, size_t n, void *arg)
+{
+	struct space *sp = arg;
+	char e[LSD_ERRLEN];
+
+	/* values were checked on the way in; a refused row here is corruption */
+	return space_load_vectors(sp, ids, vecs, n, e) ? 1 : 0;
+}
+
+int store_vec_open_space(struct store *st, const struct space_def *def, struct space **out,
+			 int *how, char *why, char *err)
+{
+	struct space *sp = NULL;
+	int r;
+
+	*out = NULL;
+	if (space_create(def, &sp, err))
+		return -1;
+	r = store_vec_foreach(st, def->name, def->dim, load_fn, sp, err);
+	if (r) {
+		if (r > 0)
+			errf(err, "space %s: a stored vector is not finite or has a bad id", def->name);
+		space_destroy(sp);
+		return -1;
+	}
+	if (space_open_index(sp, store_path(st), how, why, err)) {
+		space_destroy(sp);
+		return -1;
+	}
+	*out = sp;
+	return 0;
+}
