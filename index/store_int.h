@@ -1,0 +1,47 @@
+/* store_int.h - internals shared by the store's files (index/store*.c) only.
+ * The store module is the only one that includes sqlite3.h. */
+#ifndef LSD_STORE_INT_H
+#define LSD_STORE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STORE_STMT_CACHE 64
+
+struct store_conn {
+	sqlite3 *db;
+	const char *sql[STORE_STMT_CACHE];	/* statement cache keyed by the SQL's address */
+	sqlite3_stmt *stmt[STORE_STMT_CACHE];
+	int nstmt;
+	struct store_conn *next;
+};
+
+struct store {
+	char *path;
+	pthread_mutex_t mu;		/* guards the pool */
+	pthread_cond_t cv;
+	struct store_conn *free;
+	int nconn, maxconn;
+	pthread_mutex_t wlock;		/* one writer at a time */
+	int version;
+};
+
+/* Borrow a connection (blocks while all are busy) and give it back. */
+struct store_conn *store_conn_get(struct store *st, char *err);
+void store_conn_put(struct store *st, struct store_conn *c);
+/* A prepared statement for a static SQL string, cached per connection, reset and
+ * cleared of bindings. NULL with err on failure. */
+sqlite3_stmt *store_stmt(struct store_conn *c, const char *sql, char *err);
+int store_exec(struct store_conn *c, const char *sql, char *err);
+
+/* A write transaction: takes the write lock and a connection, BEGIN IMMEDIATE.
+ * store_write_end commits when ok, else rolls back; always releases both. */
+struct store_conn *store_write_begin(struct store *st, char *err);
+int store_write_end(struct store *st, struct store_conn *c, int ok, char *err);
+
+/* Error text for the connection's last failure. */
+int store_err(struct store_conn *c, const char *what, char *err);
+
+#endif
