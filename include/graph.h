@@ -78,6 +78,12 @@ int graph_build(const struct lesion *l, size_t n, const float *const *emb, size_
 		const struct graph_params *p, struct graph **out /* OUT */, char *err);
 void graph_destroy(struct graph *g);
 
+/* Tracks from stored edges: track[i] for l[i], numbered as graph_build numbers them
+ * (edges naming ids not in l are ignored). Returns the number of tracks, or -1 with err.
+ * Stored edges already satisfy the one-lesion-per-study rule; this does not re-check. */
+int graph_components(const struct lesion *l, size_t n, const struct graph_edge *e,
+		     size_t ne, int *track /* OUT: n */, char *err);
+
 /* Minimum-cost perfect assignment of an n x n cost matrix (row-major, finite values):
  * assign[r] = column of row r, *total = the sum of the chosen costs. O(n^3).
  * Returns 0, or -1 on allocation failure or non-finite costs. Exposed for the tests. */

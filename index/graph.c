@@ -483,6 +483,82 @@ out:
 	return rc;
 }
 
+static int i64_find(const struct nkey *k, size_t n, int64_t id, size_t *at)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (k[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n && k[lo].id == id) {
+		*at = k[lo].i;
+		return 1;
+	}
+	return 0;
+}
+
+static int nkey_id_cmp(const void *x, const void *y)
+{
+	const struct nkey *a = x, *b = y;
+
+	return (a->id > b->id) - (a->id < b->id);
+}
+
+int graph_components(const struct lesion *l, size_t n, const struct graph_edge *e,
+		     size_t ne, int *track, char *err)
+{
+	struct nkey *byid = NULL, *order = NULL;
+	size_t *par = NULL;
+	int nt = 0, rc = -1;
+
+	if (n == 0)
+		return 0;
+	byid = malloc(n * sizeof(*byid));
+	order = malloc(n * sizeof(*order));
+	par = malloc(n * sizeof(*par));
+	if (!byid || !order || !par) {
+		errf(err, "graph: out of memory (%zu lesions)", n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		byid[i].study = order[i].study = l[i].study;
+		byid[i].id = order[i].id = l[i].id;
+		byid[i].i = order[i].i = i;
+		par[i] = i;
+		track[i] = -1;
+	}
+	qsort(byid, n, sizeof(*byid), nkey_id_cmp);
+	for (size_t k = 0; k < ne; k++) {
+		size_t a, b;
+
+		if (!i64_find(byid, n, e[k].from, &a) || !i64_find(byid, n, e[k].to, &b))
+			continue;
+		a = uf_find(par, a);
+		b = uf_find(par, b);
+		if (a != b)
+			par[a] = b;
+	}
+	qsort(order, n, sizeof(*order), nkey_cmp);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = order[k].i, root = uf_find(par, i);
+
+		if (track[root] < 0)
+			track[root] = nt++;
+		track[i] = track[root];
+	}
+	rc = nt;
+out:
+	free(byid);
+	free(order);
+	free(par);
+	return rc;
+}
+
 /* ---- RECIST ---- */
 
 const char *graph_recist_name(enum graph_recist c)

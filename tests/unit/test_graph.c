@@ -224,6 +224,18 @@ static void test_scenario_graph(void)
 	CHECK_EQ_INT(track_of(g, 25), 3);
 	CHECK_EQ_INT(track_of(g, 13), 4);
 	CHECK_EQ_INT(track_of(g, 23), 4);
+
+	/* the stored-edges path gives the same tracks; an edge naming a stranger is ignored */
+	int tr[16];
+	struct graph_edge extra[16];
+
+	memcpy(extra, g->edges, g->nedges * sizeof(*extra));
+	extra[g->nedges] = extra[0];
+	extra[g->nedges].to = 999;
+	CHECK_EQ_INT(graph_components(l, n, extra, g->nedges + 1, tr, err), 5);
+	for (size_t i = 0; i < n; i++)
+		CHECK_EQ_INT(tr[i], g->track[i]);
+	CHECK_EQ_INT(graph_components(l, n, extra, 2, tr, err), 11);	/* G only */
 	graph_destroy(g);
 }
 
