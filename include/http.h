@@ -41,11 +41,16 @@ struct request {
 	size_t body_len;
 	uint64_t id;			/* request id, for logs */
 	struct app *app;
+	char argbuf[256];		/* storage behind args[] */
 };
 
-/* Streamed reply body: called until it returns 0 (end) or -1 (abort). Writes at most
- * max bytes into buf. free is called once at the end, on every path. */
-typedef ssize_t (*reply_stream_fn)(void *cls, char *buf, size_t max);
+/* Streamed reply body (chunked): called with the byte position so far; writes at most
+ * max bytes into buf and returns their count (> 0), REPLY_STREAM_END when done or
+ * REPLY_STREAM_ERROR to abort the connection. Never 0 (that means "poll again").
+ * stream_free is called once at the end, on every path. May block (it runs on a worker). */
+typedef ssize_t (*reply_stream_fn)(void *cls, uint64_t pos, char *buf, size_t max);
+#define REPLY_STREAM_END ((ssize_t)-1)
+#define REPLY_STREAM_ERROR ((ssize_t)-2)
 
 struct reply {
 	int status;

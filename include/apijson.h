@@ -1,0 +1,24 @@
+/* apijson.h - the API's JSON shapes shared by several handlers: a lesion (every field),
+ * a lesion summary (for search results), and the lesion filter read from a query string
+ * or a JSON object. server/ only. */
+#ifndef LSD_APIJSON_H
+#define LSD_APIJSON_H
+
+#include "http.h"
+#include "json.h"
+#include "lesion.h"
+#include "store.h"
+
+void apijson_lesion(struct sb *b, const struct lesion *l);
+void apijson_lesion_summary(struct sb *b, const struct lesion *l);
+
+/* Filters (API.md): type (names or codes, comma-separated or array), split, patient,
+ * study, min_diam_mm, max_diam_mm, gender, min_age, max_age, exclude_noisy.
+ * Unknown keys in a JSON filter are refused. Returns 0, or -1 with err (-> 422/400). */
+int apijson_filter_query(const struct request *r, struct store_filter *f, char *err);
+int apijson_filter_json(const struct jv *obj, struct store_filter *f, char *err);
+
+/* A lesion from a POST body object; unknown keys refused. */
+int apijson_lesion_parse(const struct jv *obj, struct lesion *l /* OUT */, char *err);
+
+#endif

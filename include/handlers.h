@@ -1,0 +1,27 @@
+/* handlers.h - the HTTP handlers named in the route table (server/routes.c).
+ * Each takes a plain request and fills a reply (http.h); one file per resource. */
+#ifndef LSD_HANDLERS_H
+#define LSD_HANDLERS_H
+#include "http.h"
+
+/* h_service.c */
+void h_healthz(const struct request *r, struct reply *rp);
+void h_readyz(const struct request *r, struct reply *rp);
+void h_metrics(const struct request *r, struct reply *rp);
+void h_stats(const struct request *r, struct reply *rp);
+/* h_lesions.c */
+void h_lesions_list(const struct request *r, struct reply *rp);
+void h_lesion_get(const struct request *r, struct reply *rp);
+void h_lesions_post(const struct request *r, struct reply *rp);
+void h_lesion_delete(const struct request *r, struct reply *rp);
+
+/* Hooks other modules set at start (NULL = none): lesions added / deleted through the
+ * API, extra /metrics lines, extra /v1/stats "spaces" entries. */
+struct app;
+struct lesion;
+extern void (*h_lesions_added)(struct app *app, const struct lesion *l, size_t n);
+extern void (*h_lesion_deleted)(struct app *app, const struct lesion *l);
+extern void (*h_metrics_extra)(struct app *app, struct sb *b);
+extern void (*h_stats_extra)(struct app *app, struct sb *b);
+
+#endif

@@ -1,0 +1,121 @@
+/* cmd_serve.c - `lesiond serve`: the HTTP daemon.
+ *
+ * Start-up order: settings (defaults < config file < flags), refuse an open
+ * non-loopback listener without keys, open the store (migrations), start HTTP (so
+ * /healthz answers while indexes load), load the indexes, then mark ready. Signals
+ * are taken synchronously by the main thread (sigwait): SIGTERM/SIGINT stop accepting,
+ * drain in-flight requests (10 s at most) and close the store cleanly.
+ */
+#include "app.h"
+#include "cli.h"
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+#include "http.h"
+#include "store.h"
+#include "util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: lesiond serve [--listen ADDR] [--port N] [--threads N] [--db PATH]\n"
+	"                     [--images DIR] [--config FILE] [--port-file FILE]\n\n"
+	"Run the HTTP daemon (default 127.0.0.1:8080). Settings: built-in defaults, then the\n"
+	"config file, then these flags. SIGTERM/SIGINT: stop accepting, finish in-flight\n"
+	"requests, close the database.";
+
+static int is_loopback(const char *a)
+{
+	return !strncmp(a, "127.", 4) || !strcmp(a, "::1") || !strcmp(a, "localhost");
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	const char *listen = NULL, *port = NULL, *threads = NULL, *port_file = NULL;
+	const struct cli_opt opts[] = {
+		{ "--listen", "ADDR", &listen, "address to listen on (default 127.0.0.1)" },
+		{ "--port", "N", &port, "TCP port (default 8080; 0 = any free port)" },
+		{ "--threads", "N", &threads, "worker threads" },
+		{ "--port-file", "FILE", &port_file, "write the bound port here once listening" },
+		{ NULL, NULL, NULL, NULL },
+	};
+	struct app app;
+	struct httpd *h = NULL;
+	char err[LSD_ERRLEN];
+	sigset_t set;
+	int r, sig, rc = 1;
+
+	memset(&app, 0, sizeof(app));
+	r = cli_parse(argc, argv, opts, usage, &app.cfg);
+	if (r)
+		return r > 0 ? 0 : 2;
+	if ((listen && config_set(&app.cfg, "listen", listen, err)) ||
+	    (port && config_set(&app.cfg, "port", port, err)) ||
+	    (threads && config_set(&app.cfg, "threads", threads, err))) {
+		fprintf(stderr, "lesiond serve: %s\n", err);
+		return 2;
+	}
+	if (!is_loopback(app.cfg.listen) && !app.cfg.admin_keys[0] && !app.cfg.open_access) {
+		fprintf(stderr, "lesiond serve: refusing to listen on %s with no admin_keys "
+			"configured; set admin_keys/read_keys, or open_access = true to serve "
+			"without keys\n", app.cfg.listen);
+		return 2;
+	}
+	/* Block the stop signals in every thread; the main thread takes them in sigwait. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (store_open(app.cfg.db, &app.st, err)) {
+		fprintf(stderr, "lesiond serve: %s\n", err);
+		goto out;
+	}
+	if (metrics_create((int)routes_count, &app.metrics)) {
+		fprintf(stderr, "lesiond serve: out of memory\n");
+		goto out;
+	}
+	if (httpd_start(&app, &h, err)) {
+		fprintf(stderr, "lesiond serve: %s\n", err);
+		goto out;
+	}
+	log_msg(LOG_INFO, "listening on http://%s:%d/ (db %s, images %s, %d threads)",
+		app.cfg.listen, httpd_port(h), app.cfg.db,
+		app.cfg.images[0] ? app.cfg.images : "(none)", app.cfg.threads);
+	if (port_file) {
+		char buf[16];
+
+		snprintf(buf, sizeof(buf), "%d\n", httpd_port(h));
+		if (file_write_atomic_nosync(port_file, buf, strlen(buf), err))
+			log_msg(LOG_WARN, "port file: %s", err);
+	}
+	app.ready = 1;
+	log_msg(LOG_INFO, "ready");
+	for (;;) {
+		if (sigwait(&set, &sig))
+			continue;
+		if (sig == SIGHUP) {
+			log_msg(LOG_INFO, "SIGHUP: configuration reload is not supported yet; ignored");
+			continue;
+		}
+		log_msg(LOG_INFO, "%s: stopping (finishing in-flight requests)",
+			sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	}
+	app.ready = 0;
+	httpd_stop(h, 10000);
+	h = NULL;
+	rc = 0;
+out:
+	httpd_stop(h, 0);
+	store_close(app.st);
+	metrics_destroy(app.metrics);
+	if (rc == 0)
+		log_msg(LOG_INFO, "stopped cleanly");
+	return rc;
+}

@@ -1,0 +1,96 @@
+/* routes.c - the route table: method, pattern, handler, body limit, write access.
+ * Read it at a glance; routes_match is a linear scan (a few dozen rows, microseconds).
+ * Pattern segments: literal text, or "{}" (one non-empty segment), optionally with a
+ * literal suffix ("{}.png"). Captures land in request.args in order. */
+#include "handlers.h"
+#include "http.h"
+
+#include <string.h>
+
+#define GET (HTTP_GET | HTTP_HEAD)
+
+const struct route routes[] = {
+	/* service */
+	{ GET, "/healthz", h_healthz, BODY_NONE, 0, "healthz" },
+	{ GET, "/readyz", h_readyz, BODY_NONE, 0, "readyz" },
+	{ GET, "/metrics", h_metrics, BODY_NONE, 0, "metrics" },
+	{ GET, "/v1/stats", h_stats, BODY_NONE, 0, "stats" },
+	/* lesions */
+	{ GET, "/v1/lesions", h_lesions_list, BODY_NONE, 0, "lesions_list" },
+	{ HTTP_POST, "/v1/lesions", h_lesions_post, BODY_BULK, 1, "lesions_post" },
+	{ GET, "/v1/lesions/{}", h_lesion_get, BODY_NONE, 0, "lesion_get" },
+	{ HTTP_DELETE, "/v1/lesions/{}", h_lesion_delete, BODY_NONE, 1, "lesion_delete" },
+};
+const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
+
+/* Match one path segment [s, s+n) against a pattern segment [p, p+pn). */
+static int seg_match(const char *p, size_t pn, const char *s, size_t n, struct request *r,
+		     size_t *argoff)
+{
+	const char *brace = memchr(p, '{', pn);
+	size_t pre, suf, cap;
+
+	if (!brace)
+		return pn == n && !memcmp(p, s, n);
+	pre = (size_t)(brace - p);
+	suf = pn - pre - 2;
+	if (n < pre + suf + 1 || memcmp(p, s, pre) || memcmp(p + pre + 2, s + n - suf, suf))
+		return 0;
+	cap = n - pre - suf;
+	if (r->nargs >= REQ_MAX_ARGS || *argoff + cap + 1 > sizeof(r->argbuf))
+		return 0;
+	memcpy(r->argbuf + *argoff, s + pre, cap);
+	r->argbuf[*argoff + cap] = '\0';
+	r->args[r->nargs++] = r->argbuf + *argoff;
+	*argoff += cap + 1;
+	return 1;
+}
+
+static int path_match(const char *pat, const char *path, struct request *r)
+{
+	size_t argoff = 0;
+
+	r->nargs = 0;
+	for (;;) {
+		const char *pe, *se;
+		size_t pn, sn;
+
+		if (*pat != '/' || *path != '/')
+			return *pat == '\0' && *path == '\0';
+		pat++;
+		path++;
+		pe = strchr(pat, '/');
+		se = strchr(path, '/');
+		pn = pe ? (size_t)(pe - pat) : strlen(pat);
+		sn = se ? (size_t)(se - path) : strlen(path);
+		if (!seg_match(pat, pn, path, sn, r, &argoff))
+			return 0;
+		pat += pn;
+		path += sn;
+		if (*pat == '\0' && *path == '\0')
+			return 1;
+	}
+}
+
+const struct route *routes_match(const char *path, enum http_method m, unsigned *allow,
+				 struct request *r)
+{
+	const struct route *hit = NULL;
+	struct request tmp;
+	size_t i;
+
+	*allow = 0;
+	for (i = 0; i < routes_count; i++) {
+		if (!path_match(routes[i].pattern, path, &tmp))
+			continue;
+		*allow |= routes[i].methods;
+		if (!hit && (routes[i].methods & m)) {
+			hit = &routes[i];
+			memcpy(r->argbuf, tmp.argbuf, sizeof(r->argbuf));
+			r->nargs = tmp.nargs;
+			for (int k = 0; k < tmp.nargs; k++)
+				r->args[k] = r->argbuf + (tmp.args[k] - tmp.argbuf);
+		}
+	}
+	return hit;
+}
