@@ -87,9 +87,12 @@ int store_patient_ids(struct store *st, int64_t **out /* OUT */, size_t *n /* OU
 		      char *err);
 /* Recompute one patient's graph from its current lesions and replace its stored edges,
  * in one write transaction (a patient with no lesions left ends with no edges). Call
- * after adding or deleting a lesion of that patient. nedges / ndropped may be NULL. */
+ * after adding or deleting a lesion of that patient. stats may be NULL. */
+struct store_graph_stats {
+	size_t lesions, edges, dropped, tracks;
+};
 int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_params *p,
-			size_t *nedges /* OUT */, size_t *ndropped /* OUT */, char *err);
+			struct store_graph_stats *stats /* OUT */, char *err);
 /* The stored edges of one patient, in (from, to) order; malloc'd. */
 int store_graph_edges(struct store *st, int64_t patient, struct graph_edge **out /* OUT */,
 		      size_t *n /* OUT */, char *err);

@@ -155,7 +155,7 @@ static void bind_opt(sqlite3_stmt *s, int i, double v)
 }
 
 int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_params *p,
-			size_t *nedges, size_t *ndropped, char *err)
+			struct store_graph_stats *stats, char *err)
 {
 	struct store_conn *c = NULL;
 	struct lesion *l = NULL;
@@ -164,10 +164,8 @@ int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_pa
 	size_t n = 0;
 	int ok = 0;
 
-	if (nedges)
-		*nedges = 0;
-	if (ndropped)
-		*ndropped = 0;
+	if (stats)
+		memset(stats, 0, sizeof(*stats));
 	c = store_write_begin(st, err);
 	if (!c)
 		return -1;
@@ -203,10 +201,12 @@ int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_pa
 			goto out;
 		}
 	}
-	if (nedges)
-		*nedges = g->nedges;
-	if (ndropped)
-		*ndropped = g->ndropped;
+	if (stats) {
+		stats->lesions = n;
+		stats->edges = g->nedges;
+		stats->dropped = g->ndropped;
+		stats->tracks = g->ntracks;
+	}
 	ok = 1;
 out:
 	if (sdel)

@@ -8,6 +8,7 @@
  */
 #include "app.h"
 #include "cli.h"
+#include "handlers.h"
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
@@ -80,6 +81,8 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: out of memory\n");
 		goto out;
 	}
+	h_lesions_added = h_graph_lesions_added;	/* keep each patient's graph current */
+	h_lesion_deleted = h_graph_lesion_deleted;
 	if (httpd_start(&app, &h, err)) {
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		goto out;

@@ -20,6 +20,9 @@ const struct route routes[] = {
 	{ HTTP_POST, "/v1/lesions", h_lesions_post, BODY_BULK, 1, "lesions_post" },
 	{ GET, "/v1/lesions/{}", h_lesion_get, BODY_NONE, 0, "lesion_get" },
 	{ HTTP_DELETE, "/v1/lesions/{}", h_lesion_delete, BODY_NONE, 1, "lesion_delete" },
+	/* lesion graph */
+	{ GET, "/v1/patients/{}/graph", h_patient_graph, BODY_NONE, 0, "patient_graph" },
+	{ GET, "/v1/lesions/{}/track", h_lesion_track, BODY_NONE, 0, "lesion_track" },
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
 
