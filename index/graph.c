@@ -9,11 +9,12 @@
  * a few dozen lesions; a study pair of na x nb lesions costs O(max(na, nb)^3).
  * The matching and consistency rules are stated in include/graph.h.
  *
- * Calibration: the defaults of graph_params_default() come from graph_calibrate with
- * graph_grid_default() on a demo dataset (`lesiond demo --seed 1`), i.e.
- *     lesiond eval --graph --calibrate --truth DIR/ground_truth.csv
- * which prints the best parameters as config lines (graph_w_loc = ...). Run the same on
- * your own labelled data (a CSV with lesion_id,...,track_id) to recalibrate.
+ * Calibration: graph_calibrate with graph_grid_default(), run by
+ *     lesiond graph --truth DIR/ground_truth.csv --calibrate
+ * prints the best parameters as config lines (graph_w_loc = ...). Run it on your own
+ * labelled data (a CSV with lesion_id,...,track_id) to recalibrate. The defaults below
+ * are PROVISIONAL (chosen by hand for demo-like drift of ~0.005-0.02 normalised units
+ * per study); recalibrate them on the demo dataset once its generator lands.
  */
 #include "graph.h"
 
@@ -23,7 +24,7 @@
 
 #include "util.h"
 
-/* Values measured with the calibration command above; see graph_params_default. */
+/* Provisional defaults (see above); server/config.c carries the same four. */
 #define GRAPH_DEF_W_EMBED 0.0
 #define GRAPH_DEF_W_LOC 1.0
 #define GRAPH_DEF_W_SIZE 0.1
