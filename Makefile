@@ -64,6 +64,10 @@ $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 $(BUILD)/liblesion.a: $(INDEX_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+# server/ without main(), for unit tests of the server modules
+$(BUILD)/libserver.a: $(filter-out $(BUILD)/server/main.o,$(SERVER_OBJ))
+	rm -f $@ && ar rcs $@ $^
+
 # Two binaries: the AVX2 one links FAISS's distance kernels rebuilt with AVX2/FMA;
 # lesiond re-executes lesiond-generic at start on a CPU without AVX2.
 $(BUILD)/variant_avx2.o: tools/variant.c
@@ -76,10 +80,12 @@ $(LESIOND): $(SERVER_OBJ) $(BUILD)/liblesion.a $(BUILD)/variant_avx2.o
 $(BUILD)/lesiond-generic: $(SERVER_OBJ) $(BUILD)/liblesion.a $(BUILD)/variant_generic.o
 	$(CXX) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(BUILD)/variant_generic.o $(BUILD)/liblesion.a $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/liblesion.a $(BUILD)/variant_generic.o
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libserver.a $(BUILD)/liblesion.a \
+		$(BUILD)/variant_generic.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@.o
-	$(CXX) $(LDFLAGS) -o $@ $@.o $(BUILD)/variant_generic.o $(BUILD)/liblesion.a $(LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $@.o $(BUILD)/variant_generic.o $(BUILD)/libserver.a \
+		$(BUILD)/liblesion.a $(LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/liblesion.a $(BUILD)/variant_avx2.o
 	@mkdir -p $(dir $@)

@@ -3,6 +3,7 @@
  * (0.1 ms .. 10 s). All counters are relaxed atomics. */
 #include "metrics.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static const int status_codes[] = { 200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 409,
@@ -80,12 +81,14 @@ void metrics_render(struct metrics *m, struct sb *b, const char *(*route_name)(i
 
 			if (!c)
 				continue;
+			char st[8];
+
 			if (status_codes[i])
-				sb_addf(b, "lesiond_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-					name, status_codes[i], (unsigned long long)c);
+				snprintf(st, sizeof(st), "%d", status_codes[i]);
 			else
-				sb_addf(b, "lesiond_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-					name, (unsigned long long)c);
+				snprintf(st, sizeof(st), "other");
+			sb_addf(b, "lesiond_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+				name, st, (unsigned long long)c);
 		}
 	}
 	sb_adds(b, "# HELP lesiond_http_request_duration_seconds Request latency by route.\n"
@@ -101,8 +104,9 @@ void metrics_render(struct metrics *m, struct sb *b, const char *(*route_name)(i
 		cum = 0;
 		for (i = 0; i < NBUCKETS; i++) {
 			cum += __atomic_load_n(&m->r[ri].hist[i], __ATOMIC_RELAXED);
-			sb_addf(b, "lesiond_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-				name, buckets_s[i], (unsigned long long)cum);
+			sb_addf(b, "lesiond_http_request_duration_seconds_bucket"
+				"{route=\"%s\",le=\"%g\"} %llu\n", name, buckets_s[i],
+				(unsigned long long)cum);
 		}
 		cum += __atomic_load_n(&m->r[ri].hist[NBUCKETS], __ATOMIC_RELAXED);
 		sb_addf(b, "lesiond_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",

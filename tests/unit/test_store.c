@@ -1,0 +1,167 @@
+/* test_store.c - migrations (fresh, upgrade, newer refused), lesion round trips,
+ * all-or-nothing inserts, delete cascades, filters and paging. */
+#include "dlcsv.h"
+#include "migrations.h"
+#include "store.h"
+#include "unit.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static char dbpath[512];
+
+static void fresh_db(const char *name)
+{
+	char p[600];
+
+	snprintf(dbpath, sizeof(dbpath), "%s/%s.db", getenv("LSD_TEST_TMP") ?
+		 getenv("LSD_TEST_TMP") : "/tmp", name);
+	unlink(dbpath);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	unlink(p);
+}
+
+static int latest_version(void)
+{
+	int i, v = 0;
+
+	for (i = 0; i < migrations_count; i++)
+		v = migrations[i].version > v ? migrations[i].version : v;
+	return v;
+}
+
+static int sqlite_cli(const char *sql)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"%s\"", dbpath, sql);
+	return system(cmd);
+}
+
+static void test_migrations(void)
+{
+	struct store *st = NULL;
+	char err[LSD_ERRLEN];
+
+	fresh_db("mig");
+	CHECK_EQ_INT(store_open(dbpath, &st, err), 0);
+	CHECK_EQ_INT(store_schema_version(st), latest_version());
+	store_close(st);
+	/* reopening applies nothing and keeps the version */
+	CHECK_EQ_INT(store_open(dbpath, &st, err), 0);
+	CHECK_EQ_INT(store_schema_version(st), latest_version());
+	store_close(st);
+	/* a database from a newer lesiond is refused with a clear message */
+	CHECK_EQ_INT(sqlite_cli("PRAGMA user_version = 999"), 0);
+	CHECK_EQ_INT(store_open(dbpath, &st, err), -1);
+	CHECK(strstr(err, "newer") != NULL);
+	/* an older database (version 0: empty) is upgraded */
+	fresh_db("mig0");
+	CHECK_EQ_INT(sqlite_cli("CREATE TABLE unrelated(x); PRAGMA user_version = 0"), 0);
+	CHECK_EQ_INT(store_open(dbpath, &st, err), 0);
+	CHECK_EQ_INT(store_schema_version(st), latest_version());
+	store_close(st);
+}
+
+static struct lesion *load_sample(size_t *n)
+{
+	char path[512], err[LSD_ERRLEN];
+	struct dlcsv *c = NULL;
+	struct lesion *v = calloc(400, sizeof(*v));
+
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/DL_info_sample.csv", unit_shared_dir());
+	if (dlcsv_open(path, &c, err))
+		return v;
+	while (*n < 400 && dlcsv_next(c, &v[*n], err) == 1)
+		(*n)++;
+	dlcsv_close(c);
+	return v;
+}
+
+static void test_roundtrip_all_rows(void)
+{
+	struct store *st = NULL;
+	char err[LSD_ERRLEN];
+	size_t n, i, added, same;
+	struct lesion *v = load_sample(&n), got;
+	struct store_counts cnt;
+
+	fresh_db("rt");
+	CHECK_EQ_INT(n, 260);
+	CHECK_EQ_INT(store_open(dbpath, &st, err), 0);
+	CHECK_EQ_INT(store_lesion_insert(st, v, n, &added, &same, err), 0);
+	CHECK_EQ_INT(added, 260);
+	for (i = 0; i < n; i++) {
+		CHECK_EQ_INT(store_lesion_get(st, (int64_t)i + 1, &got, err), 0);
+		CHECK(memcmp(got.recist, v[i].recist, sizeof(got.recist)) == 0);
+		CHECK(memcmp(got.loc, v[i].loc, sizeof(got.loc)) == 0);
+		CHECK(memcmp(got.spacing, v[i].spacing, sizeof(got.spacing)) == 0);
+		CHECK(got.type == v[i].type && got.split == v[i].split && got.gender == v[i].gender);
+		CHECK(isnan(got.age) == isnan(v[i].age));
+		CHECK_STR(got.file_name, v[i].file_name);
+	}
+	/* same rows again: nothing changes */
+	CHECK_EQ_INT(store_lesion_insert(st, v, n, &added, &same, err), 0);
+	CHECK_EQ_INT(added, 0);
+	CHECK_EQ_INT(same, 260);
+	/* a changed row fails the batch, and nothing of the batch is written */
+	v[5].loc[0] += 0.01;
+	v[0].id = 0;	/* would be a new lesion */
+	CHECK_EQ_INT(store_lesion_insert(st, v, n, &added, &same, err), -1);
+	CHECK(strstr(err, "lesion 6") != NULL);
+	CHECK_EQ_INT(store_max_lesion_id(st), 260);
+	CHECK_EQ_INT(store_counts(st, &cnt, err), 0);
+	CHECK_EQ_INT(cnt.lesions, 260);
+	CHECK_EQ_INT(cnt.patients, 47);
+	store_close(st);
+	free(v);
+}
+
+static void test_delete_filter_page(void)
+{
+	struct store *st = NULL;
+	char err[LSD_ERRLEN];
+	size_t n, i, added, same;
+	struct lesion *v = load_sample(&n), page[300];
+	struct store_filter f;
+	int got, expect = 0;
+	int64_t after = 0, seen = 0;
+
+	fresh_db("del");
+	CHECK_EQ_INT(store_open(dbpath, &st, err), 0);
+	CHECK_EQ_INT(store_lesion_insert(st, v, n, &added, &same, err), 0);
+	CHECK_EQ_INT(store_lesion_delete(st, 3, err), 0);
+	CHECK_EQ_INT(store_lesion_get(st, 3, &page[0], err), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_lesion_delete(st, 3, err), STORE_NOTFOUND);
+	/* lung lesions of the val split, counted independently from the rows */
+	store_filter_init(&f);
+	f.type_mask = 1u << 5;
+	f.split_mask = 1u << 2;
+	for (i = 0; i < n; i++)
+		expect += i != 2 && v[i].type == 5 && v[i].split == 2;
+	do {
+		CHECK_EQ_INT(store_lesion_list(st, &f, after, 7, page, &got, err), 0);
+		for (int k = 0; k < got; k++) {
+			CHECK(page[k].type == 5 && page[k].split == 2 && page[k].id > after);
+			after = page[k].id;
+		}
+		seen += got;
+	} while (got == 7);
+	CHECK_EQ_INT(seen, expect);
+	CHECK(expect > 0);
+	store_close(st);
+	free(v);
+}
+
+int main(void)
+{
+	RUN(test_migrations);
+	RUN(test_roundtrip_all_rows);
+	RUN(test_delete_filter_page);
+	return unit_done();
+}
