@@ -388,15 +388,60 @@ static void resample(const struct vslice *v, const struct geom *g, double cx, do
 
 /* ---- statistics ---- */
 
-static int cmp_float(const void *a, const void *b)
+/* The k-th smallest of v[0..n) (Hoare's quickselect, median-of-three pivots); v is
+ * permuted so that v[k] holds it, v[0..k) <= v[k] <= v[k+1..n). */
+static float select_k(float *v, size_t n, size_t k)
 {
-	float x = *(const float *)a, y = *(const float *)b;
+	size_t lo = 0, hi = n - 1;
 
-	return (x > y) - (x < y);
+	while (hi > lo) {
+		size_t mid = lo + (hi - lo) / 2, i = lo, j = hi;
+		float a = v[lo], b = v[mid], c = v[hi], pivot, t;
+
+		pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+		while (i <= j) {
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j) {
+				t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+				i++;
+				if (j == 0)
+					break;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	return v[k];
 }
 
-/* mean, std (population), p10, p50, p90 (linear between order statistics) and the
- * histogram fractions of vals[0..n); vals is sorted in place. n == 0 gives zeros. */
+/* Quantile q of v[0..n), linear between order statistics (numpy's default). */
+static float quantile(float *v, size_t n, double q)
+{
+	double pos = q * (double)(n - 1);
+	size_t lo = (size_t)floor(pos), i;
+	float a = select_k(v, n, lo), b = a;
+
+	if (lo + 1 < n) {
+		b = v[lo + 1];
+		for (i = lo + 2; i < n; i++)	/* the smallest above v[lo] */
+			if (v[i] < b)
+				b = v[i];
+	}
+	return (float)(a + (pos - (double)lo) * (b - a));
+}
+
+/* mean, std (population), p10, p50, p90 and the histogram fractions of vals[0..n);
+ * vals is permuted. n == 0 gives zeros. */
 static void region_stats(float *vals, size_t n, float *stats5, float *hist)
 {
 	double s = 0, s2 = 0, q[3] = { 0.1, 0.5, 0.9 };
@@ -406,27 +451,19 @@ static void region_stats(float *vals, size_t n, float *stats5, float *hist)
 	memset(hist, 0, DESC_HIST_BINS * sizeof(float));
 	if (n == 0)
 		return;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		s += vals[i];
+		for (k = 0; k + 1 < DESC_HIST_BINS && vals[i] >= hist_edges[k + 1]; k++)
+			;
+		hist[k] += 1.0f;
+	}
 	s /= (double)n;
 	for (i = 0; i < n; i++)
 		s2 += (vals[i] - s) * (vals[i] - s);
 	stats5[0] = (float)s;
 	stats5[1] = (float)sqrt(s2 / (double)n);
-	qsort(vals, n, sizeof(float), cmp_float);
-	for (k = 0; k < 3; k++) {
-		double pos = q[k] * (double)(n - 1);
-		size_t lo = (size_t)floor(pos);
-		size_t hi = lo + 1 < n ? lo + 1 : lo;
-		double f = pos - (double)lo;
-
-		stats5[2 + k] = (float)(vals[lo] + f * (vals[hi] - vals[lo]));
-	}
-	for (i = 0, k = 0; i < n; i++) {
-		while (k + 1 < DESC_HIST_BINS && vals[i] >= hist_edges[k + 1])
-			k++;	/* vals sorted: the bin only moves up */
-		hist[k] += 1.0f;
-	}
+	for (k = 0; k < 3; k++)
+		stats5[2 + k] = quantile(vals, n, q[k]);
 	for (k = 0; k < DESC_HIST_BINS; k++)
 		hist[k] /= (float)n;
 }
@@ -610,7 +647,7 @@ static void context_features(struct work *w, const struct vslice *v, const struc
 	int i, j, x, y;
 
 	resample(v, g, g->bcx, g->bcy, n, DESC_NORM_MM, w->ctx);
-	/* layout and the 2 mm texture image, before region_stats sorts a copy */
+	/* layout and the 2 mm texture image, before region_stats permutes the pixels */
 	for (j = 0; j < DESC_LAYOUT; j++)
 		for (i = 0; i < DESC_LAYOUT; i++) {
 			double s = 0;
