@@ -40,7 +40,7 @@ enum desc_block { DESC_BLOCK_APPEARANCE = 0, DESC_BLOCK_LOCATION = 1, DESC_BLOCK
 #define DESC_NBLOCKS 3
 
 /* Appearance block layout (see docs/descriptor.md for each component's scale). */
-#define DESC_HIST_BINS 16	/* HU histogram bins, edges in desc.c hist_edges[] */
+#define DESC_HIST_BINS 16	/* HU histogram bins, edges in descriptor.c hist_edges[] */
 #define DESC_HOG_CELLS 4	/* 2x2 spatial cells */
 #define DESC_HOG_BINS 8		/* unsigned orientations, 22.5 degrees each */
 #define DESC_LBP_BINS 10	/* rotation-invariant uniform LBP(8,1): 0..8 + other */

@@ -148,6 +148,7 @@ int main(int argc, char **argv)
 	cfgs[ncfg++] = (struct cfg){ "without appearance", { 0, 1, 1 }, -1 };
 	cfgs[ncfg++] = (struct cfg){ "without location", { 1, 0, 1 }, -1 };
 	cfgs[ncfg++] = (struct cfg){ "without size", { 1, 1, 0 }, -1 };
+	cfgs[ncfg++] = (struct cfg){ "all, location and size at 0.5", { 1, 0.5f, 0.5f }, -1 };
 	cfgs[ncfg++] = (struct cfg){ "appearance only", { 1, 0, 0 }, -1 };
 	cfgs[ncfg++] = (struct cfg){ "location only", { 0, 1, 0 }, -1 };
 	cfgs[ncfg++] = (struct cfg){ "size only", { 0, 0, 1 }, -1 };
