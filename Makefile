@@ -13,7 +13,7 @@
 VARIANT  ?= release
 BUILD    := build/$(VARIANT)
 DEPS     := build/deps
-DEPSTAMP := $(DEPS)/libfaiss_c.a
+DEPSTAMP := $(DEPS)/.stamp
 
 CC       ?= gcc
 CXX      ?= g++

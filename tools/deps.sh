@@ -18,7 +18,7 @@ BUILD=$(cd "$BUILD" && pwd)
 PKGS="gcc g++ make pkg-config dpkg-dev curl ca-certificates
 libmicrohttpd-dev libpng-dev zlib1g-dev libcjson-dev libsqlite3-dev sqlite3
 libfaiss-dev libopenblas-dev libgnutls28-dev gnutls-bin
-clang libclang-rt-14-dev jq"
+clang libclang-rt-14-dev jq python3"
 if [ -n "${LESIOND_EXTRA_PKGS:-}" ]; then PKGS="$PKGS $LESIOND_EXTRA_PKGS"; fi
 
 missing=""
@@ -53,6 +53,7 @@ fi
 LIB="$BUILD/libfaiss_c.a"
 SIMD="$BUILD/distances_simd_avx2.o"
 if [ -f "$LIB" ] && [ -f "$SIMD" ]; then
+	touch "$BUILD/.stamp"
 	exit 0
 fi
 
@@ -96,3 +97,4 @@ ar rcs "$LIB.tmp" "$OBJ"/*.o
 mv "$SIMD.tmp" "$SIMD"
 mv "$LIB.tmp" "$LIB"
 echo "deps: built $LIB ($n files) and $SIMD"
+touch "$BUILD/.stamp"
