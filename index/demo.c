@@ -89,7 +89,7 @@ static int pick_type(struct phantom_rng *r)
 	return 8;
 }
 
-/* Long diameter range (mm) per type; sizes are log-uniform, small ones more common. */
+/* Long diameter range (mm) per type; sizes are log-uniform (medians 13-35 mm). */
 static const double size_lo[9] = { 0, 8, 15, 8, 5, 4, 8, 10, 10 };
 static const double size_hi[9] = { 0, 40, 80, 35, 60, 40, 60, 50, 70 };
 
@@ -245,7 +245,6 @@ static int place(struct phantom_rng *r, const struct patient *p, int n, int type
 
 	phantom_body_region(p->body, type, lo, hi);
 	diam = exp(phantom_rng_range(r, log(size_lo[type]), log(size_hi[type])));
-	diam = exp(phantom_rng_range(r, log(size_lo[type]), log(diam)));	/* skew small */
 	for (round = 0; round < 3; round++, diam = fmax(diam * 0.7, size_lo[type])) {
 		lesion_shape(r, type, diam, l);
 		for (tries = 0; tries < 150; tries++) {
