@@ -23,6 +23,9 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 OPT_release := -O2 -g
 OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# libFuzzer objects (tests/fuzz/run.sh builds with CC=clang VARIANT=fuzz)
+OPT_fuzz    := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
 OPT         := $(OPT_$(VARIANT))
 CFLAGS   += $(CSTD) $(OPT) $(WARN) -Iinclude -MMD -MP
 LDFLAGS  += $(filter -fsanitize%,$(OPT)) -fopenmp
@@ -33,7 +36,7 @@ INDEX_SRC  := $(wildcard index/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 INDEX_OBJ  := $(INDEX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
-SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(wildcard bench/bench_*.c)
@@ -59,6 +62,13 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) tools/embed_sql.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed_sql.sh $(MIGRATIONS) > $@
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# docs/openapi.json served at /v1/openapi.json
+$(BUILD)/gen/openapi.c: docs/openapi.json tools/embed_text.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed_text.sh lsd_openapi_json docs/openapi.json > $@
+$(BUILD)/gen/openapi.o: $(BUILD)/gen/openapi.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/liblesion.a: $(INDEX_OBJ)

@@ -9,6 +9,8 @@ void h_healthz(const struct request *r, struct reply *rp);
 void h_readyz(const struct request *r, struct reply *rp);
 void h_metrics(const struct request *r, struct reply *rp);
 void h_stats(const struct request *r, struct reply *rp);
+/* h_openapi.c: docs/openapi.json, embedded at build time */
+void h_openapi(const struct request *r, struct reply *rp);
 /* h_lesions.c */
 void h_lesions_list(const struct request *r, struct reply *rp);
 void h_lesion_get(const struct request *r, struct reply *rp);

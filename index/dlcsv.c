@@ -173,7 +173,7 @@ int dlcsv_parse_row(const char *line, size_t len, struct lesion *l, char *err)
 	if (inum(f[10], 0, 1, &l->noisy))
 		BAD(10, "not 0 or 1");
 	if (list(f[11], v, 2) || v[0] != floor(v[0]) || v[1] != floor(v[1]) || v[0] < 0 ||
-	    v[1] > 99999)
+	    v[1] < 0 || v[0] > 99999 || v[1] > 99999)
 		BAD(11, "need 2 slice numbers");
 	l->slice_range[0] = (int)v[0];
 	l->slice_range[1] = (int)v[1];

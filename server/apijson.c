@@ -376,13 +376,18 @@ int apijson_lesion_parse(const struct jv *o, struct lesion *l, char *err)
 	rc = get_nums(o, "slice_range", v, 2, 0, err);
 	if (rc < 0)
 		return -1;
+	/* range checks before the casts: a double outside int's range is undefined there */
+	if (!rc && (v[0] != floor(v[0]) || v[1] != floor(v[1]) || v[0] < 0 || v[1] < 0 ||
+		    v[0] > 99999 || v[1] > 99999))
+		return errf(err, "slice_range: must be two integers in 0..99999");
 	l->slice_range[0] = rc ? l->key_slice : (int)v[0];
 	l->slice_range[1] = rc ? l->key_slice : (int)v[1];
-	if (!rc && (v[0] != floor(v[0]) || v[1] != floor(v[1])))
-		return errf(err, "slice_range: must be two integers");
 	rc = get_nums(o, "image_size", v, 2, 0, err);
 	if (rc < 0)
 		return -1;
+	if (!rc && (v[0] != floor(v[0]) || v[1] != floor(v[1]) || v[0] < 1 || v[1] < 1 ||
+		    v[0] > 4096 || v[1] > 4096))
+		return errf(err, "image_size: must be two integers in 1..4096");
 	l->image_size[0] = rc ? 512 : (int)v[0];
 	l->image_size[1] = rc ? 512 : (int)v[1];
 	rc = get_nums(o, "dicom_window", l->window, 2, 0, err);

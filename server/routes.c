@@ -15,6 +15,7 @@ const struct route routes[] = {
 	{ GET, "/readyz", h_readyz, BODY_NONE, 0, "readyz" },
 	{ GET, "/metrics", h_metrics, BODY_NONE, 0, "metrics" },
 	{ GET, "/v1/stats", h_stats, BODY_NONE, 0, "stats" },
+	{ GET, "/v1/openapi.json", h_openapi, BODY_NONE, 0, "openapi" },
 	/* lesions */
 	{ GET, "/v1/lesions", h_lesions_list, BODY_NONE, 0, "lesions_list" },
 	{ HTTP_POST, "/v1/lesions", h_lesions_post, BODY_BULK, 1, "lesions_post" },
