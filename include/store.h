@@ -23,6 +23,12 @@ int store_open(const char *path, struct store **out /* OUT */, char *err);
 void store_close(struct store *st);
 int store_schema_version(struct store *st);
 
+/* Backups (index/store_backup.c): a consistent copy of the live database into dest
+ * (replaced), through SQLite's online backup API; writers go on meanwhile. */
+int store_backup(struct store *st, const char *dest, char *err);
+/* PRAGMA integrity_check: 0 when it says "ok", else -1 with the first finding. */
+int store_integrity(struct store *st, char *err);
+
 struct store_counts {
 	int64_t lesions, patients, studies, series;
 };

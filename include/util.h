@@ -13,6 +13,9 @@
 
 #define LSD_ERRLEN 512
 
+/* lesiond's release version (backup manifests, logs) */
+#define LSD_VERSION "0.1.0"
+
 #if defined(__GNUC__)
 #define LSD_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
