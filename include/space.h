@@ -130,6 +130,8 @@ int space_ids(struct space *sp, int64_t **out /* OUT */, size_t *n /* OUT */, ch
 /* Rebuild the index from the memory copy off to the side and swap it in (trains
  * IVF/PQ when there are enough vectors; purges stale entries). */
 int space_rebuild(struct space *sp, char *err);
+/* Rebuilds in progress right now, over every space of the process (for /readyz). */
+int space_rebuilds_running(void);
 /* 1 when a rebuild would help: stale entries > max(1000, count/10), or an index type
  * waiting for training whose vector count has doubled since the last attempt. */
 int space_needs_rebuild(struct space *sp);

@@ -1030,7 +1030,7 @@ out:
 	return rc;
 }
 
-int space_rebuild(struct space *sp, char *err)
+static int rebuild(struct space *sp, char *err)
 {
 	float *vec = NULL;
 	int64_t *rid = NULL, *touched = NULL, *live = NULL;
@@ -1122,6 +1122,24 @@ out:
 	free(live);
 	free(lvec);
 	return rc;
+}
+
+/* Rebuilds in progress, all spaces together (readiness reports them). */
+static int rebuilds_running;
+
+int space_rebuild(struct space *sp, char *err)
+{
+	int rc;
+
+	__atomic_add_fetch(&rebuilds_running, 1, __ATOMIC_RELAXED);
+	rc = rebuild(sp, err);
+	__atomic_sub_fetch(&rebuilds_running, 1, __ATOMIC_RELAXED);
+	return rc;
+}
+
+int space_rebuilds_running(void)
+{
+	return __atomic_load_n(&rebuilds_running, __ATOMIC_RELAXED);
 }
 
 int space_needs_rebuild(struct space *sp)

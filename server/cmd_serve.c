@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
 	"usage: lesiond serve [--listen ADDR] [--port N] [--threads N] [--db PATH]\n"
@@ -32,6 +33,19 @@ static const char usage[] =
 static int is_loopback(const char *a)
 {
 	return !strncmp(a, "127.", 4) || !strcmp(a, "::1") || !strcmp(a, "localhost");
+}
+
+/* LSD_DEBUG_LOAD_DELAY_MS=N (tests only): wait N ms (at most 60 s) before loading the
+ * indexes, so a test can watch /readyz and the data routes answer 503 meanwhile. */
+static void debug_load_delay(void)
+{
+	const char *v = getenv("LSD_DEBUG_LOAD_DELAY_MS");
+	int64_t ms;
+
+	if (!v || parse_i64(v, 1, 60000, &ms))
+		return;
+	log_msg(LOG_WARN, "LSD_DEBUG_LOAD_DELAY_MS: waiting %lld ms before loading", (long long)ms);
+	usleep((useconds_t)(ms * 1000));
 }
 
 #define MAX_RELOADS 1024
@@ -119,10 +133,6 @@ int cmd_serve(int argc, char **argv)
 	}
 	h_lesions_added = h_graph_lesions_added;	/* keep each patient's graph current */
 	h_lesion_deleted = h_graph_lesion_deleted;
-	if (h_spaces_start(&app, err)) {	/* chains the hooks above */
-		fprintf(stderr, "lesiond serve: spaces: %s\n", err);
-		goto out;
-	}
 	if (h_images_start(&app, err)) {
 		fprintf(stderr, "lesiond serve: images: %s\n", err);
 		goto out;
@@ -151,7 +161,15 @@ int cmd_serve(int argc, char **argv)
 		if (file_write_atomic_nosync(port_file, buf, strlen(buf), err))
 			log_msg(LOG_WARN, "port file: %s", err);
 	}
-	app.ready = 1;
+	/* Now the indexes, with HTTP up: /healthz 200, /readyz and data routes 503 until
+	 * ready is set (after every hook and pointer below is in place). */
+	debug_load_delay();
+	if (h_spaces_start(&app, err)) {	/* chains the hooks above */
+		log_msg(LOG_ERROR, "spaces: %s", err);
+		fprintf(stderr, "lesiond serve: spaces: %s\n", err);
+		goto out;
+	}
+	__atomic_store_n(&app.ready, 1, __ATOMIC_RELEASE);
 	log_msg(LOG_INFO, "ready");
 	for (;;) {
 		if (sigwait(&set, &sig))
@@ -164,7 +182,7 @@ int cmd_serve(int argc, char **argv)
 			sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
-	app.ready = 0;
+	__atomic_store_n(&app.ready, 0, __ATOMIC_RELEASE);
 	httpd_stop(h, 10000);
 	h = NULL;
 	rc = 0;

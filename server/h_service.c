@@ -1,9 +1,11 @@
 /* h_service.c - service routes: /healthz, /readyz, /metrics, /v1/stats.
- * Cheap and lock-free except stats (one SQLite aggregate query). */
+ * Cheap and lock-free except stats (one SQLite aggregate query). /readyz is 503 until
+ * serve has loaded the catalog and every index, and while any index is being rebuilt. */
 #include "app.h"
 #include "handlers.h"
 #include "json.h"
 #include "metrics.h"
+#include "space.h"
 #include "store.h"
 
 #include <stdlib.h>
@@ -28,12 +30,20 @@ void h_readyz(const struct request *r, struct reply *rp)
 {
 	struct sb b;
 
-	sb_init(&b, 64);
-	if (!r->app->ready) {
-		sb_free(&b);
+	if (!__atomic_load_n(&r->app->ready, __ATOMIC_ACQUIRE)) {
 		reply_problem(rp, 503, "loading the database and indexes");
+		rp->retry_after = 1;
 		return;
 	}
+	/* searches go on during a rebuild (the old index serves until the swap), but a
+	 * balancer may prefer a replica that is not busy rebuilding */
+	if (space_rebuilds_running() > 0) {
+		reply_problem(rp, 503, "rebuilding %d index(es); searches are still answered",
+			      space_rebuilds_running());
+		rp->retry_after = 1;
+		return;
+	}
+	sb_init(&b, 64);
 	sb_adds(&b, "{\"status\":\"ready\"}");
 	reply_json(rp, 200, &b);
 }

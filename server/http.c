@@ -354,6 +354,14 @@ static enum MHD_Result preflight(struct MHD_Connection *conn, struct rstate *s, 
 	return ret;
 }
 
+/* Routes that answer while serve is still loading the indexes (the others get 503):
+ * the probes, the metrics and the API description touch no data. */
+static int route_always_open(const struct route *r)
+{
+	return !strcmp(r->name, "healthz") || !strcmp(r->name, "readyz") ||
+	       !strcmp(r->name, "metrics") || !strcmp(r->name, "openapi");
+}
+
 /* API keys and rate limits: queues 401/403/429 and marks s->done when refused.
  * The health probes are always open (orchestrators call them without keys). */
 static enum MHD_Result access_check(struct MHD_Connection *conn, struct rstate *s)
@@ -464,6 +472,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		s->route_idx = (int)(s->route - routes);
 		if (access_check(conn, s) != MHD_YES || s->done)
 			return s->done ? MHD_YES : MHD_NO;
+		if (!__atomic_load_n(&h->app->ready, __ATOMIC_ACQUIRE) && !route_always_open(s->route)) {
+			memset(&rp, 0, sizeof(rp));
+			reply_problem(&rp, 503, "loading the database and indexes; retry shortly "
+				      "(GET /readyz says when)");
+			rp.retry_after = 1;
+			return send_reply(conn, s, &rp);
+		}
 		s->body_max = s->route->body == BODY_BULK ? (size_t)h->app->cfg.body_max_bulk :
 			      s->route->body == BODY_JSON ? (size_t)h->app->cfg.body_max_json : 0;
 		v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
