@@ -4,7 +4,7 @@
 #   make deps       install Debian packages and build the FAISS C API (idempotent)
 #   make run        build, generate the demo dataset once, import it, serve on 127.0.0.1:8080
 #   make test       unit + black-box tests; prints "N passed, N failed"
-#   make asan       the same tests on an ASan+UBSan build
+#   make asan       the same tests on an ASan+UBSan build, then a short run of each fuzz target
 #   make bench      benchmarks, printing figures
 #   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
 #   make style      style checks (banned calls, trailing space, line length)
@@ -22,7 +22,8 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wundef -Wnull-dereference -Werror
 CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 OPT_release := -O2 -g
-OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
+               -fno-sanitize-recover=undefined,float-cast-overflow
 # libFuzzer objects (tests/fuzz/run.sh builds with CC=clang VARIANT=fuzz)
 OPT_fuzz    := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
@@ -112,8 +113,11 @@ run: all $(DEMO_DIR)/lesiond.db
 test: all $(UNIT_BIN)
 	sh tests/run.sh $(BUILD)
 
+# the sanitizer pass: every test on the ASan+UBSan build, then each fuzz target for
+# FUZZ_SMOKE_SECONDS (default 8; 8 targets) from its seeds and regression inputs
 asan:
 	$(MAKE) VARIANT=asan test
+	sh tests/fuzz/run.sh $(or $(FUZZ_SMOKE_SECONDS),8)
 
 bench: all $(BENCH_BIN)
 	sh bench/run.sh $(BUILD)
