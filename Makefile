@@ -22,8 +22,7 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wundef -Wnull-dereference -Werror
 CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 OPT_release := -O2 -g
-OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
-               -fno-sanitize-recover=undefined,float-cast-overflow
+OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # libFuzzer objects (tests/fuzz/run.sh builds with CC=clang VARIANT=fuzz)
 OPT_fuzz    := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
