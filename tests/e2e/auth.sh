@@ -82,7 +82,7 @@ rm -f "$T_DIR/port"
 SERVER_PID=$!
 i=0; while [ ! -s "$T_DIR/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 P=$(cat "$T_DIR/port")
-i=0; until curl -s --cacert "$T_DIR/cert.pem" "https://127.0.0.1:$P/healthz" > /dev/null || [ $i -gt 50 ]; do sleep 0.1; i=$((i + 1)); done
+i=0; until curl -sf --cacert "$T_DIR/cert.pem" "https://127.0.0.1:$P/readyz" > /dev/null || [ $i -gt 50 ]; do sleep 0.1; i=$((i + 1)); done
 out=$(curl -s --cacert "$T_DIR/cert.pem" "https://127.0.0.1:$P/v1/lesions/1" | jq -r .file_name)
 check "HTTPS request verified against the test CA" test "$out" = "000001_01_01_109.png"
 check "plain HTTP to the TLS port fails" sh -c "! curl -sf http://127.0.0.1:$P/healthz"

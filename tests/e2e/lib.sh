@@ -34,9 +34,13 @@ start_server() {
 		sleep 0.1
 	done
 	BASE="http://127.0.0.1:$(cat "$T_DIR/port")"
+	# HTTP is up before the indexes are loaded: wait for /readyz (only /healthz when the
+	# test holds the load back on purpose with LSD_DEBUG_LOAD_DELAY_MS)
+	probe=/readyz
+	[ -n "${LSD_DEBUG_LOAD_DELAY_MS:-}" ] && probe=/healthz
 	i=0
-	until curl -fs "$BASE/healthz" > /dev/null; do
-		i=$((i + 1)); [ $i -gt 100 ] && return 1; sleep 0.1
+	until curl -fs "$BASE$probe" > /dev/null; do
+		i=$((i + 1)); [ $i -gt 300 ] && return 1; sleep 0.1
 	done
 }
 
