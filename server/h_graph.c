@@ -88,8 +88,7 @@ static void node_json(struct sb *b, const struct lesion *l, int track)
 	sb_addc(b, '}');
 }
 
-/* Load one patient's lesions, edges and tracks. 0; 404 / 500 replied otherwise. */
-static int load_patient(const struct request *r, int64_t pid, struct lesion **l, size_t *n,
+int h_graph_load(const struct request *r, int64_t pid, struct lesion **l, size_t *n,
 			struct graph_edge **e, size_t *ne, int **track, int *ntracks,
 			struct reply *rp)
 {
@@ -133,7 +132,7 @@ void h_patient_graph(const struct request *r, struct reply *rp)
 			      r->nargs ? r->args[0] : "");
 		return;
 	}
-	if (load_patient(r, pid, &l, &n, &e, &ne, &track, &ntracks, rp))
+	if (h_graph_load(r, pid, &l, &n, &e, &ne, &track, &ntracks, rp))
 		goto out;
 	sb_init(&b, GRAPH_REPLY_MAX);
 	sb_adds(&b, "{\"patient\":");
@@ -201,7 +200,7 @@ void h_lesion_track(const struct request *r, struct reply *rp)
 		reply_problem(rp, 500, "%s", err);
 		return;
 	}
-	if (load_patient(r, self.patient, &l, &n, &e, &ne, &track, &ntracks, rp))
+	if (h_graph_load(r, self.patient, &l, &n, &e, &ne, &track, &ntracks, rp))
 		goto out;
 	tl = malloc(n * sizeof(*tl));
 	pts = malloc((n + 1) * sizeof(*pts));

@@ -21,6 +21,7 @@ const struct route routes[] = {
 	{ GET, "/v1/lesions/{}", h_lesion_get, BODY_NONE, 0, "lesion_get" },
 	{ HTTP_DELETE, "/v1/lesions/{}", h_lesion_delete, BODY_NONE, 1, "lesion_delete" },
 	/* similar-lesion search */
+	{ GET, "/v1/lesions/{}/similar.png", h_similar_png, BODY_NONE, 0, "similar_png" },
 	{ GET, "/v1/lesions/{}/similar", h_similar, BODY_NONE, 0, "similar" },
 	{ HTTP_POST, "/v1/search", h_search, BODY_JSON, 0, "search" },
 	{ HTTP_POST, "/v1/search/batch", h_search_batch, BODY_BULK, 0, "search_batch" },
@@ -28,6 +29,7 @@ const struct route routes[] = {
 	{ GET, "/v1/lesions/{}/patch.png", h_lesion_patch, BODY_NONE, 0, "lesion_patch" },
 	{ GET, "/v1/slices/{}/{}.png", h_slice_png, BODY_NONE, 0, "slice_png" },
 	/* lesion graph */
+	{ GET, "/v1/patients/{}/graph.png", h_patient_graph_png, BODY_NONE, 0, "patient_graph_png" },
 	{ GET, "/v1/patients/{}/graph", h_patient_graph, BODY_NONE, 0, "patient_graph" },
 	{ GET, "/v1/lesions/{}/track", h_lesion_track, BODY_NONE, 0, "lesion_track" },
 };
