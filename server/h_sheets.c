@@ -211,13 +211,15 @@ static uint64_t h_str(uint64_t h, const char *s)
 	return fnv1a64(s, strlen(s) + 1, h);
 }
 
-static void plan_etag(const struct plan *pl, const char *kind, char *out, size_t n)
+static void plan_etag(const struct plan *pl, const char *kind, int png_level, char *out,
+		      size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
 	const struct sheet_layout *L = &pl->L;
 
 	h = h_int(h, SHEETS_VERSION);
 	h = h_str(h, kind);
+	h = h_int(h, png_level);	/* the encoder's level changes the bytes */
 	h = h_int(h, L->rows);
 	h = h_int(h, L->cols);
 	h = h_int(h, L->tile);
@@ -387,7 +389,7 @@ static void plan_reply(const struct request *r, struct reply *rp, const struct p
 	unsigned char *png = NULL;
 	size_t len = 0;
 
-	plan_etag(pl, kind, etag, sizeof(etag));
+	plan_etag(pl, kind, r->app->cfg.png_level, etag, sizeof(etag));
 	rp->cache_control = "no-cache";
 	if (r->if_none_match && (strstr(r->if_none_match, etag) ||
 				 !strcmp(r->if_none_match, "*"))) {
@@ -534,8 +536,10 @@ void h_similar_png(const struct request *r, struct reply *rp)
 			c->highlight = 1;
 			snprintf(c->label[0], sizeof(c->label[0]), "QUERY #%lld", (long long)l->id);
 		} else {
-			snprintf(c->label[0], sizeof(c->label[0]), "%d. #%lld D=%.3g", i,
-				 (long long)l->id, (double)hits[i - 1].dist);
+			double d = hits[i - 1].dist;
+
+			snprintf(c->label[0], sizeof(c->label[0]), fabs(d) < 100 ? "%d. #%lld D=%.3f" :
+				 "%d. #%lld D=%.4g", i, (long long)l->id, d);
 		}
 		snprintf(c->label[1], sizeof(c->label[1]), "%s %s", tn, mm);
 		if (i && l->patient == ls[0].patient)
@@ -546,7 +550,7 @@ void h_similar_png(const struct request *r, struct reply *rp)
 		 nt - 1, space);
 	add_text(&pl, pl.L.gap, pl.L.gap, pl.w - 2 * pl.L.gap, q.scale, SHEET_RGB_TEXT, line);
 	filters_text(r, filt, sizeof(filt));
-	snprintf(line, sizeof(line), "WINDOW %.0f,%.0f HU%s%s", q.p.lo, q.p.hi,
+	snprintf(line, sizeof(line), "WINDOW %.0f,%.0f HU%s%.100s", q.p.lo, q.p.hi,
 		 filt[0] ? "  " : "", filt);
 	add_text(&pl, pl.L.gap, pl.L.gap + SHEET_LINE * q.scale, pl.w - 2 * pl.L.gap, q.scale,
 		 SHEET_RGB_DIM, line);
