@@ -194,6 +194,7 @@ struct space {
 	size_t jn, jcap;
 
 	uint64_t writes, snap_writes;
+	int snap_stale;		/* the index was rebuilt since the last snapshot */
 };
 
 struct spaces {
@@ -410,7 +411,7 @@ void space_get_info(struct space *sp, struct space_info *o)
 	o->stale = o->index_total > sp->n ? o->index_total - sp->n : 0;
 	o->max_id = sp->max_id;
 	o->checksum = sp->checksum;
-	o->writes_since_snapshot = sp->writes - sp->snap_writes;
+	o->writes_since_snapshot = sp->writes - sp->snap_writes + (sp->snap_stale ? 1 : 0);
 	o->removable = sp->removable;
 	o->ready = sp->loaded && sp->index != NULL;
 	pthread_rwlock_unlock(&sp->lock);
@@ -534,10 +535,9 @@ static int remove_from_index(FaissIndex *idx, const int64_t *ids, size_t n)
 	return rc ? -1 : 0;
 }
 
-int space_check_vectors(const struct space *sp, const int64_t *ids, const float *vecs, size_t n,
-			 char *err)
+int space_check_vectors(int dim, const int64_t *ids, const float *vecs, size_t n, char *err)
 {
-	size_t i, j, d = (size_t)sp->def.dim;
+	size_t i, j, d = (size_t)dim;
 
 	for (i = 0; i < n; i++) {
 		if (ids[i] <= 0)
@@ -570,7 +570,7 @@ int space_load_vectors(struct space *sp, const int64_t *ids, const float *vecs, 
 	size_t i;
 	int rc = -1;
 
-	if (space_check_vectors(sp, ids, vecs, n, err))
+	if (space_check_vectors(sp->def.dim, ids, vecs, n, err))
 		return -1;
 	pthread_rwlock_wrlock(&sp->lock);
 	if (mem_reserve(sp, n)) {
@@ -595,7 +595,7 @@ int space_add(struct space *sp, const int64_t *ids, const float *vecs, size_t n,
 
 	if (!n)
 		return 0;
-	if (space_check_vectors(sp, ids, vecs, n, err))
+	if (space_check_vectors(sp->def.dim, ids, vecs, n, err))
 		return -1;
 	pthread_rwlock_wrlock(&sp->lock);
 	if (mem_reserve(sp, n) || !(old = malloc(n * sizeof(*old)))) {
@@ -1104,6 +1104,7 @@ int space_rebuild(struct space *sp, char *err)
 	snprintf(sp->active, sizeof(sp->active), "%s", active);
 	sp->removable = removable;
 	sp->loaded = 1;
+	sp->snap_stale = 1;
 	sp->train_attempt_n = train_failed ? n : 0;
 	rc = 0;
 out_journal:
@@ -1254,6 +1255,7 @@ int space_snapshot(struct space *sp, const char *prefix, char *err)
 		goto out;
 	pthread_rwlock_wrlock(&sp->lock);
 	sp->snap_writes = writes;
+	sp->snap_stale = 0;
 	pthread_rwlock_unlock(&sp->lock);
 	rc = 0;
 out:
@@ -1423,6 +1425,7 @@ static int try_snapshot(struct space *sp, const char *prefix, char *why)
 	sp->removable = removable;
 	snprintf(sp->active, sizeof(sp->active), "%s", active);
 	sp->snap_writes = sp->writes;
+	sp->snap_stale = 0;
 	sp->train_attempt_n = strcmp(active, def_type(&sp->def)) ? sp->n : 0;
 	pthread_rwlock_unlock(&sp->lock);
 	errf(why, "loaded snapshot %s (%zu vectors, %" PRIu64 " index entries, %s)", ipath,

@@ -99,6 +99,10 @@ int cmd_serve(int argc, char **argv)
 		if (file_write_atomic_nosync(port_file, buf, strlen(buf), err))
 			log_msg(LOG_WARN, "port file: %s", err);
 	}
+	if (h_vectors_start(&app, err)) {
+		fprintf(stderr, "lesiond serve: spaces: %s\n", err);
+		goto out;
+	}
 	app.ready = 1;
 	log_msg(LOG_INFO, "ready");
 	for (;;) {
@@ -118,6 +122,7 @@ int cmd_serve(int argc, char **argv)
 	rc = 0;
 out:
 	httpd_stop(h, 0);
+	h_vectors_stop(&app);
 	store_close(app.st);
 	h_images_stop(&app);
 	metrics_destroy(app.metrics);
