@@ -104,7 +104,8 @@ int space_open_index(struct space *sp, const char *prefix, int *how /* OUT */,
  * change. */
 int space_add(struct space *sp, const int64_t *ids, const float *vecs, size_t n, char *err);
 /* The checks space_add makes, without touching the space: call before writing to SQLite. */
-int space_check_vectors(int dim, const int64_t *ids, const float *vecs, size_t n, char *err);
+int space_check_vectors(const struct space *sp, const int64_t *ids, const float *vecs, size_t n,
+			char *err);
 /* Remove ids (unknown ones ignored); *removed counts the live ones removed (may be NULL). */
 int space_remove(struct space *sp, const int64_t *ids, size_t n, size_t *removed /* OUT */,
 		 char *err);

@@ -535,9 +535,10 @@ static int remove_from_index(FaissIndex *idx, const int64_t *ids, size_t n)
 	return rc ? -1 : 0;
 }
 
-int space_check_vectors(int dim, const int64_t *ids, const float *vecs, size_t n, char *err)
+int space_check_vectors(const struct space *sp, const int64_t *ids, const float *vecs, size_t n,
+			char *err)
 {
-	size_t i, j, d = (size_t)dim;
+	size_t i, j, d = (size_t)sp->def.dim;
 
 	for (i = 0; i < n; i++) {
 		if (ids[i] <= 0)
@@ -570,7 +571,7 @@ int space_load_vectors(struct space *sp, const int64_t *ids, const float *vecs, 
 	size_t i;
 	int rc = -1;
 
-	if (space_check_vectors(sp->def.dim, ids, vecs, n, err))
+	if (space_check_vectors(sp, ids, vecs, n, err))
 		return -1;
 	pthread_rwlock_wrlock(&sp->lock);
 	if (mem_reserve(sp, n)) {
@@ -595,7 +596,7 @@ int space_add(struct space *sp, const int64_t *ids, const float *vecs, size_t n,
 
 	if (!n)
 		return 0;
-	if (space_check_vectors(sp->def.dim, ids, vecs, n, err))
+	if (space_check_vectors(sp, ids, vecs, n, err))
 		return -1;
 	pthread_rwlock_wrlock(&sp->lock);
 	if (mem_reserve(sp, n) || !(old = malloc(n * sizeof(*old)))) {

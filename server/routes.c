@@ -24,9 +24,16 @@ const struct route routes[] = {
 	{ HTTP_PUT, "/v1/lesions/{}/embedding", h_embedding_put, BODY_JSON, 1, "embedding_put" },
 	{ GET, "/v1/lesions/{}/embedding", h_embedding_get, BODY_NONE, 0, "embedding_get" },
 	{ HTTP_POST, "/v1/spaces/{}/vectors", h_space_vectors_post, BODY_BULK, 1, "vectors_post" },
+	/* similar-lesion search */
+	{ GET, "/v1/lesions/{}/similar", h_similar, BODY_NONE, 0, "similar" },
+	{ HTTP_POST, "/v1/search", h_search, BODY_JSON, 0, "search" },
+	{ HTTP_POST, "/v1/search/batch", h_search_batch, BODY_BULK, 0, "search_batch" },
 	/* rendered images */
 	{ GET, "/v1/lesions/{}/patch.png", h_lesion_patch, BODY_NONE, 0, "lesion_patch" },
 	{ GET, "/v1/slices/{}/{}.png", h_slice_png, BODY_NONE, 0, "slice_png" },
+	/* lesion graph */
+	{ GET, "/v1/patients/{}/graph", h_patient_graph, BODY_NONE, 0, "patient_graph" },
+	{ GET, "/v1/lesions/{}/track", h_lesion_track, BODY_NONE, 0, "lesion_track" },
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
 
