@@ -774,7 +774,8 @@ static void emit(const struct space *sp, struct cand *c, size_t nc, int k, float
 {
 	size_t i;
 
-	qsort(c, nc, sizeof(*c), cand_cmp);
+	if (nc > 1)
+		qsort(c, nc, sizeof(*c), cand_cmp);
 	for (i = 0; i < (size_t)k; i++) {
 		if (i < nc) {
 			ids[i] = c[i].id;

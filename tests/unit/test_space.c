@@ -139,7 +139,8 @@ static void def_init(struct space_def *d, const char *name, int dim, enum space_
  * indexes; for approximate ones, recall and exact distances of what is returned. */
 static double compare(struct space *sp, const struct ref *r, int nq, int k, int exact, unsigned salt)
 {
-	float *q = malloc(sizeof(float) * (size_t)(nq * r->d)), *dist = malloc(sizeof(float) * (size_t)(nq * k));
+	float *q = calloc((size_t)(nq * r->d), sizeof(float));
+	float *dist = calloc((size_t)(nq * k), sizeof(float));
 	int64_t *ids = malloc(sizeof(int64_t) * (size_t)(nq * k)), rid[64];
 	double rdist[64];
 	char err[LSD_ERRLEN];
