@@ -159,6 +159,8 @@ static void search_figures(const int64_t *ids, const float *v, size_t n)
 	printf("exact subset search, one query over %zu ids (10%%): %.3f ms median\n", n / 10,
 	       median(t, 200));
 	space_destroy(sp);
+	if (getenv("BENCH_SKIP_HNSW"))
+		goto out;
 	sp = load_mem("HNSW32", ids, v, n);
 	{
 		double t0 = now_ms();
@@ -175,6 +177,7 @@ static void search_figures(const int64_t *ids, const float *v, size_t n)
 	}
 	printf("HNSW32 search (efSearch 64), one query, k=10: %.3f ms median\n", median(t, 200));
 	space_destroy(sp);
+out:
 	free(q);
 	free(sub);
 }
