@@ -42,7 +42,8 @@
 #define ROWS_MAX ((size_t)1 << 31)		/* vectors per space */
 #define JOURNAL_MAX ((size_t)1 << 24)		/* writes replayed after one rebuild */
 #define TRAIN_MAX ((size_t)131072)		/* training sample */
-#define ADD_CHUNK ((size_t)1 << 26)		/* rows per faiss add: one call (IndexFlat grows by copying) */
+/* rows per FAISS add: in practice one call (IndexFlat grows by copying) */
+#define ADD_CHUNK ((size_t)1 << 26)
 #define SEARCH_CELLS ((size_t)1 << 22)		/* nq * k' cells per FAISS search call */
 #define OMP_MIN_NQ 32				/* fewer queries: one thread, no OpenMP team */
 #define MANIFEST_MAX 65536
