@@ -135,4 +135,55 @@ start_server || { echo "RESULT 0 1"; exit 1; }
 check "a foreign snapshot is rebuilt from SQLite" grep -q "space emb: rebuilt from the database.*space differs" "$T_DIR/server.log"
 req GET "/v1/lesions/5/embedding?space=emb"
 check "vectors still served after the rebuild" test "$ST" = 200
+stop_server
+
+# ---- lesiond import-vectors: .npy and .fvecs, all or nothing ----
+IDB="$T_DIR/imp.db"
+"$LESIOND" ingest --csv "$CSV" --db "$IDB" > /dev/null
+python3 - "$T_DIR" <<'PY'
+import struct, sys
+d = sys.argv[1]
+def npy(path, rows, dim, val, descr="<f4"):
+    hdr = "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d), }" % (descr, rows, dim)
+    hl = len(hdr) + 1
+    while (10 + hl) % 64: hl += 1
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", hl) + (hdr.ljust(hl - 1) + "\n").encode())
+        for i in range(rows):
+            f.write(struct.pack("<%df" % dim, *[val(i, j) for j in range(dim)]))
+npy(d + "/v.npy", 100, 8, lambda i, j: i + j / 10.0)
+npy(d + "/v8.npy", 100, 8, lambda i, j: 0.0, "<f8")
+npy(d + "/nan.npy", 100, 8, lambda i, j: float("nan") if i == 42 else 0.0)
+npy(d + "/d4.npy", 100, 4, lambda i, j: 0.0)
+with open(d + "/v.fvecs", "wb") as f:
+    for i in range(100):
+        f.write(struct.pack("<i", 8) + struct.pack("<8f", *[-(i + j / 10.0) for j in range(8)]))
+with open(d + "/ids.txt", "w") as f:
+    f.write("".join("%d\n" % (i + 101) for i in range(100)))
+with open(d + "/ids_unknown.txt", "w") as f:
+    f.write("".join("%d\n" % (i + 101 if i not in (5, 6) else 90000 + i) for i in range(100)))
+with open(d + "/ids99.txt", "w") as f:
+    f.write("".join("%d\n" % (i + 101) for i in range(99)))
+PY
+imp() { "$LESIOND" import-vectors --db "$IDB" "$@" > "$T_DIR/imp.out" 2>&1; }
+nvec() { sqlite3 "$IDB" "SELECT count(*) FROM vectors"; }
+check "import-vectors .npy" imp --space ext --ids "$T_DIR/ids.txt" --vectors "$T_DIR/v.npy" --provenance "ext model v2"
+check "import-vectors prints count and time" grep -Eq "100 vectors of dimension 8 into space ext .* ms" "$T_DIR/imp.out"
+imp --space ext --ids "$T_DIR/ids_unknown.txt" --vectors "$T_DIR/v.fvecs"
+check "unknown ids refused with their list" grep -q "2 lesion id(s) not in the database (nothing imported): 90005 90006" "$T_DIR/imp.out"
+imp --space ext --ids "$T_DIR/ids.txt" --vectors "$T_DIR/d4.npy"
+check "dimension mismatch refused" grep -q "has dimension 8" "$T_DIR/imp.out"
+imp --space ext --ids "$T_DIR/ids.txt" --vectors "$T_DIR/nan.npy"
+check "NaN refused, row named" grep -q "row 42 (lesion 143).*not finite" "$T_DIR/imp.out"
+imp --space ext --ids "$T_DIR/ids.txt" --vectors "$T_DIR/v8.npy"
+check "float64 .npy refused" grep -q "float32" "$T_DIR/imp.out"
+imp --space ext --ids "$T_DIR/ids99.txt" --vectors "$T_DIR/v.npy"
+check "row/id count mismatch refused" grep -q "100 rows but" "$T_DIR/imp.out"
+check "refused imports wrote nothing" test "$(nvec)" = 100
+check "import-vectors .fvecs replaces" imp --space ext --ids "$T_DIR/ids.txt" --vectors "$T_DIR/v.fvecs"
+DB="$IDB" start_server || { echo "RESULT 0 1"; exit 1; }
+expect GET "/v1/lesions/110/embedding?space=ext" 200
+jqt '.vector[0] == -9 and (.vector[7] + 9.7 | fabs) < 1e-5'
+expect GET /v1/stats 200
+jqt '.spaces | map(select(.name == "ext"))[0] | .count == 100 and .dim == 8 and .provenance == "ext model v2"'
 finish
