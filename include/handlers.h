@@ -17,7 +17,10 @@ void h_lesion_delete(const struct request *r, struct reply *rp);
 /* h_images.c */
 void h_lesion_patch(const struct request *r, struct reply *rp);
 void h_slice_png(const struct request *r, struct reply *rp);
-struct app;
+/* h_vectors.c */
+void h_embedding_put(const struct request *r, struct reply *rp);
+void h_embedding_get(const struct request *r, struct reply *rp);
+void h_space_vectors_post(const struct request *r, struct reply *rp);
 /* Create app->cache from cfg.images / slice_cache_mb (none when images is unset: the
  * image routes then answer 503) and add the cache counters to /metrics. */
 int h_images_start(struct app *app, char *err);

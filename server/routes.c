@@ -20,6 +20,10 @@ const struct route routes[] = {
 	{ HTTP_POST, "/v1/lesions", h_lesions_post, BODY_BULK, 1, "lesions_post" },
 	{ GET, "/v1/lesions/{}", h_lesion_get, BODY_NONE, 0, "lesion_get" },
 	{ HTTP_DELETE, "/v1/lesions/{}", h_lesion_delete, BODY_NONE, 1, "lesion_delete" },
+	/* embeddings */
+	{ HTTP_PUT, "/v1/lesions/{}/embedding", h_embedding_put, BODY_JSON, 1, "embedding_put" },
+	{ GET, "/v1/lesions/{}/embedding", h_embedding_get, BODY_NONE, 0, "embedding_get" },
+	{ HTTP_POST, "/v1/spaces/{}/vectors", h_space_vectors_post, BODY_BULK, 1, "vectors_post" },
 	/* similar-lesion search */
 	{ GET, "/v1/lesions/{}/similar", h_similar, BODY_NONE, 0, "similar" },
 	{ HTTP_POST, "/v1/search", h_search, BODY_JSON, 0, "search" },
