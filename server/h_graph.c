@@ -13,6 +13,7 @@
 #include "graph.h"
 #include "handlers.h"
 #include "log.h"
+#include "space.h"
 #include "store.h"
 
 #include <math.h>
@@ -30,6 +31,11 @@ void h_graph_params(const struct config *c, struct graph_params *p)
 	p->threshold = c->graph_threshold;
 }
 
+struct space *h_graph_space(struct spaces *sp, const struct config *c)
+{
+	return sp && c->graph_space[0] ? spaces_get(sp, c->graph_space) : NULL;
+}
+
 static void rebuild(struct app *app, int64_t patient)
 {
 	struct graph_params p;
@@ -37,7 +43,8 @@ static void rebuild(struct app *app, int64_t patient)
 	char err[LSD_ERRLEN];
 
 	h_graph_params(&app->cfg, &p);
-	if (store_graph_rebuild(app->st, patient, &p, &s, err))
+	if (store_graph_rebuild(app->st, patient, &p, h_graph_space(app->sp, &app->cfg), &s,
+				err))
 		log_msg(LOG_ERROR, "graph: patient %lld: rebuild failed: %s", (long long)patient,
 			err);
 }

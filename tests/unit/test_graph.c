@@ -517,7 +517,7 @@ static void test_calibrate(void)
 		truth[n + i] = tr[i];
 	}
 	memset(&best, 0, sizeof(best));
-	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, &grid, &p, &best, &ev, err), 0);
+	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, &grid, &p, &best, &ev, NULL, err), 0);
 	CHECK_NEAR(best.threshold, 0.1, 0);
 	CHECK_NEAR(best.w_size, 0.1, 0);
 	CHECK_NEAR(best.max_dloc, 0.25, 0);
@@ -525,7 +525,7 @@ static void test_calibrate(void)
 	CHECK_EQ_INT(ev.tp, 2 * (3 + 1 + 3 + 3 + 1));
 	CHECK_EQ_INT(ev.whole, 10);
 	/* the default grid runs too and finds a perfect setting on this easy case */
-	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, NULL, &p, &best, &ev, err), 0);
+	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, NULL, &p, &best, &ev, NULL, err), 0);
 	CHECK_NEAR(ev.f1, 1, 1e-12);
 }
 
