@@ -19,7 +19,6 @@
  * location alone, adding the size or embedding term only narrows that range, so both
  * weights calibrate to 0 (the terms stay available; edges record d_embed either way).
  */
- */
 #include "graph.h"
 
 #include <math.h>
