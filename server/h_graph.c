@@ -1,7 +1,9 @@
 /* h_graph.c - the lesion-graph routes: GET /v1/patients/{pid}/graph (nodes and edges)
  * and GET /v1/lesions/{id}/track (the lesion's track in time order with RECIST 1.1),
  * plus the hooks that keep a patient's stored graph current when lesions are added or
- * deleted through the API.
+ * deleted through the API (rebuilt with the vectors of the graph_space space as
+ * embedding evidence; the spaces' hook runs first, so a new lesion's built-in
+ * descriptor is already there).
  *
  * Reads come from the store (edges persisted by store_graph.c); the track is the
  * connected group of the lesion in the stored edges, and its RECIST figures are computed
