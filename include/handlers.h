@@ -54,5 +54,9 @@ struct graph_params;
 void h_graph_lesions_added(struct app *app, const struct lesion *l, size_t n);
 void h_graph_lesion_deleted(struct app *app, const struct lesion *l);
 void h_graph_params(const struct config *c, struct graph_params *p /* OUT */);
+/* The space named by graph_space (the embedding evidence), or NULL when it is empty or
+ * the registry has no such space: the graph is then built without embedding distances. */
+struct spaces;
+struct space *h_graph_space(struct spaces *sp, const struct config *c);
 
 #endif
