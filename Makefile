@@ -33,7 +33,8 @@ INDEX_SRC  := $(wildcard index/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 INDEX_OBJ  := $(INDEX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
-SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+WWW        := $(sort $(wildcard server/www/*.html server/www/*.js server/www/*.css))
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/www.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(wildcard bench/bench_*.c)
@@ -59,6 +60,13 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) tools/embed_sql.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed_sql.sh $(MIGRATIONS) > $@
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# the web viewer's static files (server/www/) compiled into the binary
+$(BUILD)/gen/www.c: $(WWW) tools/embed_www.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed_www.sh $(WWW) > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/www.o: $(BUILD)/gen/www.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/liblesion.a: $(INDEX_OBJ)

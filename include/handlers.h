@@ -14,6 +14,9 @@ void h_lesions_list(const struct request *r, struct reply *rp);
 void h_lesion_get(const struct request *r, struct reply *rp);
 void h_lesions_post(const struct request *r, struct reply *rp);
 void h_lesion_delete(const struct request *r, struct reply *rp);
+/* h_www.c: the web viewer's static files */
+void h_www_index(const struct request *r, struct reply *rp);
+void h_www_file(const struct request *r, struct reply *rp);
 
 /* Hooks other modules set at start (NULL = none): lesions added / deleted through the
  * API, extra /metrics lines, extra /v1/stats "spaces" entries. */

@@ -132,6 +132,7 @@ int reply_problem(struct reply *rp, int status, const char *fmt, ...)
 	rp->stream = NULL;
 	rp->etag[0] = '\0';
 	rp->immutable = 0;
+	rp->cache_control = NULL;
 	if (b.oom) {
 		sb_free(&b);
 		return reply_bytes(rp, status, "application/problem+json", NULL, 0);
@@ -266,6 +267,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct rstate *s,
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 						"public, max-age=31536000, immutable");
 	}
+	if (rp->cache_control && !rp->immutable)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, rp->cache_control);
 	if (rp->immutable)
 		MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
 	if (rp->allow)
