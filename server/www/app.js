@@ -44,7 +44,7 @@ function el(tag, attrs, ...kids) {
 		else
 			e.setAttribute(k, v === true ? '' : v);
 	}
-	for (const kid of kids.flat()) {
+	for (const kid of kids.flat(Infinity)) {
 		if (kid === null || kid === undefined || kid === false)
 			continue;
 		e.append(kid instanceof Node ? kid : String(kid));
@@ -372,7 +372,7 @@ async function renderLesion(id, q, seq) {
 		slider.value = st.offset;
 		const slice = l.key_slice + st.offset;
 		sliceLabel.textContent = `slice ${slice}` + (st.offset ? ` (key ${signed(st.offset, 0)})` : ' (key slice)');
-		caption.textContent = `${l.file_name.replace(/_\d+\.png$/, '')} · slice ${slice} of ${l.slice_range[0]}–${l.slice_range[1]} · ` +
+		caption.textContent = `Series ${l.file_name.replace(/_\d+\.png$/, '')}, slice ${slice} (${l.slice_range[0]}–${l.slice_range[1]}) · ` +
 			`${pretty(WINDOWS.find((w) => w[0] === st.window)[1])} window` + (r ? ` (${num(r[0], 0)} … ${num(r[1], 0)} HU)` : '');
 		for (const c of grid.querySelectorAll('.match img'))
 			c.src = patchUrl(c.dataset.id, { size: 160, window: st.window });
@@ -410,8 +410,7 @@ async function renderLesion(id, q, seq) {
 		field('Same patient', select('same_patient', [['exclude', 'excluded'], ['include', 'included'], ['only', 'only']],
 			st.same, { id: 'f-same' })),
 		field('Type', select('stype', typeOptions('any type'), st.stype, { id: 'f-stype' })),
-		field('Split', select('ssplit', splitOptions('any split'), st.ssplit, { id: 'f-ssplit' })),
-		simInfo);
+		field('Split', select('ssplit', splitOptions('any split'), st.ssplit, { id: 'f-ssplit' })));
 	simForm.addEventListener('change', (ev) => {
 		const t = ev.target;
 		if (t.name === 'k') st.k = Number(t.value);
@@ -467,7 +466,8 @@ async function renderLesion(id, q, seq) {
 				el('div', { class: 'mline' }, el('span', { class: 'rank' }, `#${m.rank}`),
 					el('span', { class: 'dist', title: 'distance in the embedding space' }, `d = ${num(m.distance, 3)}`)),
 				el('div', { class: 'mline' }, el('span', { class: 'type t-' + t }, pretty(t)),
-					el('span', {}, s.diameters_mm ? `${num(s.diameters_mm[0])} mm` : '')),
+					el('span', { title: 'long × short diameter' }, s.diameters_mm ?
+						`${num(s.diameters_mm[0], 0)} × ${num(s.diameters_mm[1], 0)} mm` : '')),
 				el('div', { class: 'mline sub' }, `lesion ${m.lesion_id} · patient ${s.patient ?? '?'}` +
 					(s.split_name ? ` · ${s.split_name}` : '')));
 			card.querySelector('img').dataset.id = m.lesion_id;
@@ -484,10 +484,13 @@ async function renderLesion(id, q, seq) {
 		main, caption,
 		el('div', { class: 'tools' }, el('span', { class: 'lbl' }, 'Overlay'), ovButtons),
 		el('div', { class: 'tools' }, el('span', { class: 'lbl' }, 'Slice'), sliceBox));
+	// left: the patch, its controls and the metadata; right: the similar lesions
 	view.replaceChildren(head,
-		el('div', { class: 'lesion' }, viewer, el('section', { class: 'side' }, el('h2', {}, 'Metadata'), dl,
-			el('p', { class: 'keys' }, 'Keys: ↑ ↓ move through slices, ← → through the matches, Enter opens one.'))),
-		el('section', { class: 'similar' }, el('h2', {}, 'Similar lesions'), simForm, grid));
+		el('div', { class: 'lesion' },
+			el('div', { class: 'left' }, viewer,
+				el('p', { class: 'keys' }, 'Keys: ↑ ↓ move through slices, ← → through the matches, Enter opens one.'),
+				el('section', { class: 'side' }, el('h2', {}, 'Metadata'), dl)),
+			el('section', { class: 'similar' }, el('h2', {}, 'Similar lesions', simInfo), simForm, grid)));
 	update();
 
 	// the space selector: only when the server has several embedding spaces
@@ -557,8 +560,10 @@ async function renderPatient(pid, q, seq) {
 	const study = new Map(g.nodes.map((n) => [n.lesion_id, n.study]));
 	const edgeInto = new Map();
 	for (const e of g.edges) {
-		const later = study.get(e.to) >= study.get(e.from) ? e.to : e.from;
-		edgeInto.set(later, e);
+		const [a, b] = study.get(e.to) >= study.get(e.from) ? [e.from, e.to] : [e.to, e.from];
+		const old = edgeInto.get(b);
+		if (!old || study.get(a) > study.get(old.earlier))	// the nearest earlier study wins
+			edgeInto.set(b, { earlier: a, score: e.score });
 	}
 
 	const head = el('div', { class: 'lhead' },
