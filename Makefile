@@ -13,7 +13,7 @@
 VARIANT  ?= release
 BUILD    := build/$(VARIANT)
 DEPS     := build/deps
-DEPSTAMP := $(DEPS)/libfaiss_c.a
+DEPSTAMP := $(DEPS)/.stamp
 
 CC       ?= gcc
 CXX      ?= g++
@@ -107,7 +107,12 @@ $(DEMO_DIR)/lesiond.db: $(LESIOND)
 run: all $(DEMO_DIR)/lesiond.db
 	$(LESIOND) serve --db $(DEMO_DIR)/lesiond.db --images $(DEMO_DIR)/Images_png --port $(PORT)
 
-test: all $(UNIT_BIN)
+# playwright-core for the browser test (tests/e2e/viewer.mjs), installed by deps.sh
+E2E_NODE := tests/e2e/node_modules/playwright-core/package.json
+$(E2E_NODE): tests/e2e/package-lock.json
+	sh tools/deps.sh build
+
+test: all $(UNIT_BIN) $(E2E_NODE)
 	sh tests/run.sh $(BUILD)
 
 asan:

@@ -14,6 +14,14 @@ void h_lesions_list(const struct request *r, struct reply *rp);
 void h_lesion_get(const struct request *r, struct reply *rp);
 void h_lesions_post(const struct request *r, struct reply *rp);
 void h_lesion_delete(const struct request *r, struct reply *rp);
+/* h_images.c */
+void h_lesion_patch(const struct request *r, struct reply *rp);
+void h_slice_png(const struct request *r, struct reply *rp);
+struct app;
+/* Create app->cache from cfg.images / slice_cache_mb (none when images is unset: the
+ * image routes then answer 503) and add the cache counters to /metrics. */
+int h_images_start(struct app *app, char *err);
+void h_images_stop(struct app *app);	/* after the HTTP server has stopped */
 /* h_www.c: the web viewer's static files */
 void h_www_index(const struct request *r, struct reply *rp);
 void h_www_file(const struct request *r, struct reply *rp);

@@ -25,9 +25,18 @@ struct slice16 {
 /* Decode a 16-bit grayscale PNG file. max_rows > 0 stops after that many rows (the rest
  * of the image is left as -1000 HU air), 0 decodes all. Returns 0 or -1 with err set. */
 int image_read_png16(const char *path, int max_rows, struct slice16 *out /* OUT */, char *err);
+/* Same from an open stream positioned at the file's start (the slice cache opens the
+ * file itself, after checking where it is). The caller closes f. */
+int image_read_png16_fp(void *f /* FILE * */, int max_rows, struct slice16 *out /* OUT */,
+			char *err);
 /* Same from memory (for fuzzing and tests). */
 int image_decode_png16(const void *buf, size_t len, struct slice16 *out /* OUT */, char *err);
 void slice16_free(struct slice16 *s);
+
+/* Decode an 8-bit gray or RGB PNG (what the renderer writes) to malloc'd pixels, for tests
+ * and tools that check rendered images. *chan gets 1 or 3. */
+int image_decode_png8(const void *buf, size_t len, int *w /* OUT */, int *h /* OUT */,
+		      int *chan /* OUT */, unsigned char **px /* OUT */, char *err);
 
 /* Write w*h raw 16-bit values (HU + 32768 already applied) as a 16-bit gray PNG file,
  * atomically (temp + rename). level: zlib level 0-9. */

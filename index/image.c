@@ -137,6 +137,8 @@ static int decode16(FILE *f, struct memsrc *m, int max_rows, struct slice16 *out
 			dst[x] = (int16_t)v;
 		}
 	}
+	if (rows == h)
+		png_read_end(png, NULL);	/* checks the zlib stream's end and IEND */
 	for (; y < h; y++)
 		for (x = 0; x < w; x++)
 			hu[(size_t)y * w + x] = -1000;
@@ -166,11 +168,79 @@ int image_read_png16(const char *path, int max_rows, struct slice16 *out, char *
 	return rc;
 }
 
+int image_read_png16_fp(void *f, int max_rows, struct slice16 *out, char *err)
+{
+	return decode16(f, NULL, max_rows, out, err);
+}
+
 int image_decode_png16(const void *buf, size_t len, struct slice16 *out, char *err)
 {
 	struct memsrc m = { buf, len, 0 };
 
 	return decode16(NULL, &m, 0, out, err);
+}
+
+int image_decode_png8(const void *buf, size_t len, int *wout, int *hout, int *chan,
+		      unsigned char **pxout, char *err)
+{
+	struct memsrc m = { buf, len, 8 };
+	png_structp png = NULL;
+	png_infop info = NULL;
+	struct pngerr pe;
+	unsigned char *volatile px = NULL;
+	volatile int rc = -1;
+	png_uint_32 w, h, y;
+	int depth, ctype, interlace, ch;
+
+	*pxout = NULL;
+	*wout = *hout = *chan = 0;
+	if (len < 8 || png_sig_cmp(buf, 0, 8))
+		return errf(err, "not a PNG file");
+	pe.err = err;
+	png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &pe, on_error, on_warning);
+	if (!png)
+		return errf(err, "png: out of memory");
+	info = png_create_info_struct(png);
+	if (!info) {
+		errf(err, "png: out of memory");
+		goto out;
+	}
+	if (setjmp(pe.jb))
+		goto out;
+	png_set_read_fn(png, &m, mem_read);
+	png_set_sig_bytes(png, 8);
+	png_set_user_limits(png, IMAGE_MAX_SIDE, IMAGE_MAX_SIDE);
+	png_read_info(png, info);
+	png_get_IHDR(png, info, &w, &h, &depth, &ctype, &interlace, NULL, NULL);
+	if (depth != 8 || interlace != PNG_INTERLACE_NONE ||
+	    (ctype != PNG_COLOR_TYPE_GRAY && ctype != PNG_COLOR_TYPE_RGB)) {
+		errf(err, "expected an 8-bit gray or RGB PNG");
+		goto out;
+	}
+	ch = ctype == PNG_COLOR_TYPE_RGB ? 3 : 1;
+	png_read_update_info(png, info);
+	if (png_get_rowbytes(png, info) != (size_t)w * ch) {
+		errf(err, "unexpected row size");
+		goto out;
+	}
+	px = malloc((size_t)w * h * ch);
+	if (!px) {
+		errf(err, "out of memory");
+		goto out;
+	}
+	for (y = 0; y < h; y++)
+		png_read_row(png, px + (size_t)y * w * ch, NULL);
+	png_read_end(png, NULL);
+	*wout = (int)w;
+	*hout = (int)h;
+	*chan = ch;
+	*pxout = px;
+	px = NULL;
+	rc = 0;
+out:
+	png_destroy_read_struct(&png, info ? &info : NULL, NULL);
+	free(px);
+	return rc;
 }
 
 struct memdst {

@@ -8,6 +8,7 @@
  */
 #include "app.h"
 #include "cli.h"
+#include "handlers.h"
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
@@ -76,6 +77,10 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		goto out;
 	}
+	if (h_images_start(&app, err)) {
+		fprintf(stderr, "lesiond serve: images: %s\n", err);
+		goto out;
+	}
 	if (metrics_create((int)routes_count, &app.metrics)) {
 		fprintf(stderr, "lesiond serve: out of memory\n");
 		goto out;
@@ -114,6 +119,7 @@ int cmd_serve(int argc, char **argv)
 out:
 	httpd_stop(h, 0);
 	store_close(app.st);
+	h_images_stop(&app);
 	metrics_destroy(app.metrics);
 	if (rc == 0)
 		log_msg(LOG_INFO, "stopped cleanly");

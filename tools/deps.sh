@@ -21,7 +21,7 @@ BUILD=$(cd "$BUILD" && pwd)
 PKGS="gcc g++ make pkg-config dpkg-dev curl ca-certificates
 libmicrohttpd-dev libpng-dev zlib1g-dev libcjson-dev libsqlite3-dev sqlite3
 libfaiss-dev libopenblas-dev libgnutls28-dev gnutls-bin
-clang libclang-rt-14-dev jq
+clang libclang-rt-14-dev jq python3
 chromium"
 # node and npm for the browser test; a machine may have them from elsewhere (nodesource)
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
@@ -57,9 +57,10 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 fi
 
-# playwright-core for tests/e2e/viewer.mjs; skipped when already installed
+# playwright-core for tests/e2e/viewer.mjs; skipped when installed after the lock file changed
 E2E=$(cd "$(dirname "$0")/.." && pwd)/tests/e2e
-if [ -f "$E2E/package.json" ] && [ ! -d "$E2E/node_modules/playwright-core" ]; then
+PWC="$E2E/node_modules/playwright-core/package.json"
+if [ -f "$E2E/package.json" ] && ! [ "$PWC" -nt "$E2E/package-lock.json" ]; then
 	echo "deps: npm install playwright-core into $E2E/node_modules"
 	if [ -f "$E2E/package-lock.json" ]; then
 		(cd "$E2E" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
@@ -71,6 +72,7 @@ fi
 LIB="$BUILD/libfaiss_c.a"
 SIMD="$BUILD/distances_simd_avx2.o"
 if [ -f "$LIB" ] && [ -f "$SIMD" ]; then
+	touch "$BUILD/.stamp"
 	exit 0
 fi
 
@@ -114,3 +116,4 @@ ar rcs "$LIB.tmp" "$OBJ"/*.o
 mv "$SIMD.tmp" "$SIMD"
 mv "$LIB.tmp" "$LIB"
 echo "deps: built $LIB ($n files) and $SIMD"
+touch "$BUILD/.stamp"

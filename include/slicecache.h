@@ -1,0 +1,74 @@
+/* slicecache.h - decoded CT slices, shared between requests: a bounded LRU keyed by the
+ * slice's path relative to the image root, plus the only safe way from a URL-supplied
+ * path to a file under that root.
+ *
+ * Created by `lesiond serve` (app->cache), used by the image handlers and the benches on
+ * many threads at once: every call is thread-safe (one mutex, held only for list and
+ * table updates, never during file I/O or decoding). A slice handed out is reference
+ * counted: it stays valid until slicecache_release, even if evicted meanwhile. The
+ * budget counts decoded pixels (2 bytes each) plus a small per-entry overhead.
+ */
+#ifndef LSD_SLICECACHE_H
+#define LSD_SLICECACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image.h"
+
+struct slicecache;
+
+/* Status codes, as in render.h: 0 ok; the others map to HTTP statuses in the handler. */
+enum slicecache_status {
+	SLICECACHE_OK = 0,
+	SLICECACHE_EBADPATH = -1,	/* path rejected (absolute, "..", NUL, escapes root): 400 */
+	SLICECACHE_ENOENT = -3,		/* no such file: 404 */
+	SLICECACHE_EIMAGE = -4,		/* not a readable 16-bit gray PNG: 500 */
+	SLICECACHE_ENOMEM = -5
+};
+
+/* A slice in use: s stays valid until slicecache_release(h). */
+struct slicecache_handle {
+	const struct slice16 *s;
+	int64_t size, mtime_ns;		/* identity of the file that was decoded */
+	uint64_t ino;
+	void *entry_;			/* private */
+};
+
+struct slicecache_stats {
+	uint64_t hits, misses, evictions, errors;
+	size_t bytes, entries, max_bytes;
+};
+
+/* root: the image root directory (must exist). max_bytes 0 disables caching (every get
+ * decodes; handles still work). */
+int slicecache_create(const char *root, size_t max_bytes, struct slicecache **out /* OUT */,
+		      char *err);
+void slicecache_destroy(struct slicecache *c);	/* every handle must be released first */
+
+/* Check a relative path of len bytes as it came from a URL: non-empty, not absolute, no
+ * NUL, no control characters or backslashes, no empty, "." or ".." segments. Returns 0 or
+ * SLICECACHE_EBADPATH with err. */
+int slicecache_path_check(const char *rel, size_t len, char *err);
+
+/* Resolve rel under the root with realpath(): SLICECACHE_EBADPATH when it (through
+ * symlinks) leaves the root, SLICECACHE_ENOENT when missing. out gets the real path. */
+int slicecache_resolve(const struct slicecache *c, const char *rel, char *out, size_t n,
+		       char *err);
+
+/* Identity (size, mtime, inode) of the file at rel, resolved as for a get but without
+ * decoding: enough for an ETag, so an If-None-Match revalidation costs no decode. */
+int slicecache_identity(const struct slicecache *c, const char *rel, int64_t *size /* OUT */,
+			int64_t *mtime_ns /* OUT */, uint64_t *ino /* OUT */, char *err);
+
+/* The decoded slice at rel (relative to the root). A hit is checked against the file's
+ * current size and mtime, so a replaced file is decoded again. */
+int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_handle *h /* OUT */,
+		   char *err);
+void slicecache_release(struct slicecache *c, struct slicecache_handle *h);
+
+void slicecache_stats(struct slicecache *c, struct slicecache_stats *out /* OUT */);
+/* Drop every unused entry (tests, benches: measure cold decodes). */
+void slicecache_clear(struct slicecache *c);
+
+#endif

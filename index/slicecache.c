@@ -1,0 +1,463 @@
+/* slicecache.c - the shared LRU of decoded slices and safe path resolution under the
+ * image root (contract in include/slicecache.h).
+ *
+ * Used by the image handlers on MHD worker threads and by the benches. Owns every
+ * decoded slice it holds. One mutex guards the hash table, the LRU list and the
+ * counters; file I/O and PNG decoding happen outside it, so a slow decode never blocks
+ * hits. Two threads missing the same slice at once both decode it and the second insert
+ * keeps the first entry (rare; costs one extra decode, never a wrong answer). An entry
+ * evicted while in use is unlinked at once (its bytes leave the budget) and freed by the
+ * last release. Expected load: a hit per patch request (one stat() and a table lookup),
+ * a 512x512 decode (~4 ms) per miss.
+ */
+#include "slicecache.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ENTRY_OVERHEAD 256	/* bytes charged per entry besides the pixels */
+
+struct entry {
+	struct entry *hnext;		/* hash chain */
+	struct entry *prev, *next;	/* LRU list, most recent at head */
+	char *key;
+	uint64_t hash;
+	struct slice16 s;
+	int64_t size, mtime_ns;
+	uint64_t ino;
+	size_t cost;
+	int refs;
+	int linked;			/* in the table and the list */
+};
+
+struct slicecache {
+	char root[PATH_MAX];		/* realpath of the image root, no trailing slash */
+	size_t rootlen;
+	size_t max_bytes;
+	pthread_mutex_t mu;
+	struct entry **tab;
+	size_t nbuckets;		/* power of two */
+	struct entry *head, *tail;
+	struct slicecache_stats st;
+};
+
+int slicecache_create(const char *root, size_t max_bytes, struct slicecache **out, char *err)
+{
+	struct slicecache *c = NULL;
+	struct stat sb;
+	size_t want;
+	int rc = -1;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return errf(err, "out of memory");
+	if (!root || !*root || !realpath(root, c->root)) {
+		errf(err, "image root '%s': %s", root ? root : "", root && *root ?
+		     strerror(errno) : "not set");
+		goto out;
+	}
+	if (stat(c->root, &sb) || !S_ISDIR(sb.st_mode)) {
+		errf(err, "image root '%s' is not a directory", root);
+		goto out;
+	}
+	c->rootlen = strlen(c->root);
+	if (c->rootlen == 1)	/* "/" */
+		c->rootlen = 0;
+	c->max_bytes = max_bytes;
+	want = max_bytes / (512 * 512 * 2) * 2;
+	c->nbuckets = 256;
+	while (c->nbuckets < want && c->nbuckets < ((size_t)1 << 20))
+		c->nbuckets <<= 1;
+	c->tab = calloc(c->nbuckets, sizeof(*c->tab));
+	if (!c->tab) {
+		errf(err, "out of memory");
+		goto out;
+	}
+	if (pthread_mutex_init(&c->mu, NULL)) {
+		errf(err, "mutex init failed");
+		goto out;
+	}
+	c->st.max_bytes = max_bytes;
+	*out = c;
+	c = NULL;
+	rc = 0;
+out:
+	if (c) {
+		free(c->tab);
+		free(c);
+	}
+	return rc;
+}
+
+static void entry_free(struct entry *e)
+{
+	if (!e)
+		return;
+	slice16_free(&e->s);
+	free(e->key);
+	free(e);
+}
+
+/* Unlink from table and list; caller holds the lock. */
+static void unlink_entry(struct slicecache *c, struct entry *e)
+{
+	struct entry **pp = &c->tab[e->hash & (c->nbuckets - 1)];
+
+	while (*pp && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = e->hnext;
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		c->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		c->tail = e->prev;
+	e->prev = e->next = e->hnext = NULL;
+	e->linked = 0;
+	c->st.bytes -= e->cost;
+	c->st.entries--;
+}
+
+void slicecache_destroy(struct slicecache *c)
+{
+	struct entry *e, *n;
+
+	if (!c)
+		return;
+	for (e = c->head; e; e = n) {
+		n = e->next;
+		entry_free(e);
+	}
+	pthread_mutex_destroy(&c->mu);
+	free(c->tab);
+	free(c);
+}
+
+int slicecache_path_check(const char *rel, size_t len, char *err)
+{
+	size_t i, seg = 0;
+
+	if (!rel || len == 0)
+		return errf(err, "empty slice path"), SLICECACHE_EBADPATH;
+	if (len >= PATH_MAX / 2)
+		return errf(err, "slice path too long"), SLICECACHE_EBADPATH;
+	if (rel[0] == '/')
+		return errf(err, "absolute slice path"), SLICECACHE_EBADPATH;
+	for (i = 0; i <= len; i++) {
+		unsigned char ch = i < len ? (unsigned char)rel[i] : '/';
+
+		if (i < len && (ch < 0x20 || ch == 0x7f || ch == '\\'))
+			return errf(err, "slice path: control character, NUL or backslash"),
+			       SLICECACHE_EBADPATH;
+		if (ch != '/')
+			continue;
+		/* segment rel[seg, i) */
+		if (i == seg || (i - seg == 1 && rel[seg] == '.') ||
+		    (i - seg == 2 && rel[seg] == '.' && rel[seg + 1] == '.'))
+			return errf(err, "slice path: empty, '.' or '..' segment"),
+			       SLICECACHE_EBADPATH;
+		seg = i + 1;
+	}
+	return SLICECACHE_OK;
+}
+
+static int join(const struct slicecache *c, const char *rel, char *out, size_t n, char *err)
+{
+	int w = snprintf(out, n, "%.*s/%s", (int)c->rootlen, c->root, rel);
+
+	if (w < 0 || (size_t)w >= n)
+		return errf(err, "slice path too long"), SLICECACHE_EBADPATH;
+	return SLICECACHE_OK;
+}
+
+int slicecache_resolve(const struct slicecache *c, const char *rel, char *out, size_t n,
+		       char *err)
+{
+	char full[PATH_MAX], real[PATH_MAX];
+	int rc;
+
+	rc = slicecache_path_check(rel, strlen(rel), err);
+	if (rc == SLICECACHE_OK)
+		rc = join(c, rel, full, sizeof(full), err);
+	if (rc != SLICECACHE_OK)
+		return rc;
+	if (!realpath(full, real)) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return errf(err, "no such slice: %s", rel), SLICECACHE_ENOENT;
+		return errf(err, "slice %s: %s", rel, strerror(errno)), SLICECACHE_ENOENT;
+	}
+	/* the real path must be strictly below the real root */
+	if (strncmp(real, c->root, c->rootlen) || real[c->rootlen] != '/')
+		return errf(err, "slice path %s leaves the image root", rel), SLICECACHE_EBADPATH;
+	if (strlen(real) >= n)
+		return errf(err, "slice path too long"), SLICECACHE_EBADPATH;
+	memcpy(out, real, strlen(real) + 1);
+	return SLICECACHE_OK;
+}
+
+static int64_t mtime_ns(const struct stat *sb)
+{
+	return (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+}
+
+int slicecache_identity(const struct slicecache *c, const char *rel, int64_t *size,
+			int64_t *mtime, uint64_t *ino, char *err)
+{
+	char real[PATH_MAX];
+	struct stat sb;
+	int rc;
+
+	rc = slicecache_resolve(c, rel, real, sizeof(real), err);
+	if (rc != SLICECACHE_OK)
+		return rc;
+	if (stat(real, &sb) || !S_ISREG(sb.st_mode))
+		return errf(err, "no such slice: %s", rel), SLICECACHE_ENOENT;
+	*size = (int64_t)sb.st_size;
+	*mtime = mtime_ns(&sb);
+	*ino = (uint64_t)sb.st_ino;
+	return SLICECACHE_OK;
+}
+
+/* Open the resolved file without following a final symlink, check it is a regular file,
+ * decode it. On success *e is a new unlinked entry with refs = 1. */
+static int load(struct slicecache *c, const char *rel, uint64_t hash, struct entry **eout,
+		char *err)
+{
+	char real[PATH_MAX];
+	struct entry *e = NULL;
+	struct stat sb;
+	FILE *f = NULL;
+	int fd = -1, rc;
+
+	*eout = NULL;
+	rc = slicecache_resolve(c, rel, real, sizeof(real), err);
+	if (rc != SLICECACHE_OK)
+		return rc;
+	fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno == ENOENT ? SLICECACHE_ENOENT : SLICECACHE_EBADPATH;
+		errf(err, "slice %s: %s", rel, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+		rc = SLICECACHE_ENOENT;
+		errf(err, "slice %s is not a regular file", rel);
+		goto out;
+	}
+	rc = SLICECACHE_ENOMEM;
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->key = strdup(rel)) || !(f = fdopen(fd, "rb"))) {
+		errf(err, "out of memory");
+		goto out;
+	}
+	fd = -1;	/* owned by f now */
+	if (image_read_png16_fp(f, 0, &e->s, err)) {
+		char why[LSD_ERRLEN];
+
+		snprintf(why, sizeof(why), "%s", err ? err : "");
+		errf(err, "slice %s: %s", rel, why);
+		rc = SLICECACHE_EIMAGE;
+		goto out;
+	}
+	e->hash = hash;
+	e->size = (int64_t)sb.st_size;
+	e->mtime_ns = mtime_ns(&sb);
+	e->ino = (uint64_t)sb.st_ino;
+	e->cost = (size_t)e->s.w * (size_t)e->s.h * sizeof(int16_t) + ENTRY_OVERHEAD +
+		  strlen(rel);
+	e->refs = 1;
+	*eout = e;
+	e = NULL;
+	rc = SLICECACHE_OK;
+out:
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	entry_free(e);
+	return rc;
+}
+
+static struct entry *find(struct slicecache *c, const char *rel, uint64_t hash)
+{
+	struct entry *e;
+
+	for (e = c->tab[hash & (c->nbuckets - 1)]; e; e = e->hnext)
+		if (e->hash == hash && !strcmp(e->key, rel))
+			return e;
+	return NULL;
+}
+
+static void push_front(struct slicecache *c, struct entry *e)
+{
+	e->prev = NULL;
+	e->next = c->head;
+	if (c->head)
+		c->head->prev = e;
+	c->head = e;
+	if (!c->tail)
+		c->tail = e;
+}
+
+/* Unlink e; hand it back for freeing when nobody holds it. Caller holds the lock. */
+static struct entry *drop(struct slicecache *c, struct entry *e)
+{
+	unlink_entry(c, e);
+	return e->refs == 0 ? e : NULL;
+}
+
+static void fill(struct slicecache_handle *h, struct entry *e)
+{
+	h->s = &e->s;
+	h->size = e->size;
+	h->mtime_ns = e->mtime_ns;
+	h->ino = e->ino;
+	h->entry_ = e;
+}
+
+int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_handle *h,
+		   char *err)
+{
+	char full[PATH_MAX];
+	struct entry *e, *old, *garbage[64];
+	struct stat sb;
+	uint64_t hash;
+	size_t ng = 0, i;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	rc = slicecache_path_check(rel, strlen(rel), err);
+	if (rc == SLICECACHE_OK)
+		rc = join(c, rel, full, sizeof(full), err);
+	if (rc != SLICECACHE_OK)
+		return rc;
+	if (stat(full, &sb)) {
+		pthread_mutex_lock(&c->mu);
+		c->st.errors++;
+		pthread_mutex_unlock(&c->mu);
+		return errf(err, "no such slice: %s", rel), SLICECACHE_ENOENT;
+	}
+	hash = fnv1a64(rel, strlen(rel), 0x9e3779b97f4a7c15ULL);
+	pthread_mutex_lock(&c->mu);
+	e = find(c, rel, hash);
+	if (e && e->size == (int64_t)sb.st_size && e->mtime_ns == mtime_ns(&sb) &&
+	    e->ino == (uint64_t)sb.st_ino) {
+		e->refs++;
+		if (c->head != e) {	/* move to front */
+			e->prev->next = e->next;
+			if (e->next)
+				e->next->prev = e->prev;
+			else
+				c->tail = e->prev;
+			push_front(c, e);
+		}
+		c->st.hits++;
+		pthread_mutex_unlock(&c->mu);
+		fill(h, e);
+		return SLICECACHE_OK;
+	}
+	c->st.misses++;
+	pthread_mutex_unlock(&c->mu);
+
+	rc = load(c, rel, hash, &e, err);
+	pthread_mutex_lock(&c->mu);
+	if (rc != SLICECACHE_OK) {
+		c->st.errors++;
+		pthread_mutex_unlock(&c->mu);
+		return rc;
+	}
+	old = find(c, rel, hash);
+	if (old && old->size == e->size && old->mtime_ns == e->mtime_ns && old->ino == e->ino) {
+		/* another thread inserted the same file meanwhile: use its entry */
+		old->refs++;
+		pthread_mutex_unlock(&c->mu);
+		entry_free(e);
+		fill(h, old);
+		return SLICECACHE_OK;
+	}
+	if (old && (old = drop(c, old)))
+		garbage[ng++] = old;
+	if (e->cost <= c->max_bytes) {
+		while (c->tail && c->st.bytes + e->cost > c->max_bytes) {
+			struct entry *v = drop(c, c->tail);
+
+			c->st.evictions++;
+			if (v) {
+				if (ng == LSD_ARRAY_LEN(garbage)) {
+					pthread_mutex_unlock(&c->mu);
+					for (i = 0; i < ng; i++)
+						entry_free(garbage[i]);
+					ng = 0;
+					pthread_mutex_lock(&c->mu);
+					continue;
+				}
+				garbage[ng++] = v;
+			}
+		}
+		e->hnext = c->tab[hash & (c->nbuckets - 1)];
+		c->tab[hash & (c->nbuckets - 1)] = e;
+		push_front(c, e);
+		e->linked = 1;
+		c->st.bytes += e->cost;
+		c->st.entries++;
+	}
+	/* else: larger than the whole budget; handed out unlinked, freed on release */
+	pthread_mutex_unlock(&c->mu);
+	for (i = 0; i < ng; i++)
+		entry_free(garbage[i]);
+	fill(h, e);
+	return SLICECACHE_OK;
+}
+
+void slicecache_release(struct slicecache *c, struct slicecache_handle *h)
+{
+	struct entry *e = h ? h->entry_ : NULL;
+	int dead;
+
+	if (!e)
+		return;
+	pthread_mutex_lock(&c->mu);
+	dead = --e->refs == 0 && !e->linked;
+	pthread_mutex_unlock(&c->mu);
+	if (dead)
+		entry_free(e);
+	memset(h, 0, sizeof(*h));
+}
+
+void slicecache_stats(struct slicecache *c, struct slicecache_stats *out)
+{
+	pthread_mutex_lock(&c->mu);
+	*out = c->st;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void slicecache_clear(struct slicecache *c)
+{
+	struct entry *e, *n, *dead = NULL;
+
+	pthread_mutex_lock(&c->mu);
+	for (e = c->head; e; e = n) {
+		n = e->next;
+		if (drop(c, e)) {
+			e->next = dead;
+			dead = e;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	for (e = dead; e; e = n) {
+		n = e->next;
+		entry_free(e);
+	}
+}

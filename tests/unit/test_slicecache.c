@@ -1,0 +1,310 @@
+/* test_slicecache.c - the decoded-slice LRU and path safety: URL path checks, symlinks
+ * escaping the root, hits/misses/evictions in LRU order, entries kept alive while in
+ * use, replaced files re-decoded, corrupt and missing files, and many threads at once
+ * (values checked on every get; ASan/UBSan watch the memory). */
+#include "unit.h"
+#include "image.h"
+#include "slicecache.h"
+#include "util.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SIDE 64
+#define COST_MIN (SIDE * SIDE * 2)
+
+static char root[PATH_MAX / 2], outside[PATH_MAX / 2];
+
+/* slice number k holds HU = k*10 + (x + y) % 7 */
+static int expect_hu(int k, int x, int y)
+{
+	return k * 10 + (x + y) % 7;
+}
+
+static void write_slice(const char *rel, int k)
+{
+	uint16_t v[SIDE * SIDE];
+	char path[PATH_MAX], err[LSD_ERRLEN];
+	int x, y;
+
+	for (y = 0; y < SIDE; y++)
+		for (x = 0; x < SIDE; x++)
+			v[y * SIDE + x] = (uint16_t)(expect_hu(k, x, y) + 32768);
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	if (image_write_png16_file(path, v, SIDE, SIDE, 1, err))
+		fprintf(stderr, "write %s: %s\n", path, err);
+}
+
+static int slice_is(const struct slice16 *s, int k)
+{
+	int x, y;
+
+	if (!s || s->w != SIDE || s->h != SIDE)
+		return 0;
+	for (y = 0; y < SIDE; y += 5)
+		for (x = 0; x < SIDE; x += 3)
+			if (s->hu[y * SIDE + x] != expect_hu(k, x, y))
+				return 0;
+	return 1;
+}
+
+static void setup(void)
+{
+	const char *tmp = getenv("LSD_TEST_TMP");
+	char path[PATH_MAX], err[LSD_ERRLEN];
+	int k;
+
+	snprintf(root, sizeof(root), "%s/slicecache_%d/Images_png", tmp ? tmp : "/tmp",
+		 (int)getpid());
+	snprintf(outside, sizeof(outside), "%s/slicecache_%d/secret", tmp ? tmp : "/tmp",
+		 (int)getpid());
+	snprintf(path, sizeof(path), "%s/000001_01_01", root);
+	mkdir_p(path, err);
+	mkdir_p(outside, err);
+	for (k = 1; k <= 8; k++) {
+		snprintf(path, sizeof(path), "000001_01_01/%03d.png", k);
+		write_slice(path, k);
+	}
+	/* a file outside the root, and symlinks to it and to a file inside */
+	snprintf(path, sizeof(path), "%s/../secret/x.png", root);
+	file_write_atomic_nosync(path, "secret", 6, err);
+	snprintf(path, sizeof(path), "%s/000001_01_01/evil.png", root);
+	if (symlink("../../secret/x.png", path))
+		perror("symlink");
+	snprintf(path, sizeof(path), "%s/evil_dir", root);
+	if (symlink(outside, path))
+		perror("symlink");
+	snprintf(path, sizeof(path), "%s/000001_01_01/good.png", root);
+	if (symlink("001.png", path))
+		perror("symlink");
+	snprintf(path, sizeof(path), "%s/000001_01_01/corrupt.png", root);
+	file_write_atomic_nosync(path, "\x89PNG\r\n\x1a\n garbage garbage", 24, err);
+}
+
+static void test_path_check(void)
+{
+	char err[LSD_ERRLEN];
+	static const char *bad[] = { "", "/etc/passwd", "../x.png", "a/../b.png", "a//b.png",
+		"./a.png", "a/.", "a/..", "..", "a\\b.png", "a/\x01.png", "a/" };
+	size_t i;
+
+	for (i = 0; i < LSD_ARRAY_LEN(bad); i++) {
+		int rc = slicecache_path_check(bad[i], strlen(bad[i]), err);
+
+		if (rc != SLICECACHE_EBADPATH)
+			fprintf(stderr, "  accepted '%s'\n", bad[i]);
+		CHECK_EQ_INT(rc, SLICECACHE_EBADPATH);
+	}
+	CHECK_EQ_INT(slicecache_path_check("a.png\0../../x", 13, err), SLICECACHE_EBADPATH);
+	CHECK_EQ_INT(slicecache_path_check("000001_01_01/109.png", 20, err), 0);
+	CHECK_EQ_INT(slicecache_path_check("a/..b/c..d/.e.png", 17, err), 0);
+}
+
+static void test_resolve(void)
+{
+	struct slicecache *c = NULL;
+	struct slicecache_handle h;
+	char err[LSD_ERRLEN], out[PATH_MAX];
+
+	CHECK_EQ_INT(slicecache_create(root, 1 << 20, &c, err), 0);
+	if (!c)
+		return;
+	CHECK_EQ_INT(slicecache_resolve(c, "000001_01_01/001.png", out, sizeof(out), err), 0);
+	CHECK(strstr(out, "/Images_png/000001_01_01/001.png") != NULL);
+	CHECK_EQ_INT(slicecache_resolve(c, "000001_01_01/good.png", out, sizeof(out), err), 0);
+	CHECK_EQ_INT(slicecache_resolve(c, "000001_01_01/evil.png", out, sizeof(out), err),
+		     SLICECACHE_EBADPATH);
+	CHECK_EQ_INT(slicecache_resolve(c, "evil_dir/x.png", out, sizeof(out), err),
+		     SLICECACHE_EBADPATH);
+	CHECK_EQ_INT(slicecache_resolve(c, "000001_01_01/999.png", out, sizeof(out), err),
+		     SLICECACHE_ENOENT);
+	CHECK_EQ_INT(slicecache_resolve(c, "../secret/x.png", out, sizeof(out), err),
+		     SLICECACHE_EBADPATH);
+	/* and through get */
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/evil.png", &h, err), SLICECACHE_EBADPATH);
+	CHECK(h.s == NULL);
+	CHECK_EQ_INT(slicecache_get(c, "evil_dir/x.png", &h, err), SLICECACHE_EBADPATH);
+	CHECK_EQ_INT(slicecache_get(c, "/etc/passwd", &h, err), SLICECACHE_EBADPATH);
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/999.png", &h, err), SLICECACHE_ENOENT);
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/corrupt.png", &h, err), SLICECACHE_EIMAGE);
+	CHECK(strstr(err, "corrupt.png") != NULL);
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01", &h, err), SLICECACHE_ENOENT); /* a dir */
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/good.png", &h, err), 0);
+	CHECK(slice_is(h.s, 1));
+	slicecache_release(c, &h);
+	slicecache_destroy(c);
+	CHECK_EQ_INT(slicecache_create("/nonexistent/dir", 1, &c, err), -1);
+	CHECK(c == NULL);
+	slicecache_destroy(NULL);
+}
+
+static int get_is(struct slicecache *c, int k)
+{
+	struct slicecache_handle h;
+	char rel[64], err[LSD_ERRLEN];
+	int ok;
+
+	snprintf(rel, sizeof(rel), "000001_01_01/%03d.png", k);
+	if (slicecache_get(c, rel, &h, err))
+		return 0;
+	ok = slice_is(h.s, k);
+	slicecache_release(c, &h);
+	return ok;
+}
+
+static void test_lru(void)
+{
+	struct slicecache *c = NULL;
+	struct slicecache_stats st;
+	char err[LSD_ERRLEN];
+
+	/* room for two slices, not three */
+	CHECK_EQ_INT(slicecache_create(root, 2 * (COST_MIN + 400), &c, err), 0);
+	if (!c)
+		return;
+	CHECK(get_is(c, 1));	/* miss */
+	CHECK(get_is(c, 1));	/* hit */
+	CHECK(get_is(c, 2));	/* miss */
+	slicecache_stats(c, &st);
+	CHECK_EQ_INT(st.hits, 1);
+	CHECK_EQ_INT(st.misses, 2);
+	CHECK_EQ_INT(st.entries, 2);
+	CHECK(st.bytes >= 2 * COST_MIN && st.bytes <= st.max_bytes);
+	CHECK(get_is(c, 1));	/* hit: 1 is now most recent, 2 least */
+	CHECK(get_is(c, 3));	/* miss, evicts 2 */
+	slicecache_stats(c, &st);
+	CHECK_EQ_INT(st.evictions, 1);
+	CHECK_EQ_INT(st.entries, 2);
+	CHECK(get_is(c, 1));	/* still there */
+	slicecache_stats(c, &st);
+	CHECK_EQ_INT(st.hits, 3);
+	CHECK(get_is(c, 2));	/* gone: a miss */
+	slicecache_stats(c, &st);
+	CHECK_EQ_INT(st.misses, 4);
+	CHECK_EQ_INT(st.hits, 3);
+	slicecache_clear(c);
+	slicecache_stats(c, &st);
+	CHECK_EQ_INT(st.entries, 0);
+	CHECK_EQ_INT(st.bytes, 0);
+	slicecache_destroy(c);
+}
+
+static void test_refcount_and_replace(void)
+{
+	struct slicecache *c = NULL;
+	struct slicecache_handle h1, h2;
+	struct slicecache_stats st;
+	char err[LSD_ERRLEN];
+
+	CHECK_EQ_INT(slicecache_create(root, COST_MIN + 400, &c, err), 0);	/* one slice */
+	if (!c)
+		return;
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/004.png", &h1, err), 0);
+	CHECK(get_is(c, 5));	/* evicts 4 while h1 holds it */
+	CHECK(get_is(c, 6));
+	CHECK(slice_is(h1.s, 4));	/* still readable (ASan: no use after free) */
+	slicecache_release(c, &h1);
+	CHECK(h1.s == NULL);
+	slicecache_release(c, &h1);	/* a released handle is a no-op */
+	/* replace 006 on disk with other content: re-decoded, not served stale */
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/006.png", &h2, err), 0);
+	write_slice("000001_01_01/006.png", 66);
+	CHECK(slice_is(h2.s, 6));	/* the held copy is unchanged */
+	slicecache_release(c, &h2);
+	CHECK(get_is(c, 66) == 0);	/* get_is names 066.png: not there */
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/006.png", &h2, err), 0);
+	CHECK(slice_is(h2.s, 66));
+	slicecache_release(c, &h2);
+	write_slice("000001_01_01/006.png", 6);
+	slicecache_destroy(c);
+	/* budget 0: no caching, handles still valid */
+	CHECK_EQ_INT(slicecache_create(root, 0, &c, err), 0);
+	if (!c)
+		return;
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/007.png", &h1, err), 0);
+	CHECK(slice_is(h1.s, 7));
+	slicecache_stats(c, &st);
+	CHECK_EQ_INT(st.entries, 0);
+	slicecache_release(c, &h1);
+	CHECK(get_is(c, 7));
+	slicecache_stats(c, &st);
+	CHECK_EQ_INT(st.misses, 2);
+	slicecache_destroy(c);
+}
+
+struct worker {
+	struct slicecache *c;
+	int id, bad, done;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	unsigned seed = (unsigned)w->id * 7919u + 1;
+	int i;
+
+	for (i = 0; i < 1500; i++) {
+		struct slicecache_handle h;
+		char rel[64], err[LSD_ERRLEN];
+		int k;
+
+		seed = seed * 1103515245u + 12345u;
+		k = 1 + (int)((seed >> 16) % 8);
+		snprintf(rel, sizeof(rel), "000001_01_01/%03d.png", k);
+		if (slicecache_get(w->c, rel, &h, err) || !slice_is(h.s, k)) {
+			w->bad++;
+			slicecache_release(w->c, &h);
+			continue;
+		}
+		slicecache_release(w->c, &h);
+		w->done++;
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct slicecache *c = NULL;
+	struct slicecache_stats st;
+	struct worker w[4];
+	pthread_t t[4];
+	char err[LSD_ERRLEN];
+	int i, done = 0, bad = 0;
+
+	CHECK_EQ_INT(slicecache_create(root, 3 * (COST_MIN + 400), &c, err), 0);
+	if (!c)
+		return;
+	for (i = 0; i < 4; i++) {
+		w[i].c = c;
+		w[i].id = i;
+		w[i].bad = w[i].done = 0;
+		pthread_create(&t[i], NULL, work, &w[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		done += w[i].done;
+		bad += w[i].bad;
+	}
+	slicecache_stats(c, &st);
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(done, 4 * 1500);
+	CHECK_EQ_INT(st.hits + st.misses, 4 * 1500);
+	CHECK(st.entries <= 3);
+	CHECK(st.bytes <= st.max_bytes);
+	CHECK(st.evictions > 0);
+	slicecache_destroy(c);
+}
+
+int main(void)
+{
+	setup();
+	RUN(test_path_check);
+	RUN(test_resolve);
+	RUN(test_lru);
+	RUN(test_refcount_and_replace);
+	RUN(test_threads);
+	return unit_done();
+}
