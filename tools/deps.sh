@@ -22,10 +22,15 @@ PKGS="gcc g++ make pkg-config dpkg-dev curl ca-certificates
 libmicrohttpd-dev libpng-dev zlib1g-dev libcjson-dev libsqlite3-dev sqlite3
 libfaiss-dev libopenblas-dev libgnutls28-dev gnutls-bin
 clang libclang-rt-14-dev jq python3
-chromium"
-# node and npm for the browser test; a machine may have them from elsewhere (nodesource)
-command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
-command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+"
+# the browser test of the web viewer: Debian's chromium, node and npm (a machine may have
+# node from elsewhere, e.g. nodesource); LESIOND_NO_BROWSER=1 leaves them out (images
+# that only run lesiond)
+if [ -z "${LESIOND_NO_BROWSER:-}" ]; then
+	PKGS="$PKGS chromium"
+	command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+	command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+fi
 if [ -n "${LESIOND_EXTRA_PKGS:-}" ]; then PKGS="$PKGS $LESIOND_EXTRA_PKGS"; fi
 
 missing=""
@@ -60,7 +65,8 @@ fi
 # playwright-core for tests/e2e/viewer.mjs; skipped when installed after the lock file changed
 E2E=$(cd "$(dirname "$0")/.." && pwd)/tests/e2e
 PWC="$E2E/node_modules/playwright-core/package.json"
-if [ -f "$E2E/package.json" ] && ! [ "$PWC" -nt "$E2E/package-lock.json" ]; then
+if [ -z "${LESIOND_NO_BROWSER:-}" ] && [ -f "$E2E/package.json" ] &&
+	! [ "$PWC" -nt "$E2E/package-lock.json" ]; then
 	echo "deps: npm install playwright-core into $E2E/node_modules"
 	if [ -f "$E2E/package-lock.json" ]; then
 		(cd "$E2E" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)

@@ -320,12 +320,20 @@ async function renderLesion(id, q, seq) {
 	const lo = l.slice_range[0] - l.key_slice, hi = l.slice_range[1] - l.key_slice;
 	st.offset = Math.max(lo, Math.min(hi, st.offset));
 
-	const saveUrl = () => replaceQuery(new URLSearchParams(Object.entries({
+	// the page state as URL parameters (defaults left out); a match opens with the same
+	// window, overlay and search settings, at its own key slice
+	const stateQuery = (slice) => new URLSearchParams(Object.entries({
 		window: st.window === 'soft_tissue' ? '' : st.window,
 		overlay: st.overlay === 'recist' ? '' : st.overlay,
-		slice: st.offset || '', k: st.k === 12 ? '' : st.k, space: st.space,
+		slice: slice || '', k: st.k === 12 ? '' : st.k, space: st.space,
 		same_patient: st.same === 'exclude' ? '' : st.same, stype: st.stype, ssplit: st.ssplit,
-	}).filter(([, v]) => v !== '')));
+	}).filter(([, v]) => v !== ''));
+	const matchHref = (id) => hashFor(['lesion', String(id)], stateQuery(0));
+	const saveUrl = () => {
+		replaceQuery(stateQuery(st.offset));
+		for (const a of grid.querySelectorAll('a.match'))
+			a.href = matchHref(a.dataset.id);
+	};
 
 	// the large patch
 	const main = image('', `CT patch of lesion ${l.id}`, 'large', { explain: true });
@@ -459,9 +467,7 @@ async function renderLesion(id, q, seq) {
 		grid.replaceChildren(...res.results.map((m) => {
 			const s = m.lesion || {};
 			const t = typeName(s.type, s.type_name);
-			const href = hashFor(['lesion', String(m.lesion_id)], withParams(new URLSearchParams(location.hash.split('?')[1] || ''),
-				{ slice: '' }));
-			const card = el('a', { class: 'match', href, dataset: { id: m.lesion_id, rank: m.rank } },
+			const card = el('a', { class: 'match', href: matchHref(m.lesion_id), dataset: { id: m.lesion_id, rank: m.rank } },
 				image(patchUrl(m.lesion_id, { size: 160, window: st.window }), `patch of lesion ${m.lesion_id}`, 'medium'),
 				el('div', { class: 'mline' }, el('span', { class: 'rank' }, `#${m.rank}`),
 					el('span', { class: 'dist', title: 'distance in the embedding space' }, `d = ${num(m.distance, 3)}`)),
