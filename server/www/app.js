@@ -188,6 +188,10 @@ const splitOptions = (any) => [['', any], ...Object.values(SPLITS).map((v) => [v
 
 // ---------------------------------------------------------------- browse
 
+// Paging keeps the cursors of the earlier pages in the URL ("back"), so Previous works
+// in a shared link too; FIRST stands for the first page, which has no cursor.
+const FIRST = 'first';
+
 async function renderBrowse(q, seq) {
 	const limit = PAGE_SIZES.includes(Number(q.get('limit'))) ? Number(q.get('limit')) : 25;
 	const back = (q.get('back') || '').split(',').filter((s) => s !== '');
@@ -265,9 +269,10 @@ async function renderBrowse(q, seq) {
 	const nav = el('div', { class: 'pager' },
 		el('span', { id: 'range' }, `Lesions ${first}–${first + page.count - 1}`),
 		back.length ? el('a', { class: 'button', id: 'prev', href: hashFor([], withParams(q, {
-			cursor: back[back.length - 1], back: back.slice(0, -1).join(',') })) }, '← Previous') : null,
+			cursor: back[back.length - 1] === FIRST ? '' : back[back.length - 1],
+			back: back.slice(0, -1).join(',') })) }, '← Previous') : null,
 		page.next_cursor ? el('a', { class: 'button', id: 'next', href: hashFor([], withParams(q, {
-			cursor: page.next_cursor, back: [...back, cursor].join(',') })) }, 'Next →') : null);
+			cursor: page.next_cursor, back: [...back, cursor || FIRST].join(',') })) }, 'Next →') : null);
 	out.replaceChildren(table, nav);
 }
 

@@ -426,6 +426,33 @@ async function main() {
 		await shot(page, 'viewer-07-timeline.png', `patient ${pid}: lesions tracked across ${studies} studies`);
 	});
 
+	// 9b. the patient with the most studies, reached from the table's patient column
+	await step('timeline from the table', async () => {
+		if (!hasGraph) {
+			skip('timeline of the patient with the most studies (no `lesiond graph`)');
+			return;
+		}
+		const studies = {};
+		for (const row of csv)
+			(studies[row.Patient_index] ||= new Set()).add(row.Study_index);
+		const [p] = Object.entries(studies).sort((a, b) => b[1].size - a[1].size || a[0] - b[0])[0];
+		const mine = csv.filter((row) => row.Patient_index === p);
+		await page.goto(`${base}/#/?patient=${p}`);
+		await page.waitForFunction((pp) => location.hash.includes(`patient=${pp}`) &&
+			document.querySelector('#lesion-table tbody tr td:nth-child(3) a'), p);
+		await page.click('#lesion-table tbody tr td:nth-child(3) a');
+		await page.waitForFunction((pp) => location.hash.startsWith(`#/patient/${pp}`) &&
+			document.querySelector('#timeline .tnode'), p);
+		const n = await page.$$eval('#timeline .tnode', (c) => c.length);
+		const cols = await page.$$eval('#timeline thead th', (c) => c.length - 1);
+		check(`timeline: patient ${p}, ${mine.length} lesions in ${studies[p].size} studies`,
+			n === mine.length && cols === studies[p].size, `got ${n} lesions, ${cols} studies`);
+		const ims = await images(page, '#timeline img');
+		check('timeline: patches loaded with non-zero size', allLoaded(ims));
+		await page.waitForFunction(() => [...document.querySelectorAll('#timeline .resp')].every((c) => c.textContent.trim()));
+		await shot(page, 'viewer-09-timeline-most-studies.png', `patient ${p}: ${studies[p].size} studies, tracks and RECIST`);
+	});
+
 	// 10. errors in words
 	await step('errors', async () => {
 		await page.goto(`${base}/#/lesion/999999`);
