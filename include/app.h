@@ -10,6 +10,8 @@ struct store;
 struct spaces;
 struct slicecache;
 struct metrics;
+struct auth;
+struct ratelimit;
 
 struct app {
 	struct config cfg;
@@ -17,6 +19,8 @@ struct app {
 	struct spaces *sp;		/* embedding spaces (NULL until loaded) */
 	struct slicecache *cache;	/* decoded slices */
 	struct metrics *metrics;
+	struct auth *auth;		/* current API keys; swapped atomically on SIGHUP */
+	struct ratelimit *rl;		/* NULL when rate_limit = 0 */
 	volatile int ready;		/* /readyz: 1 once the store and indexes are loaded */
 };
 

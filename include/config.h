@@ -34,6 +34,11 @@ struct config {
 	char admin_keys[CONFIG_STR_MAX];
 	char read_keys[CONFIG_STR_MAX];
 	int open_access;
+	char key_file[CONFIG_STR_MAX];	/* optional file of "admin KEY" / "read KEY" lines */
+	double rate_limit;		/* requests/s per API key (or client address); 0 = off */
+	int rate_burst;
+	char tls_cert[CONFIG_STR_MAX];
+	char tls_key[CONFIG_STR_MAX];
 };
 
 enum config_type { CFG_STR, CFG_INT, CFG_LONG, CFG_DBL, CFG_BOOL };

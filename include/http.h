@@ -62,6 +62,7 @@ struct reply {
 	const char *cache_control;	/* static string: another Cache-Control (NULL: none) */
 	const char *allow;		/* Allow header (405) */
 	int retry_after;		/* seconds, > 0 adds Retry-After */
+	int www_authenticate;		/* add WWW-Authenticate: Bearer (401) */
 	reply_stream_fn stream;		/* set for a chunked streamed body */
 	void *stream_cls;
 	void (*stream_free)(void *cls);

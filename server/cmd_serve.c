@@ -7,6 +7,7 @@
  * drain in-flight requests (10 s at most) and close the store cleanly.
  */
 #include "app.h"
+#include "auth.h"
 #include "cli.h"
 #include "handlers.h"
 #include "httpd.h"
@@ -33,6 +34,38 @@ static int is_loopback(const char *a)
 	return !strncmp(a, "127.", 4) || !strcmp(a, "::1") || !strcmp(a, "localhost");
 }
 
+#define MAX_RELOADS 1024
+
+/* SIGHUP: read the settings again (file, then the same flags) and swap in the new key
+ * set. Requests in flight keep the set they started with: old sets are freed only at
+ * exit (a few KiB each, at most MAX_RELOADS reloads). Other settings need a restart. */
+static void reload_keys(struct app *app, int argc, char **argv, struct auth **old,
+			size_t *n_old)
+{
+	const char *ignored = NULL;
+	const struct cli_opt opts[] = {
+		{ "--listen", "ADDR", &ignored, "" }, { "--port", "N", &ignored, "" },
+		{ "--threads", "N", &ignored, "" }, { "--port-file", "FILE", &ignored, "" },
+		{ NULL, NULL, NULL, NULL },
+	};
+	struct config cfg;
+	struct auth *a = NULL;
+	char err[LSD_ERRLEN];
+
+	if (*n_old >= MAX_RELOADS) {
+		log_msg(LOG_WARN, "SIGHUP: too many reloads; restart to reload again");
+		return;
+	}
+	if (cli_parse(argc, argv, opts, "", &cfg) || auth_load(&cfg, &a, err)) {
+		log_msg(LOG_WARN, "SIGHUP: configuration not reloaded: %s", err);
+		return;
+	}
+	old[(*n_old)++] = app->auth;
+	__atomic_store_n(&app->auth, a, __ATOMIC_RELEASE);
+	log_msg(LOG_INFO, "SIGHUP: API keys reloaded (%s)",
+		auth_enabled(a) ? "keys required" : "no keys");
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	const char *listen = NULL, *port = NULL, *threads = NULL, *port_file = NULL;
@@ -46,6 +79,8 @@ int cmd_serve(int argc, char **argv)
 	struct app app;
 	struct httpd *h = NULL;
 	char err[LSD_ERRLEN];
+	struct auth *old_auth[MAX_RELOADS];
+	size_t n_old = 0, i;
 	sigset_t set;
 	int r, sig, rc = 1;
 
@@ -59,7 +94,12 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		return 2;
 	}
-	if (!is_loopback(app.cfg.listen) && !app.cfg.admin_keys[0] && !app.cfg.open_access) {
+	if (auth_load(&app.cfg, &app.auth, err)) {
+		fprintf(stderr, "lesiond serve: %s\n", err);
+		return 2;
+	}
+	if (!is_loopback(app.cfg.listen) && !auth_enabled(app.auth) && !app.cfg.open_access) {
+		auth_free(app.auth);
 		fprintf(stderr, "lesiond serve: refusing to listen on %s with no admin_keys "
 			"configured; set admin_keys/read_keys, or open_access = true to serve "
 			"without keys\n", app.cfg.listen);
@@ -81,6 +121,11 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: images: %s\n", err);
 		goto out;
 	}
+	if (app.cfg.rate_limit > 0 &&
+	    ratelimit_create(app.cfg.rate_limit, app.cfg.rate_burst, &app.rl)) {
+		fprintf(stderr, "lesiond serve: out of memory\n");
+		goto out;
+	}
 	if (metrics_create((int)routes_count, &app.metrics)) {
 		fprintf(stderr, "lesiond serve: out of memory\n");
 		goto out;
@@ -89,9 +134,10 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		goto out;
 	}
-	log_msg(LOG_INFO, "listening on http://%s:%d/ (db %s, images %s, %d threads)",
-		app.cfg.listen, httpd_port(h), app.cfg.db,
-		app.cfg.images[0] ? app.cfg.images : "(none)", app.cfg.threads);
+	log_msg(LOG_INFO, "listening on %s://%s:%d/ (db %s, images %s, %d threads, %s)",
+		app.cfg.tls_cert[0] ? "https" : "http", app.cfg.listen, httpd_port(h), app.cfg.db,
+		app.cfg.images[0] ? app.cfg.images : "(none)", app.cfg.threads,
+		auth_enabled(app.auth) ? "API keys required" : "no API keys");
 	if (port_file) {
 		char buf[16];
 
@@ -105,7 +151,7 @@ int cmd_serve(int argc, char **argv)
 		if (sigwait(&set, &sig))
 			continue;
 		if (sig == SIGHUP) {
-			log_msg(LOG_INFO, "SIGHUP: configuration reload is not supported yet; ignored");
+			reload_keys(&app, argc, argv, old_auth, &n_old);
 			continue;
 		}
 		log_msg(LOG_INFO, "%s: stopping (finishing in-flight requests)",
@@ -121,6 +167,10 @@ out:
 	store_close(app.st);
 	h_images_stop(&app);
 	metrics_destroy(app.metrics);
+	ratelimit_destroy(app.rl);
+	auth_free(app.auth);
+	for (i = 0; i < n_old; i++)
+		auth_free(old_auth[i]);
 	if (rc == 0)
 		log_msg(LOG_INFO, "stopped cleanly");
 	return rc;

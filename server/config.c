@@ -59,6 +59,16 @@ const struct config_key config_keys[] = {
 	  "comma-separated API keys that may search and render" },
 	{ "open_access", CFG_BOOL, OFF(open_access), "false", 0, 1, 0,
 	  "allow a non-loopback listen address without admin keys" },
+	{ "key_file", CFG_STR, OFF(key_file), "", 0, 0, SZ(key_file),
+	  "file of API keys, one per line: 'admin KEY' or 'read KEY' (reloaded on SIGHUP)" },
+	{ "rate_limit", CFG_DBL, OFF(rate_limit), "0", 0, 1e9, 0,
+	  "requests per second allowed per API key (per client address without keys); 0 = off" },
+	{ "rate_burst", CFG_INT, OFF(rate_burst), "100", 1, 1000000, 0,
+	  "requests a key may send at once before rate_limit applies" },
+	{ "tls_cert", CFG_STR, OFF(tls_cert), "", 0, 0, SZ(tls_cert),
+	  "PEM certificate file: serve HTTPS (with tls_key)" },
+	{ "tls_key", CFG_STR, OFF(tls_key), "", 0, 0, SZ(tls_key),
+	  "PEM private key file for tls_cert" },
 };
 const size_t config_nkeys = LSD_ARRAY_LEN(config_keys);
 

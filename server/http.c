@@ -9,6 +9,7 @@
  * small requests per second on a pool of `threads` workers.
  */
 #include "httpd.h"
+#include "auth.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -26,6 +27,7 @@
 
 struct httpd {
 	struct MHD_Daemon *d;
+	char *tls_cert, *tls_key;	/* PEM text, alive as long as the daemon */
 	struct app *app;
 	int port;
 	int active;		/* requests in flight (atomic) */
@@ -273,6 +275,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct rstate *s,
 		MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
 	if (rp->allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rp->allow);
+	if (rp->www_authenticate)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"lesiond\"");
 	if (rp->retry_after > 0) {
 		char ra[16];
 
@@ -352,6 +357,59 @@ static enum MHD_Result preflight(struct MHD_Connection *conn, struct rstate *s, 
 	return ret;
 }
 
+/* API keys and rate limits: queues 401/403/429 and marks s->done when refused.
+ * The health probes are always open (orchestrators call them without keys). */
+static enum MHD_Result access_check(struct MHD_Connection *conn, struct rstate *s)
+{
+	struct app *app = s->h->app;
+	struct auth *a = __atomic_load_n(&app->auth, __ATOMIC_ACQUIRE);
+	enum auth_level lv = AUTH_ADMIN;
+	uint64_t who = 0;
+	int retry = 0;
+
+	if (!strcmp(s->route->name, "healthz") || !strcmp(s->route->name, "readyz"))
+		return MHD_YES;
+	if (auth_enabled(a)) {
+		lv = auth_check(a, s->req.authorization, &who);
+		if (lv == AUTH_DENIED) {
+			struct reply rp;
+
+			memset(&rp, 0, sizeof(rp));
+			reply_problem(&rp, 401, s->req.authorization ? "the API key is not valid" :
+				      "an API key is required: Authorization: Bearer <key>");
+			rp.www_authenticate = 1;
+			return send_reply(conn, s, &rp);
+		}
+		if (s->route->write && lv < AUTH_ADMIN)
+			return send_problem(conn, s, 403, NULL, "this is a read-only key; %s %s "
+					    "needs an admin key", s->method, s->req.path);
+	}
+	if (app->rl) {
+		if (!who) {
+			const union MHD_ConnectionInfo *ci =
+				MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+			/* the address only: the port differs on every connection */
+			if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
+				who = fnv1a64(&((const struct sockaddr_in6 *)(const void *)
+						ci->client_addr)->sin6_addr, 16, 0);
+			else if (ci && ci->client_addr)
+				who = fnv1a64(&((const struct sockaddr_in *)(const void *)
+						ci->client_addr)->sin_addr, 4, 0);
+		}
+		if (!ratelimit_take(app->rl, who, &retry)) {
+			struct reply rp;
+
+			memset(&rp, 0, sizeof(rp));
+			reply_problem(&rp, 429, "rate limit of %g requests/s exceeded; retry in %d s",
+				      app->cfg.rate_limit, retry);
+			rp.retry_after = retry;
+			return send_reply(conn, s, &rp);
+		}
+	}
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -407,6 +465,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 					    "allowed: %s", method, url, s->allowbuf);
 		}
 		s->route_idx = (int)(s->route - routes);
+		if (access_check(conn, s) != MHD_YES || s->done)
+			return s->done ? MHD_YES : MHD_NO;
 		s->body_max = s->route->body == BODY_BULK ? (size_t)h->app->cfg.body_max_bulk :
 			      s->route->body == BODY_JSON ? (size_t)h->app->cfg.body_max_json : 0;
 		v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -534,21 +594,50 @@ int httpd_start(struct app *app, struct httpd **out, char *err)
 		free(h);
 		return errf(err, "listen: '%s' is not an IPv4 or IPv6 address", app->cfg.listen);
 	}
-	h->d = MHD_start_daemon(flags, (uint16_t)app->cfg.port, NULL, NULL, on_request, h,
-				MHD_OPTION_SOCK_ADDR, sa,
-				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.threads,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.conn_limit,
-				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)app->cfg.conn_per_ip,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)app->cfg.conn_timeout_s,
-				MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-				MHD_OPTION_END);
+	{
+		struct MHD_OptionItem o[16];
+		int n = 0;
+
+#define OPT(k, v, p) do { o[n].option = (k); o[n].value = (intptr_t)(v); o[n].ptr_value = (p); n++; } while (0)
+		OPT(MHD_OPTION_SOCK_ADDR, 0, sa);
+		OPT(MHD_OPTION_THREAD_POOL_SIZE, app->cfg.threads, NULL);
+		OPT(MHD_OPTION_CONNECTION_LIMIT, app->cfg.conn_limit, NULL);
+		OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, app->cfg.conn_per_ip, NULL);
+		OPT(MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.conn_timeout_s, NULL);
+		OPT(MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL);
+		if (app->cfg.tls_cert[0] || app->cfg.tls_key[0]) {
+			size_t len;
+
+			if (!app->cfg.tls_cert[0] || !app->cfg.tls_key[0]) {
+				free(h);
+				return errf(err, "TLS needs both tls_cert and tls_key");
+			}
+			h->tls_cert = file_read(app->cfg.tls_cert, 1 << 20, &len, err);
+			h->tls_key = h->tls_cert ? file_read(app->cfg.tls_key, 1 << 20, &len, err) : NULL;
+			if (!h->tls_cert || !h->tls_key) {
+				free(h->tls_cert);
+				free(h);
+				return -1;
+			}
+			flags |= MHD_USE_TLS;
+			OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert);
+			OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key);
+		}
+		OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+		h->d = MHD_start_daemon(flags, (uint16_t)app->cfg.port, NULL, NULL, on_request, h,
+					MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+					MHD_OPTION_ARRAY, o,
+					MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+					MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+					MHD_OPTION_END);
+	}
 	if (!h->d) {
+		free(h->tls_cert);
+		free(h->tls_key);
 		free(h);
-		return errf(err, "cannot listen on %s port %d (in use, or not allowed)",
-			    app->cfg.listen, app->cfg.port);
+		return errf(err, "cannot listen on %s port %d (in use, not allowed, or bad TLS "
+			    "certificate/key)", app->cfg.listen, app->cfg.port);
 	}
 	info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = info ? info->port : app->cfg.port;
@@ -573,5 +662,7 @@ void httpd_stop(struct httpd *h, int wait_ms)
 		waited += 10;
 	}
 	MHD_stop_daemon(h->d);
+	free(h->tls_cert);
+	free(h->tls_key);
 	free(h);
 }

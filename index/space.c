@@ -1,0 +1,1555 @@
+/* space.c - named embedding spaces over the FAISS C API; the only file that includes FAISS.
+ *
+ * Called by the daemon (searches from request threads, writes from the vector handlers,
+ * snapshots from its maintenance path), by import-vectors and knn on the command line,
+ * and by the search module for filtered (subset) scans. Each space owns: a plain float
+ * copy of its live vectors (row-major, rows swapped on removal) with an open-addressing
+ * id -> row map, an order-independent checksum of that set, and one FAISS index
+ * (IndexIDMap2 around whatever the factory string builds) proposing candidates. Expected
+ * load: 10^4-10^6 vectors of dimension 64-2048, thousands of searches a second, writes in
+ * batches. The memory copy is the truth; the index is derived and can be rebuilt, loaded
+ * from a snapshot, or dropped (searches then scan the copy exactly) at any time.
+ */
+#define _GNU_SOURCE	/* pthread_rwlockattr_setkind_np: writers must not starve under searches */
+#include "space.h"
+#include "util.h"
+
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/IndexFlat_c.h>
+#include <faiss/c_api/IndexIVF_c.h>
+#include <faiss/c_api/IndexScalarQuantizer_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/MetaIndexes_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/impl/AuxIndexStructures_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+#include <faiss/c_api/utils/distances_c.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ROWS_MAX ((size_t)1 << 31)		/* vectors per space */
+#define JOURNAL_MAX ((size_t)1 << 24)		/* writes replayed after one rebuild */
+#define TRAIN_MAX ((size_t)131072)		/* training sample */
+#define ADD_CHUNK ((size_t)65536)		/* rows per faiss add during a build */
+#define SEARCH_CELLS ((size_t)1 << 22)		/* nq * k' cells per FAISS search call */
+#define OMP_MIN_NQ 32				/* fewer queries: one thread, no OpenMP team */
+#define MANIFEST_MAX 65536
+#define INDEX_FILE_MAX ((size_t)1 << 40)
+#define MANIFEST_FORMAT "lesiond-space-snapshot-1"
+
+/* ---------- id -> row map: linear probing, backward-shift deletion ---------- */
+
+struct idmap {
+	int64_t *key;	/* 0 = empty (ids are > 0) */
+	uint32_t *row;
+	size_t cap;	/* power of two */
+	size_t n;
+};
+
+static size_t idmap_slot(int64_t id, size_t cap)
+{
+	uint64_t x = (uint64_t)id;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return (size_t)x & (cap - 1);
+}
+
+static void idmap_free(struct idmap *m)
+{
+	free(m->key);
+	free(m->row);
+	memset(m, 0, sizeof(*m));
+}
+
+static int idmap_find(const struct idmap *m, int64_t id, size_t *row)
+{
+	size_t i;
+
+	if (!m->cap)
+		return 0;
+	for (i = idmap_slot(id, m->cap); m->key[i]; i = (i + 1) & (m->cap - 1)) {
+		if (m->key[i] == id) {
+			if (row)
+				*row = m->row[i];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Make room for `more` insertions without failing later. */
+static int idmap_reserve(struct idmap *m, size_t more)
+{
+	size_t need = m->n + more, cap = m->cap ? m->cap : 64, i;
+	struct idmap nm = {0};
+
+	while (need * 10 > cap * 7) {
+		if (cap > ((size_t)1 << 40))
+			return -1;
+		cap *= 2;
+	}
+	if (cap == m->cap)
+		return 0;
+	nm.key = calloc(cap, sizeof(*nm.key));
+	nm.row = malloc(cap * sizeof(*nm.row));
+	if (!nm.key || !nm.row) {
+		idmap_free(&nm);
+		return -1;
+	}
+	nm.cap = cap;
+	for (i = 0; i < m->cap; i++) {
+		size_t j;
+
+		if (!m->key[i])
+			continue;
+		for (j = idmap_slot(m->key[i], cap); nm.key[j]; j = (j + 1) & (cap - 1))
+			;
+		nm.key[j] = m->key[i];
+		nm.row[j] = m->row[i];
+	}
+	nm.n = m->n;
+	idmap_free(m);
+	*m = nm;
+	return 0;
+}
+
+/* Insert or update; the caller reserved room. */
+static void idmap_put(struct idmap *m, int64_t id, size_t row)
+{
+	size_t i;
+
+	for (i = idmap_slot(id, m->cap); m->key[i]; i = (i + 1) & (m->cap - 1)) {
+		if (m->key[i] == id) {
+			m->row[i] = (uint32_t)row;
+			return;
+		}
+	}
+	m->key[i] = id;
+	m->row[i] = (uint32_t)row;
+	m->n++;
+}
+
+static void idmap_del(struct idmap *m, int64_t id)
+{
+	size_t i, j, k, mask = m->cap - 1;
+
+	if (!m->cap)
+		return;
+	for (i = idmap_slot(id, m->cap); m->key[i] != id; i = (i + 1) & mask)
+		if (!m->key[i])
+			return;
+	/* backward shift: pull later entries of the cluster into the hole */
+	for (j = (i + 1) & mask; m->key[j]; j = (j + 1) & mask) {
+		k = idmap_slot(m->key[j], m->cap);
+		/* the entry at j may move to i if its home k is not in (i, j] cyclically */
+		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+			m->key[i] = m->key[j];
+			m->row[i] = m->row[j];
+			i = j;
+		}
+	}
+	m->key[i] = 0;
+	m->n--;
+}
+
+/* ---------- the space ---------- */
+
+struct space {
+	struct space_def def;
+	pthread_rwlock_t lock;		/* everything below */
+	pthread_mutex_t build_mu;	/* one rebuild or snapshot at a time */
+
+	/* memory copy: rows 0..n-1 */
+	float *vec;
+	int64_t *rid;
+	size_t n, cap;
+	struct idmap map;
+	uint64_t checksum;
+	int64_t max_id;
+
+	/* the derived index: NULL = none (not loaded yet, or dropped after a FAISS failure) */
+	FaissIndex *index;
+	char active[SPACE_TYPE_MAX];
+	int removable;
+	int loaded;		/* the start-up load finished (index or not) */
+	size_t train_attempt_n;	/* count at the last failed training attempt */
+
+	/* writes made while a rebuild runs off to the side, replayed before the swap */
+	int journaling, joverflow;
+	int64_t *journal;
+	size_t jn, jcap;
+
+	uint64_t writes, snap_writes;
+};
+
+struct spaces {
+	pthread_mutex_t mu;
+	struct space **v;
+	size_t n, cap;
+};
+
+static int faiss_errf(char *err, const char *what)
+{
+	const char *m = faiss_get_last_error();
+
+	return errf(err, "%s: %s", what, m && *m ? m : "FAISS error");
+}
+
+const char *space_metric_name(enum space_metric m)
+{
+	return m == SPACE_IP ? "ip" : "l2";
+}
+
+int space_metric_parse(const char *s, enum space_metric *out)
+{
+	if (!s)
+		return -1;
+	if (!strcmp(s, "l2") || !strcmp(s, "L2")) {
+		*out = SPACE_L2;
+		return 0;
+	}
+	if (!strcmp(s, "ip") || !strcmp(s, "IP") || !strcmp(s, "inner_product")) {
+		*out = SPACE_IP;
+		return 0;
+	}
+	return -1;
+}
+
+static FaissMetricType faiss_metric(enum space_metric m)
+{
+	return m == SPACE_IP ? METRIC_INNER_PRODUCT : METRIC_L2;
+}
+
+static const char *def_type(const struct space_def *d)
+{
+	return d->index_type[0] ? d->index_type : "Flat";
+}
+
+static const char *def_params(const struct space_def *d)
+{
+	if (d->params[0])
+		return d->params;
+	if (strstr(def_type(d), "IVF"))
+		return "nprobe=16";
+	if (strstr(def_type(d), "HNSW"))
+		return "efSearch=64";
+	return "";
+}
+
+static int name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (!n || n >= SPACE_NAME_MAX || s[0] == '.')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+static int apply_params(FaissIndex *idx, const char *params, char *err)
+{
+	FaissParameterSpace *ps = NULL;
+	int rc = -1;
+
+	if (!params || !*params)
+		return 0;
+	if (faiss_ParameterSpace_new(&ps)) {
+		faiss_errf(err, "FAISS parameter space");
+		goto out;
+	}
+	if (faiss_ParameterSpace_set_index_parameters(ps, idx, params)) {
+		faiss_errf(err, "search parameters");
+		goto out;
+	}
+	rc = 0;
+out:
+	faiss_ParameterSpace_free(ps);
+	return rc;
+}
+
+int space_def_check(const struct space_def *def, char *err)
+{
+	FaissIndex *idx = NULL;
+	int rc = -1;
+
+	if (!name_ok(def->name))
+		return errf(err, "space name '%s': use 1-%d of [A-Za-z0-9_.-], not starting with '.'",
+			    def->name, SPACE_NAME_MAX - 1);
+	if (def->dim < 1 || def->dim > SPACE_DIM_MAX)
+		return errf(err, "space %s: dimension %d out of range 1..%d", def->name, def->dim,
+			    SPACE_DIM_MAX);
+	if (def->metric != SPACE_L2 && def->metric != SPACE_IP)
+		return errf(err, "space %s: metric must be l2 or ip", def->name);
+	if (memchr(def->provenance, '\n', strnlen(def->provenance, SPACE_PROV_MAX)) ||
+	    memchr(def->provenance, '\r', strnlen(def->provenance, SPACE_PROV_MAX)))
+		return errf(err, "space %s: provenance must be one line", def->name);
+	if (strchr(def_type(def), '\n') || strchr(def->params, '\n'))
+		return errf(err, "space %s: index type must be one line", def->name);
+	if (faiss_index_factory(&idx, def->dim, def_type(def), faiss_metric(def->metric))) {
+		char m[LSD_ERRLEN];
+
+		faiss_errf(m, "FAISS");
+		errf(err, "space %s: index type '%s' not accepted (%s)", def->name, def_type(def), m);
+		goto out;
+	}
+	if (apply_params(idx, def_params(def), err))
+		goto out;
+	rc = 0;
+out:
+	faiss_Index_free(idx);
+	return rc;
+}
+
+uint64_t space_row_hash(int64_t id, const float *vec, int dim)
+{
+	unsigned char le[8];
+	uint64_t h, u = (uint64_t)id;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		le[i] = (unsigned char)(u >> (8 * i));
+	h = fnv1a64(le, 8, 0);
+	h = fnv1a64(vec, (size_t)dim * sizeof(float), h);
+	/* splitmix64 finaliser: the set checksum is a sum of these */
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 31;
+	return h;
+}
+
+int space_create(const struct space_def *def, struct space **out, char *err)
+{
+	struct space *sp = NULL;
+
+	*out = NULL;
+	if (space_def_check(def, err))
+		return -1;
+	sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return errf(err, "out of memory");
+	sp->def = *def;
+	if (!sp->def.index_type[0])
+		snprintf(sp->def.index_type, sizeof(sp->def.index_type), "Flat");
+	{
+		pthread_rwlockattr_t a;
+
+		pthread_rwlockattr_init(&a);
+		pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&sp->lock, &a);
+		pthread_rwlockattr_destroy(&a);
+	}
+	pthread_mutex_init(&sp->build_mu, NULL);
+	sp->loaded = 1;	/* an empty space is ready; space_load_vectors() clears this */
+	if (space_rebuild(sp, err)) {
+		space_destroy(sp);
+		return -1;
+	}
+	*out = sp;
+	return 0;
+}
+
+void space_destroy(struct space *sp)
+{
+	if (!sp)
+		return;
+	faiss_Index_free(sp->index);
+	idmap_free(&sp->map);
+	free(sp->vec);
+	free(sp->rid);
+	free(sp->journal);
+	pthread_rwlock_destroy(&sp->lock);
+	pthread_mutex_destroy(&sp->build_mu);
+	free(sp);
+}
+
+const char *space_name(const struct space *sp)
+{
+	return sp->def.name;
+}
+
+int space_dim(const struct space *sp)
+{
+	return sp->def.dim;
+}
+
+static size_t index_total(const struct space *sp)
+{
+	return sp->index ? (size_t)faiss_Index_ntotal(sp->index) : 0;
+}
+
+void space_get_info(struct space *sp, struct space_info *o)
+{
+	pthread_rwlock_rdlock(&sp->lock);
+	memset(o, 0, sizeof(*o));
+	o->def = sp->def;
+	snprintf(o->index_active, sizeof(o->index_active), "%s", sp->index ? sp->active : "none");
+	o->count = sp->n;
+	o->index_total = index_total(sp);
+	o->stale = o->index_total > sp->n ? o->index_total - sp->n : 0;
+	o->max_id = sp->max_id;
+	o->checksum = sp->checksum;
+	o->writes_since_snapshot = sp->writes - sp->snap_writes;
+	o->removable = sp->removable;
+	o->ready = sp->loaded && sp->index != NULL;
+	pthread_rwlock_unlock(&sp->lock);
+}
+
+/* ---------- memory copy (write lock held) ---------- */
+
+static int mem_reserve(struct space *sp, size_t more)
+{
+	size_t need = sp->n + more, cap = sp->cap ? sp->cap : 256;
+	float *v;
+	int64_t *r;
+
+	if (need > ROWS_MAX)
+		return -1;
+	if (idmap_reserve(&sp->map, more))
+		return -1;
+	if (need <= sp->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	v = realloc(sp->vec, cap * (size_t)sp->def.dim * sizeof(float));
+	if (!v)
+		return -1;
+	sp->vec = v;
+	r = realloc(sp->rid, cap * sizeof(int64_t));
+	if (!r)
+		return -1;
+	sp->rid = r;
+	sp->cap = cap;
+	return 0;
+}
+
+static float *row_ptr(const struct space *sp, size_t row)
+{
+	return sp->vec + row * (size_t)sp->def.dim;
+}
+
+/* Room reserved by mem_reserve(). */
+static void mem_put(struct space *sp, int64_t id, const float *v)
+{
+	size_t d = (size_t)sp->def.dim, row;
+
+	if (idmap_find(&sp->map, id, &row)) {
+		sp->checksum -= space_row_hash(id, row_ptr(sp, row), sp->def.dim);
+	} else {
+		row = sp->n++;
+		sp->rid[row] = id;
+		idmap_put(&sp->map, id, row);
+	}
+	memcpy(row_ptr(sp, row), v, d * sizeof(float));
+	sp->checksum += space_row_hash(id, v, sp->def.dim);
+	if (id > sp->max_id)
+		sp->max_id = id;
+}
+
+static int mem_del(struct space *sp, int64_t id)
+{
+	size_t row, last, i;
+
+	if (!idmap_find(&sp->map, id, &row))
+		return 0;
+	sp->checksum -= space_row_hash(id, row_ptr(sp, row), sp->def.dim);
+	idmap_del(&sp->map, id);
+	last = --sp->n;
+	if (row != last) {
+		memcpy(row_ptr(sp, row), row_ptr(sp, last), (size_t)sp->def.dim * sizeof(float));
+		sp->rid[row] = sp->rid[last];
+		idmap_put(&sp->map, sp->rid[row], row);
+	}
+	if (id == sp->max_id) {
+		sp->max_id = 0;
+		for (i = 0; i < sp->n; i++)
+			if (sp->rid[i] > sp->max_id)
+				sp->max_id = sp->rid[i];
+	}
+	return 1;
+}
+
+static void journal_add(struct space *sp, const int64_t *ids, size_t n)
+{
+	if (!sp->journaling || sp->joverflow)
+		return;
+	if (sp->jn + n > sp->jcap) {
+		size_t cap = sp->jcap ? sp->jcap : 1024;
+		int64_t *j;
+
+		while (cap < sp->jn + n)
+			cap *= 2;
+		if (cap > JOURNAL_MAX || !(j = realloc(sp->journal, cap * sizeof(*j)))) {
+			sp->joverflow = 1;
+			return;
+		}
+		sp->journal = j;
+		sp->jcap = cap;
+	}
+	memcpy(sp->journal + sp->jn, ids, n * sizeof(*ids));
+	sp->jn += n;
+}
+
+/* A FAISS write failed on the live index: drop it; searches scan the copy exactly
+ * until space_rebuild() (space_needs_rebuild() says so). */
+static void drop_index(struct space *sp)
+{
+	faiss_Index_free(sp->index);
+	sp->index = NULL;
+}
+
+static int remove_from_index(FaissIndex *idx, const int64_t *ids, size_t n)
+{
+	FaissIDSelectorBatch *sel = NULL;
+	size_t nrem = 0;
+	int rc;
+
+	if (!n)
+		return 0;
+	if (faiss_IDSelectorBatch_new(&sel, n, ids))
+		return -1;
+	rc = faiss_Index_remove_ids(idx, (FaissIDSelector *)sel, &nrem);
+	faiss_IDSelector_free((FaissIDSelector *)sel);
+	return rc ? -1 : 0;
+}
+
+int space_check_vectors(const struct space *sp, const int64_t *ids, const float *vecs, size_t n,
+			 char *err)
+{
+	size_t i, j, d = (size_t)sp->def.dim;
+
+	for (i = 0; i < n; i++) {
+		if (ids[i] <= 0)
+			return errf(err, "lesion id %" PRId64 " is not positive", ids[i]);
+		for (j = 0; j < d; j++)
+			if (!isfinite(vecs[i * d + j]))
+				return errf(err, "vector for lesion %" PRId64 ": component %zu is not finite",
+					    ids[i], j);
+	}
+	if (n > 1) {
+		struct idmap seen = {0};
+
+		if (idmap_reserve(&seen, n))
+			return errf(err, "out of memory");
+		for (i = 0; i < n; i++) {
+			if (idmap_find(&seen, ids[i], NULL)) {
+				idmap_free(&seen);
+				return errf(err, "lesion id %" PRId64 " appears twice in the batch", ids[i]);
+			}
+			idmap_put(&seen, ids[i], i);
+		}
+		idmap_free(&seen);
+	}
+	return 0;
+}
+
+int space_load_vectors(struct space *sp, const int64_t *ids, const float *vecs, size_t n,
+		       char *err)
+{
+	size_t i;
+	int rc = -1;
+
+	if (space_check_vectors(sp, ids, vecs, n, err))
+		return -1;
+	pthread_rwlock_wrlock(&sp->lock);
+	if (mem_reserve(sp, n)) {
+		errf(err, "space %s: out of memory for %zu more vectors", sp->def.name, n);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		mem_put(sp, ids[i], vecs + i * (size_t)sp->def.dim);
+	drop_index(sp);
+	sp->loaded = 0;
+	rc = 0;
+out:
+	pthread_rwlock_unlock(&sp->lock);
+	return rc;
+}
+
+int space_add(struct space *sp, const int64_t *ids, const float *vecs, size_t n, char *err)
+{
+	int64_t *old = NULL;
+	size_t i, nold = 0, row;
+	int rc = -1;
+
+	if (!n)
+		return 0;
+	if (space_check_vectors(sp, ids, vecs, n, err))
+		return -1;
+	pthread_rwlock_wrlock(&sp->lock);
+	if (mem_reserve(sp, n) || !(old = malloc(n * sizeof(*old)))) {
+		errf(err, "space %s: out of memory for %zu more vectors", sp->def.name, n);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (idmap_find(&sp->map, ids[i], &row))
+			old[nold++] = ids[i];
+	/* From here on nothing can fail for the caller: the memory copy is updated; a FAISS
+	 * failure only drops the derived index. */
+	if (sp->index && nold && sp->removable && remove_from_index(sp->index, old, nold))
+		drop_index(sp);
+	for (i = 0; i < n; i++)
+		mem_put(sp, ids[i], vecs + i * (size_t)sp->def.dim);
+	if (sp->index && faiss_Index_add_with_ids(sp->index, (int64_t)n, vecs, ids))
+		drop_index(sp);
+	journal_add(sp, ids, n);
+	sp->writes += n;
+	rc = 0;
+out:
+	pthread_rwlock_unlock(&sp->lock);
+	free(old);
+	return rc;
+}
+
+int space_remove(struct space *sp, const int64_t *ids, size_t n, size_t *removed, char *err)
+{
+	int64_t *gone = NULL;
+	size_t i, ng = 0;
+	int rc = -1;
+
+	if (removed)
+		*removed = 0;
+	if (!n)
+		return 0;
+	if (!(gone = malloc(n * sizeof(*gone))))
+		return errf(err, "out of memory");
+	pthread_rwlock_wrlock(&sp->lock);
+	for (i = 0; i < n; i++)
+		if (mem_del(sp, ids[i]))
+			gone[ng++] = ids[i];
+	if (sp->index && sp->removable && remove_from_index(sp->index, gone, ng))
+		drop_index(sp);
+	journal_add(sp, gone, ng);
+	sp->writes += ng;
+	if (removed)
+		*removed = ng;
+	rc = 0;
+	pthread_rwlock_unlock(&sp->lock);
+	free(gone);
+	return rc;
+}
+
+int space_get_vector(struct space *sp, int64_t id, float *out)
+{
+	size_t row;
+	int rc = SPACE_NOTFOUND;
+
+	pthread_rwlock_rdlock(&sp->lock);
+	if (idmap_find(&sp->map, id, &row)) {
+		memcpy(out, row_ptr(sp, row), (size_t)sp->def.dim * sizeof(float));
+		rc = 0;
+	}
+	pthread_rwlock_unlock(&sp->lock);
+	return rc;
+}
+
+int space_has(struct space *sp, int64_t id)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&sp->lock);
+	r = idmap_find(&sp->map, id, NULL);
+	pthread_rwlock_unlock(&sp->lock);
+	return r;
+}
+
+int space_ids(struct space *sp, int64_t **out, size_t *n, char *err)
+{
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_rwlock_rdlock(&sp->lock);
+	if (sp->n) {
+		*out = malloc(sp->n * sizeof(int64_t));
+		if (!*out) {
+			rc = errf(err, "out of memory");
+		} else {
+			memcpy(*out, sp->rid, sp->n * sizeof(int64_t));
+			*n = sp->n;
+		}
+	}
+	pthread_rwlock_unlock(&sp->lock);
+	return rc;
+}
+
+/* ---------- search ---------- */
+
+/* "badness": squared L2, or minus the inner product; smaller is better. */
+static float badness(const struct space *sp, const float *q, const float *x)
+{
+	float r;
+
+	if (sp->def.metric == SPACE_IP) {
+		faiss_fvec_inner_products_ny(&r, q, x, (size_t)sp->def.dim, 1);
+		return -r;
+	}
+	faiss_fvec_L2sqr_ny(&r, q, x, (size_t)sp->def.dim, 1);
+	return r;
+}
+
+struct cand {
+	float b;
+	int64_t id;
+};
+
+static int cand_worse(const struct cand *a, const struct cand *b)
+{
+	return a->b > b->b || (a->b == b->b && a->id > b->id);
+}
+
+static int cand_cmp(const void *pa, const void *pb)
+{
+	const struct cand *a = pa, *b = pb;
+
+	if (cand_worse(a, b))
+		return 1;
+	if (cand_worse(b, a))
+		return -1;
+	return 0;
+}
+
+/* max-heap on "worse" of at most k candidates */
+static void heap_push(struct cand *h, size_t *n, size_t k, struct cand c)
+{
+	size_t i, p;
+
+	if (*n == k) {
+		if (!cand_worse(&h[0], &c))
+			return;
+		/* replace root, sift down */
+		i = 0;
+		for (;;) {
+			size_t l = 2 * i + 1, r = l + 1, m = i;
+			const struct cand *cm = &c;
+
+			if (l < k && cand_worse(&h[l], cm)) {
+				m = l;
+				cm = &h[l];
+			}
+			if (r < k && cand_worse(&h[r], cm))
+				m = r;
+			if (m == i)
+				break;
+			h[i] = h[m];
+			i = m;
+		}
+		h[i] = c;
+		return;
+	}
+	i = (*n)++;
+	while (i > 0) {
+		p = (i - 1) / 2;
+		if (!cand_worse(&c, &h[p]))
+			break;
+		h[i] = h[p];
+		i = p;
+	}
+	h[i] = c;
+}
+
+static void emit(const struct space *sp, struct cand *c, size_t nc, int k, float *dist, int64_t *ids)
+{
+	size_t i;
+
+	qsort(c, nc, sizeof(*c), cand_cmp);
+	for (i = 0; i < (size_t)k; i++) {
+		if (i < nc) {
+			ids[i] = c[i].id;
+			dist[i] = sp->def.metric == SPACE_IP ? -c[i].b : c[i].b;
+		} else {
+			ids[i] = -1;
+			dist[i] = sp->def.metric == SPACE_IP ? -INFINITY : INFINITY;
+		}
+	}
+}
+
+static int check_query(const struct space *sp, const float *q, size_t nq, int k, char *err)
+{
+	size_t i, d = (size_t)sp->def.dim;
+
+	if (k < 1 || k > SPACE_K_MAX)
+		return errf(err, "k=%d out of range 1..%d", k, SPACE_K_MAX);
+	for (i = 0; i < nq * d; i++)
+		if (!isfinite(q[i]))
+			return errf(err, "query %zu: component %zu is not finite", i / d, i % d);
+	return 0;
+}
+
+/* Exact scan of rows given by subset ids (or all rows when subset == NULL); lock held. */
+static int scan_exact(const struct space *sp, const float *q, size_t nq, int k,
+		      const int64_t *subset, size_t n_subset, float *dist, int64_t *ids, char *err)
+{
+	size_t qi, i, nh, row, kk = (size_t)k, d = (size_t)sp->def.dim;
+	struct cand *h = malloc(kk * sizeof(*h));
+
+	if (!h)
+		return errf(err, "out of memory");
+	for (qi = 0; qi < nq; qi++) {
+		const float *qv = q + qi * d;
+
+		nh = 0;
+		if (subset) {
+			for (i = 0; i < n_subset; i++) {
+				struct cand c;
+
+				if (!idmap_find(&sp->map, subset[i], &row))
+					continue;
+				c.b = badness(sp, qv, row_ptr(sp, row));
+				c.id = subset[i];
+				heap_push(h, &nh, kk, c);
+			}
+		} else {
+			for (row = 0; row < sp->n; row++) {
+				struct cand c;
+
+				c.b = badness(sp, qv, row_ptr(sp, row));
+				c.id = sp->rid[row];
+				heap_push(h, &nh, kk, c);
+			}
+		}
+		emit(sp, h, nh, k, dist + qi * kk, ids + qi * kk);
+	}
+	free(h);
+	return 0;
+}
+
+int space_search_subset(struct space *sp, const float *q, size_t nq, int k, const int64_t *subset,
+			size_t n_subset, float *dist, int64_t *ids, char *err)
+{
+	int rc;
+
+	if (check_query(sp, q, nq, k, err))
+		return -1;
+	pthread_rwlock_rdlock(&sp->lock);
+	static const int64_t none[1] = {0};
+
+	rc = scan_exact(sp, q, nq, k, subset ? subset : none, subset ? n_subset : 0, dist, ids, err);
+	pthread_rwlock_unlock(&sp->lock);
+	return rc;
+}
+
+int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist, int64_t *ids,
+		 char *err)
+{
+	size_t d = (size_t)sp->def.dim, total, stale, kk, chunk, q0, qi, j, nc, row;
+	float *fd = NULL;
+	int64_t *fl = NULL;
+	struct cand *c = NULL;
+	int rc = -1;
+
+	if (check_query(sp, q, nq, k, err))
+		return -1;
+	pthread_rwlock_rdlock(&sp->lock);
+	if (!sp->loaded) {
+		errf(err, "space %s: index not loaded yet", sp->def.name);
+		goto out;
+	}
+	if (!sp->index) {	/* dropped after a FAISS failure: exact scan of the copy */
+		rc = scan_exact(sp, q, nq, k, NULL, 0, dist, ids, err);
+		goto out;
+	}
+	total = index_total(sp);
+	stale = total > sp->n ? total - sp->n : 0;
+	kk = LSD_MIN((size_t)k + stale, total);
+	if (kk == 0) {
+		for (qi = 0; qi < nq; qi++)
+			emit(sp, NULL, 0, k, dist + qi * (size_t)k, ids + qi * (size_t)k);
+		rc = 0;
+		goto out;
+	}
+	chunk = LSD_MAX((size_t)1, LSD_MIN(nq, SEARCH_CELLS / kk));
+	fd = malloc(chunk * kk * sizeof(*fd));
+	fl = malloc(chunk * kk * sizeof(*fl));
+	c = malloc(kk * sizeof(*c));
+	if (!fd || !fl || !c) {
+		errf(err, "out of memory");
+		goto out;
+	}
+	for (q0 = 0; q0 < nq; q0 += chunk) {
+		size_t m = LSD_MIN(chunk, nq - q0);
+		int r, omp_prev = omp_get_max_threads();
+
+		/* a request thread's single query: no OpenMP team spinning beside it */
+		if (m < OMP_MIN_NQ)
+			omp_set_num_threads(1);
+		r = faiss_Index_search(sp->index, (int64_t)m, q + q0 * d, (int64_t)kk, fd, fl);
+		if (m < OMP_MIN_NQ)
+			omp_set_num_threads(omp_prev);
+		if (r) {
+			faiss_errf(err, "search");
+			goto out;
+		}
+		for (qi = 0; qi < m; qi++) {
+			const float *qv = q + (q0 + qi) * d;
+			size_t u = 0;
+
+			/* drop stale candidates, rescore exactly from the copy, dedupe */
+			for (j = 0, nc = 0; j < kk; j++) {
+				int64_t id = fl[qi * kk + j];
+
+				if (id <= 0 || !idmap_find(&sp->map, id, &row))
+					continue;
+				c[nc].id = id;
+				c[nc].b = badness(sp, qv, row_ptr(sp, row));
+				nc++;
+			}
+			qsort(c, nc, sizeof(*c), cand_cmp);
+			for (j = 0; j < nc; j++)
+				if (!u || c[u - 1].id != c[j].id)
+					c[u++] = c[j];
+			emit(sp, c, u, k, dist + (q0 + qi) * (size_t)k, ids + (q0 + qi) * (size_t)k);
+		}
+	}
+	rc = 0;
+out:
+	pthread_rwlock_unlock(&sp->lock);
+	free(fd);
+	free(fl);
+	free(c);
+	return rc;
+}
+
+/* ---------- building an index ---------- */
+
+static int cmp_i64(const void *pa, const void *pb)
+{
+	int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+
+	return (a > b) - (a < b);
+}
+
+/* Whether the index supports remove_ids: the flat-codes and IVF families do; anything
+ * else (HNSW, transforms, ...) is treated as append-only and gets tombstones. Decided by
+ * type, not by trying: the C API prints every exception it catches. */
+static int probe_removable(FaissIndex *sub)
+{
+	return faiss_IndexFlat_cast(sub) || faiss_IndexIVF_cast(sub) ||
+	       faiss_IndexScalarQuantizer_cast(sub);
+}
+
+/* Enough rows to train this index type? (k-means needs >= nlist points, PQ >= 256) */
+static int can_train(FaissIndex *sub, const char *type, size_t n)
+{
+	FaissIndexIVF *ivf = faiss_IndexIVF_cast(sub);
+
+	if (n == 0)
+		return 0;
+	if (ivf && n < faiss_IndexIVF_nlist(ivf))
+		return 0;
+	if (strstr(type, "PQ") && n < 256)
+		return 0;
+	return 1;
+}
+
+/* Build an IndexIDMap2 over n rows (train when the type needs it and it can).
+ * *active gets the type that runs, *removable whether it supports removal. */
+static int build_index(const struct space_def *def, const int64_t *rid, const float *vec, size_t n,
+		       FaissIndex **out, char *active, int *removable, int *train_failed, char *err)
+{
+	FaissIndex *sub = NULL, *idx = NULL;
+	FaissIndexIDMap2 *map = NULL;
+	float *sample = NULL;
+	size_t d = (size_t)def->dim, i;
+	int rc = -1;
+
+	*out = NULL;
+	*train_failed = 0;
+	if (faiss_index_factory(&sub, def->dim, def_type(def), faiss_metric(def->metric))) {
+		faiss_errf(err, "index factory");
+		goto out;
+	}
+	snprintf(active, SPACE_TYPE_MAX, "%s", def_type(def));
+	if (!faiss_Index_is_trained(sub)) {
+		size_t ns = LSD_MIN(n, TRAIN_MAX), step = ns ? n / ns : 1;
+		int ok = 0;
+
+		if (can_train(sub, def_type(def), n) && (sample = malloc(ns * d * sizeof(float)))) {
+			for (i = 0; i < ns; i++)
+				memcpy(sample + i * d, vec + i * step * d, d * sizeof(float));
+			ok = faiss_Index_train(sub, (int64_t)ns, sample) == 0;
+		}
+		if (!ok) {	/* too few vectors to train: exact Flat until a later rebuild */
+			faiss_Index_free(sub);
+			sub = NULL;
+			*train_failed = 1;
+			if (faiss_index_factory(&sub, def->dim, "Flat", faiss_metric(def->metric))) {
+				faiss_errf(err, "index factory");
+				goto out;
+			}
+			snprintf(active, SPACE_TYPE_MAX, "Flat");
+		}
+	}
+	*removable = probe_removable(sub);
+	if (faiss_IndexIDMap2_new(&map, sub)) {
+		faiss_errf(err, "IndexIDMap2");
+		goto out;
+	}
+	faiss_IndexIDMap2_set_own_fields(map, 1);
+	idx = (FaissIndex *)map;
+	sub = NULL;
+	if (strcmp(active, "Flat") || !strcmp(def_type(def), "Flat"))
+		if (apply_params(idx, def_params(def), err))
+			goto out;
+	for (i = 0; i < n; i += ADD_CHUNK) {
+		size_t m = LSD_MIN(ADD_CHUNK, n - i);
+
+		if (faiss_Index_add_with_ids(idx, (int64_t)m, vec + i * d, rid + i)) {
+			faiss_errf(err, "index add");
+			goto out;
+		}
+	}
+	*out = idx;
+	idx = NULL;
+	rc = 0;
+out:
+	faiss_Index_free(sub);
+	faiss_Index_free(idx);
+	free(sample);
+	return rc;
+}
+
+int space_rebuild(struct space *sp, char *err)
+{
+	float *vec = NULL;
+	int64_t *rid = NULL, *touched = NULL, *live = NULL;
+	float *lvec = NULL;
+	FaissIndex *idx = NULL, *old = NULL;
+	char active[SPACE_TYPE_MAX];
+	size_t n, d = (size_t)sp->def.dim, i, nt = 0, nl = 0, row;
+	int removable = 0, train_failed = 0, rc = -1, locked = 0;
+
+	pthread_mutex_lock(&sp->build_mu);
+	pthread_rwlock_wrlock(&sp->lock);
+	n = sp->n;
+	if (n) {
+		vec = malloc(n * d * sizeof(float));
+		rid = malloc(n * sizeof(int64_t));
+		if (!vec || !rid) {
+			pthread_rwlock_unlock(&sp->lock);
+			errf(err, "space %s: out of memory copying %zu vectors", sp->def.name, n);
+			goto out;
+		}
+		memcpy(vec, sp->vec, n * d * sizeof(float));
+		memcpy(rid, sp->rid, n * sizeof(int64_t));
+	}
+	sp->journaling = 1;
+	sp->joverflow = 0;
+	sp->jn = 0;
+	pthread_rwlock_unlock(&sp->lock);
+
+	if (build_index(&sp->def, rid, vec, n, &idx, active, &removable, &train_failed, err))
+		goto out_journal;
+
+	pthread_rwlock_wrlock(&sp->lock);
+	locked = 1;
+	if (sp->joverflow) {
+		errf(err, "space %s: too many writes during the rebuild; try again", sp->def.name);
+		goto out_journal;
+	}
+	/* replay the writes made meanwhile: take the ids out, put the live ones back */
+	if (sp->jn) {
+		touched = malloc(sp->jn * sizeof(*touched));
+		live = malloc(sp->jn * sizeof(*live));
+		lvec = malloc(sp->jn * d * sizeof(float));
+		if (!touched || !live || !lvec) {
+			errf(err, "out of memory");
+			goto out_journal;
+		}
+		memcpy(touched, sp->journal, sp->jn * sizeof(*touched));
+		qsort(touched, sp->jn, sizeof(*touched), cmp_i64);
+		for (i = 0; i < sp->jn; i++)
+			if (!nt || touched[nt - 1] != touched[i])
+				touched[nt++] = touched[i];
+		if (removable && remove_from_index(idx, touched, nt)) {
+			faiss_errf(err, "index remove");
+			goto out_journal;
+		}
+		for (i = 0; i < nt; i++) {
+			if (!idmap_find(&sp->map, touched[i], &row))
+				continue;
+			live[nl] = touched[i];
+			memcpy(lvec + nl * d, row_ptr(sp, row), d * sizeof(float));
+			nl++;
+		}
+		if (nl && faiss_Index_add_with_ids(idx, (int64_t)nl, lvec, live)) {
+			faiss_errf(err, "index add");
+			goto out_journal;
+		}
+	}
+	old = sp->index;
+	sp->index = idx;
+	idx = NULL;
+	snprintf(sp->active, sizeof(sp->active), "%s", active);
+	sp->removable = removable;
+	sp->loaded = 1;
+	sp->train_attempt_n = train_failed ? n : 0;
+	rc = 0;
+out_journal:
+	if (!locked)
+		pthread_rwlock_wrlock(&sp->lock);
+	sp->journaling = 0;
+	sp->jn = 0;
+	pthread_rwlock_unlock(&sp->lock);
+out:
+	pthread_mutex_unlock(&sp->build_mu);
+	faiss_Index_free(old);
+	faiss_Index_free(idx);
+	free(vec);
+	free(rid);
+	free(touched);
+	free(live);
+	free(lvec);
+	return rc;
+}
+
+int space_needs_rebuild(struct space *sp)
+{
+	size_t total, stale;
+	int r;
+
+	pthread_rwlock_rdlock(&sp->lock);
+	total = index_total(sp);
+	stale = total > sp->n ? total - sp->n : 0;
+	r = !sp->index || stale > LSD_MAX((size_t)1000, sp->n / 10) ||
+	    (sp->train_attempt_n && sp->n >= 2 * sp->train_attempt_n);
+	pthread_rwlock_unlock(&sp->lock);
+	return r;
+}
+
+/* ---------- snapshots ---------- */
+
+int space_snapshot_paths(const char *prefix, const char *name, char *index_path,
+			 char *manifest_path, size_t n)
+{
+	int a = snprintf(index_path, n, "%s.space-%s.faiss", prefix, name);
+	int b = snprintf(manifest_path, n, "%s.space-%s.manifest", prefix, name);
+
+	return (a < 0 || (size_t)a >= n || b < 0 || (size_t)b >= n) ? -1 : 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Size and FNV-1a 64 of a file, read in blocks. */
+static int hash_file(FILE *f, uint64_t *h, uint64_t *size)
+{
+	static const size_t BLK = 1 << 20;
+	unsigned char *buf = malloc(BLK);
+	size_t r;
+
+	*h = 0;
+	*size = 0;
+	if (!buf)
+		return -1;
+	rewind(f);
+	while ((r = fread(buf, 1, BLK, f)) > 0) {
+		*h = fnv1a64(buf, r, *h);
+		*size += r;
+	}
+	free(buf);
+	return ferror(f) ? -1 : 0;
+}
+
+int space_snapshot(struct space *sp, const char *prefix, char *err)
+{
+	char ipath[PATH_MAX], mpath[PATH_MAX], tmp[PATH_MAX + 32];
+	struct sb m;
+	FILE *f = NULL;
+	uint64_t h = 0, size = 0, writes;
+	size_t count, total;
+	int64_t max_id;
+	uint64_t checksum;
+	int rc = -1, fd;
+
+	sb_init(&m, MANIFEST_MAX);
+	if (space_snapshot_paths(prefix, sp->def.name, ipath, mpath, sizeof(ipath)))
+		return errf(err, "snapshot path too long");
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", ipath, (long)getpid());
+	pthread_mutex_lock(&sp->build_mu);
+	f = fopen(tmp, "w+b");
+	if (!f) {
+		errf(err, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	pthread_rwlock_rdlock(&sp->lock);
+	if (!sp->loaded || !sp->index) {
+		pthread_rwlock_unlock(&sp->lock);
+		errf(err, "space %s: no index to snapshot", sp->def.name);
+		goto out;
+	}
+	count = sp->n;
+	total = index_total(sp);
+	max_id = sp->max_id;
+	checksum = sp->checksum;
+	writes = sp->writes;
+	sb_addf(&m, "format=%s\nspace=%s\ndim=%d\nmetric=%s\nindex_type=%s\nindex_active=%s\n"
+		"params=%s\ncount=%zu\nindex_total=%zu\nmax_id=%" PRId64 "\nvectors_checksum=%016"
+		PRIx64 "\n", MANIFEST_FORMAT, sp->def.name, sp->def.dim,
+		space_metric_name(sp->def.metric), def_type(&sp->def), sp->active,
+		def_params(&sp->def), count, total, max_id, checksum);
+	rc = faiss_write_index(sp->index, f);
+	pthread_rwlock_unlock(&sp->lock);
+	if (rc) {
+		rc = -1;
+		faiss_errf(err, "write index");
+		goto out;
+	}
+	rc = -1;
+	if (fflush(f) || fsync(fileno(f)) || hash_file(f, &h, &size)) {
+		errf(err, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = fclose(f);
+	f = NULL;
+	if (fd || rename(tmp, ipath)) {
+		errf(err, "%s: %s", ipath, strerror(errno));
+		goto out;
+	}
+	fsync_dir_of(ipath);
+	sb_addf(&m, "index_bytes=%" PRIu64 "\nindex_fnv1a64=%016" PRIx64 "\n", size, h);
+	if (m.oom) {
+		errf(err, "manifest too long");
+		goto out;
+	}
+	if (file_write_atomic(mpath, m.p, m.len, err))
+		goto out;
+	pthread_rwlock_wrlock(&sp->lock);
+	sp->snap_writes = writes;
+	pthread_rwlock_unlock(&sp->lock);
+	rc = 0;
+out:
+	if (f) {
+		fclose(f);
+		unlink(tmp);
+	}
+	pthread_mutex_unlock(&sp->build_mu);
+	sb_free(&m);
+	return rc;
+}
+
+/* value of key in a key=value manifest, copied into v; NULL if absent */
+static const char *mf_get(const char *text, const char *key, char *v, size_t n)
+{
+	size_t kl = strlen(key);
+	const char *p = text;
+
+	while (p && *p) {
+		const char *eol = strchr(p, '\n');
+		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+
+		if (ll > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+			size_t vl = ll - kl - 1;
+
+			if (vl >= n)
+				return NULL;
+			memcpy(v, p + kl + 1, vl);
+			v[vl] = 0;
+			return v;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return NULL;
+}
+
+static int mf_u64(const char *text, const char *key, int hex, uint64_t *out)
+{
+	char v[64], *end;
+
+	if (!mf_get(text, key, v, sizeof(v)) || !v[0])
+		return -1;
+	errno = 0;
+	*out = strtoull(v, &end, hex ? 16 : 10);
+	return (errno || *end || v[0] == '-') ? -1 : 0;
+}
+
+/* Try the snapshot; 0 = installed, -1 = refused (why says why). Write lock not held. */
+static int try_snapshot(struct space *sp, const char *prefix, char *why)
+{
+	char ipath[PATH_MAX], mpath[PATH_MAX], v[SPACE_PROV_MAX], active[SPACE_TYPE_MAX];
+	char *mtext = NULL, *itext = NULL;
+	size_t mlen = 0, ilen = 0, i, seen_n = 0, row, idn = 0;
+	uint64_t u, bytes, fnv, total;
+	FaissIndex *idx = NULL;
+	FaissIndexIDMap2 *map;
+	FILE *mf = NULL;
+	unsigned char *seen = NULL;
+	int64_t *idm = NULL;
+	int rc = -1, removable;
+	struct stat stt;
+
+	if (space_snapshot_paths(prefix, sp->def.name, ipath, mpath, sizeof(ipath)))
+		return errf(why, "snapshot path too long");
+	if (stat(mpath, &stt) && errno == ENOENT)
+		return errf(why, "no snapshot (%s absent)", mpath);
+	if (!(mtext = file_read(mpath, MANIFEST_MAX, &mlen, why)))
+		goto out;
+	if (!mf_get(mtext, "format", v, sizeof(v)) || strcmp(v, MANIFEST_FORMAT)) {
+		errf(why, "manifest %s is not a lesiond snapshot manifest", mpath);
+		goto out;
+	}
+#define MF_STR(key, want) do { if (!mf_get(mtext, key, v, sizeof(v)) || strcmp(v, want)) { \
+	errf(why, "snapshot %s differs (%s, expected %s)", key, mf_get(mtext, key, v, sizeof(v)) \
+	     ? v : "missing", want); goto out; } } while (0)
+	MF_STR("space", sp->def.name);
+	MF_STR("metric", space_metric_name(sp->def.metric));
+	MF_STR("index_type", def_type(&sp->def));
+	MF_STR("params", def_params(&sp->def));
+#undef MF_STR
+	if (mf_u64(mtext, "dim", 0, &u) || u != (uint64_t)sp->def.dim) {
+		errf(why, "snapshot dimension differs (expected %d)", sp->def.dim);
+		goto out;
+	}
+	if (!mf_get(mtext, "index_active", v, sizeof(v)) ||
+	    (strcmp(v, def_type(&sp->def)) && strcmp(v, "Flat"))) {
+		errf(why, "snapshot index_active is not %s or Flat", def_type(&sp->def));
+		goto out;
+	}
+	snprintf(active, sizeof(active), "%.*s", (int)sizeof(active) - 1, v);
+	pthread_rwlock_rdlock(&sp->lock);
+	{
+		uint64_t cnt = 0, mid = 0, cks = 0;
+		int bad = mf_u64(mtext, "count", 0, &cnt) || mf_u64(mtext, "max_id", 0, &mid) ||
+			  mf_u64(mtext, "vectors_checksum", 1, &cks);
+
+		if (bad || cnt != sp->n || mid != (uint64_t)sp->max_id || cks != sp->checksum) {
+			errf(why, "snapshot is of another vector set (%" PRIu64 " vectors, max id %"
+			     PRIu64 "; the database has %zu, max id %" PRId64 "%s)", cnt, mid, sp->n,
+			     sp->max_id, (cnt == sp->n && mid == (uint64_t)sp->max_id) ?
+			     ", different content" : "");
+			pthread_rwlock_unlock(&sp->lock);
+			goto out;
+		}
+	}
+	pthread_rwlock_unlock(&sp->lock);
+	if (mf_u64(mtext, "index_bytes", 0, &bytes) || mf_u64(mtext, "index_fnv1a64", 1, &fnv) ||
+	    mf_u64(mtext, "index_total", 0, &total) || bytes > INDEX_FILE_MAX) {
+		errf(why, "manifest %s incomplete", mpath);
+		goto out;
+	}
+	if (stat(ipath, &stt)) {
+		errf(why, "%s: %s", ipath, strerror(errno));
+		goto out;
+	}
+	if ((uint64_t)stt.st_size != bytes) {
+		errf(why, "index file %s has %lld bytes, manifest says %" PRIu64 " (truncated or replaced)",
+		     ipath, (long long)stt.st_size, bytes);
+		goto out;
+	}
+	if (!(itext = file_read(ipath, (size_t)bytes + 1, &ilen, why)))
+		goto out;
+	if (ilen != bytes || fnv1a64(itext, ilen, 0) != fnv) {
+		errf(why, "index file %s fails its checksum (corrupt or foreign)", ipath);
+		goto out;
+	}
+	if (!(mf = fmemopen(itext, ilen, "rb")) || faiss_read_index(mf, 0, &idx)) {
+		faiss_errf(why, "FAISS cannot read the snapshot");
+		goto out;
+	}
+	if (!(map = faiss_IndexIDMap2_cast(idx)) || faiss_Index_d(idx) != sp->def.dim ||
+	    faiss_Index_metric_type(idx) != faiss_metric(sp->def.metric) ||
+	    (uint64_t)faiss_Index_ntotal(idx) != total) {
+		errf(why, "snapshot index is not an IndexIDMap2 of %d dims, metric %s, %" PRIu64
+		     " entries", sp->def.dim, space_metric_name(sp->def.metric), total);
+		goto out;
+	}
+	faiss_IndexIDMap2_id_map(map, &idm, &idn);
+	pthread_rwlock_rdlock(&sp->lock);
+	if (idn != total || !(seen = calloc(sp->n + 1, 1))) {
+		pthread_rwlock_unlock(&sp->lock);
+		errf(why, "snapshot id map has %zu ids, expected %" PRIu64, idn, total);
+		goto out;
+	}
+	for (i = 0; i < idn; i++) {
+		if (idm[i] <= 0)
+			break;
+		if (idmap_find(&sp->map, idm[i], &row) && !seen[row]) {
+			seen[row] = 1;
+			seen_n++;
+		}
+	}
+	pthread_rwlock_unlock(&sp->lock);
+	if (i < idn || seen_n != sp->n) {
+		errf(why, "snapshot index holds %zu of the %zu live ids", seen_n, sp->n);
+		goto out;
+	}
+	removable = probe_removable(faiss_IndexIDMap2_sub_index(map));
+	if (strcmp(active, "Flat") || !strcmp(def_type(&sp->def), "Flat"))
+		if (apply_params(idx, def_params(&sp->def), why))
+			goto out;
+	pthread_rwlock_wrlock(&sp->lock);
+	faiss_Index_free(sp->index);
+	sp->index = idx;
+	idx = NULL;
+	sp->loaded = 1;
+	sp->removable = removable;
+	snprintf(sp->active, sizeof(sp->active), "%s", active);
+	sp->snap_writes = sp->writes;
+	sp->train_attempt_n = strcmp(active, def_type(&sp->def)) ? sp->n : 0;
+	pthread_rwlock_unlock(&sp->lock);
+	errf(why, "loaded snapshot %s (%zu vectors, %" PRIu64 " index entries, %s)", ipath,
+	     seen_n, total, active);
+	rc = 0;
+out:
+	if (mf)
+		fclose(mf);
+	faiss_Index_free(idx);
+	free(seen);
+	free(mtext);
+	free(itext);
+	return rc;
+}
+
+int space_open_index(struct space *sp, const char *prefix, int *how, char *why, char *err)
+{
+	char reason[LSD_ERRLEN] = "no snapshot location";
+	int rc;
+
+	*how = 0;
+	if (prefix) {
+		pthread_mutex_lock(&sp->build_mu);
+		rc = try_snapshot(sp, prefix, reason);
+		pthread_mutex_unlock(&sp->build_mu);
+		if (!rc) {
+			*how = SPACE_OPEN_LOADED;
+			errf(why, "space %s: %s", sp->def.name, reason);
+			return 0;
+		}
+	}
+	if (space_rebuild(sp, err))
+		return -1;
+	*how = SPACE_OPEN_REBUILT;
+	errf(why, "space %s: rebuilt from the database (%zu vectors, %s): %s", sp->def.name, sp->n,
+	     sp->active, reason);
+	return 0;
+}
+
+/* ---------- registry ---------- */
+
+int spaces_create(struct spaces **out, char *err)
+{
+	struct spaces *r = calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (!r)
+		return errf(err, "out of memory");
+	pthread_mutex_init(&r->mu, NULL);
+	*out = r;
+	return 0;
+}
+
+void spaces_destroy(struct spaces *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->n; i++)
+		space_destroy(r->v[i]);
+	free(r->v);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+int spaces_add(struct spaces *r, struct space *sp, char *err)
+{
+	size_t i;
+	int rc = -1;
+
+	pthread_mutex_lock(&r->mu);
+	for (i = 0; i < r->n; i++)
+		if (!strcmp(r->v[i]->def.name, sp->def.name)) {
+			errf(err, "space %s exists", sp->def.name);
+			goto out;
+		}
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 8;
+		struct space **v;
+
+		if (cap > 4096 || !(v = realloc(r->v, cap * sizeof(*v)))) {
+			errf(err, "too many spaces");
+			goto out;
+		}
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n++] = sp;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+struct space *spaces_get(struct spaces *r, const char *name)
+{
+	struct space *sp = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&r->mu);
+	for (i = 0; i < r->n; i++)
+		if (!strcmp(r->v[i]->def.name, name)) {
+			sp = r->v[i];
+			break;
+		}
+	pthread_mutex_unlock(&r->mu);
+	return sp;
+}
+
+size_t spaces_count(struct spaces *r)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->mu);
+	n = r->n;
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}
+
+struct space *spaces_at(struct spaces *r, size_t i)
+{
+	struct space *sp = NULL;
+
+	pthread_mutex_lock(&r->mu);
+	if (i < r->n)
+		sp = r->v[i];
+	pthread_mutex_unlock(&r->mu);
+	return sp;
+}
