@@ -71,10 +71,16 @@ class ApiError extends Error {
 	}
 }
 
+// An API key, when the server wants one (admin_keys / read_keys): kept for this browser
+// tab only (sessionStorage), never in the URL, sent as "Authorization: Bearer KEY".
+const KEY_ITEM = 'lesiond-api-key';
+const apiKey = () => sessionStorage.getItem(KEY_ITEM) || '';
+const authHeaders = (h = {}) => (apiKey() ? { ...h, Authorization: 'Bearer ' + apiKey() } : h);
+
 async function api(path) {
 	let res;
 	try {
-		res = await fetch(path, { headers: { Accept: 'application/json' } });
+		res = await fetch(path, { headers: authHeaders({ Accept: 'application/json' }) });
 	} catch (e) {
 		throw new ApiError(path, 0, 'Network error',
 			'the lesiond server could not be reached (is it still running?)');
@@ -104,7 +110,46 @@ function errorBox(what, err, hint) {
 	}
 	if (hint)
 		box.append(el('p', { class: 'hint' }, hint));
+	if (err instanceof ApiError && err.status === 401)
+		box.append(keyForm());
 	return box;
+}
+
+function keyForm() {
+	const input = el('input', { type: 'password', name: 'key', id: 'api-key', size: 30, autocomplete: 'off',
+		placeholder: 'API key' });
+	return el('form', { class: 'keyform', onsubmit: (ev) => {
+		ev.preventDefault();
+		sessionStorage.setItem(KEY_ITEM, input.value.trim());
+		statsPromise = null;
+		header();
+		render();
+	} }, el('span', {}, 'This server needs an API key (a read key is enough to view):'), input,
+	el('button', { type: 'submit' }, 'Use key'));
+}
+
+// Point an <img> at an API image. With an API key the image is fetched with the
+// Authorization header and shown from a blob: URL (an <img> cannot send headers).
+// data-src keeps the API URL either way.
+async function setSrc(im, url) {
+	im.dataset.src = url;
+	if (!apiKey()) {
+		im.src = url;
+		return;
+	}
+	try {
+		const r = await fetch(url, { headers: authHeaders() });
+		if (im.dataset.src !== url)
+			return;	// a newer image was asked for meanwhile
+		if (!r.ok)
+			throw new Error(`${r.status}`);
+		const old = im.src;
+		im.src = URL.createObjectURL(await r.blob());
+		if (old.startsWith('blob:'))
+			URL.revokeObjectURL(old);
+	} catch (e) {
+		im.dispatchEvent(new Event('error'));
+	}
 }
 
 function showBanner(msg) {
@@ -135,14 +180,16 @@ function replaceQuery(q) {
 // An image that says why when it cannot be shown (fetches the problem+json detail).
 function image(src, alt, cls, opts = {}) {
 	const wrap = el('div', { class: 'img ' + (cls || '') });
-	const im = el('img', { src, alt, loading: opts.lazy ? 'lazy' : null, decoding: 'async' });
+	const im = el('img', { alt, loading: opts.lazy ? 'lazy' : null, decoding: 'async' });
+	if (src)
+		setSrc(im, src);
 	im.addEventListener('load', () => wrap.classList.remove('failed'));
 	im.addEventListener('error', async () => {
 		wrap.classList.add('failed');
 		let msg = 'image unavailable';
 		if (opts.explain) {
 			try {
-				const r = await fetch(im.src);
+				const r = await fetch(im.dataset.src, { headers: authHeaders() });
 				const p = await r.json();
 				msg = `${r.status} ${p.title || ''}: ${p.detail || ''}`;
 			} catch (e) { /* keep the short message */ }
@@ -375,8 +422,8 @@ async function renderLesion(id, q, seq) {
 
 	function update() {
 		const r = windowRange(st.window, l);
-		main.querySelector('img').src = patchUrl(l.id, { size: 512, window: st.window, overlay: st.overlay,
-			offset: st.offset });
+		setSrc(main.querySelector('img'), patchUrl(l.id, { size: 512, window: st.window, overlay: st.overlay,
+			offset: st.offset }));
 		main.classList.remove('failed');
 		for (const b of winButtons.children)
 			b.setAttribute('aria-pressed', b.dataset.window === st.window);
@@ -388,7 +435,7 @@ async function renderLesion(id, q, seq) {
 		caption.textContent = `Series ${l.file_name.replace(/_\d+\.png$/, '')}, slice ${slice} (${l.slice_range[0]}–${l.slice_range[1]}) · ` +
 			`${pretty(WINDOWS.find((w) => w[0] === st.window)[1])} window` + (r ? ` (${num(r[0], 0)} … ${num(r[1], 0)} HU)` : '');
 		for (const c of grid.querySelectorAll('.match img'))
-			c.src = patchUrl(c.dataset.id, { size: 160, window: st.window });
+			setSrc(c, patchUrl(c.dataset.id, { size: 160, window: st.window }));
 		saveUrl();
 	}
 

@@ -66,12 +66,12 @@ function run(args, what) {
 }
 const missing = (r) => /not available in this build|unknown command|no such command/i.test(r.out);
 
-async function startServer(db, images) {
+async function startServer(db, images, extra = []) {
 	const portFile = path.join(TMP, 'port');
 	fs.rmSync(portFile, { force: true });
 	const log = fs.openSync(path.join(TMP, 'server.log'), 'w');
 	server = spawn(LESIOND, ['serve', '--db', db, '--images', images, '--listen', '127.0.0.1',
-		'--port', '0', '--port-file', portFile], { stdio: ['ignore', log, log] });
+		'--port', '0', '--port-file', portFile, ...extra], { stdio: ['ignore', log, log] });
 	for (let i = 0; i < 300; i++) {
 		if (server.exitCode !== null)
 			break;
@@ -313,7 +313,7 @@ async function main() {
 	await step('window', async () => {
 		const before = await meanGrey(page, '#main-patch img');
 		await page.click('#windows button[data-window=lung]');
-		await page.waitForFunction(() => document.querySelector('#main-patch img').src.includes('window=lung'));
+		await page.waitForFunction(() => document.querySelector('#main-patch img').dataset.src.includes('window=lung'));
 		await images(page, '#main-patch img');
 		const after = await meanGrey(page, '#main-patch img');
 		check('window: lung preset changes the pixels', Math.abs(after - before) > 5,
@@ -322,7 +322,7 @@ async function main() {
 		check('window: lung button pressed', await page.getAttribute('#windows button[data-window=lung]', 'aria-pressed') === 'true');
 		if (hasEmbed) {
 			await page.waitForFunction(() => [...document.querySelectorAll('#matches img')].every((i) =>
-				i.src.includes('window=lung') && i.complete));
+				i.dataset.src.includes('window=lung') && i.complete));
 			ok('window: match patches follow the window');
 		}
 		await shot(page, 'viewer-04-lung-window.png', `lesion ${lesionId} in the lung window`);
@@ -335,14 +335,14 @@ async function main() {
 		await page.click('h1');	// focus out of the buttons
 		if (hi > key) {
 			await page.keyboard.press('ArrowUp');
-			await page.waitForFunction(() => document.querySelector('#main-patch img').src.includes('slice_offset=1'));
+			await page.waitForFunction(() => document.querySelector('#main-patch img').dataset.src.includes('slice_offset=1'));
 			const ims = await images(page, '#main-patch img');
 			const label = await page.textContent('#slice-label');
 			check(`keyboard: ↑ shows slice ${key + 1}`, label.startsWith(`slice ${key + 1}`) && allLoaded(ims), label);
 			check('keyboard: URL carries slice=1', page.url().includes('slice=1'), page.url());
 			await shot(page, 'viewer-05-next-slice.png', `lesion ${lesionId}, slice ${key + 1} (one above the key slice)`);
 			await page.keyboard.press('ArrowDown');
-			await page.waitForFunction(() => !document.querySelector('#main-patch img').src.includes('slice_offset'));
+			await page.waitForFunction(() => !document.querySelector('#main-patch img').dataset.src.includes('slice_offset'));
 			ok('keyboard: ↓ back to the key slice');
 		} else {
 			skip(`keyboard: no slice above the key slice (range ${lo}-${hi})`);
@@ -464,6 +464,29 @@ async function main() {
 		await page.waitForSelector('.results .error');
 		const t2 = await page.textContent('.results .error');
 		check('error: a bad filter value is explained (422)', /422/.test(t2), t2);
+	});
+
+	// 11. a server with API keys: the page loads, asks for a key, then works with it
+	await step('api key', async () => {
+		server.kill('SIGTERM');
+		await new Promise((res) => server.once('exit', res));
+		const key = 'viewer-e2e-read-key';
+		const conf = path.join(TMP, 'keys.conf');
+		fs.writeFileSync(conf, `read_keys = ${key}\nadmin_keys = viewer-e2e-admin-key\n`);
+		const kbase = await startServer(db, imagesDir, ['--config', conf]);
+		check('serve with read_keys started', !!kbase);
+		const denied = await fetch(`${kbase}/v1/lesions/${lesionId}`);
+		check('API without a key -> 401', denied.status === 401, `got ${denied.status}`);
+		await page.goto(`${kbase}/#/lesion/${lesionId}`);
+		await page.waitForSelector('#api-key');
+		const t = await page.textContent('.error');
+		check('viewer: without a key the page explains the 401 and asks for a key', /401/.test(t) && /API key/.test(t), t);
+		await shot(page, 'viewer-10-api-key.png', 'a server with API keys: the viewer asks for one');
+		await page.fill('#api-key', key);
+		await page.click('.keyform button');
+		await page.waitForSelector('#main-patch img[src^="blob:"]');
+		const main = await images(page, '#main-patch img');
+		check('viewer: with the key the patch loads (fetched with Authorization)', allLoaded(main), JSON.stringify(main));
 	});
 
 	check('no uncaught JavaScript errors in the page', pageErrors.length === 0, pageErrors.join(' | '));
