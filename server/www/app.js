@@ -750,6 +750,8 @@ function header() {
 			(spaces ? ` · spaces: ${spaces}` : ' · no embedding space');
 	}).catch((e) => {
 		s.textContent = '';
+		if (e.status === 401)
+			return;	// the page itself asks for a key
 		showBanner(`The server's statistics could not be loaded: ${e.message}. ` +
 			'Other pages may fail too; is lesiond running?');
 	});
