@@ -12,6 +12,7 @@ struct slicecache;
 struct metrics;
 struct auth;
 struct ratelimit;
+struct catalog;
 
 struct app {
 	struct config cfg;
@@ -19,6 +20,7 @@ struct app {
 	struct spaces *sp;		/* embedding spaces (NULL until loaded) */
 	struct slicecache *cache;	/* decoded slices */
 	struct metrics *metrics;
+	struct catalog *cat;		/* lesion metadata for search filters */
 	struct auth *auth;		/* current API keys; swapped atomically on SIGHUP */
 	struct ratelimit *rl;		/* NULL when rate_limit = 0 */
 	volatile int ready;		/* /readyz: 1 once the store and indexes are loaded */

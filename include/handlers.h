@@ -26,6 +26,16 @@ void h_images_stop(struct app *app);	/* after the HTTP server has stopped */
 void h_www_index(const struct request *r, struct reply *rp);
 void h_www_file(const struct request *r, struct reply *rp);
 
+/* h_search.c */
+void h_similar(const struct request *r, struct reply *rp);
+void h_search(const struct request *r, struct reply *rp);
+void h_search_batch(const struct request *r, struct reply *rp);
+
+/* h_spaces.c: load the catalog and spaces at start; snapshot and free at stop */
+struct app;
+int h_spaces_start(struct app *app, char *err);
+void h_spaces_stop(struct app *app);
+
 /* Hooks other modules set at start (NULL = none): lesions added / deleted through the
  * API, extra /metrics lines, extra /v1/stats "spaces" entries. */
 struct app;

@@ -117,6 +117,10 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		goto out;
 	}
+	if (h_spaces_start(&app, err)) {
+		fprintf(stderr, "lesiond serve: spaces: %s\n", err);
+		goto out;
+	}
 	if (h_images_start(&app, err)) {
 		fprintf(stderr, "lesiond serve: images: %s\n", err);
 		goto out;
@@ -164,6 +168,7 @@ int cmd_serve(int argc, char **argv)
 	rc = 0;
 out:
 	httpd_stop(h, 0);
+	h_spaces_stop(&app);
 	store_close(app.st);
 	h_images_stop(&app);
 	metrics_destroy(app.metrics);

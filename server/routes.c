@@ -23,6 +23,10 @@ const struct route routes[] = {
 	{ HTTP_POST, "/v1/lesions", h_lesions_post, BODY_BULK, 1, "lesions_post" },
 	{ GET, "/v1/lesions/{}", h_lesion_get, BODY_NONE, 0, "lesion_get" },
 	{ HTTP_DELETE, "/v1/lesions/{}", h_lesion_delete, BODY_NONE, 1, "lesion_delete" },
+	/* similar-lesion search */
+	{ GET, "/v1/lesions/{}/similar", h_similar, BODY_NONE, 0, "similar" },
+	{ HTTP_POST, "/v1/search", h_search, BODY_JSON, 0, "search" },
+	{ HTTP_POST, "/v1/search/batch", h_search_batch, BODY_BULK, 0, "search_batch" },
 	/* rendered images */
 	{ GET, "/v1/lesions/{}/patch.png", h_lesion_patch, BODY_NONE, 0, "lesion_patch" },
 	{ GET, "/v1/slices/{}/{}.png", h_slice_png, BODY_NONE, 0, "slice_png" },

@@ -1,0 +1,49 @@
+/* catalog.h - the lesion metadata search needs, held in memory: one compact entry per
+ * lesion id (patient, study, type, split, sizes, location, gender, age, noisy flag).
+ *
+ * Filtered search evaluates its filter on every candidate, and batch search writes a
+ * summary per hit: going to SQLite for each would cost microseconds a hit; the catalog
+ * costs nanoseconds. It is derived from the store (catalog_load) and kept current by
+ * the daemon on every add and delete. Entries are indexed directly by id (DeepLesion ids
+ * are dense 1..N). Thread-safe: a rwlock; readers copy what they need.
+ */
+#ifndef LSD_CATALOG_H
+#define LSD_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lesion.h"
+#include "store.h"
+
+struct catalog_entry {
+	int32_t patient, study, series, key_slice;
+	float diam_mm[2];
+	float loc[3];
+	float age;		/* NAN when unknown */
+	int8_t type;		/* 1..8, -1 */
+	int8_t split;
+	int8_t noisy;
+	char gender;
+	uint8_t present;
+};
+
+struct catalog;
+
+int catalog_create(struct catalog **out /* OUT */, char *err);
+void catalog_destroy(struct catalog *c);
+/* Fill from every lesion in the store. */
+int catalog_load(struct catalog *c, struct store *st, char *err);
+int catalog_put(struct catalog *c, const struct lesion *l, char *err);
+void catalog_remove(struct catalog *c, int64_t id);
+/* Copy the entry for id: 0, or -1 when there is none. */
+int catalog_get(struct catalog *c, int64_t id, struct catalog_entry *out /* OUT */);
+/* Does the entry satisfy the filter (same semantics as store_filter_match)? */
+int catalog_match(const struct store_filter *f, const struct catalog_entry *e);
+void catalog_entry_from_lesion(const struct lesion *l, struct catalog_entry *e /* OUT */);
+/* Read-locked access for scans: lock, then entries[1..max_id], then unlock. */
+const struct catalog_entry *catalog_lock(struct catalog *c, int64_t *max_id /* OUT */);
+void catalog_unlock(struct catalog *c);
+size_t catalog_count(struct catalog *c);
+
+#endif

@@ -1,0 +1,45 @@
+/* spacedb.h - embedding spaces backed by the store: the glue between store_vec (SQLite,
+ * the system of record) and space (the in-memory FAISS indexes derived from it).
+ *
+ * Used by `lesiond serve` at start and on every vector write or lesion delete, and by
+ * the offline commands (knn, eval, embed, train, import-vectors). Writes go to SQLite
+ * first, in one transaction; only then to the index, so a crash between the two loses
+ * nothing: the next start rebuilds the index from SQLite.
+ */
+#ifndef LSD_SPACEDB_H
+#define LSD_SPACEDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "space.h"
+#include "store.h"
+
+/* A log sink for one-line messages (which snapshot was loaded, why an index was
+ * rebuilt); may be NULL. */
+typedef void (*spacedb_log_fn)(void *cls, const char *line);
+
+/* Open every space recorded in the store into a new registry: vectors from SQLite,
+ * index from the snapshot beside the database if it matches, else rebuilt. */
+int spacedb_open(struct store *st, struct spaces **out /* OUT */, spacedb_log_fn log,
+		 void *cls, char *err);
+
+/* Insert or replace vectors of space def->name (created if absent, in the store and the
+ * registry). Checks dimension, finiteness and lesion ids before writing anything.
+ * Returns 0; SPACEDB_DIM (dimension differs from the existing space: 422),
+ * SPACEDB_UNKNOWN (unknown lesion ids, listed in err), SPACEDB_BAD (bad values), or -1. */
+#define SPACEDB_DIM 2
+#define SPACEDB_UNKNOWN 3
+#define SPACEDB_BAD 4
+int spacedb_put(struct store *st, struct spaces *r, const struct space_def *def,
+		const int64_t *ids, const float *vecs, size_t n, char *err);
+
+/* Drop a deleted lesion's vectors from every in-memory space (SQLite cascades itself). */
+void spacedb_forget(struct spaces *r, int64_t id);
+
+/* Snapshot every space whose writes since the last snapshot reach min_writes (0: all
+ * with any write) beside the database. Rebuilds first where space_needs_rebuild. */
+int spacedb_snapshot(struct store *st, struct spaces *r, uint64_t min_writes,
+		     spacedb_log_fn log, void *cls, char *err);
+
+#endif

@@ -1,0 +1,185 @@
+/* spacedb.c - spaces backed by the store (see spacedb.h). Holds no state of its own:
+ * the registry (space.c) and the store (store*.c) are the owners. A mutex serialises
+ * writers so that SQLite order and index order agree. */
+#include "spacedb.h"
+#include "store_vec.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SPACEDB_MAX_SPACES 256
+
+static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void say(spacedb_log_fn log, void *cls, const char *fmt, ...) LSD_PRINTF(3, 4);
+static void say(spacedb_log_fn log, void *cls, const char *fmt, ...)
+{
+	char line[LSD_ERRLEN + 128];
+	va_list ap;
+
+	if (!log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log(cls, line);
+}
+
+int spacedb_open(struct store *st, struct spaces **out, spacedb_log_fn log, void *cls,
+		 char *err)
+{
+	struct space_def *defs = NULL;
+	struct spaces *r = NULL;
+	size_t n = 0, i;
+	int rc = -1;
+
+	*out = NULL;
+	defs = calloc(SPACEDB_MAX_SPACES, sizeof(*defs));
+	if (!defs)
+		return errf(err, "out of memory");
+	if (spaces_create(&r, err) ||
+	    store_space_list(st, defs, SPACEDB_MAX_SPACES, &n, err))
+		goto out;
+	for (i = 0; i < n; i++) {
+		struct space *sp = NULL;
+		char why[LSD_ERRLEN];
+		int how = 0;
+		double t0 = now_ms();
+
+		if (store_vec_open_space(st, &defs[i], &sp, &how, why, err))
+			goto out;
+		say(log, cls, "%s (%.0f ms)", why, now_ms() - t0);
+		if (how == SPACE_OPEN_REBUILT) {
+			/* so that the next start can load instead of rebuilding */
+			if (space_snapshot(sp, store_path(st), why))
+				say(log, cls, "space %s: snapshot failed: %s", defs[i].name, why);
+		}
+		if (spaces_add(r, sp, err)) {
+			space_destroy(sp);
+			goto out;
+		}
+	}
+	*out = r;
+	r = NULL;
+	rc = 0;
+out:
+	spaces_destroy(r);
+	free(defs);
+	return rc;
+}
+
+int spacedb_put(struct store *st, struct spaces *r, const struct space_def *def,
+		const int64_t *ids, const float *vecs, size_t n, char *err)
+{
+	struct space *sp, *fresh = NULL;
+	struct space_def have;
+	struct space_info info;
+	int64_t *unknown = NULL;
+	size_t nunk = 0, i;
+	int rc = -1, got;
+
+	pthread_mutex_lock(&write_mu);
+	sp = spaces_get(r, def->name);
+	if (!sp) {
+		/* a new space: registered only once its first vectors are in SQLite */
+		got = store_space_get(st, def->name, &have, err);
+		if (got < 0)
+			goto out;
+		if (got == STORE_NOTFOUND)
+			have = *def;
+		if (space_def_check(&have, err)) {
+			rc = SPACEDB_BAD;
+			goto out;
+		}
+		if (space_create(&have, &fresh, err))
+			goto out;
+		sp = fresh;
+	}
+	if (space_dim(sp) != def->dim) {
+		errf(err, "space '%s' has dimension %d, got vectors of dimension %d",
+		     def->name, space_dim(sp), def->dim);
+		rc = SPACEDB_DIM;
+		goto out;
+	}
+	if (space_check_vectors(sp, ids, vecs, n, err)) {
+		rc = SPACEDB_BAD;
+		goto out;
+	}
+	space_get_info(sp, &info);
+	rc = store_vec_put(st, &info.def, ids, vecs, n, &unknown, &nunk, 20, err);
+	if (rc == STORE_VEC_UNKNOWN) {
+		struct sb b;
+
+		sb_init(&b, LSD_ERRLEN - 1);
+		sb_addf(&b, "%zu unknown lesion id%s:", nunk, nunk == 1 ? "" : "s");
+		for (i = 0; i < nunk && i < 20; i++)
+			sb_addf(&b, " %lld", (long long)unknown[i]);
+		if (nunk > 20)
+			sb_adds(&b, " ...");
+		snprintf(err, LSD_ERRLEN, "%s", b.p ? b.p : "unknown lesion ids");
+		sb_free(&b);
+		rc = SPACEDB_UNKNOWN;
+		goto out;
+	}
+	if (rc == STORE_VEC_DIM) {
+		rc = SPACEDB_DIM;
+		goto out;
+	}
+	if (rc)
+		goto out;
+	/* SQLite has them: now the index (a failure here is repaired by the next rebuild) */
+	rc = space_add(sp, ids, vecs, n, err) ? -1 : 0;
+	if (fresh) {
+		if (spaces_add(r, fresh, err))
+			rc = -1;
+		else
+			fresh = NULL;
+	}
+out:
+	pthread_mutex_unlock(&write_mu);
+	space_destroy(fresh);
+	free(unknown);
+	return rc;
+}
+
+void spacedb_forget(struct spaces *r, int64_t id)
+{
+	size_t i, n = r ? spaces_count(r) : 0;
+	char err[LSD_ERRLEN];
+
+	for (i = 0; i < n; i++)
+		space_remove(spaces_at(r, i), &id, 1, NULL, err);
+}
+
+int spacedb_snapshot(struct store *st, struct spaces *r, uint64_t min_writes,
+		     spacedb_log_fn log, void *cls, char *err)
+{
+	size_t i, n = r ? spaces_count(r) : 0;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		struct space *sp = spaces_at(r, i);
+		struct space_info info;
+		double t0 = now_ms();
+
+		space_get_info(sp, &info);
+		if (!info.writes_since_snapshot || info.writes_since_snapshot < min_writes)
+			continue;
+		if (space_needs_rebuild(sp) && space_rebuild(sp, err)) {
+			say(log, cls, "space %s: rebuild failed: %s", info.def.name, err);
+			rc = -1;
+			continue;
+		}
+		if (space_snapshot(sp, store_path(st), err)) {
+			say(log, cls, "space %s: snapshot failed: %s", info.def.name, err);
+			rc = -1;
+			continue;
+		}
+		say(log, cls, "space %s: snapshot written (%zu vectors, %.0f ms)", info.def.name,
+		    info.count, now_ms() - t0);
+	}
+	return rc;
+}

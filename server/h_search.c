@@ -1,0 +1,579 @@
+/* h_search.c - similar-lesion search routes (API.md): GET /v1/lesions/{id}/similar,
+ * POST /v1/search, POST /v1/search/batch (NDJSON in, NDJSON streamed out).
+ *
+ * Parsing and reply formatting live here; the search itself is index/search.c. Batch
+ * requests are answered in blocks of BATCH_BLOCK queries computed as the client reads
+ * the chunked reply, so memory stays bounded by the body cap plus one block. A bad line
+ * gets an error line in its place; the others are answered.
+ */
+#include "apijson.h"
+#include "app.h"
+#include "catalog.h"
+#include "handlers.h"
+#include "json.h"
+#include "search.h"
+#include "space.h"
+#include "store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH_BLOCK 256
+#define DEFAULT_SPACE "builtin"
+
+/* A parsed query with the storage behind its pointers. */
+struct pq {
+	struct search_query q;
+	struct store_filter filter;
+	struct space *sp;
+	float *vec;
+	int64_t lesion_id;	/* 0 when the query is a raw vector */
+	int status;		/* 0 ok, else the HTTP status of err */
+	char err[LSD_ERRLEN];
+};
+
+static void pq_free(struct pq *p)
+{
+	free(p->vec);
+	p->vec = NULL;
+}
+
+static int filter_empty(const struct store_filter *f)
+{
+	return !f->patient && !f->study && !f->type_mask && !f->split_mask &&
+	       f->min_diam_mm <= 0 && f->max_diam_mm <= 0 && !f->gender && isnan(f->min_age) &&
+	       isnan(f->max_age) && !f->exclude_noisy;
+}
+
+static struct space *find_space(struct app *app, const char *name, struct pq *p)
+{
+	struct space *sp = app->sp ? spaces_get(app->sp, name) : NULL;
+
+	if (!sp) {
+		p->status = 404;
+		snprintf(p->err, sizeof(p->err), "no embedding space '%.64s' (see /v1/stats)", name);
+	}
+	return sp;
+}
+
+/* Fill the query vector from a stored lesion vector. */
+static int from_lesion(struct app *app, struct pq *p, int64_t id)
+{
+	struct catalog_entry e;
+
+	if (catalog_get(app->cat, id, &e)) {
+		p->status = 404;
+		snprintf(p->err, sizeof(p->err), "no lesion %lld", (long long)id);
+		return -1;
+	}
+	p->vec = malloc((size_t)space_dim(p->sp) * sizeof(float));
+	if (!p->vec) {
+		p->status = 500;
+		snprintf(p->err, sizeof(p->err), "out of memory");
+		return -1;
+	}
+	if (space_get_vector(p->sp, id, p->vec)) {
+		p->status = 404;
+		snprintf(p->err, sizeof(p->err), "lesion %lld has no vector in space '%s'",
+			 (long long)id, space_name(p->sp));
+		return -1;
+	}
+	p->lesion_id = id;
+	p->q.self_id = id;
+	p->q.patient = e.patient;
+	return 0;
+}
+
+static int parse_k(struct app *app, const char *v, int *k, struct pq *p)
+{
+	int64_t x;
+
+	if (!v) {
+		*k = 10;
+		return 0;
+	}
+	if (parse_i64(v, 1, app->cfg.k_max, &x)) {
+		p->status = 422;
+		snprintf(p->err, sizeof(p->err), "k: must be an integer in 1..%d", app->cfg.k_max);
+		return -1;
+	}
+	*k = (int)x;
+	return 0;
+}
+
+/* A query from a JSON object (POST /v1/search and each batch line). */
+static int parse_json_query_(struct app *app, const struct jv *o, struct pq *p)
+{
+	static const char *const known[] = { "lesion_id", "vector", "image", "k", "space",
+					     "filter", NULL };
+	const struct jv *m, *x, *f, *sp_sp;
+	const char *space = DEFAULT_SPACE;
+	char e2[LSD_ERRLEN];
+	int i, forms = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->status = 422;
+	if (!json_is_obj(o)) {
+		snprintf(p->err, sizeof(p->err), "a query must be a JSON object");
+		return -1;
+	}
+	for (m = json_first(o); m; m = json_next(m)) {
+		for (i = 0; known[i] && strcmp(known[i], json_key(m)); i++)
+			;
+		if (!known[i]) {
+			snprintf(p->err, sizeof(p->err), "unknown field '%.40s'", json_key(m));
+			return -1;
+		}
+	}
+	x = json_get(o, "space");
+	if (x) {
+		if (!json_is_str(x)) {
+			snprintf(p->err, sizeof(p->err), "space: must be a string");
+			return -1;
+		}
+		space = json_str(x);
+	}
+	x = json_get(o, "k");
+	p->q.k = 10;
+	if (x) {
+		double k = json_num(x);
+
+		if (!json_is_num(x) || k != floor(k) || k < 1 || k > app->cfg.k_max) {
+			snprintf(p->err, sizeof(p->err), "k: must be an integer in 1..%d",
+				 app->cfg.k_max);
+			return -1;
+		}
+		p->q.k = (int)k;
+	}
+	f = json_get(o, "filter");
+	if (apijson_filter_json(f, &p->filter, e2)) {
+		snprintf(p->err, sizeof(p->err), "%s", e2);
+		return -1;
+	}
+	p->q.filter = filter_empty(&p->filter) ? NULL : &p->filter;
+	sp_sp = json_get(f, "same_patient");
+	if (sp_sp) {
+		p->q.same_patient = json_is_str(sp_sp) ? search_same_patient_parse(json_str(sp_sp)) : -1;
+		if (p->q.same_patient < 0) {
+			snprintf(p->err, sizeof(p->err),
+				 "filter.same_patient: must be include, exclude or only");
+			return -1;
+		}
+	}
+	forms = !!json_get(o, "lesion_id") + !!json_get(o, "vector") + !!json_get(o, "image");
+	if (forms != 1) {
+		p->status = 400;
+		snprintf(p->err, sizeof(p->err), "give exactly one of lesion_id, vector, image");
+		return -1;
+	}
+	p->sp = find_space(app, space, p);
+	if (!p->sp)
+		return -1;
+	x = json_get(o, "lesion_id");
+	if (x) {
+		double id = json_num(x);
+
+		if (!json_is_num(x) || id != floor(id) || id < 1 || id > 9e15) {
+			snprintf(p->err, sizeof(p->err), "lesion_id: must be a positive integer");
+			return -1;
+		}
+		return from_lesion(app, p, (int64_t)id);
+	}
+	x = json_get(o, "vector");
+	if (x) {
+		int n = json_len(x), dim = space_dim(p->sp);
+
+		if (!json_is_arr(x) || n != dim) {
+			snprintf(p->err, sizeof(p->err), "vector: must be an array of %d numbers "
+				 "(the dimension of space '%s'), got %d", dim, space_name(p->sp),
+				 json_is_arr(x) ? n : 0);
+			return -1;
+		}
+		p->vec = malloc((size_t)dim * sizeof(float));
+		if (!p->vec) {
+			p->status = 500;
+			snprintf(p->err, sizeof(p->err), "out of memory");
+			return -1;
+		}
+		i = 0;
+		for (m = json_first(x); m; m = json_next(m), i++) {
+			double v = json_num(m);
+
+			if (!json_is_num(m) || !isfinite(v) || fabs(v) > 3.4e38) {
+				snprintf(p->err, sizeof(p->err), "vector[%d]: must be a finite number", i);
+				return -1;
+			}
+			p->vec[i] = (float)v;
+		}
+		if (p->q.same_patient == SEARCH_SP_ONLY) {
+			snprintf(p->err, sizeof(p->err), "same_patient=only needs a lesion_id query");
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(p->err, sizeof(p->err), "image queries need the built-in descriptor, which is "
+		 "not available in this build");
+	return -1;
+}
+
+static int parse_json_query(struct app *app, const struct jv *o, struct pq *p)
+{
+	int rc = parse_json_query_(app, o, p);
+
+	if (rc == 0)
+		p->status = 0;
+	return rc;
+}
+
+static void write_results(struct app *app, struct sb *b, const struct search_hit *h, int n)
+{
+	struct catalog_entry e;
+	int i;
+
+	sb_adds(b, "\"results\":[");
+	for (i = 0; i < n; i++) {
+		if (i)
+			sb_addc(b, ',');
+		sb_addf(b, "{\"rank\":%d,\"lesion_id\":%lld,\"distance\":", i + 1, (long long)h[i].id);
+		jw_num(b, h[i].dist);
+		sb_adds(b, ",\"lesion\":");
+		if (catalog_get(app->cat, h[i].id, &e) == 0) {
+			double d[3];
+
+			sb_addf(b, "{\"id\":%lld,\"patient\":%d,\"study\":%d,\"series\":%d,"
+				"\"key_slice\":%d,\"type\":", (long long)h[i].id, e.patient, e.study,
+				e.series, e.key_slice);
+			if (e.type > 0)
+				jw_int(b, e.type);
+			else
+				sb_adds(b, "null");
+			sb_adds(b, ",\"type_name\":");
+			jw_str(b, lesion_type_name(e.type));
+			sb_addf(b, ",\"split\":%d,\"split_name\":", e.split);
+			jw_str(b, lesion_split_name(e.split));
+			d[0] = e.diam_mm[0];
+			d[1] = e.diam_mm[1];
+			sb_adds(b, ",\"diameters_mm\":[");
+			jw_num(b, round(d[0] * 1e4) / 1e4);
+			sb_addc(b, ',');
+			jw_num(b, round(d[1] * 1e4) / 1e4);
+			sb_adds(b, "],\"normalized_location\":[");
+			for (int k = 0; k < 3; k++) {
+				if (k)
+					sb_addc(b, ',');
+				jw_num(b, round((double)e.loc[k] * 1e6) / 1e6);
+			}
+			sb_adds(b, "]}");
+		} else {
+			sb_adds(b, "null");
+		}
+		sb_addf(b, ",\"patch_url\":\"/v1/lesions/%lld/patch.png\"}", (long long)h[i].id);
+	}
+	sb_addc(b, ']');
+}
+
+/* Run one parsed query and write the whole reply object. */
+static int run_one(struct app *app, struct pq *p, struct sb *b, char *err)
+{
+	struct search_hit *h = malloc((size_t)p->q.k * sizeof(*h));
+	double t0 = now_ms();
+	int n = 0, mode = SEARCH_EXACT;
+
+	if (!h)
+		return errf(err, "out of memory");
+	p->q.vec = p->vec;
+	if (search_run(p->sp, app->cat, &p->q, 1, &h, &n, &mode, err)) {
+		free(h);
+		return -1;
+	}
+	sb_adds(b, "{\"space\":");
+	jw_str(b, space_name(p->sp));
+	if (p->lesion_id)
+		sb_addf(b, ",\"query\":{\"lesion_id\":%lld}", (long long)p->lesion_id);
+	else
+		sb_adds(b, ",\"query\":{\"vector\":true}");
+	sb_addf(b, ",\"k\":%d,\"mode\":\"%s\",\"count\":%d,", p->q.k, search_mode_name(mode), n);
+	write_results(app, b, h, n);
+	sb_adds(b, ",\"took_ms\":");
+	jw_num(b, round((now_ms() - t0) * 1000) / 1000);
+	sb_addc(b, '}');
+	free(h);
+	return 0;
+}
+
+void h_similar(const struct request *r, struct reply *rp)
+{
+	struct app *app = r->app;
+	struct pq p;
+	char err[LSD_ERRLEN];
+	const char *v;
+	struct sb b;
+	int64_t id;
+
+	memset(&p, 0, sizeof(p));
+	if (r->nargs < 1 || parse_i64(r->args[0], 1, INT64_MAX, &id)) {
+		reply_problem(rp, 404, "lesion id must be a positive integer");
+		return;
+	}
+	if (parse_k(app, req_query(r, "k"), &p.q.k, &p))
+		goto fail;
+	if (apijson_filter_query(r, &p.filter, err)) {
+		p.status = 422;
+		snprintf(p.err, sizeof(p.err), "%s", err);
+		goto fail;
+	}
+	p.q.filter = filter_empty(&p.filter) ? NULL : &p.filter;
+	v = req_query(r, "same_patient");
+	if (v && (p.q.same_patient = search_same_patient_parse(v)) < 0) {
+		p.status = 422;
+		snprintf(p.err, sizeof(p.err), "same_patient: must be include, exclude or only");
+		goto fail;
+	}
+	v = req_query(r, "space");
+	p.sp = find_space(app, v ? v : DEFAULT_SPACE, &p);
+	if (!p.sp || from_lesion(app, &p, id))
+		goto fail;
+	sb_init(&b, 64u << 20);
+	if (run_one(app, &p, &b, err)) {
+		sb_free(&b);
+		pq_free(&p);
+		reply_problem(rp, 500, "%s", err);
+		return;
+	}
+	pq_free(&p);
+	reply_json(rp, 200, &b);
+	return;
+fail:
+	pq_free(&p);
+	reply_problem(rp, p.status ? p.status : 422, "%s", p.err);
+}
+
+static int json_ctype(const struct request *r)
+{
+	return r->content_type && !strcmp(r->content_type, "application/json");
+}
+
+void h_search(const struct request *r, struct reply *rp)
+{
+	struct jv *doc = NULL;
+	struct pq p;
+	char err[LSD_ERRLEN];
+	struct sb b;
+
+	memset(&p, 0, sizeof(p));
+	if (!json_ctype(r)) {
+		reply_problem(rp, 415, "send application/json");
+		return;
+	}
+	if (json_parse(r->body, r->body_len, &doc, err)) {
+		reply_problem(rp, 400, "%s", err);
+		return;
+	}
+	if (parse_json_query(r->app, doc, &p)) {
+		json_free(doc);
+		pq_free(&p);
+		reply_problem(rp, p.status, "%s", p.err);
+		return;
+	}
+	json_free(doc);
+	sb_init(&b, 64u << 20);
+	if (run_one(r->app, &p, &b, err)) {
+		sb_free(&b);
+		pq_free(&p);
+		reply_problem(rp, 500, "%s", err);
+		return;
+	}
+	pq_free(&p);
+	reply_json(rp, 200, &b);
+}
+
+/* ---- batch ---- */
+
+struct batch {
+	struct app *app;
+	char *body;		/* owned copy of the request body */
+	size_t len, off;	/* parse position */
+	long line;
+	long queries;
+	struct sb out;		/* the formatted block not yet sent */
+	size_t sent;		/* bytes of out already sent */
+	int done;
+};
+
+static void batch_free(void *cls)
+{
+	struct batch *bt = cls;
+
+	if (!bt)
+		return;
+	free(bt->body);
+	sb_free(&bt->out);
+	free(bt);
+}
+
+static void error_line(struct sb *b, long line, int status, const char *detail)
+{
+	sb_addf(b, "{\"line\":%ld,\"error\":{\"status\":%d,\"title\":", line, status);
+	jw_str(b, http_status_title(status));
+	sb_adds(b, ",\"detail\":");
+	jw_str(b, detail);
+	sb_adds(b, "}}\n");
+}
+
+/* Parse up to BATCH_BLOCK lines, search them together, format them into bt->out. */
+static int batch_block(struct batch *bt)
+{
+	struct pq *p = calloc(BATCH_BLOCK, sizeof(*p));
+	long *lines = calloc(BATCH_BLOCK, sizeof(*lines));
+	struct search_hit **hits = calloc(BATCH_BLOCK, sizeof(*hits));
+	struct search_query *qs = calloc(BATCH_BLOCK, sizeof(*qs));
+	int *nh = calloc(BATCH_BLOCK, sizeof(*nh)), *modes = calloc(BATCH_BLOCK, sizeof(*modes));
+	int n = 0, i, rc = -1;
+	char err[LSD_ERRLEN];
+
+	if (!p || !lines || !hits || !qs || !nh || !modes)
+		goto out;
+	while (n < BATCH_BLOCK && bt->off < bt->len) {
+		char *s = bt->body + bt->off, *nl = memchr(s, '\n', bt->len - bt->off);
+		size_t ll = nl ? (size_t)(nl - s) : bt->len - bt->off;
+		struct jv *doc = NULL;
+
+		bt->off += ll + (nl ? 1 : 0);
+		bt->line++;
+		while (ll && (s[ll - 1] == '\r' || s[ll - 1] == ' '))
+			ll--;
+		if (ll == 0)
+			continue;
+		lines[n] = bt->line;
+		if (bt->queries >= bt->app->cfg.batch_max) {
+			p[n].status = 413;
+			snprintf(p[n].err, sizeof(p[n].err), "more than %ld queries in one batch",
+				 bt->app->cfg.batch_max);
+		} else if (json_parse(s, ll, &doc, err)) {
+			p[n].status = 400;
+			snprintf(p[n].err, sizeof(p[n].err), "%s", err);
+		} else {
+			parse_json_query(bt->app, doc, &p[n]);
+			json_free(doc);
+		}
+		bt->queries++;
+		n++;
+	}
+	/* group the good queries by space; search each group in one call */
+	for (i = 0; i < n; i++) {
+		int j, m = 0;
+		struct space *sp = p[i].sp;
+		int idx[BATCH_BLOCK];
+
+		if (p[i].status || !sp || hits[i])
+			continue;
+		for (j = i; j < n; j++) {
+			if (p[j].status || p[j].sp != sp || hits[j])
+				continue;
+			hits[j] = malloc((size_t)p[j].q.k * sizeof(**hits));
+			if (!hits[j])
+				goto out;
+			p[j].q.vec = p[j].vec;
+			qs[m] = p[j].q;
+			idx[m++] = j;
+		}
+		{
+			struct search_hit *hh[BATCH_BLOCK];
+			int nn[BATCH_BLOCK], mm[BATCH_BLOCK];
+
+			for (j = 0; j < m; j++)
+				hh[j] = hits[idx[j]];
+			if (search_run(sp, bt->app->cat, qs, (size_t)m, hh, nn, mm, err)) {
+				for (j = 0; j < m; j++) {
+					p[idx[j]].status = 500;
+					snprintf(p[idx[j]].err, sizeof(p[idx[j]].err), "%s", err);
+				}
+				continue;
+			}
+			for (j = 0; j < m; j++) {
+				nh[idx[j]] = nn[j];
+				modes[idx[j]] = mm[j];
+			}
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (p[i].status) {
+			error_line(&bt->out, lines[i], p[i].status, p[i].err);
+			continue;
+		}
+		sb_addf(&bt->out, "{\"line\":%ld,\"space\":", lines[i]);
+		jw_str(&bt->out, space_name(p[i].sp));
+		if (p[i].lesion_id)
+			sb_addf(&bt->out, ",\"query\":{\"lesion_id\":%lld}", (long long)p[i].lesion_id);
+		sb_addf(&bt->out, ",\"k\":%d,\"mode\":\"%s\",\"count\":%d,", p[i].q.k,
+			search_mode_name(modes[i]), nh[i]);
+		write_results(bt->app, &bt->out, hits[i], nh[i]);
+		sb_adds(&bt->out, "}\n");
+	}
+	rc = bt->out.oom ? -1 : 0;
+out:
+	for (i = 0; p && i < BATCH_BLOCK; i++) {
+		pq_free(&p[i]);
+		if (hits)
+			free(hits[i]);
+	}
+	free(p);
+	free(lines);
+	free(hits);
+	free(qs);
+	free(nh);
+	free(modes);
+	return rc;
+}
+
+static ssize_t batch_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct batch *bt = cls;
+	size_t n;
+
+	(void)pos;
+	while (bt->sent >= bt->out.len) {
+		if (bt->off >= bt->len)
+			return REPLY_STREAM_END;
+		bt->out.len = 0;
+		bt->sent = 0;
+		if (batch_block(bt))
+			return REPLY_STREAM_ERROR;
+	}
+	n = LSD_MIN(max, bt->out.len - bt->sent);
+	memcpy(buf, bt->out.p + bt->sent, n);
+	bt->sent += n;
+	return (ssize_t)n;
+}
+
+void h_search_batch(const struct request *r, struct reply *rp)
+{
+	struct batch *bt;
+
+	if (!r->content_type || (strcmp(r->content_type, "application/x-ndjson") &&
+				 strcmp(r->content_type, "application/json"))) {
+		reply_problem(rp, 415, "send application/x-ndjson: one query object per line");
+		return;
+	}
+	if (!r->body) {
+		reply_problem(rp, 400, "empty body: one query object per line expected");
+		return;
+	}
+	bt = calloc(1, sizeof(*bt));
+	if (!bt || !(bt->body = malloc(r->body_len))) {
+		free(bt);
+		reply_problem(rp, 500, "out of memory");
+		return;
+	}
+	memcpy(bt->body, r->body, r->body_len);
+	bt->len = r->body_len;
+	bt->app = r->app;
+	sb_init(&bt->out, 256u << 20);
+	rp->status = 200;
+	rp->content_type = "application/x-ndjson";
+	rp->stream = batch_read;
+	rp->stream_cls = bt;
+	rp->stream_free = batch_free;
+}

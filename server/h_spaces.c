@@ -1,0 +1,157 @@
+/* h_spaces.c - the daemon's side of embedding spaces: start-up (catalog and every
+ * space loaded from the store, each index from its snapshot or rebuilt, with a log
+ * line saying which), the hooks that keep them current when lesions are added or
+ * deleted, the spaces' entries in /v1/stats and /metrics, a background thread that
+ * snapshots spaces after enough writes, and the final snapshot at shutdown.
+ */
+#include "app.h"
+#include "catalog.h"
+#include "handlers.h"
+#include "json.h"
+#include "log.h"
+#include "space.h"
+#include "spacedb.h"
+#include "store.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void (*prev_added)(struct app *app, const struct lesion *l, size_t n);
+static void (*prev_deleted)(struct app *app, const struct lesion *l);
+static void (*prev_stats)(struct app *app, struct sb *b);
+static void (*prev_metrics)(struct app *app, struct sb *b);
+static pthread_t snap_thread;
+static int snap_running;
+static volatile int snap_stop;
+
+static void log_line(void *cls, const char *line)
+{
+	(void)cls;
+	log_msg(LOG_INFO, "%s", line);
+}
+
+static void on_added(struct app *app, const struct lesion *l, size_t n)
+{
+	char err[LSD_ERRLEN];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (catalog_put(app->cat, &l[i], err))
+			log_msg(LOG_ERROR, "catalog: %s", err);
+	if (prev_added)
+		prev_added(app, l, n);
+}
+
+static void on_deleted(struct app *app, const struct lesion *l)
+{
+	catalog_remove(app->cat, l->id);
+	spacedb_forget(app->sp, l->id);
+	if (prev_deleted)
+		prev_deleted(app, l);
+}
+
+static void stats_spaces(struct app *app, struct sb *b)
+{
+	size_t i, n = app->sp ? spaces_count(app->sp) : 0;
+
+	for (i = 0; i < n; i++) {
+		struct space_info info;
+
+		space_get_info(spaces_at(app->sp, i), &info);
+		if (i || b->p[b->len - 1] != '[')
+			sb_addc(b, ',');
+		sb_adds(b, "{\"name\":");
+		jw_str(b, info.def.name);
+		sb_addf(b, ",\"dim\":%d,\"metric\":\"%s\",\"index_type\":", info.def.dim,
+			space_metric_name(info.def.metric));
+		jw_str(b, info.def.index_type[0] ? info.def.index_type : "Flat");
+		sb_adds(b, ",\"index_active\":");
+		jw_str(b, info.index_active);
+		sb_addf(b, ",\"count\":%zu,\"stale\":%zu,\"ready\":%s,\"provenance\":", info.count,
+			info.stale, info.ready ? "true" : "false");
+		jw_str(b, info.def.provenance);
+		sb_addc(b, '}');
+	}
+	if (prev_stats)
+		prev_stats(app, b);
+}
+
+static void metrics_spaces(struct app *app, struct sb *b)
+{
+	size_t i, n = app->sp ? spaces_count(app->sp) : 0;
+
+	sb_adds(b, "# HELP lesiond_space_vectors Live vectors per embedding space.\n"
+		   "# TYPE lesiond_space_vectors gauge\n");
+	for (i = 0; i < n; i++) {
+		struct space_info info;
+
+		space_get_info(spaces_at(app->sp, i), &info);
+		sb_addf(b, "lesiond_space_vectors{space=\"%s\"} %zu\n", info.def.name, info.count);
+		sb_addf(b, "lesiond_space_index_entries{space=\"%s\"} %zu\n", info.def.name,
+			info.index_total);
+	}
+	sb_addf(b, "# HELP lesiond_lesions Lesions in the catalog.\n# TYPE lesiond_lesions gauge\n"
+		   "lesiond_lesions %zu\n", catalog_count(app->cat));
+	if (prev_metrics)
+		prev_metrics(app, b);
+}
+
+/* Snapshot spaces that took snapshot_every writes, every few seconds. */
+static void *snapshotter(void *arg)
+{
+	struct app *app = arg;
+	char err[LSD_ERRLEN];
+
+	while (!snap_stop) {
+		int i;
+
+		for (i = 0; i < 20 && !snap_stop; i++)
+			usleep(100000);
+		if (!snap_stop)
+			spacedb_snapshot(app->st, app->sp, (uint64_t)app->cfg.snapshot_every,
+					 log_line, NULL, err);
+	}
+	return NULL;
+}
+
+int h_spaces_start(struct app *app, char *err)
+{
+	double t0 = now_ms();
+
+	if (catalog_create(&app->cat, err) || catalog_load(app->cat, app->st, err))
+		return -1;
+	if (spacedb_open(app->st, &app->sp, log_line, NULL, err))
+		return -1;
+	log_msg(LOG_INFO, "catalog: %zu lesions; %zu embedding space(s) loaded in %.0f ms",
+		catalog_count(app->cat), spaces_count(app->sp), now_ms() - t0);
+	prev_added = h_lesions_added;
+	h_lesions_added = on_added;
+	prev_deleted = h_lesion_deleted;
+	h_lesion_deleted = on_deleted;
+	prev_stats = h_stats_extra;
+	h_stats_extra = stats_spaces;
+	prev_metrics = h_metrics_extra;
+	h_metrics_extra = metrics_spaces;
+	snap_stop = 0;
+	snap_running = pthread_create(&snap_thread, NULL, snapshotter, app) == 0;
+	return 0;
+}
+
+void h_spaces_stop(struct app *app)
+{
+	char err[LSD_ERRLEN];
+
+	if (snap_running) {
+		snap_stop = 1;
+		pthread_join(snap_thread, NULL);
+		snap_running = 0;
+	}
+	if (app->sp && app->st)
+		spacedb_snapshot(app->st, app->sp, 0, log_line, NULL, err);
+	spaces_destroy(app->sp);
+	app->sp = NULL;
+	catalog_destroy(app->cat);
+	app->cat = NULL;
+}

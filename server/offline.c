@@ -1,0 +1,49 @@
+/* offline.c - open the store, catalog and spaces for a command-line tool. */
+#include "offline.h"
+#include "spacedb.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void log_stderr(void *cls, const char *line)
+{
+	fprintf(stderr, "lesiond %s: %s\n", (const char *)cls, line);
+}
+
+int offline_open(const struct config *cfg, const char *cmd, struct offline *o)
+{
+	char err[LSD_ERRLEN];
+
+	memset(o, 0, sizeof(*o));
+	if (store_open(cfg->db, &o->st, err) || catalog_create(&o->cat, err) ||
+	    catalog_load(o->cat, o->st, err) ||
+	    spacedb_open(o->st, &o->sp, log_stderr, (void *)(uintptr_t)cmd, err)) {
+		fprintf(stderr, "lesiond %s: %s\n", cmd, err);
+		offline_close(o);
+		return -1;
+	}
+	return 0;
+}
+
+void offline_close(struct offline *o)
+{
+	spaces_destroy(o->sp);
+	catalog_destroy(o->cat);
+	store_close(o->st);
+	memset(o, 0, sizeof(*o));
+}
+
+struct space *offline_space(struct offline *o, const char *cmd, const char *name)
+{
+	struct space *sp = spaces_get(o->sp, name);
+	size_t i;
+
+	if (sp)
+		return sp;
+	fprintf(stderr, "lesiond %s: no embedding space '%s'; the database has:", cmd, name);
+	for (i = 0; i < spaces_count(o->sp); i++)
+		fprintf(stderr, " %s", space_name(spaces_at(o->sp, i)));
+	fprintf(stderr, "%s\n", spaces_count(o->sp) ? "" : " none (run lesiond embed)");
+	return NULL;
+}
