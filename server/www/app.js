@@ -487,9 +487,20 @@ async function renderLesion(id, q, seq) {
 		const my = ++simSeq;
 		grid.replaceChildren(el('p', { class: 'loading' }, 'Searching…'));
 		simInfo.textContent = '';
+		// the space: the URL's, else "builtin" when the server has it, else its first one
+		const spaces = await stats().then((x) => x.spaces || [], () => null);
+		if (my !== simSeq)
+			return;
+		if (spaces && !spaces.length) {
+			grid.replaceChildren(el('div', { class: 'error' }, el('strong', {}, 'No embedding space on this server yet.'),
+				el('p', {}, 'Similar-lesion search needs vectors: run `lesiond embed` for the built-in descriptor, ' +
+					'or load your own with `lesiond import-vectors`.')));
+			return;
+		}
+		const space = st.space || (spaces && !spaces.some((x) => x.name === 'builtin') ? spaces[0].name : '');
 		const aq = new URLSearchParams({ k: st.k, same_patient: st.same });
-		if (st.space)
-			aq.set('space', st.space);
+		if (space)
+			aq.set('space', space);
 		if (st.stype)
 			aq.set('type', st.stype);
 		if (st.ssplit)
@@ -557,9 +568,10 @@ async function renderLesion(id, q, seq) {
 		if (spaces.length > 1) {
 			spaceSel.replaceChildren(field('Space', select('space',
 				spaces.map((x) => [x.name, `${x.name} (${x.dim}-d, ${x.count} vectors)`]),
-				st.space || spaces[0].name, { id: 'f-space' })));
+				st.space || (spaces.some((x) => x.name === 'builtin') ? 'builtin' : spaces[0].name), { id: 'f-space' })));
 		} else if (spaces.length === 1) {
-			spaceSel.replaceChildren(el('span', { class: 'space1' }, `space ${spaces[0].name} (${spaces[0].dim}-d)`));
+			spaceSel.replaceChildren(field('Space', el('span', { class: 'space1' },
+				`${spaces[0].name} (${spaces[0].dim}-d)`)));
 		}
 	}).catch(() => {});
 	loadSimilar();

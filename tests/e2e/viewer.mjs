@@ -173,11 +173,35 @@ async function main() {
 	let r = run(['ingest', '--csv', path.join(data, 'DL_info.csv'), '--images', imagesDir, '--db', db]);
 	check(`ingest ${csv.length} rows`, r.ok, r.out.slice(0, 300));
 	r = run(['embed', '--db', db, '--images', imagesDir]);
-	const hasEmbed = r.ok;
 	if (!r.ok && missing(r))
-		skip(`lesiond embed: ${r.out.slice(0, 120)} - similar-lesion checks skipped`);
+		skip(`lesiond embed: ${r.out.slice(0, 120)} - no built-in space; the similar checks use the imported one`);
 	else
 		check('lesiond embed', r.ok, r.out.slice(0, 300));
+	// A second space whose neighbours this test can compute itself: each lesion's
+	// normalised location and long diameter (dm), imported as float32 .fvecs.
+	const vec = (row) => [...row.Normalized_lesion_location.split(',').map(Number),
+		Number(row.Lesion_diameters_Pixel_.split(',')[0]) * Number(row.Spacing_mm_px_.split(',')[0]) / 100]
+		.map(Math.fround);
+	{
+		const buf = Buffer.alloc(csv.length * 20);
+		csv.forEach((row, i) => {
+			buf.writeInt32LE(4, i * 20);
+			vec(row).forEach((v, k) => buf.writeFloatLE(v, i * 20 + 4 + 4 * k));
+		});
+		fs.writeFileSync(path.join(TMP, 'locsize.fvecs'), buf);
+		fs.writeFileSync(path.join(TMP, 'locsize.ids'), csv.map((row) => row.id).join('\n') + '\n');
+	}
+	r = run(['import-vectors', '--db', db, '--space', 'locsize', '--ids', path.join(TMP, 'locsize.ids'),
+		'--vectors', path.join(TMP, 'locsize.fvecs')]);
+	check('import-vectors: the test\'s own space "locsize"', r.ok, r.out.slice(0, 300));
+	const hasEmbed = r.ok;
+	// the k nearest lesions in locsize, by brute force, as the viewer should list them
+	const nearest = (id, k, keep) => {
+		const q = vec(csv[id - 1]);
+		return csv.filter((row) => row.id !== id && keep(row))
+			.map((row) => [row.id, vec(row).reduce((a, v, i) => a + (v - q[i]) ** 2, 0)])
+			.sort((a, b) => a[1] - b[1] || a[0] - b[0]).slice(0, k).map(([i]) => i);
+	};
 	r = run(['graph', '--db', db]);
 	const hasGraph = r.ok;
 	if (!r.ok && missing(r))
@@ -299,11 +323,25 @@ async function main() {
 			await shot(page, 'viewer-03-lesion.png', `lesion ${lesionId}: patch, metadata, similar-search error`);
 			return;
 		}
-		await page.waitForSelector('#matches .match');
-		const others = count((row) => Number(row.Patient_index) !== pid);
+		if (await page.$('#f-space')) {	// several spaces: pick the test's own
+			await page.selectOption('#f-space', 'locsize');
+			await page.waitForFunction(() => location.hash.includes('space=locsize'));
+			ok('similar: space selector offers the spaces; locsize chosen');
+		} else {
+			const sp = await page.textContent('#space-box');
+			check('similar: the only space is named', sp.includes('locsize'), sp);
+		}
+		await page.waitForFunction(() => document.querySelector('#matches .match') &&
+			!document.querySelector('#matches .loading'));
+		const want = nearest(lesionId, 12, (row) => Number(row.Patient_index) !== pid);
+		const got = await page.$$eval('#matches .match', (c) => c.map((x) => Number(x.dataset.id)));
+		check(`similar: the 12 nearest lesions of other patients, in order (${want.join(',')})`,
+			JSON.stringify(got) === JSON.stringify(want), `got ${got.join(',')}`);
 		const cards = await page.$$eval('#matches .match', (c) => c.map((x) => x.textContent));
-		check(`similar: min(12, ${others}) matches`, cards.length === Math.min(12, others), `got ${cards.length}`);
-		check('similar: same patient excluded by default', cards.every((c) => !c.includes(`patient ${pid}`)), cards.join(' | '));
+		check('similar: same patient excluded by default', cards.every((c) => !c.includes(`patient ${pid} `) &&
+			!c.endsWith(`patient ${pid}`)), cards.join(' | '));
+		const info = await page.textContent('#sim-info');
+		check('similar: count and search time shown', /^12 matches in [\d.]+ ms/.test(info), info);
 		const ims = await images(page, '#matches img');
 		check('similar: match patches loaded with non-zero size', allLoaded(ims), JSON.stringify(ims.slice(0, 2)));
 		await shot(page, 'viewer-03-lesion.png', `lesion ${lesionId}: patch, metadata and its similar lesions`);
@@ -374,9 +412,23 @@ async function main() {
 		const h1 = await page.textContent('h1');
 		check(`match: lesion ${matchId} opens`, h1.includes(`Lesion ${matchId}`) && allLoaded(main), h1);
 		check('match: the window preset carries over', await page.getAttribute('#windows button[data-window=lung]', 'aria-pressed') === 'true');
-		await page.waitForSelector('#matches .match, #matches .empty');
-		await images(page, '#matches img').catch(() => []);
+		await page.waitForFunction(() => document.querySelector('#matches .match') &&
+			!document.querySelector('#matches .loading'));
+		const mrow = csv[matchId - 1], mp = Number(mrow.Patient_index);
+		const want = nearest(matchId, 12, (row) => Number(row.Patient_index) !== mp);
+		const got = await page.$$eval('#matches .match', (c) => c.map((x) => Number(x.dataset.id)));
+		check(`match: its own 12 nearest, in the same space`, JSON.stringify(got) === JSON.stringify(want),
+			`got ${got.join(',')} want ${want.join(',')}`);
+		await images(page, '#matches img');
 		await shot(page, 'viewer-06-match.png', `lesion ${matchId}, opened from the matches of lesion ${lesionId}`);
+		// same patient only
+		await page.selectOption('#f-same', 'only');
+		await page.waitForFunction(() => location.hash.includes('same_patient=only') &&
+			!document.querySelector('#matches .loading'));
+		const wantSame = nearest(matchId, 12, (row) => Number(row.Patient_index) === mp);
+		const gotSame = await page.$$eval('#matches .match', (c) => c.map((x) => Number(x.dataset.id)));
+		check(`match: same patient only -> patient ${mp}'s ${wantSame.length} other lesions, nearest first`,
+			JSON.stringify(gotSame) === JSON.stringify(wantSame), `got ${gotSame.join(',')} want ${wantSame.join(',')}`);
 	});
 
 	// 8. the URL is shareable: a fresh tab with it shows the same state
