@@ -35,6 +35,9 @@ void h_search_batch(const struct request *r, struct reply *rp);
 struct app;
 int h_spaces_start(struct app *app, char *err);
 void h_spaces_stop(struct app *app);
+/* h_graph.c */
+void h_patient_graph(const struct request *r, struct reply *rp);
+void h_lesion_track(const struct request *r, struct reply *rp);
 
 /* Hooks other modules set at start (NULL = none): lesions added / deleted through the
  * API, extra /metrics lines, extra /v1/stats "spaces" entries. */
@@ -44,5 +47,12 @@ extern void (*h_lesions_added)(struct app *app, const struct lesion *l, size_t n
 extern void (*h_lesion_deleted)(struct app *app, const struct lesion *l);
 extern void (*h_metrics_extra)(struct app *app, struct sb *b);
 extern void (*h_stats_extra)(struct app *app, struct sb *b);
+
+/* h_graph.c: the graph's hooks (serve installs them) and its settings from the config. */
+struct config;
+struct graph_params;
+void h_graph_lesions_added(struct app *app, const struct lesion *l, size_t n);
+void h_graph_lesion_deleted(struct app *app, const struct lesion *l);
+void h_graph_params(const struct config *c, struct graph_params *p /* OUT */);
 
 #endif

@@ -74,4 +74,27 @@ int store_meta_set(struct store *st, const char *key, const char *val, char *err
 /* The file path the store was opened on (for snapshots beside it). */
 const char *store_path(const struct store *st);
 
+/* ---- the lesion graph (index/store_graph.c; the computation is graph.h's) ---- */
+struct graph_params;
+struct graph_edge;
+
+/* All lesions of one patient, ordered by (study, id); malloc'd, *n = 0 (out NULL) when
+ * the patient has none. */
+int store_patient_lesions(struct store *st, int64_t patient, struct lesion **out /* OUT */,
+			  size_t *n /* OUT */, char *err);
+/* Every patient id that has lesions, ascending; malloc'd. */
+int store_patient_ids(struct store *st, int64_t **out /* OUT */, size_t *n /* OUT */,
+		      char *err);
+/* Recompute one patient's graph from its current lesions and replace its stored edges,
+ * in one write transaction (a patient with no lesions left ends with no edges). Call
+ * after adding or deleting a lesion of that patient. stats may be NULL. */
+struct store_graph_stats {
+	size_t lesions, edges, dropped, tracks;
+};
+int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_params *p,
+			struct store_graph_stats *stats /* OUT */, char *err);
+/* The stored edges of one patient, in (from, to) order; malloc'd. */
+int store_graph_edges(struct store *st, int64_t patient, struct graph_edge **out /* OUT */,
+		      size_t *n /* OUT */, char *err);
+
 #endif

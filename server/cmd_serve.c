@@ -117,7 +117,9 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		goto out;
 	}
-	if (h_spaces_start(&app, err)) {
+	h_lesions_added = h_graph_lesions_added;	/* keep each patient's graph current */
+	h_lesion_deleted = h_graph_lesion_deleted;
+	if (h_spaces_start(&app, err)) {	/* chains the hooks above */
 		fprintf(stderr, "lesiond serve: spaces: %s\n", err);
 		goto out;
 	}

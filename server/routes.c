@@ -30,6 +30,9 @@ const struct route routes[] = {
 	/* rendered images */
 	{ GET, "/v1/lesions/{}/patch.png", h_lesion_patch, BODY_NONE, 0, "lesion_patch" },
 	{ GET, "/v1/slices/{}/{}.png", h_slice_png, BODY_NONE, 0, "slice_png" },
+	/* lesion graph */
+	{ GET, "/v1/patients/{}/graph", h_patient_graph, BODY_NONE, 0, "patient_graph" },
+	{ GET, "/v1/lesions/{}/track", h_lesion_track, BODY_NONE, 0, "lesion_track" },
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
 

@@ -1,0 +1,160 @@
+/* graph.h - the intra-patient lesion graph: which lesions of a patient's different
+ * studies are the same physical lesion, the tracks they form, RECIST 1.1 along a track,
+ * and the pairwise evaluation / calibration against ground-truth track ids.
+ *
+ * Pure computation (no SQLite, no HTTP): the store persists the edges (store_graph),
+ * `lesiond graph` / the lesion handlers call graph_build once per patient, `lesiond eval
+ * --graph` calls graph_eval and graph_calibrate. A patient has a few to a few dozen
+ * lesions, so everything here is O(n^3) per study pair at worst and allocates per call.
+ *
+ * Matching rule (graph_build):
+ *   For lesions a (study s) and b (study t != s) the evidence is
+ *     d_loc   = Euclidean distance of the normalised body locations loc[3] (units of
+ *               the normalised [0,1] body box),
+ *     d_size  = |log(long_a / long_b)|, long diameters in mm (size_ratio = long_later /
+ *               long_earlier is kept on the edge),
+ *     d_embed = Euclidean distance between the two L2-normalised embedding vectors, in
+ *               [0, 2]; absent (NAN, term left out) when either vector is missing.
+ *   cost = w_loc * d_loc + w_size * d_size + w_embed * d_embed.
+ *   Hard gates make a pair unmatchable: d_loc > max_dloc, long ratio > max_size_ratio,
+ *   both types known (1..8) and different while type_gate is on.
+ *   For every pair of studies (s < t) the assignment with the smallest total of
+ *   min(cost, threshold) is solved exactly (Kuhn-Munkres on the square matrix padded
+ *   with "no match" = threshold), so each lesion matches at most one lesion per other
+ *   study; assigned pairs with cost < threshold become candidate edges with
+ *   score = 1 - cost / threshold, in (0, 1]. Lesions of one study are never linked.
+ * Consistency rule (tracks):
+ *   Candidate edges are taken in decreasing score (ties: smaller from id, then to id) and
+ *   joined with union-find; an edge that would put two lesions of the same study into one
+ *   track is dropped (so a track holds at most one lesion per study). The kept edges are
+ *   the graph; the tracks are its connected components.
+ */
+#ifndef LSD_GRAPH_H
+#define LSD_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lesion.h"
+
+struct graph_params {
+	double w_embed, w_loc, w_size;	/* cost weights (>= 0) */
+	double threshold;		/* largest cost still linked (> 0) */
+	double max_dloc;		/* gate on d_loc, normalised units; <= 0: no gate */
+	double max_size_ratio;		/* gate on larger/smaller long diameter; <= 0: no gate */
+	int type_gate;			/* 1: known, different types never link */
+};
+
+/* Defaults calibrated on the demo dataset (see graph.c for the command). */
+void graph_params_default(struct graph_params *p /* OUT */);
+
+struct graph_edge {
+	int64_t from, to;	/* from is in the earlier study */
+	double score;		/* 1 - cost / threshold, in (0, 1] */
+	double cost;
+	double d_embed;		/* NAN when no embedding evidence */
+	double d_loc;
+	double size_ratio;	/* long diameter of `to` / long diameter of `from` */
+};
+
+/* One patient's graph. Nodes are in input order; track[i] is node i's track number,
+ * 0..ntracks-1, numbered in order of each track's first node (earliest study, then
+ * smallest id). Edges are sorted by (from study, from id, to study, to id). */
+struct graph {
+	size_t n;
+	int64_t *ids;
+	int *study;
+	int *track;
+	size_t ntracks;
+	struct graph_edge *edges;
+	size_t nedges;
+	size_t ndropped;	/* candidate edges dropped by the consistency rule */
+};
+
+/* Build the graph of one patient's lesions l[0..n-1] (all with the same patient; ids
+ * distinct). emb: NULL for no embedding evidence, else n pointers to dim floats each,
+ * emb[i] NULL when lesion i has no vector. Returns 0, or -1 with err. */
+int graph_build(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
+		const struct graph_params *p, struct graph **out /* OUT */, char *err);
+void graph_destroy(struct graph *g);
+
+/* Tracks from stored edges: track[i] for l[i], numbered as graph_build numbers them
+ * (edges naming ids not in l are ignored). Returns the number of tracks, or -1 with err.
+ * Stored edges already satisfy the one-lesion-per-study rule; this does not re-check. */
+int graph_components(const struct lesion *l, size_t n, const struct graph_edge *e,
+		     size_t ne, int *track /* OUT: n */, char *err);
+
+/* Minimum-cost perfect assignment of an n x n cost matrix (row-major, finite values):
+ * assign[r] = column of row r, *total = the sum of the chosen costs. O(n^3).
+ * Returns 0, or -1 on allocation failure or non-finite costs. Exposed for the tests. */
+int graph_assign(const double *cost, size_t n, size_t *assign /* OUT: n */,
+		 double *total /* OUT */);
+
+/* ---- RECIST 1.1 along one track ----
+ * Rule (also returned to API clients by graph_recist_rule()): the track is followed as a
+ * single target lesion. Its measurement at a study is its long diameter in mm (RECIST
+ * measures the longest diameter of a non-nodal lesion; DeepLesion does not mark lymph
+ * nodes, so the short-axis rule for nodes is not applied); the "sum of diameters" of
+ * one target lesion is that long diameter. Baseline = the track's first measurement;
+ * nadir at a study = the smallest sum among the earlier points (baseline included).
+ *   PD: sum >= nadir * 1.2 and sum - nadir >= 5 mm;
+ *   else PR: sum <= baseline * 0.7;
+ *   else SD.
+ *   CR: the patient has a study later than the track's last lesion, and the track has no
+ *   lesion there: one extra point (sum 0) for the patient's latest study, category CR.
+ *   Studies between two points where the track has no lesion are not assessed (a
+ *   radiologist's bookmark may simply be missing). The first point is the baseline
+ *   (category BL). The track's response is the category of its last point. */
+enum graph_recist { GRAPH_BL, GRAPH_CR, GRAPH_PR, GRAPH_SD, GRAPH_PD };
+
+struct graph_point {
+	int64_t id;		/* lesion id; 0 for the CR point */
+	int study;
+	double long_mm, short_mm;
+	double sum_mm;		/* the RECIST sum (long diameter; 0 when absent) */
+	double d_base_mm, d_base_pct;	/* change from baseline */
+	double nadir_mm;	/* nadir before this point (baseline for the first) */
+	double d_nadir_mm, d_nadir_pct;	/* change from that nadir */
+	enum graph_recist cat;
+};
+
+/* Track lesions tl[0..n-1] (any order; sorted by study here), the patient's latest
+ * study index. pts must hold n + 1 entries. Returns the number of points, or -1 with err
+ * (n == 0, two lesions in one study, a non-positive long diameter). */
+int graph_recist(const struct lesion *const *tl, size_t n, int latest_study,
+		 struct graph_point *pts /* OUT: n + 1 */, char *err);
+const char *graph_recist_name(enum graph_recist c);	/* "BL", "CR", "PR", "SD", "PD" */
+const char *graph_recist_rule(void);
+
+/* ---- evaluation ----
+ * Items i = 0..n-1 with patient, study, true track id and predicted track id (ids are
+ * compared only within a patient). Pairs are all (i, j) of one patient in different
+ * studies; a pair is positive in truth / prediction when both have the same track id.
+ * A true track is recovered whole when some predicted track has exactly its members;
+ * multi-lesion tracks (>= 2 members) are also counted apart. */
+struct graph_eval {
+	int64_t tp, fp, fn;
+	double precision, recall, f1;	/* precision (recall) is 1 when nothing is predicted (true) */
+	int64_t tracks, whole;		/* all true tracks */
+	int64_t multi_tracks, multi_whole;	/* true tracks with >= 2 lesions */
+	double whole_share, multi_whole_share;
+};
+int graph_eval(const int *patient, const int *study, const int64_t *truth,
+	       const int64_t *pred, size_t n, struct graph_eval *out /* OUT */, char *err);
+
+/* Grid search: try every combination of the grid values (w_embed values are only tried
+ * when emb is given, else w_embed = 0), build each patient's graph from l[0..n-1]
+ * (any order; grouped by patient here), score it with graph_eval against truth[] and
+ * keep the parameters with the highest F1 (ties: higher whole share, then earlier in
+ * the grid). Gates and type_gate come from *base. NULL grid: graph_grid_default. */
+struct graph_grid {
+	const double *w_loc, *w_size, *w_embed, *threshold;
+	size_t n_loc, n_size, n_embed, n_threshold;
+};
+void graph_grid_default(struct graph_grid *g /* OUT */);
+int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
+		    const int64_t *truth, const struct graph_grid *grid,
+		    const struct graph_params *base, struct graph_params *best /* OUT */,
+		    struct graph_eval *best_eval /* OUT */, char *err);
+
+#endif

@@ -1,0 +1,868 @@
+/* graph.c - the intra-patient lesion graph: pairwise evidence, per-study-pair optimal
+ * assignment (Kuhn-Munkres), tracks by union-find with the one-lesion-per-study rule,
+ * RECIST 1.1 along a track, and pairwise evaluation / grid-search calibration.
+ *
+ * Called by the store's graph maintenance (one patient at a time, on `lesiond graph` and
+ * after a lesion is added or deleted), by the track handler (graph_recist) and by
+ * `lesiond eval --graph` (graph_eval, graph_calibrate). Owns nothing between calls; a
+ * struct graph is owned by the caller until graph_destroy. Load: a patient holds a few to
+ * a few dozen lesions; a study pair of na x nb lesions costs O(max(na, nb)^3).
+ * The matching and consistency rules are stated in include/graph.h.
+ *
+ * Calibration: graph_calibrate with graph_grid_default(), run by
+ *     lesiond graph --truth DIR/ground_truth.csv --calibrate
+ * prints the best parameters as config lines (graph_w_loc = ...). Run it on your own
+ * labelled data (a CSV with lesion_id,...,track_id) to recalibrate. The defaults below
+ * are PROVISIONAL (chosen by hand for demo-like drift of ~0.005-0.02 normalised units
+ * per study); recalibrate them on the demo dataset once its generator lands.
+ */
+#include "graph.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Provisional defaults (see above); server/config.c carries the same four. */
+#define GRAPH_DEF_W_EMBED 0.0
+#define GRAPH_DEF_W_LOC 1.0
+#define GRAPH_DEF_W_SIZE 0.1
+#define GRAPH_DEF_THRESHOLD 0.1
+#define GRAPH_DEF_MAX_DLOC 0.25
+#define GRAPH_DEF_MAX_SIZE_RATIO 4.0
+
+#define GRAPH_EPS 1e-9
+
+void graph_params_default(struct graph_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->w_embed = GRAPH_DEF_W_EMBED;
+	p->w_loc = GRAPH_DEF_W_LOC;
+	p->w_size = GRAPH_DEF_W_SIZE;
+	p->threshold = GRAPH_DEF_THRESHOLD;
+	p->max_dloc = GRAPH_DEF_MAX_DLOC;
+	p->max_size_ratio = GRAPH_DEF_MAX_SIZE_RATIO;
+	p->type_gate = 1;
+}
+
+/* ---- Kuhn-Munkres ----
+ * The shortest-augmenting-path form with row/column potentials (1-based internally,
+ * column 0 is the virtual start), O(n^3). */
+int graph_assign(const double *a, size_t n, size_t *assign, double *total)
+{
+	double *u = NULL, *v = NULL, *minv = NULL;
+	int rc = -1;
+	size_t *p = NULL, *way = NULL;
+	char *used = NULL;
+
+	*total = 0;
+	if (n == 0)
+		return 0;
+	u = calloc(n + 1, sizeof(*u));
+	v = calloc(n + 1, sizeof(*v));
+	minv = calloc(n + 1, sizeof(*minv));
+	p = calloc(n + 1, sizeof(*p));
+	way = calloc(n + 1, sizeof(*way));
+	used = calloc(n + 1, 1);
+	if (!u || !v || !minv || !p || !way || !used)
+		goto out;
+	for (size_t i = 1; i <= n; i++) {
+		size_t j0 = 0;
+
+		p[0] = i;
+		for (size_t j = 0; j <= n; j++) {
+			minv[j] = INFINITY;
+			used[j] = 0;
+		}
+		do {
+			size_t i0 = p[j0], j1 = 0;
+			double delta = INFINITY;
+
+			used[j0] = 1;
+			for (size_t j = 1; j <= n; j++) {
+				if (used[j])
+					continue;
+				double cur = a[(i0 - 1) * n + (j - 1)] - u[i0] - v[j];
+
+				if (cur < minv[j]) {
+					minv[j] = cur;
+					way[j] = j0;
+				}
+				if (minv[j] < delta) {
+					delta = minv[j];
+					j1 = j;
+				}
+			}
+			if (j1 == 0)	/* only with non-finite costs */
+				goto out;
+			for (size_t j = 0; j <= n; j++) {
+				if (used[j]) {
+					u[p[j]] += delta;
+					v[j] -= delta;
+				} else {
+					minv[j] -= delta;
+				}
+			}
+			j0 = j1;
+		} while (p[j0] != 0);
+		do {
+			size_t j1 = way[j0];
+
+			p[j0] = p[j1];
+			j0 = j1;
+		} while (j0);
+	}
+	for (size_t j = 1; j <= n; j++)
+		assign[p[j] - 1] = j - 1;
+	for (size_t r = 0; r < n; r++)
+		*total += a[r * n + assign[r]];
+	rc = 0;
+out:
+	free(u);
+	free(v);
+	free(minv);
+	free(p);
+	free(way);
+	free(used);
+	return rc;
+}
+
+/* ---- evidence ---- */
+
+struct pair_ev {
+	int gated;
+	double cost, d_loc, d_embed, size_ratio;
+};
+
+static double vec_norm(const float *x, size_t dim)
+{
+	double s = 0;
+
+	for (size_t k = 0; k < dim; k++)
+		s += (double)x[k] * x[k];
+	return sqrt(s);
+}
+
+/* d_embed between unit(a) and unit(b): sqrt(2 - 2 cos), in [0, 2]. */
+static double embed_dist(const float *a, double na, const float *b, double nb, size_t dim)
+{
+	double dot = 0, c;
+
+	for (size_t k = 0; k < dim; k++)
+		dot += (double)a[k] * b[k];
+	c = dot / (na * nb);
+	if (c > 1)
+		c = 1;
+	if (c < -1)
+		c = -1;
+	return sqrt(2 - 2 * c);
+}
+
+static void pair_evidence(const struct lesion *a, const struct lesion *b, const float *ea,
+			  double na, const float *eb, double nb, size_t dim,
+			  const struct graph_params *p, struct pair_ev *e)
+{
+	double dx = a->loc[0] - b->loc[0], dy = a->loc[1] - b->loc[1];
+	double dz = a->loc[2] - b->loc[2], d_size = 0;
+
+	memset(e, 0, sizeof(*e));
+	e->d_loc = sqrt(dx * dx + dy * dy + dz * dz);
+	e->d_embed = NAN;
+	e->size_ratio = NAN;
+	if (a->diam_mm[0] > 0 && b->diam_mm[0] > 0) {
+		double big = LSD_MAX(a->diam_mm[0], b->diam_mm[0]);
+		double small = LSD_MIN(a->diam_mm[0], b->diam_mm[0]);
+
+		e->size_ratio = b->diam_mm[0] / a->diam_mm[0];
+		d_size = log(big / small);
+		if (p->max_size_ratio > 0 && big / small > p->max_size_ratio)
+			e->gated = 1;
+	}
+	if (ea && eb && na > 0 && nb > 0)
+		e->d_embed = embed_dist(ea, na, eb, nb, dim);
+	if (p->max_dloc > 0 && e->d_loc > p->max_dloc)
+		e->gated = 1;
+	if (p->type_gate && a->type >= 1 && a->type <= LESION_NTYPES && b->type >= 1 &&
+	    b->type <= LESION_NTYPES && a->type != b->type)
+		e->gated = 1;
+	e->cost = p->w_loc * e->d_loc + p->w_size * d_size;
+	if (!isnan(e->d_embed))
+		e->cost += p->w_embed * e->d_embed;
+}
+
+/* ---- build ---- */
+
+struct cand {
+	size_t a, b;		/* node indices, a in the earlier study */
+	int sa, sb;		/* their studies */
+	struct graph_edge e;
+};
+
+static int cand_cmp_score(const void *x, const void *y)
+{
+	const struct cand *p = x, *q = y;
+
+	if (p->e.score != q->e.score)
+		return p->e.score > q->e.score ? -1 : 1;
+	if (p->e.from != q->e.from)
+		return p->e.from < q->e.from ? -1 : 1;
+	if (p->e.to != q->e.to)
+		return p->e.to < q->e.to ? -1 : 1;
+	return 0;
+}
+
+/* Kept edges in (from study, from id, to study, to id) order. */
+static int cand_cmp_pos(const void *x, const void *y)
+{
+	const struct cand *p = x, *q = y;
+
+	if (p->sa != q->sa)
+		return p->sa < q->sa ? -1 : 1;
+	if (p->e.from != q->e.from)
+		return p->e.from < q->e.from ? -1 : 1;
+	if (p->sb != q->sb)
+		return p->sb < q->sb ? -1 : 1;
+	return (p->e.to > q->e.to) - (p->e.to < q->e.to);
+}
+
+/* A node's (study, id) sort key, for track numbering. */
+struct nkey {
+	int study;
+	int64_t id;
+	size_t i;
+};
+
+static int nkey_cmp(const void *x, const void *y)
+{
+	const struct nkey *a = x, *b = y;
+
+	if (a->study != b->study)
+		return a->study < b->study ? -1 : 1;
+	return (a->id > b->id) - (a->id < b->id);
+}
+
+static size_t uf_find(size_t *par, size_t x)
+{
+	while (par[x] != x) {
+		par[x] = par[par[x]];
+		x = par[x];
+	}
+	return x;
+}
+
+static int int_cmp(const void *x, const void *y)
+{
+	int a = *(const int *)x, b = *(const int *)y;
+
+	return (a > b) - (a < b);
+}
+
+void graph_destroy(struct graph *g)
+{
+	if (!g)
+		return;
+	free(g->ids);
+	free(g->study);
+	free(g->track);
+	free(g->edges);
+	free(g);
+}
+
+int graph_build(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
+		const struct graph_params *p, struct graph **out, char *err)
+{
+	struct graph *g = NULL;
+	int *studies = NULL, *sidx = NULL;
+	double *norm = NULL, *mat = NULL;
+	size_t *rows = NULL, *cols = NULL, *asg = NULL, *par = NULL;
+	struct nkey *order = NULL;
+	struct cand *cand = NULL;
+	struct pair_ev *ev = NULL;
+	char *mark = NULL;
+	size_t nstudies = 0, ncand = 0, capcand = 0;
+	int rc = -1;
+
+	*out = NULL;
+	if (!p || !(p->threshold > 0) || p->w_loc < 0 || p->w_size < 0 || p->w_embed < 0) {
+		errf(err, "graph: threshold must be > 0 and weights >= 0");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (l[i].patient != l[0].patient) {
+			errf(err, "graph: lesions %lld and %lld belong to different patients",
+			     (long long)l[0].id, (long long)l[i].id);
+			goto out;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (l[j].id == l[i].id) {
+				errf(err, "graph: lesion id %lld given twice", (long long)l[i].id);
+				goto out;
+			}
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		goto oom;
+	g->n = n;
+	if (n == 0) {
+		*out = g;
+		g = NULL;
+		rc = 0;
+		goto out;
+	}
+	g->ids = malloc(n * sizeof(*g->ids));
+	g->study = malloc(n * sizeof(*g->study));
+	g->track = malloc(n * sizeof(*g->track));
+	studies = malloc(n * sizeof(*studies));
+	sidx = malloc(n * sizeof(*sidx));
+	norm = calloc(n, sizeof(*norm));
+	rows = malloc(n * sizeof(*rows));
+	cols = malloc(n * sizeof(*cols));
+	asg = malloc(n * sizeof(*asg));
+	par = malloc(n * sizeof(*par));
+	order = malloc(n * sizeof(*order));
+	mark = malloc(n);
+	mat = malloc(n * n * sizeof(*mat));
+	ev = malloc(n * n * sizeof(*ev));
+	if (!g->ids || !g->study || !g->track || !studies || !sidx || !norm || !rows ||
+	    !cols || !asg || !par || !order || !mark || !mat || !ev)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		g->ids[i] = l[i].id;
+		g->study[i] = l[i].study;
+		studies[i] = l[i].study;
+		if (emb && emb[i])
+			norm[i] = vec_norm(emb[i], dim);
+	}
+	qsort(studies, n, sizeof(*studies), int_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (nstudies == 0 || studies[nstudies - 1] != studies[i])
+			studies[nstudies++] = studies[i];
+	for (size_t i = 0; i < n; i++) {
+		const int *f = bsearch(&l[i].study, studies, nstudies, sizeof(*studies), int_cmp);
+
+		sidx[i] = (int)(f - studies);
+	}
+
+	/* candidates: optimal assignment for each study pair s < t */
+	for (size_t s = 0; s < nstudies; s++) {
+		for (size_t t = s + 1; t < nstudies; t++) {
+			size_t na = 0, nb = 0, m;
+
+			for (size_t i = 0; i < n; i++) {
+				if (sidx[i] == (int)s)
+					rows[na++] = i;
+				else if (sidx[i] == (int)t)
+					cols[nb++] = i;
+			}
+			m = LSD_MAX(na, nb);
+			for (size_t k = 0; k < m * m; k++)
+				mat[k] = p->threshold;
+			for (size_t r = 0; r < na; r++) {
+				for (size_t c = 0; c < nb; c++) {
+					size_t a = rows[r], b = cols[c];
+					struct pair_ev *e = &ev[r * m + c];
+
+					pair_evidence(&l[a], &l[b], emb ? emb[a] : NULL, norm[a],
+						      emb ? emb[b] : NULL, norm[b], dim, p, e);
+					if (!e->gated && e->cost < p->threshold)
+						mat[r * m + c] = e->cost;
+				}
+			}
+			double tot;
+
+			if (graph_assign(mat, m, asg, &tot) < 0)
+				goto oom;
+			for (size_t r = 0; r < na; r++) {
+				size_t c = asg[r];
+				const struct pair_ev *e;
+
+				if (c >= nb)
+					continue;
+				e = &ev[r * m + c];
+				if (e->gated || !(e->cost < p->threshold))
+					continue;
+				if (ncand == capcand) {
+					size_t nc = capcand ? capcand * 2 : 16;
+					struct cand *tmp = realloc(cand, nc * sizeof(*cand));
+
+					if (!tmp)
+						goto oom;
+					cand = tmp;
+					capcand = nc;
+				}
+				struct cand *cd = &cand[ncand++];
+
+				cd->a = rows[r];
+				cd->b = cols[c];
+				cd->sa = l[rows[r]].study;
+				cd->sb = l[cols[c]].study;
+				cd->e.from = l[rows[r]].id;
+				cd->e.to = l[cols[c]].id;
+				cd->e.cost = e->cost;
+				cd->e.score = 1 - e->cost / p->threshold;
+				cd->e.d_embed = e->d_embed;
+				cd->e.d_loc = e->d_loc;
+				cd->e.size_ratio = e->size_ratio;
+			}
+		}
+	}
+
+	/* consistency: strongest first; never two lesions of one study in a track */
+	if (ncand)
+		qsort(cand, ncand, sizeof(*cand), cand_cmp_score);
+	for (size_t i = 0; i < n; i++)
+		par[i] = i;
+	size_t kept = 0;
+
+	for (size_t k = 0; k < ncand; k++) {
+		size_t ra = uf_find(par, cand[k].a), rb = uf_find(par, cand[k].b);
+		int clash = 0;
+
+		if (ra != rb) {
+			memset(mark, 0, nstudies);
+			for (size_t i = 0; i < n; i++)
+				if (uf_find(par, i) == ra)
+					mark[sidx[i]] = 1;
+			for (size_t i = 0; i < n && !clash; i++)
+				if (uf_find(par, i) == rb && mark[sidx[i]])
+					clash = 1;
+		}
+		if (clash) {
+			g->ndropped++;
+			continue;
+		}
+		par[ra] = rb;
+		cand[kept++] = cand[k];
+	}
+	if (kept)
+		qsort(cand, kept, sizeof(*cand), cand_cmp_pos);
+	if (kept) {
+		g->edges = malloc(kept * sizeof(*g->edges));
+		if (!g->edges)
+			goto oom;
+	}
+	for (size_t k = 0; k < kept; k++)
+		g->edges[k] = cand[k].e;
+	g->nedges = kept;
+
+	/* tracks numbered by their first node in (study, id) order */
+	for (size_t i = 0; i < n; i++) {
+		order[i].study = l[i].study;
+		order[i].id = l[i].id;
+		order[i].i = i;
+		g->track[i] = -1;
+	}
+	qsort(order, n, sizeof(*order), nkey_cmp);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = order[k].i, root = uf_find(par, i);
+
+		if (g->track[root] < 0)
+			g->track[root] = (int)g->ntracks++;
+		g->track[i] = g->track[root];
+	}
+	*out = g;
+	g = NULL;
+	rc = 0;
+	goto out;
+oom:
+	errf(err, "graph: out of memory (%zu lesions)", n);
+out:
+	graph_destroy(g);
+	free(studies);
+	free(sidx);
+	free(norm);
+	free(mat);
+	free(rows);
+	free(cols);
+	free(asg);
+	free(par);
+	free(order);
+	free(cand);
+	free(ev);
+	free(mark);
+	return rc;
+}
+
+static int i64_find(const struct nkey *k, size_t n, int64_t id, size_t *at)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (k[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n && k[lo].id == id) {
+		*at = k[lo].i;
+		return 1;
+	}
+	return 0;
+}
+
+static int nkey_id_cmp(const void *x, const void *y)
+{
+	const struct nkey *a = x, *b = y;
+
+	return (a->id > b->id) - (a->id < b->id);
+}
+
+int graph_components(const struct lesion *l, size_t n, const struct graph_edge *e,
+		     size_t ne, int *track, char *err)
+{
+	struct nkey *byid = NULL, *order = NULL;
+	size_t *par = NULL;
+	int nt = 0, rc = -1;
+
+	if (n == 0)
+		return 0;
+	byid = malloc(n * sizeof(*byid));
+	order = malloc(n * sizeof(*order));
+	par = malloc(n * sizeof(*par));
+	if (!byid || !order || !par) {
+		errf(err, "graph: out of memory (%zu lesions)", n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		byid[i].study = order[i].study = l[i].study;
+		byid[i].id = order[i].id = l[i].id;
+		byid[i].i = order[i].i = i;
+		par[i] = i;
+		track[i] = -1;
+	}
+	qsort(byid, n, sizeof(*byid), nkey_id_cmp);
+	for (size_t k = 0; k < ne; k++) {
+		size_t a, b;
+
+		if (!i64_find(byid, n, e[k].from, &a) || !i64_find(byid, n, e[k].to, &b))
+			continue;
+		a = uf_find(par, a);
+		b = uf_find(par, b);
+		if (a != b)
+			par[a] = b;
+	}
+	qsort(order, n, sizeof(*order), nkey_cmp);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = order[k].i, root = uf_find(par, i);
+
+		if (track[root] < 0)
+			track[root] = nt++;
+		track[i] = track[root];
+	}
+	rc = nt;
+out:
+	free(byid);
+	free(order);
+	free(par);
+	return rc;
+}
+
+/* ---- RECIST ---- */
+
+const char *graph_recist_name(enum graph_recist c)
+{
+	switch (c) {
+	case GRAPH_BL: return "BL";
+	case GRAPH_CR: return "CR";
+	case GRAPH_PR: return "PR";
+	case GRAPH_SD: return "SD";
+	case GRAPH_PD: return "PD";
+	}
+	return "?";
+}
+
+const char *graph_recist_rule(void)
+{
+	return "RECIST 1.1, the track followed as a single target lesion: its measurement "
+	       "(the sum of diameters) is the long diameter in mm; baseline = first point; "
+	       "nadir = smallest earlier measurement. PD: sum >= 1.2 x nadir and sum - nadir "
+	       ">= 5 mm; else PR: sum <= 0.7 x baseline; else SD. CR: the track has no lesion "
+	       "in the patient's latest study, which is later than its last lesion (an extra "
+	       "point with sum 0). Studies between two points without the lesion are not "
+	       "assessed. The first point is the baseline (BL); the track's response is the "
+	       "category of its last point.";
+}
+
+static int lesp_cmp(const void *x, const void *y)
+{
+	const struct lesion *a = *(const struct lesion *const *)x;
+	const struct lesion *b = *(const struct lesion *const *)y;
+
+	return (a->study > b->study) - (a->study < b->study);
+}
+
+static double pct(double d, double ref)
+{
+	return ref > 0 ? 100.0 * d / ref : NAN;
+}
+
+int graph_recist(const struct lesion *const *tl, size_t n, int latest_study,
+		 struct graph_point *pts, char *err)
+{
+	const struct lesion **s = NULL;
+	double base, nadir;
+	int rc = -1;
+
+	if (n == 0)
+		return errf(err, "recist: empty track");
+	s = malloc(n * sizeof(*s));
+	if (!s)
+		return errf(err, "recist: out of memory");
+	memcpy(s, tl, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), lesp_cmp);
+	for (size_t k = 0; k < n; k++) {
+		if (k && s[k]->study == s[k - 1]->study) {
+			errf(err, "recist: lesions %lld and %lld are in the same study",
+			     (long long)s[k - 1]->id, (long long)s[k]->id);
+			goto out;
+		}
+		if (!(s[k]->diam_mm[0] > 0)) {
+			errf(err, "recist: lesion %lld has no long diameter", (long long)s[k]->id);
+			goto out;
+		}
+	}
+	base = s[0]->diam_mm[0];
+	nadir = base;
+	for (size_t k = 0; k < n; k++) {
+		struct graph_point *q = &pts[k];
+		double sum = s[k]->diam_mm[0];
+
+		memset(q, 0, sizeof(*q));
+		q->id = s[k]->id;
+		q->study = s[k]->study;
+		q->long_mm = s[k]->diam_mm[0];
+		q->short_mm = s[k]->diam_mm[1];
+		q->sum_mm = sum;
+		q->d_base_mm = sum - base;
+		q->d_base_pct = pct(q->d_base_mm, base);
+		q->nadir_mm = nadir;
+		q->d_nadir_mm = sum - nadir;
+		q->d_nadir_pct = pct(q->d_nadir_mm, nadir);
+		if (k == 0)
+			q->cat = GRAPH_BL;
+		else if (sum >= 1.2 * nadir - GRAPH_EPS && sum - nadir >= 5.0 - GRAPH_EPS)
+			q->cat = GRAPH_PD;
+		else if (sum <= 0.7 * base + GRAPH_EPS)
+			q->cat = GRAPH_PR;
+		else
+			q->cat = GRAPH_SD;
+		if (sum < nadir)
+			nadir = sum;
+	}
+	rc = (int)n;
+	if (latest_study > s[n - 1]->study) {
+		struct graph_point *q = &pts[n];
+
+		memset(q, 0, sizeof(*q));
+		q->study = latest_study;
+		q->d_base_mm = -base;
+		q->d_base_pct = -100;
+		q->nadir_mm = nadir;
+		q->d_nadir_mm = -nadir;
+		q->d_nadir_pct = -100;
+		q->cat = GRAPH_CR;
+		rc = (int)n + 1;
+	}
+out:
+	free(s);
+	return rc;
+}
+
+/* ---- evaluation ---- */
+
+struct pi {
+	int patient;
+	size_t i;
+};
+
+static int pi_cmp(const void *x, const void *y)
+{
+	const struct pi *a = x, *b = y;
+
+	if (a->patient != b->patient)
+		return a->patient < b->patient ? -1 : 1;
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+int graph_eval(const int *patient, const int *study, const int64_t *truth,
+	       const int64_t *pred, size_t n, struct graph_eval *o, char *err)
+{
+	struct pi *v = NULL;
+	double pr, rc_;
+
+	memset(o, 0, sizeof(*o));
+	if (n) {
+		v = malloc(n * sizeof(*v));
+		if (!v)
+			return errf(err, "eval: out of memory");
+	}
+	for (size_t k = 0; k < n; k++) {
+		v[k].patient = patient[k];
+		v[k].i = k;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), pi_cmp);
+	for (size_t a = 0; a < n;) {
+		size_t b = a;
+
+		while (b < n && v[b].patient == v[a].patient)
+			b++;
+		for (size_t x = a; x < b; x++) {
+			size_t i = v[x].i;
+			int first = 1;
+			int64_t size = 0, whole = 1;
+
+			for (size_t y = a; y < b; y++) {
+				size_t j = v[y].i;
+				int same_t = truth[j] == truth[i], same_p = pred[j] == pred[i];
+
+				if (y > x && study[i] != study[j]) {
+					o->tp += same_t && same_p;
+					o->fp += !same_t && same_p;
+					o->fn += same_t && !same_p;
+				}
+				if (y < x && same_t)
+					first = 0;
+				size += same_t;
+				if (same_t != same_p)
+					whole = 0;
+			}
+			if (!first)
+				continue;
+			o->tracks++;
+			o->whole += whole;
+			if (size >= 2) {
+				o->multi_tracks++;
+				o->multi_whole += whole;
+			}
+		}
+		a = b;
+	}
+	free(v);
+	pr = o->tp + o->fp ? (double)o->tp / (double)(o->tp + o->fp) : 1.0;
+	rc_ = o->tp + o->fn ? (double)o->tp / (double)(o->tp + o->fn) : 1.0;
+	o->precision = pr;
+	o->recall = rc_;
+	o->f1 = pr + rc_ > 0 ? 2 * pr * rc_ / (pr + rc_) : 0;
+	o->whole_share = o->tracks ? (double)o->whole / (double)o->tracks : 1.0;
+	o->multi_whole_share =
+		o->multi_tracks ? (double)o->multi_whole / (double)o->multi_tracks : 1.0;
+	return 0;
+}
+
+/* ---- calibration ---- */
+
+static const double grid_loc[] = { 1.0 };
+static const double grid_size[] = { 0, 0.02, 0.05, 0.1, 0.2, 0.5 };
+static const double grid_embed[] = { 0, 0.01, 0.02, 0.05, 0.1, 0.2 };
+static const double grid_thr[] = { 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1,
+				   0.15, 0.2, 0.3 };
+
+/* Cost is homogeneous in (weights, threshold), so w_loc = 1 fixes the scale. */
+void graph_grid_default(struct graph_grid *g)
+{
+	g->w_loc = grid_loc;
+	g->n_loc = LSD_ARRAY_LEN(grid_loc);
+	g->w_size = grid_size;
+	g->n_size = LSD_ARRAY_LEN(grid_size);
+	g->w_embed = grid_embed;
+	g->n_embed = LSD_ARRAY_LEN(grid_embed);
+	g->threshold = grid_thr;
+	g->n_threshold = LSD_ARRAY_LEN(grid_thr);
+}
+
+int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
+		    const int64_t *truth, const struct graph_grid *grid,
+		    const struct graph_params *base, struct graph_params *best,
+		    struct graph_eval *best_eval, char *err)
+{
+	struct graph_grid dg;
+	struct lesion *sl = NULL;
+	const float **se = NULL;
+	struct pi *idx = NULL;
+	int *pat = NULL, *stu = NULL;
+	int64_t *tru = NULL, *pred = NULL;
+	static const double zero = 0;
+	const double *wemb;
+	size_t nemb;
+	int found = 0, rc = -1;
+
+	if (!grid) {
+		graph_grid_default(&dg);
+		grid = &dg;
+	}
+	wemb = emb ? grid->w_embed : &zero;
+	nemb = emb ? grid->n_embed : 1;
+	if (n == 0)
+		return errf(err, "calibrate: no lesions");
+	sl = malloc(n * sizeof(*sl));
+	se = calloc(n, sizeof(*se));
+	idx = malloc(n * sizeof(*idx));
+	pat = malloc(n * sizeof(*pat));
+	stu = malloc(n * sizeof(*stu));
+	tru = malloc(n * sizeof(*tru));
+	pred = malloc(n * sizeof(*pred));
+	if (!sl || !se || !idx || !pat || !stu || !tru || !pred) {
+		errf(err, "calibrate: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		idx[i].patient = l[i].patient;
+		idx[i].i = i;
+	}
+	qsort(idx, n, sizeof(*idx), pi_cmp);
+	for (size_t k = 0; k < n; k++) {
+		sl[k] = l[idx[k].i];
+		se[k] = emb ? emb[idx[k].i] : NULL;
+		pat[k] = sl[k].patient;
+		stu[k] = sl[k].study;
+		tru[k] = truth[idx[k].i];
+	}
+	for (size_t a = 0; a < grid->n_loc; a++)
+	for (size_t b = 0; b < grid->n_size; b++)
+	for (size_t c = 0; c < nemb; c++)
+	for (size_t d = 0; d < grid->n_threshold; d++) {
+		struct graph_params p = *base;
+		struct graph_eval ev;
+
+		p.w_loc = grid->w_loc[a];
+		p.w_size = grid->w_size[b];
+		p.w_embed = wemb[c];
+		p.threshold = grid->threshold[d];
+		for (size_t s = 0; s < n;) {
+			size_t e = s;
+			struct graph *g = NULL;
+
+			while (e < n && sl[e].patient == sl[s].patient)
+				e++;
+			if (graph_build(sl + s, e - s, emb ? se + s : NULL, dim, &p, &g, err) < 0)
+				goto out;
+			for (size_t k = s; k < e; k++)
+				pred[k] = g->track[k - s];
+			graph_destroy(g);
+			s = e;
+		}
+		if (graph_eval(pat, stu, tru, pred, n, &ev, err) < 0)
+			goto out;
+		if (!found || ev.f1 > best_eval->f1 + GRAPH_EPS ||
+		    (fabs(ev.f1 - best_eval->f1) <= GRAPH_EPS &&
+		     ev.whole_share > best_eval->whole_share + GRAPH_EPS)) {
+			*best = p;
+			*best_eval = ev;
+			found = 1;
+		}
+	}
+	rc = 0;
+out:
+	free(sl);
+	free(se);
+	free(idx);
+	free(pat);
+	free(stu);
+	free(tru);
+	free(pred);
+	return rc;
+}

@@ -1,0 +1,283 @@
+/* h_graph.c - the lesion-graph routes: GET /v1/patients/{pid}/graph (nodes and edges)
+ * and GET /v1/lesions/{id}/track (the lesion's track in time order with RECIST 1.1),
+ * plus the hooks that keep a patient's stored graph current when lesions are added or
+ * deleted through the API.
+ *
+ * Reads come from the store (edges persisted by store_graph.c); the track is the
+ * connected group of the lesion in the stored edges, and its RECIST figures are computed
+ * per request by graph_recist (a track has a handful of points). Load: one patient's
+ * rows per request, well under a millisecond for DeepLesion-sized patients.
+ */
+#include "apijson.h"
+#include "app.h"
+#include "graph.h"
+#include "handlers.h"
+#include "log.h"
+#include "store.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GRAPH_REPLY_MAX (16u << 20)
+
+void h_graph_params(const struct config *c, struct graph_params *p)
+{
+	graph_params_default(p);
+	p->w_embed = c->graph_w_embed;
+	p->w_loc = c->graph_w_loc;
+	p->w_size = c->graph_w_size;
+	p->threshold = c->graph_threshold;
+}
+
+static void rebuild(struct app *app, int64_t patient)
+{
+	struct graph_params p;
+	struct store_graph_stats s;
+	char err[LSD_ERRLEN];
+
+	h_graph_params(&app->cfg, &p);
+	if (store_graph_rebuild(app->st, patient, &p, &s, err))
+		log_msg(LOG_ERROR, "graph: patient %lld: rebuild failed: %s", (long long)patient,
+			err);
+}
+
+void h_graph_lesions_added(struct app *app, const struct lesion *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		for (j = 0; j < i && l[j].patient != l[i].patient; j++)
+			;
+		if (j == i)	/* first lesion of this patient in the batch */
+			rebuild(app, l[i].patient);
+	}
+}
+
+void h_graph_lesion_deleted(struct app *app, const struct lesion *l)
+{
+	rebuild(app, l->patient);
+}
+
+static void node_json(struct sb *b, const struct lesion *l, int track)
+{
+	const char *tn = lesion_type_name(l->type);
+
+	sb_adds(b, "{\"lesion_id\":");
+	jw_int(b, l->id);
+	sb_adds(b, ",\"study\":");
+	jw_int(b, l->study);
+	sb_adds(b, ",\"series\":");
+	jw_int(b, l->series);
+	sb_adds(b, ",\"slice\":");
+	jw_int(b, l->key_slice);
+	sb_adds(b, ",\"type\":");
+	jw_str(b, tn);
+	sb_adds(b, ",\"diameters_mm\":[");
+	jw_num(b, l->diam_mm[0]);
+	sb_addc(b, ',');
+	jw_num(b, l->diam_mm[1]);
+	sb_adds(b, "],\"location\":[");
+	jw_num(b, l->loc[0]);
+	sb_addc(b, ',');
+	jw_num(b, l->loc[1]);
+	sb_addc(b, ',');
+	jw_num(b, l->loc[2]);
+	sb_adds(b, "],\"track\":");
+	jw_int(b, track);
+	sb_addc(b, '}');
+}
+
+/* Load one patient's lesions, edges and tracks. 0; 404 / 500 replied otherwise. */
+static int load_patient(const struct request *r, int64_t pid, struct lesion **l, size_t *n,
+			struct graph_edge **e, size_t *ne, int **track, int *ntracks,
+			struct reply *rp)
+{
+	char err[LSD_ERRLEN];
+
+	*l = NULL;
+	*e = NULL;
+	*track = NULL;
+	if (store_patient_lesions(r->app->st, pid, l, n, err) ||
+	    store_graph_edges(r->app->st, pid, e, ne, err))
+		goto fail;
+	if (*n == 0) {
+		reply_problem(rp, 404, "no patient %lld", (long long)pid);
+		return -1;
+	}
+	*track = malloc(*n * sizeof(**track));
+	if (!*track) {
+		errf(err, "out of memory");
+		goto fail;
+	}
+	*ntracks = graph_components(*l, *n, *e, *ne, *track, err);
+	if (*ntracks < 0)
+		goto fail;
+	return 0;
+fail:
+	reply_problem(rp, 500, "%s", err);
+	return -1;
+}
+
+void h_patient_graph(const struct request *r, struct reply *rp)
+{
+	struct lesion *l = NULL;
+	struct graph_edge *e = NULL;
+	int *track = NULL, ntracks = 0;
+	size_t n = 0, ne = 0;
+	int64_t pid;
+	struct sb b;
+
+	if (r->nargs < 1 || parse_i64(r->args[0], 1, INT64_MAX, &pid)) {
+		reply_problem(rp, 404, "patient id must be a positive integer, got '%.40s'",
+			      r->nargs ? r->args[0] : "");
+		return;
+	}
+	if (load_patient(r, pid, &l, &n, &e, &ne, &track, &ntracks, rp))
+		goto out;
+	sb_init(&b, GRAPH_REPLY_MAX);
+	sb_adds(&b, "{\"patient\":");
+	jw_int(&b, pid);
+	sb_adds(&b, ",\"nodes\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			sb_addc(&b, ',');
+		node_json(&b, &l[i], track[i]);
+	}
+	sb_adds(&b, "],\"edges\":[");
+	for (size_t k = 0; k < ne; k++) {
+		if (k)
+			sb_addc(&b, ',');
+		sb_adds(&b, "{\"from\":");
+		jw_int(&b, e[k].from);
+		sb_adds(&b, ",\"to\":");
+		jw_int(&b, e[k].to);
+		sb_adds(&b, ",\"score\":");
+		jw_num(&b, e[k].score);
+		sb_adds(&b, ",\"components\":{\"d_embed\":");
+		jw_num(&b, e[k].d_embed);
+		sb_adds(&b, ",\"d_loc\":");
+		jw_num(&b, e[k].d_loc);
+		sb_adds(&b, ",\"size_ratio\":");
+		jw_num(&b, e[k].size_ratio);
+		sb_adds(&b, ",\"cost\":");
+		jw_num(&b, e[k].cost);
+		sb_adds(&b, "}}");
+	}
+	sb_adds(&b, "],\"tracks\":");
+	jw_int(&b, ntracks);
+	sb_addc(&b, '}');
+	reply_json(rp, 200, &b);
+out:
+	free(l);
+	free(e);
+	free(track);
+}
+
+void h_lesion_track(const struct request *r, struct reply *rp)
+{
+	struct lesion *l = NULL, self;
+	struct graph_edge *e = NULL;
+	const struct lesion **tl = NULL;
+	struct graph_point *pts = NULL;
+	int *track = NULL, ntracks = 0, latest = 0, np, mine = -1;
+	size_t n = 0, ne = 0, nt = 0;
+	char err[LSD_ERRLEN];
+	int64_t id;
+	struct sb b;
+	int rc;
+
+	if (r->nargs < 1 || parse_i64(r->args[0], 1, INT64_MAX, &id)) {
+		reply_problem(rp, 404, "lesion id must be a positive integer, got '%.40s'",
+			      r->nargs ? r->args[0] : "");
+		return;
+	}
+	rc = store_lesion_get(r->app->st, id, &self, err);
+	if (rc == STORE_NOTFOUND) {
+		reply_problem(rp, 404, "no lesion %lld", (long long)id);
+		return;
+	}
+	if (rc) {
+		reply_problem(rp, 500, "%s", err);
+		return;
+	}
+	if (load_patient(r, self.patient, &l, &n, &e, &ne, &track, &ntracks, rp))
+		goto out;
+	tl = malloc(n * sizeof(*tl));
+	pts = malloc((n + 1) * sizeof(*pts));
+	if (!tl || !pts) {
+		reply_problem(rp, 500, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		latest = LSD_MAX(latest, l[i].study);
+		if (l[i].id == id)
+			mine = track[i];
+	}
+	if (mine < 0) {	/* deleted between the two reads */
+		reply_problem(rp, 404, "no lesion %lld", (long long)id);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (track[i] == mine)
+			tl[nt++] = &l[i];
+	np = graph_recist(tl, nt, latest, pts, err);
+	if (np < 0) {
+		reply_problem(rp, 500, "%s", err);
+		goto out;
+	}
+	sb_init(&b, GRAPH_REPLY_MAX);
+	sb_adds(&b, "{\"lesion_id\":");
+	jw_int(&b, id);
+	sb_adds(&b, ",\"patient\":");
+	jw_int(&b, self.patient);
+	sb_adds(&b, ",\"latest_study\":");
+	jw_int(&b, latest);
+	sb_adds(&b, ",\"track\":[");
+	for (int k = 0; k < np; k++) {
+		const struct graph_point *q = &pts[k];
+
+		if (k)
+			sb_addc(&b, ',');
+		sb_adds(&b, "{\"lesion_id\":");
+		if (q->id)
+			jw_int(&b, q->id);
+		else
+			sb_adds(&b, "null");
+		sb_adds(&b, ",\"study\":");
+		jw_int(&b, q->study);
+		sb_adds(&b, ",\"present\":");
+		sb_adds(&b, q->id ? "true" : "false");
+		sb_adds(&b, ",\"long_mm\":");
+		jw_num(&b, q->long_mm);
+		sb_adds(&b, ",\"short_mm\":");
+		jw_num(&b, q->short_mm);
+		sb_adds(&b, ",\"sum_mm\":");
+		jw_num(&b, q->sum_mm);
+		sb_adds(&b, ",\"change_from_baseline_mm\":");
+		jw_num(&b, q->d_base_mm);
+		sb_adds(&b, ",\"change_from_baseline_pct\":");
+		jw_num(&b, q->d_base_pct);
+		sb_adds(&b, ",\"nadir_mm\":");
+		jw_num(&b, q->nadir_mm);
+		sb_adds(&b, ",\"change_from_nadir_mm\":");
+		jw_num(&b, q->d_nadir_mm);
+		sb_adds(&b, ",\"change_from_nadir_pct\":");
+		jw_num(&b, q->d_nadir_pct);
+		sb_adds(&b, ",\"recist\":");
+		jw_str(&b, graph_recist_name(q->cat));
+		sb_addc(&b, '}');
+	}
+	sb_adds(&b, "],\"response\":");
+	jw_str(&b, graph_recist_name(pts[np - 1].cat));
+	sb_adds(&b, ",\"rule\":");
+	jw_str(&b, graph_recist_rule());
+	sb_addc(&b, '}');
+	reply_json(rp, 200, &b);
+out:
+	free(l);
+	free(e);
+	free(track);
+	free(tl);
+	free(pts);
+}

@@ -1,0 +1,96 @@
+#!/bin/sh
+# graph.sh - the lesion graph end to end: ingest a hand-made patient (3 studies: a lesion
+# that grows, one that vanishes, one that appears, two lesions close together that both
+# drift), `lesiond graph`, then the graph and track endpoints, 404s, and the graph kept
+# current after a DELETE. Expected links and RECIST categories are worked out by hand in
+# tests/unit/test_graph.c (the same geometry; ids here are CSV row numbers).
+. "$(dirname "$0")/lib.sh"
+
+CSV="$T_DIR/DL_info.csv"
+CONF="$T_DIR/lesiond.conf"
+DB="$T_DIR/lesiond.db"
+# weights of the hand computation, independent of the shipped defaults
+cat > "$CONF" <<CONF
+graph_w_loc = 1
+graph_w_size = 0.1
+graph_w_embed = 0
+graph_threshold = 0.1
+CONF
+
+echo "File_name,Patient_index,Study_index,Series_ID,Key_slice_index,Measurement_coordinates,Bounding_boxes,Lesion_diameters_Pixel_,Normalized_lesion_location,Coarse_lesion_type,Possibly_noisy,Slice_range,Spacing_mm_px_,Image_size,DICOM_windows,Patient_gender,Patient_age,Train_Val_Test" > "$CSV"
+# row: patient study x y z long_mm type  (spacing 1 mm/px, so px = mm)
+row() {
+	awk -v p="$1" -v s="$2" -v x="$3" -v y="$4" -v z="$5" -v L="$6" -v t="$7" 'BEGIN {
+		S = L * 0.6
+		printf "%06d_%02d_01_050.png,%d,%d,1,50,\"100, 100, %g, 100, 110, 95, 110, %g\",", p, s, p, s, 100 + L, 95 + S
+		printf "\"95, 90, %g, %g\",\"%g, %g\",\"%g, %g, %g\",%d,0,\"45, 55\",\"1, 1, 5\",\"512, 512\",\"-175, 275\",F,60,1\n", 105 + L, 110 + S, L, S, x, y, z, t
+	}' >> "$CSV"
+}
+row 7 1 0.300 0.400 0.500 10 4   # 1  G, grows
+row 7 1 0.700 0.600 0.300 20 5   # 2  V, vanishes after study 2
+row 7 1 0.400 0.200 0.400 10 4   # 3  C1
+row 7 1 0.430 0.200 0.400 10 4   # 4  C2
+row 7 2 0.305 0.400 0.500 13 4   # 5  G
+row 7 2 0.700 0.605 0.300 19 5   # 6  V
+row 7 2 0.500 0.800 0.700 8 2    # 7  A, appears
+row 7 2 0.418 0.200 0.400 10 4   # 8  C1 (nearer to C2's old place than C1's)
+row 7 2 0.450 0.200 0.400 10 4   # 9  C2
+row 7 3 0.310 0.400 0.500 17 4   # 10 G
+row 7 3 0.500 0.805 0.700 9 2    # 11 A
+row 7 3 0.420 0.200 0.400 10 4   # 12 C1
+row 7 3 0.452 0.200 0.400 10 4   # 13 C2
+row 9 1 0.300 0.400 0.500 10 4   # 14 another patient, same place: never linked
+
+"$LESIOND" ingest --config "$CONF" --db "$DB" --csv "$CSV" > "$T_DIR/ingest.out" 2>&1
+check "ingest" grep -q "14 added" "$T_DIR/ingest.out"
+"$LESIOND" graph --config "$CONF" --db "$DB" > "$T_DIR/graph.out" 2>&1
+check "lesiond graph counts" grep -q "2 patients, 14 lesions, 11 edges (0 dropped by the one-lesion-per-study rule), 6 tracks" "$T_DIR/graph.out"
+"$LESIOND" graph --config "$CONF" --db "$DB" --patient 7 > "$T_DIR/graph1.out" 2>&1
+check "lesiond graph --patient" grep -q "1 patients, 13 lesions, 11 edges" "$T_DIR/graph1.out"
+
+# truth: tracks G=1 V=2 C1=3 C2=4 A=5, patient 9's lesion its own
+printf 'lesion_id,patient,study,true_type,track_id\n1,7,1,4,1\n2,7,1,5,2\n3,7,1,4,3\n4,7,1,4,4\n5,7,2,4,1\n6,7,2,5,2\n7,7,2,2,5\n8,7,2,4,3\n9,7,2,4,4\n10,7,3,4,1\n11,7,3,2,5\n12,7,3,4,3\n13,7,3,4,4\n14,9,1,4,6\n' > "$T_DIR/truth.csv"
+"$LESIOND" graph --config "$CONF" --db "$DB" --truth "$T_DIR/truth.csv" --calibrate > "$T_DIR/eval.out" 2>&1
+check "eval: perfect on the hand case" grep -q "precision 1.0000 recall 1.0000 F1 1.0000; tracks recovered whole 6/6" "$T_DIR/eval.out"
+check "calibrate prints config lines" grep -q "^graph_threshold = " "$T_DIR/eval.out"
+
+start_server --config "$CONF" || { not_ok "server start"; finish; exit 1; }
+
+expect GET /v1/patients/7/graph 200
+jqt '.patient == 7 and (.nodes | length) == 13 and (.edges | length) == 11 and .tracks == 5'
+jqt '[.edges[] | [.from, .to]] | sort == [[1,5],[1,10],[2,6],[3,8],[3,12],[4,9],[4,13],[5,10],[7,11],[8,12],[9,13]]'
+jqt '[.edges[] | select(.from == 4 and .to == 8)] | length == 0'
+jqt '.edges[] | select(.from == 1 and .to == 5) | (.score - 0.687636 | fabs) < 1e-5 and (.components.size_ratio - 1.3 | fabs) < 1e-9 and .components.d_embed == null'
+jqt '.nodes[] | select(.lesion_id == 7) | .study == 2 and .slice == 50 and .type == "abdomen" and .diameters_mm == [8, 4.8] and .location == [0.5, 0.8, 0.7]'
+jqt '[.nodes[] | select(.lesion_id == 1 or .lesion_id == 5 or .lesion_id == 10) | .track] | unique | length == 1'
+jqt '([.nodes[] | select(.lesion_id == 3) | .track] != [.nodes[] | select(.lesion_id == 4) | .track])'
+expect GET /v1/patients/9/graph 200
+jqt '(.nodes | length) == 1 and (.edges | length) == 0'
+
+expect GET /v1/lesions/5/track 200
+jqt '[.track[] | .lesion_id] == [1, 5, 10] and [.track[] | .recist] == ["BL", "SD", "PD"] and .response == "PD"'
+jqt '.track[2].sum_mm == 17 and .track[2].change_from_baseline_pct == 70 and .track[2].change_from_nadir_mm == 7 and .track[1].short_mm == 7.8'
+jqt '.rule | test("5 mm")'
+expect GET /v1/lesions/2/track 200
+jqt '[.track[] | .recist] == ["BL", "SD", "CR"] and .track[2].lesion_id == null and .track[2].study == 3 and .track[2].present == false and .response == "CR"'
+expect GET /v1/lesions/11/track 200
+jqt '[.track[] | .lesion_id] == [7, 11] and .response == "SD"'
+expect GET /v1/lesions/14/track 200
+jqt '[.track[] | .lesion_id] == [14] and .response == "BL"'
+
+expect GET /v1/patients/12345/graph 404
+problem 404
+expect GET /v1/patients/abc/graph 404
+expect GET /v1/lesions/999/track 404
+problem 404
+expect GET /v1/lesions/0/track 404
+expect POST /v1/lesions/1/track 405
+
+# deleting G's middle lesion rebuilds the patient: G keeps 1-10 (cost 0.063 < 0.1)
+expect DELETE /v1/lesions/5 204
+expect GET /v1/patients/7/graph 200
+jqt '(.edges | length) == 9 and ([.edges[] | select(.from == 1 and .to == 10)] | length) == 1'
+expect GET /v1/lesions/1/track 200
+jqt '[.track[] | .lesion_id] == [1, 10] and .response == "PD"'
+expect GET /v1/lesions/5/track 404
+finish

@@ -1,0 +1,552 @@
+/* test_graph.c - the lesion graph: assignment against brute force, a hand-computed
+ * three-study patient, the one-lesion-per-study rule, embeddings and gates, RECIST
+ * boundaries, evaluation counts and calibration. Expected values are worked out by hand
+ * in the comments, not taken from the code. */
+#include "graph.h"
+#include "util.h"
+
+#include "unit.h"
+
+static struct lesion mk(int64_t id, int patient, int study, double x, double y, double z,
+			double long_mm, int type)
+{
+	struct lesion l;
+
+	memset(&l, 0, sizeof(l));
+	l.id = id;
+	l.patient = patient;
+	l.study = study;
+	l.loc[0] = x;
+	l.loc[1] = y;
+	l.loc[2] = z;
+	l.diam_mm[0] = long_mm;
+	l.diam_mm[1] = long_mm * 0.6;
+	l.type = type;
+	return l;
+}
+
+static struct graph_params test_params(void)
+{
+	struct graph_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.w_loc = 1.0;
+	p.w_size = 0.1;
+	p.w_embed = 0.0;
+	p.threshold = 0.1;
+	p.max_dloc = 0.25;
+	p.max_size_ratio = 4.0;
+	p.type_gate = 1;
+	return p;
+}
+
+static const struct graph_edge *find_edge(const struct graph *g, int64_t a, int64_t b)
+{
+	for (size_t k = 0; k < g->nedges; k++)
+		if (g->edges[k].from == a && g->edges[k].to == b)
+			return &g->edges[k];
+	return NULL;
+}
+
+static int track_of(const struct graph *g, int64_t id)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (g->ids[i] == id)
+			return g->track[i];
+	return -2;
+}
+
+/* ---- assignment ---- */
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static double rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+static double brute(const double *a, size_t n, size_t *perm, size_t k, char *used)
+{
+	double best = INFINITY;
+
+	if (k == n) {
+		double s = 0;
+
+		for (size_t r = 0; r < n; r++)
+			s += a[r * n + perm[r]];
+		return s;
+	}
+	for (size_t c = 0; c < n; c++) {
+		if (used[c])
+			continue;
+		used[c] = 1;
+		perm[k] = c;
+		double s = brute(a, n, perm, k + 1, used);
+
+		if (s < best)
+			best = s;
+		used[c] = 0;
+	}
+	return best;
+}
+
+static void test_assign_vs_brute(void)
+{
+	double a[49];
+	size_t asg[7], perm[7];
+	char used[7], seen[7];
+
+	for (int trial = 0; trial < 300; trial++) {
+		size_t n = 1 + (size_t)(rnd() * 7);
+		double total, check = 0;
+
+		for (size_t k = 0; k < n * n; k++)	/* some ties on purpose */
+			a[k] = trial % 3 == 0 ? (double)(int)(rnd() * 4) : rnd() * 10 - 3;
+		CHECK_EQ_INT(graph_assign(a, n, asg, &total), 0);
+		memset(used, 0, sizeof(used));
+		memset(seen, 0, sizeof(seen));
+		for (size_t r = 0; r < n; r++) {
+			CHECK(asg[r] < n);
+			if (asg[r] < n) {
+				CHECK(!seen[asg[r]]);
+				seen[asg[r]] = 1;
+				check += a[r * n + asg[r]];
+			}
+		}
+		CHECK_NEAR(total, check, 1e-9);
+		CHECK_NEAR(total, brute(a, n, perm, 0, used), 1e-9);
+	}
+	/* a known 3x3: rows pick columns 1, 0, 2 for 1 + 2 + 2 = 5 */
+	const double k3[9] = { 4, 1, 3, 2, 0, 5, 3, 2, 2 };
+	double t3;
+
+	CHECK_EQ_INT(graph_assign(k3, 3, asg, &t3), 0);
+	CHECK_NEAR(t3, 5, 1e-12);
+	CHECK_EQ_INT(asg[0], 1);
+	CHECK_EQ_INT(asg[1], 0);
+	CHECK_EQ_INT(asg[2], 2);
+}
+
+/* ---- the "Done when" patient ----
+ * Studies 1, 2, 3 (w_loc 1, w_size 0.1, threshold 0.1):
+ *   G grows 10 -> 13 -> 17 mm, drifting +0.005 in x per study     ids 1, 11, 21
+ *   V (lung) 20 -> 19 mm, gone in study 3                         ids 2, 12
+ *   A (abdomen) appears in study 2, 8 -> 9 mm                     ids 13, 23
+ *   C1, C2: two 10 mm lesions 0.03 apart that both drift in x:
+ *     study 1: C1 0.400, C2 0.430; study 2: C1 0.418, C2 0.450; study 3: C1 0.420,
+ *     C2 0.452. Nearest-neighbour per lesion would link C2(1) to C1(2) (0.012 < 0.020);
+ *     the optimal assignment links C1-C1 + C2-C2 (0.018 + 0.020 = 0.038 < 0.012 + 0.050).
+ * Costs: G1-G2 0.005 + 0.1 ln 1.3 = 0.0312364, G2-G3 0.005 + 0.1 ln(17/13) = 0.0318265,
+ * G1-G3 0.010 + 0.1 ln 1.7 = 0.0630628, V 0.005 + 0.1 ln(20/19) = 0.0101293,
+ * A 0.005 + 0.1 ln(9/8) = 0.0167783. G is 0.24+ from C; V and A are far from all. */
+static size_t scenario(struct lesion *l)
+{
+	size_t n = 0;
+
+	l[n++] = mk(1, 7, 1, 0.300, 0.400, 0.500, 10, 4);
+	l[n++] = mk(2, 7, 1, 0.700, 0.600, 0.300, 20, 5);
+	l[n++] = mk(3, 7, 1, 0.400, 0.200, 0.400, 10, 4);
+	l[n++] = mk(4, 7, 1, 0.430, 0.200, 0.400, 10, 4);
+	l[n++] = mk(11, 7, 2, 0.305, 0.400, 0.500, 13, 4);
+	l[n++] = mk(12, 7, 2, 0.700, 0.605, 0.300, 19, 5);
+	l[n++] = mk(13, 7, 2, 0.500, 0.800, 0.700, 8, 2);
+	l[n++] = mk(14, 7, 2, 0.418, 0.200, 0.400, 10, 4);
+	l[n++] = mk(15, 7, 2, 0.450, 0.200, 0.400, 10, 4);
+	l[n++] = mk(21, 7, 3, 0.310, 0.400, 0.500, 17, 4);
+	l[n++] = mk(23, 7, 3, 0.500, 0.805, 0.700, 9, 2);
+	l[n++] = mk(24, 7, 3, 0.420, 0.200, 0.400, 10, 4);
+	l[n++] = mk(25, 7, 3, 0.452, 0.200, 0.400, 10, 4);
+	return n;
+}
+
+static void test_scenario_graph(void)
+{
+	struct lesion l[16];
+	size_t n = scenario(l);
+	struct graph_params p = test_params();
+	struct graph *g = NULL;
+	char err[LSD_ERRLEN] = "";
+	static const int64_t want[][2] = {
+		{ 1, 11 }, { 1, 21 }, { 2, 12 }, { 3, 14 }, { 3, 24 }, { 4, 15 }, { 4, 25 },
+		{ 11, 21 }, { 13, 23 }, { 14, 24 }, { 15, 25 },
+	};
+
+	CHECK_EQ_INT(graph_build(l, n, NULL, 0, &p, &g, err), 0);
+	if (!g)
+		return;
+	CHECK_EQ_INT(g->nedges, LSD_ARRAY_LEN(want));
+	CHECK_EQ_INT(g->ndropped, 0);
+	for (size_t k = 0; k < LSD_ARRAY_LEN(want); k++)
+		CHECK(find_edge(g, want[k][0], want[k][1]) != NULL);
+	CHECK(find_edge(g, 4, 14) == NULL);	/* the greedy mistake */
+	/* edge order: (from study, from id, to study, to id) */
+	CHECK_EQ_INT(g->edges[0].from, 1);
+	CHECK_EQ_INT(g->edges[0].to, 11);
+	CHECK_EQ_INT(g->edges[1].to, 21);
+	CHECK_EQ_INT(g->edges[g->nedges - 1].from, 15);
+
+	const struct graph_edge *e = find_edge(g, 1, 11);
+
+	if (e) {
+		CHECK_NEAR(e->d_loc, 0.005, 1e-12);
+		CHECK_NEAR(e->size_ratio, 1.3, 1e-12);
+		CHECK(isnan(e->d_embed));
+		CHECK_NEAR(e->cost, 0.0312364, 1e-6);
+		CHECK_NEAR(e->score, 1 - 0.312364, 1e-5);
+	}
+	e = find_edge(g, 1, 21);
+	if (e) {
+		CHECK_NEAR(e->cost, 0.0630628, 1e-6);
+		CHECK_NEAR(e->size_ratio, 1.7, 1e-12);
+	}
+	e = find_edge(g, 2, 12);
+	if (e)
+		CHECK_NEAR(e->score, 1 - 0.101293, 1e-5);
+	e = find_edge(g, 4, 25);
+	if (e)
+		CHECK_NEAR(e->d_loc, 0.022, 1e-12);
+	for (size_t k = 0; k < g->nedges; k++)
+		CHECK(g->edges[k].score > 0 && g->edges[k].score <= 1);
+
+	/* 5 tracks numbered by first node in (study, id): G 0, V 1, C1 2, C2 3, A 4 */
+	CHECK_EQ_INT(g->ntracks, 5);
+	CHECK_EQ_INT(track_of(g, 1), 0);
+	CHECK_EQ_INT(track_of(g, 11), 0);
+	CHECK_EQ_INT(track_of(g, 21), 0);
+	CHECK_EQ_INT(track_of(g, 2), 1);
+	CHECK_EQ_INT(track_of(g, 12), 1);
+	CHECK_EQ_INT(track_of(g, 3), 2);
+	CHECK_EQ_INT(track_of(g, 24), 2);
+	CHECK_EQ_INT(track_of(g, 4), 3);
+	CHECK_EQ_INT(track_of(g, 25), 3);
+	CHECK_EQ_INT(track_of(g, 13), 4);
+	CHECK_EQ_INT(track_of(g, 23), 4);
+
+	/* the stored-edges path gives the same tracks; an edge naming a stranger is ignored */
+	int tr[16];
+	struct graph_edge extra[16];
+
+	memcpy(extra, g->edges, g->nedges * sizeof(*extra));
+	extra[g->nedges] = extra[0];
+	extra[g->nedges].to = 999;
+	CHECK_EQ_INT(graph_components(l, n, extra, g->nedges + 1, tr, err), 5);
+	for (size_t i = 0; i < n; i++)
+		CHECK_EQ_INT(tr[i], g->track[i]);
+	CHECK_EQ_INT(graph_components(l, n, extra, 2, tr, err), 11);	/* G only */
+	graph_destroy(g);
+}
+
+static void test_scenario_recist(void)
+{
+	struct lesion l[16];
+	struct graph_point pts[4];
+	const struct lesion *t[3];
+	char err[LSD_ERRLEN];
+
+	CHECK_EQ_INT(scenario(l), 13);
+	/* G, given out of order: 10 BL; 13 = +30% but +3 mm: SD; 17 = +70%, +7 mm: PD */
+	t[0] = &l[9];
+	t[1] = &l[0];
+	t[2] = &l[4];
+	CHECK_EQ_INT(graph_recist(t, 3, 3, pts, err), 3);
+	CHECK_EQ_INT(pts[0].id, 1);
+	CHECK_EQ_INT(pts[0].cat, GRAPH_BL);
+	CHECK_EQ_INT(pts[1].cat, GRAPH_SD);
+	CHECK_EQ_INT(pts[2].cat, GRAPH_PD);
+	CHECK_NEAR(pts[2].d_base_pct, 70, 1e-9);
+	CHECK_NEAR(pts[2].d_nadir_mm, 7, 1e-9);
+	CHECK_NEAR(pts[1].short_mm, 7.8, 1e-9);
+	/* V: 20, 19, then absent in study 3 -> CR */
+	t[0] = &l[1];
+	t[1] = &l[5];
+	CHECK_EQ_INT(graph_recist(t, 2, 3, pts, err), 3);
+	CHECK_EQ_INT(pts[1].cat, GRAPH_SD);
+	CHECK_EQ_INT(pts[2].cat, GRAPH_CR);
+	CHECK_EQ_INT(pts[2].study, 3);
+	CHECK_EQ_INT(pts[2].id, 0);
+	CHECK_NEAR(pts[2].sum_mm, 0, 0);
+	CHECK_NEAR(pts[2].d_base_pct, -100, 1e-9);
+	CHECK_NEAR(pts[2].nadir_mm, 19, 1e-9);
+	/* A: 8 -> 9 mm: SD; nothing after study 3 */
+	t[0] = &l[6];
+	t[1] = &l[10];
+	CHECK_EQ_INT(graph_recist(t, 2, 3, pts, err), 2);
+	CHECK_EQ_INT(pts[1].cat, GRAPH_SD);
+	CHECK_STR(graph_recist_name(pts[1].cat), "SD");
+	CHECK(strstr(graph_recist_rule(), "5 mm") != NULL);
+}
+
+/* Long diameters at studies 1..n; returns the last category (or -1). */
+static int recist_of(const double *mm, size_t n, int latest, struct graph_point *pts)
+{
+	struct lesion l[8];
+	const struct lesion *t[8];
+	char err[LSD_ERRLEN];
+	int np;
+
+	for (size_t k = 0; k < n; k++) {
+		l[k] = mk((int64_t)k + 1, 1, (int)k + 1, 0.5, 0.5, 0.5, mm[k], 4);
+		t[k] = &l[k];
+	}
+	np = graph_recist(t, n, latest, pts, err);
+	return np > 0 ? (int)pts[np - 1].cat : -1;
+}
+
+static void test_recist_boundaries(void)
+{
+	struct graph_point pts[9];
+	static const double pd_exact[] = { 25, 30 };	/* +20%, +5 mm: PD */
+	static const double pct_only[] = { 20, 24 };	/* +20%, +4 mm: not PD */
+	static const double mm_only[] = { 50, 59 };	/* +18%, +9 mm: not PD */
+	static const double pr_exact[] = { 10, 7 };	/* -30%: PR */
+	static const double pr_short[] = { 10, 7.1 };	/* -29%: SD */
+	static const double nadir_pd[] = { 40, 20, 25 };	/* +25%, +5 from nadir 20 */
+	static const double nadir_pr[] = { 40, 20, 24 };	/* +20%, +4 from nadir: PR */
+	static const double nadir_sd[] = { 40, 30, 35 };	/* 35 > 28: not PR; +5 is 16.7% */
+
+	CHECK_EQ_INT(recist_of(pd_exact, 2, 2, pts), GRAPH_PD);
+	CHECK_NEAR(pts[1].d_nadir_pct, 20, 1e-9);
+	CHECK_EQ_INT(recist_of(pct_only, 2, 2, pts), GRAPH_SD);
+	CHECK_EQ_INT(recist_of(mm_only, 2, 2, pts), GRAPH_SD);
+	CHECK_EQ_INT(recist_of(pr_exact, 2, 2, pts), GRAPH_PR);
+	CHECK_NEAR(pts[1].d_base_pct, -30, 1e-9);
+	CHECK_EQ_INT(recist_of(pr_short, 2, 2, pts), GRAPH_SD);
+	CHECK_EQ_INT(recist_of(nadir_pd, 3, 3, pts), GRAPH_PD);
+	CHECK_EQ_INT(pts[1].cat, GRAPH_PR);
+	CHECK_NEAR(pts[2].nadir_mm, 20, 1e-12);
+	CHECK_NEAR(pts[2].d_base_pct, -37.5, 1e-9);
+	CHECK_NEAR(pts[2].d_nadir_pct, 25, 1e-9);
+	CHECK_EQ_INT(recist_of(nadir_pr, 3, 3, pts), GRAPH_PR);
+	CHECK_EQ_INT(recist_of(nadir_sd, 3, 3, pts), GRAPH_SD);
+	/* one point: baseline; one point and a later study: CR */
+	CHECK_EQ_INT(recist_of(pd_exact, 1, 1, pts), GRAPH_BL);
+	CHECK_EQ_INT(recist_of(pd_exact, 1, 4, pts), GRAPH_CR);
+	CHECK_EQ_INT(pts[1].study, 4);
+
+	/* errors: empty, two lesions in one study, no diameter */
+	struct lesion a = mk(1, 1, 1, 0.5, 0.5, 0.5, 10, 4), b = mk(2, 1, 1, 0.5, 0.5, 0.5, 12, 4);
+	const struct lesion *t[2] = { &a, &b };
+	char err[LSD_ERRLEN] = "";
+
+	CHECK_EQ_INT(graph_recist(t, 0, 1, pts, err), -1);
+	CHECK_EQ_INT(graph_recist(t, 2, 1, pts, err), -1);
+	CHECK(strstr(err, "same study") != NULL);
+	a.diam_mm[0] = 0;
+	CHECK_EQ_INT(graph_recist(t, 1, 1, pts, err), -1);
+}
+
+/* Transitive conflict: a(s1) 0.40, b(s2) 0.46, c(s3) 0.51, d(s3) 0.40, all 10 mm.
+ * Candidates: a-b (0.06, score 0.4), b-c (0.05, 0.5; b's best in s3), a-d (0, 1.0).
+ * Taken by score: a-d, b-c, then a-b would join c and d (both study 3): dropped. */
+static void test_consistency_rule(void)
+{
+	struct lesion l[4];
+	struct graph_params p = test_params();
+	struct graph *g = NULL;
+	char err[LSD_ERRLEN];
+
+	l[0] = mk(1, 1, 1, 0.40, 0.5, 0.5, 10, 4);
+	l[1] = mk(2, 1, 2, 0.46, 0.5, 0.5, 10, 4);
+	l[2] = mk(3, 1, 3, 0.51, 0.5, 0.5, 10, 4);
+	l[3] = mk(4, 1, 3, 0.40, 0.5, 0.5, 10, 4);
+	CHECK_EQ_INT(graph_build(l, 4, NULL, 0, &p, &g, err), 0);
+	if (!g)
+		return;
+	CHECK_EQ_INT(g->nedges, 2);
+	CHECK_EQ_INT(g->ndropped, 1);
+	CHECK(find_edge(g, 1, 4) != NULL);
+	CHECK(find_edge(g, 2, 3) != NULL);
+	CHECK(find_edge(g, 1, 2) == NULL);
+	CHECK_EQ_INT(g->ntracks, 2);
+	CHECK_EQ_INT(track_of(g, 1), 0);
+	CHECK_EQ_INT(track_of(g, 4), 0);
+	CHECK_EQ_INT(track_of(g, 2), 1);
+	CHECK_EQ_INT(track_of(g, 3), 1);
+	graph_destroy(g);
+}
+
+/* Two lesions 0.02 apart swap places between studies; their embeddings tell them apart.
+ * Location alone: P-Q' and Q-P' cost 0, the true pairs 0.02 each. With w_embed 0.1 and
+ * orthogonal vectors the wrong pairs cost 0.1 * sqrt(2) = 0.1414, the true ones 0.02. */
+static void test_embedding_and_gates(void)
+{
+	struct lesion l[5];
+	static const float e1[2] = { 1, 0 }, e1b[2] = { 3, 0 }, e2[2] = { 0, 1 },
+			   e2b[2] = { 0, 2 };
+	const float *emb[5] = { e1, e2, e1b, e2b, NULL };
+	struct graph_params p = test_params();
+	struct graph *g = NULL;
+	char err[LSD_ERRLEN];
+
+	l[0] = mk(1, 1, 1, 0.50, 0.5, 0.5, 10, 4);	/* P */
+	l[1] = mk(2, 1, 1, 0.52, 0.5, 0.5, 10, 4);	/* Q */
+	l[2] = mk(3, 1, 2, 0.52, 0.5, 0.5, 10, 4);	/* P' */
+	l[3] = mk(4, 1, 2, 0.50, 0.5, 0.5, 10, 4);	/* Q' */
+	p.threshold = 0.2;
+	CHECK_EQ_INT(graph_build(l, 4, NULL, 0, &p, &g, err), 0);
+	CHECK(g && find_edge(g, 1, 4) && find_edge(g, 2, 3));
+	graph_destroy(g);
+	g = NULL;
+	p.w_embed = 0.1;
+	CHECK_EQ_INT(graph_build(l, 4, emb, 2, &p, &g, err), 0);
+	CHECK(g && find_edge(g, 1, 3) && find_edge(g, 2, 4));
+	if (g && find_edge(g, 1, 3)) {
+		CHECK_NEAR(find_edge(g, 1, 3)->d_embed, 0, 1e-9);
+		CHECK_NEAR(find_edge(g, 1, 3)->cost, 0.02, 1e-9);
+	}
+	graph_destroy(g);
+	g = NULL;
+
+	/* no embedding for lesion 5: d_embed NAN, cost from location and size only */
+	l[4] = mk(5, 1, 3, 0.50, 0.5, 0.5, 10, 4);
+	CHECK_EQ_INT(graph_build(l, 5, emb, 2, &p, &g, err), 0);
+	if (g) {
+		const struct graph_edge *e = find_edge(g, 4, 5);
+
+		CHECK(e && isnan(e->d_embed));
+	}
+	graph_destroy(g);
+	g = NULL;
+
+	/* gates: different known types never link; unknown (-1) may; distance and size */
+	struct lesion t[2];
+
+	t[0] = mk(1, 1, 1, 0.5, 0.5, 0.5, 10, 4);
+	t[1] = mk(2, 1, 2, 0.5, 0.5, 0.5, 10, 5);
+	CHECK_EQ_INT(graph_build(t, 2, NULL, 0, &p, &g, err), 0);
+	CHECK(g && g->nedges == 0 && g->ntracks == 2);
+	graph_destroy(g);
+	t[1].type = -1;
+	CHECK_EQ_INT(graph_build(t, 2, NULL, 0, &p, &g, err), 0);
+	CHECK(g && g->nedges == 1 && g->ntracks == 1);
+	graph_destroy(g);
+	p.type_gate = 0;
+	t[1].type = 5;
+	CHECK_EQ_INT(graph_build(t, 2, NULL, 0, &p, &g, err), 0);
+	CHECK(g && g->nedges == 1);
+	graph_destroy(g);
+	p.threshold = 100;
+	p.max_dloc = 0.1;
+	t[1].loc[0] = 0.62;		/* d_loc 0.12 > 0.1 */
+	CHECK_EQ_INT(graph_build(t, 2, NULL, 0, &p, &g, err), 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+	t[1].loc[0] = 0.5;
+	t[1].diam_mm[0] = 45;		/* ratio 4.5 > 4 */
+	CHECK_EQ_INT(graph_build(t, 2, NULL, 0, &p, &g, err), 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+
+	/* same study never linked, even when identical */
+	t[1] = t[0];
+	t[1].id = 2;
+	CHECK_EQ_INT(graph_build(t, 2, NULL, 0, &p, &g, err), 0);
+	CHECK(g && g->nedges == 0 && g->ntracks == 2);
+	graph_destroy(g);
+
+	/* errors */
+	t[1].patient = 2;
+	CHECK_EQ_INT(graph_build(t, 2, NULL, 0, &p, &g, err), -1);
+	CHECK(g == NULL);
+	t[1].patient = 1;
+	t[1].id = 1;
+	CHECK_EQ_INT(graph_build(t, 2, NULL, 0, &p, &g, err), -1);
+	p.threshold = 0;
+	CHECK_EQ_INT(graph_build(t, 1, NULL, 0, &p, &g, err), -1);
+	p.threshold = 1;
+	CHECK_EQ_INT(graph_build(t, 0, NULL, 0, &p, &g, err), 0);
+	CHECK(g && g->n == 0 && g->nedges == 0);
+	graph_destroy(g);
+	graph_destroy(NULL);
+}
+
+/* Patient 1: truth tracks {0,1,2} and {3,4}; predicted {0,1}, {2,3}, {4}.
+ *   cross-study pairs: (0,1) TP, (0,2) FN, (1,2) FN, (2,3) FP, (3,4) FN, others TN.
+ * Patient 2 (interleaved, same track ids): truth {5,6}, {7}; predicted the same: (5,6) TP.
+ * TP 2, FP 1, FN 3: P 2/3, R 2/5, F1 0.5. Tracks 4, whole 2 (both of patient 2);
+ * multi-lesion 3, whole 1. */
+static void test_eval(void)
+{
+	static const int patient[] = { 1, 2, 1, 1, 2, 1, 1, 2 };
+	static const int study[] = { 1, 1, 2, 3, 2, 1, 2, 3 };
+	static const int64_t truth[] = { 1, 1, 1, 1, 1, 2, 2, 5 };
+	static const int64_t pred[] = { 10, 10, 10, 11, 10, 11, 12, 13 };
+	/* order above: item0 p1, item5 p2, item1 p1, item2 p1, item6 p2, item3, item4, item7 */
+	struct graph_eval ev;
+	char err[LSD_ERRLEN];
+
+	CHECK_EQ_INT(graph_eval(patient, study, truth, pred, 8, &ev, err), 0);
+	CHECK_EQ_INT(ev.tp, 2);
+	CHECK_EQ_INT(ev.fp, 1);
+	CHECK_EQ_INT(ev.fn, 3);
+	CHECK_NEAR(ev.precision, 2.0 / 3, 1e-12);
+	CHECK_NEAR(ev.recall, 0.4, 1e-12);
+	CHECK_NEAR(ev.f1, 0.5, 1e-12);
+	CHECK_EQ_INT(ev.tracks, 4);
+	CHECK_EQ_INT(ev.whole, 2);
+	CHECK_EQ_INT(ev.multi_tracks, 3);
+	CHECK_EQ_INT(ev.multi_whole, 1);
+	CHECK_NEAR(ev.whole_share, 0.5, 1e-12);
+	CHECK_EQ_INT(graph_eval(patient, study, truth, pred, 0, &ev, err), 0);
+	CHECK_NEAR(ev.f1, 1, 0);
+}
+
+/* Calibration on the scenario (two copies as two patients, truth = the hand tracks):
+ * threshold 0.001 links nothing (recall 0); 0.1 is perfect, so it must be chosen (a
+ * tie with 1.0 goes to the earlier grid value). */
+static void test_calibrate(void)
+{
+	struct lesion l[32];
+	int64_t truth[32];
+	size_t n = scenario(l);
+	static const int64_t tr[] = { 1, 2, 3, 4, 1, 2, 5, 3, 4, 1, 5, 3, 4 };
+	static const double wl[] = { 1 }, ws[] = { 0.1 }, thr[] = { 0.001, 0.1, 1.0 };
+	struct graph_grid grid = { wl, ws, NULL, thr, 1, 1, 0, 3 };
+	struct graph_params p = test_params(), best;
+	struct graph_eval ev;
+	char err[LSD_ERRLEN];
+
+	for (size_t i = 0; i < n; i++) {
+		truth[i] = tr[i];
+		l[n + i] = l[i];
+		l[n + i].patient = 8;
+		l[n + i].id += 100;
+		truth[n + i] = tr[i];
+	}
+	memset(&best, 0, sizeof(best));
+	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, &grid, &p, &best, &ev, err), 0);
+	CHECK_NEAR(best.threshold, 0.1, 0);
+	CHECK_NEAR(best.w_size, 0.1, 0);
+	CHECK_NEAR(best.max_dloc, 0.25, 0);
+	CHECK_NEAR(ev.f1, 1, 1e-12);
+	CHECK_EQ_INT(ev.tp, 2 * (3 + 1 + 3 + 3 + 1));
+	CHECK_EQ_INT(ev.whole, 10);
+	/* the default grid runs too and finds a perfect setting on this easy case */
+	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, NULL, &p, &best, &ev, err), 0);
+	CHECK_NEAR(ev.f1, 1, 1e-12);
+}
+
+static void test_defaults(void)
+{
+	struct graph_params p;
+
+	graph_params_default(&p);
+	CHECK(p.threshold > 0 && p.w_loc >= 0 && p.w_size >= 0 && p.w_embed >= 0);
+}
+
+int main(void)
+{
+	RUN(test_assign_vs_brute);
+	RUN(test_scenario_graph);
+	RUN(test_scenario_recist);
+	RUN(test_recist_boundaries);
+	RUN(test_consistency_rule);
+	RUN(test_embedding_and_gates);
+	RUN(test_eval);
+	RUN(test_calibrate);
+	RUN(test_defaults);
+	return unit_done();
+}
