@@ -570,7 +570,7 @@ async function renderLesion(id, q, seq) {
 				spaces.map((x) => [x.name, `${x.name} (${x.dim}-d, ${x.count} vectors)`]),
 				st.space || (spaces.some((x) => x.name === 'builtin') ? 'builtin' : spaces[0].name), { id: 'f-space' })));
 		} else if (spaces.length === 1) {
-			spaceSel.replaceChildren(field('Space', el('span', { class: 'space1' },
+			spaceSel.replaceChildren(field('Space', el('output', { class: 'space1' },
 				`${spaces[0].name} (${spaces[0].dim}-d)`)));
 		}
 	}).catch(() => {});

@@ -117,6 +117,7 @@ const meanGrey = (page, sel) => page.$eval(sel, (i) => {
 
 async function shot(page, name, what) {
 	const file = path.join(ART, name);
+	await page.mouse.move(1, 1);	// no hover highlight from the last click
 	await page.screenshot({ path: file, fullPage: true });
 	console.log(`# screenshot ${path.relative(path.resolve(here, '..', '..'), file)}: ${what}`);
 }
