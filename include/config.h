@@ -37,6 +37,7 @@ struct config {
 	char key_file[CONFIG_STR_MAX];	/* optional file of "admin KEY" / "read KEY" lines */
 	double rate_limit;		/* requests/s per API key (or client address); 0 = off */
 	int rate_burst;
+	double desc_w_appearance, desc_w_location, desc_w_size;
 	char tls_cert[CONFIG_STR_MAX];
 	char tls_key[CONFIG_STR_MAX];
 };

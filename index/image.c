@@ -10,6 +10,7 @@
 #include "util.h"
 
 #include <png.h>
+#include <zlib.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,10 @@ int image_encode_png(const void *px, int w, int h, enum image_fmt fmt, int level
 	png_set_compression_level(png, level < 0 ? 1 : level > 9 ? 9 : level);
 	/* one fixed filter: libpng's adaptive search costs more than it saves here */
 	png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
+	/* 16-bit CT slices: the noisy low byte leaves LZ77 little to find, so Huffman
+	 * coding alone gives nearly the same size about 25% faster (demo writing) */
+	if (fmt == IMAGE_GRAY16)
+		png_set_compression_strategy(png, Z_HUFFMAN_ONLY);
 	ctype = fmt == IMAGE_RGB8 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY;
 	depth = fmt == IMAGE_GRAY16 ? 16 : 8;
 	ch = fmt == IMAGE_RGB8 ? 3 : 1;

@@ -9,6 +9,8 @@
 #include "apijson.h"
 #include "app.h"
 #include "catalog.h"
+#include "embed.h"
+#include "slicecache.h"
 #include "handlers.h"
 #include "json.h"
 #include "search.h"
@@ -30,6 +32,7 @@ struct pq {
 	struct space *sp;
 	float *vec;
 	int64_t lesion_id;	/* 0 when the query is a raw vector */
+	int image;		/* the query was an image region */
 	int status;		/* 0 ok, else the HTTP status of err */
 	char err[LSD_ERRLEN];
 };
@@ -100,6 +103,151 @@ static int parse_k(struct app *app, const char *v, int *k, struct pq *p)
 		return -1;
 	}
 	*k = (int)x;
+	return 0;
+}
+
+static int num_array(const struct jv *a, double *out, int n)
+{
+	int i;
+
+	if (!json_is_arr(a) || json_len(a) != n)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!json_is_num(json_at(a, i)) || !isfinite(json_num(json_at(a, i))))
+			return -1;
+		out[i] = json_num(json_at(a, i));
+	}
+	return 0;
+}
+
+/* {"image":{"slice":"000001_01_01/103.png","bbox":[x1,y1,x2,y2],"spacing_mm":0.8,
+ *  "slice_interval_mm":5,"location":[x,y,z]}}: the built-in descriptor of that region,
+ * computed now. The RECIST axes are taken as the box's own axes (inset by DeepLesion's
+ * 5 px padding); without "location" the location block carries no evidence. */
+static int from_image(struct app *app, const struct jv *img, struct pq *p)
+{
+	static const char *const known[] = { "slice", "bbox", "spacing_mm", "slice_interval_mm",
+					     "location", NULL };
+	const struct jv *m, *x;
+	struct embed_opts eo;
+	struct lesion l;
+	double b[4], sp, zi = 5;
+	const char *slice;
+	int pat, st, se, sl, used = 0, i, known_loc = 0;
+	char err[LSD_ERRLEN];
+
+	p->status = 422;
+	if (!json_is_obj(img)) {
+		snprintf(p->err, sizeof(p->err), "image: must be an object with slice, bbox, spacing_mm");
+		return -1;
+	}
+	for (m = json_first(img); m; m = json_next(m)) {
+		for (i = 0; known[i] && strcmp(known[i], json_key(m)); i++)
+			;
+		if (!known[i]) {
+			snprintf(p->err, sizeof(p->err), "image: unknown field '%.40s'", json_key(m));
+			return -1;
+		}
+	}
+	if (strcmp(space_name(p->sp), DEFAULT_SPACE) || space_dim(p->sp) != DESC_DIM) {
+		snprintf(p->err, sizeof(p->err), "image queries use the built-in descriptor: space "
+			 "must be '%s'", DEFAULT_SPACE);
+		return -1;
+	}
+	slice = json_str(json_get(img, "slice"));
+	memset(&l, 0, sizeof(l));
+	if (!slice || slicecache_path_check(slice, strlen(slice), err) ||
+	    sscanf(slice, "%6d_%2d_%2d/%4d.png%n", &pat, &st, &se, &sl, &used) != 4 ||
+	    (size_t)used != strlen(slice)) {
+		snprintf(p->err, sizeof(p->err), "image.slice: must be '<patient>_<study>_<series>/"
+			 "<slice>.png' under the image root");
+		return -1;
+	}
+	if (num_array(json_get(img, "bbox"), b, 4) || b[2] <= b[0] || b[3] <= b[1] ||
+	    b[0] < 0 || b[1] < 0 || b[2] > 4096 || b[3] > 4096) {
+		snprintf(p->err, sizeof(p->err), "image.bbox: must be [x1,y1,x2,y2] in pixels, x1<x2, y1<y2");
+		return -1;
+	}
+	x = json_get(img, "spacing_mm");
+	sp = json_num(x);
+	if (!json_is_num(x) || !(sp > 0.05 && sp < 20)) {
+		snprintf(p->err, sizeof(p->err), "image.spacing_mm: in-plane pixel size in mm, 0.05..20");
+		return -1;
+	}
+	x = json_get(img, "slice_interval_mm");
+	if (x && (!json_is_num(x) || !(json_num(x) > 0 && json_num(x) <= 20))) {
+		snprintf(p->err, sizeof(p->err), "image.slice_interval_mm: 0..20");
+		return -1;
+	}
+	if (x)
+		zi = json_num(x);
+	x = json_get(img, "location");
+	if (x) {
+		if (num_array(x, l.loc, 3)) {
+			snprintf(p->err, sizeof(p->err), "image.location: [x,y,z] normalised, or absent");
+			return -1;
+		}
+		known_loc = 1;
+	}
+	if (!app->cfg.images[0]) {
+		p->status = 503;
+		snprintf(p->err, sizeof(p->err), "no image root configured (images)");
+		return -1;
+	}
+	l.patient = pat;
+	l.study = st;
+	l.series = se;
+	l.key_slice = sl;
+	l.slice_range[0] = sl > 100 ? sl - 100 : 0;
+	l.slice_range[1] = sl + 100;
+	memcpy(l.bbox, b, sizeof(b));
+	if (b[2] - b[0] >= b[3] - b[1]) {	/* long axis along x through the centre */
+		double cy = (b[1] + b[3]) / 2, cx = (b[0] + b[2]) / 2;
+		double rl = LSD_MAX((b[2] - b[0]) / 2 - 5, 1), rs = LSD_MAX((b[3] - b[1]) / 2 - 5, 1);
+		double r[8] = { cx - rl, cy, cx + rl, cy, cx, cy - rs, cx, cy + rs };
+
+		memcpy(l.recist, r, sizeof(r));
+		l.diam_px[0] = 2 * rl;
+		l.diam_px[1] = 2 * rs;
+	} else {
+		double cy = (b[1] + b[3]) / 2, cx = (b[0] + b[2]) / 2;
+		double rl = LSD_MAX((b[3] - b[1]) / 2 - 5, 1), rs = LSD_MAX((b[2] - b[0]) / 2 - 5, 1);
+		double r[8] = { cx, cy - rl, cx, cy + rl, cx - rs, cy, cx + rs, cy };
+
+		memcpy(l.recist, r, sizeof(r));
+		l.diam_px[0] = 2 * rl;
+		l.diam_px[1] = 2 * rs;
+	}
+	l.spacing[0] = l.spacing[1] = sp;
+	l.spacing[2] = zi;
+	l.image_size[0] = l.image_size[1] = 512;
+	l.window[0] = -160;
+	l.window[1] = 240;
+	l.gender = 'U';
+	l.age = NAN;
+	l.split = 1;
+	l.type = -1;
+	lesion_derive(&l);
+	snprintf(l.image_path, sizeof(l.image_path), "%s", slice);
+	memset(&eo, 0, sizeof(eo));
+	eo.space = DEFAULT_SPACE;
+	eo.images = app->cfg.images;
+	eo.weights[0] = (float)app->cfg.desc_w_appearance;
+	eo.weights[1] = (float)app->cfg.desc_w_location;
+	eo.weights[2] = (float)app->cfg.desc_w_size;
+	p->vec = malloc(DESC_DIM * sizeof(float));
+	if (!p->vec) {
+		p->status = 500;
+		snprintf(p->err, sizeof(p->err), "out of memory");
+		return -1;
+	}
+	i = embed_region(app->st, &eo, &l, known_loc, p->vec, err);
+	if (i) {
+		p->status = i == DESC_ENOIMG ? 404 : 422;
+		snprintf(p->err, sizeof(p->err), "image: %.480s", err);
+		return -1;
+	}
+	p->image = 1;
 	return 0;
 }
 
@@ -213,9 +361,7 @@ static int parse_json_query_(struct app *app, const struct jv *o, struct pq *p)
 		}
 		return 0;
 	}
-	snprintf(p->err, sizeof(p->err), "image queries need the built-in descriptor, which is "
-		 "not available in this build");
-	return -1;
+	return from_image(app, json_get(o, "image"), p);
 }
 
 static int parse_json_query(struct app *app, const struct jv *o, struct pq *p)
@@ -292,6 +438,8 @@ static int run_one(struct app *app, struct pq *p, struct sb *b, char *err)
 	jw_str(b, space_name(p->sp));
 	if (p->lesion_id)
 		sb_addf(b, ",\"query\":{\"lesion_id\":%lld}", (long long)p->lesion_id);
+	else if (p->image)
+		sb_adds(b, ",\"query\":{\"image\":true,\"space\":\"builtin\"}");
 	else
 		sb_adds(b, ",\"query\":{\"vector\":true}");
 	sb_addf(b, ",\"k\":%d,\"mode\":\"%s\",\"count\":%d,", p->q.k, search_mode_name(mode), n);

@@ -6,6 +6,7 @@
  */
 #include "app.h"
 #include "catalog.h"
+#include "embed.h"
 #include "handlers.h"
 #include "json.h"
 #include "log.h"
@@ -40,6 +41,26 @@ static void on_added(struct app *app, const struct lesion *l, size_t n)
 	for (i = 0; i < n; i++)
 		if (catalog_put(app->cat, &l[i], err))
 			log_msg(LOG_ERROR, "catalog: %s", err);
+	/* the built-in descriptor for the new lesions, when images and statistics exist */
+	if (app->cfg.images[0]) {
+		struct embed_opts eo;
+
+		memset(&eo, 0, sizeof(eo));
+		eo.space = "builtin";
+		eo.images = app->cfg.images;
+		eo.weights[0] = (float)app->cfg.desc_w_appearance;
+		eo.weights[1] = (float)app->cfg.desc_w_location;
+		eo.weights[2] = (float)app->cfg.desc_w_size;
+		for (i = 0; i < n; i++) {
+			int rc = embed_one(app->st, app->sp, &eo, &l[i], err);
+
+			if (rc == 1)
+				break;	/* `lesiond embed` never ran: no statistics to use */
+			if (rc)
+				log_msg(LOG_WARN, "lesion %lld: no built-in descriptor: %s",
+					(long long)l[i].id, rc == DESC_ENOIMG ? "image missing" : err);
+		}
+	}
 	if (prev_added)
 		prev_added(app, l, n);
 }

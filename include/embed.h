@@ -1,0 +1,46 @@
+/* embed.h - the built-in descriptor as an embedding space: raw descriptors kept in space
+ * "<name>.raw" (resumable: computed once per lesion), standardisation statistics over the
+ * stored lesions in the store's meta table, and the finished, weighted, L2-normalised
+ * vectors in space "<name>" (default builtin). Used by `lesiond embed` for all lesions
+ * and by the daemon for lesions added later. */
+#ifndef LSD_EMBED_H
+#define LSD_EMBED_H
+
+#include <stddef.h>
+
+#include "catalog.h"
+#include "descriptor.h"
+#include "space.h"
+#include "store.h"
+
+struct embed_opts {
+	const char *space;		/* "builtin" */
+	const char *images;		/* image root */
+	float weights[DESC_NBLOCKS];
+	int threads;
+	void (*progress)(void *cls, size_t done, size_t total);	/* may be NULL */
+	void (*note)(void *cls, const char *line);	/* missing images etc.; may be NULL */
+	void *cls;
+};
+
+struct embed_report {
+	size_t lesions, computed, reused, missing, failed, stored;
+	double seconds;
+};
+
+/* Every lesion: raw descriptors for those without one, fresh statistics, finished
+ * vectors for all. Missing images are counted and the first few named through o->note. */
+int embed_all(struct store *st, struct spaces *r, const struct embed_opts *o,
+	      struct embed_report *rep /* OUT */, char *err);
+
+/* One lesion with the statistics already stored (no-op returning 1 when there are none
+ * yet, i.e. `lesiond embed` never ran). 0 stored, DESC_ENOIMG, or -1. */
+int embed_one(struct store *st, struct spaces *r, const struct embed_opts *o,
+	      const struct lesion *l, char *err);
+
+/* The finished vector for an ad-hoc region (search by image): l describes the region; a
+ * location block is left at the mean (unknown) when known_location is 0. */
+int embed_region(struct store *st, const struct embed_opts *o, const struct lesion *l,
+		 int known_location, float *out /* OUT DESC_DIM */, char *err);
+
+#endif
