@@ -324,11 +324,27 @@ async function main() {
 			await shot(page, 'viewer-03-lesion.png', `lesion ${lesionId}: patch, metadata, similar-search error`);
 			return;
 		}
-		if (await page.$('#f-space')) {	// several spaces: pick the test's own
+		await page.waitForFunction(() => document.querySelector('#space-box')?.textContent.trim());
+		if (await page.$('#f-space')) {
+			// several spaces (lesiond embed ran): first the default one, the built-in descriptor
+			const names = await page.$$eval('#f-space option', (o) => o.map((x) => x.value));
+			check('similar: space selector lists builtin and locsize', names.includes('builtin') &&
+				names.includes('locsize'), names.join(','));
+			await page.waitForFunction(() => document.querySelector('#matches .match') &&
+				!document.querySelector('#matches .loading'));
+			const others = count((row) => Number(row.Patient_index) !== pid);
+			const ids = await page.$$eval('#matches .match', (c) => c.map((x) => Number(x.dataset.id)));
+			check(`similar (builtin): min(12, ${others}) matches, none of patient ${pid}`, ids.length ===
+				Math.min(12, others) && ids.every((i) => Number(csv[i - 1].Patient_index) !== pid), ids.join(','));
+			const bi = await images(page, '#matches img');
+			check('similar (builtin): match patches loaded with non-zero size', allLoaded(bi));
+			await shot(page, 'viewer-03-lesion.png', `lesion ${lesionId}: patch, metadata and its similar lesions ` +
+				'in the built-in descriptor space');
+			// then the test's own space, whose answer is known
 			await page.selectOption('#f-space', 'locsize');
 			await page.waitForFunction(() => location.hash.includes('space=locsize'));
-			ok('similar: space selector offers the spaces; locsize chosen');
 		} else {
+			skip('similar: built-in space (no `lesiond embed`)');
 			const sp = await page.textContent('#space-box');
 			check('similar: the only space is named', sp.includes('locsize'), sp);
 		}
@@ -345,7 +361,8 @@ async function main() {
 		check('similar: count and search time shown', /^12 matches in [\d.]+ ms/.test(info), info);
 		const ims = await images(page, '#matches img');
 		check('similar: match patches loaded with non-zero size', allLoaded(ims), JSON.stringify(ims.slice(0, 2)));
-		await shot(page, 'viewer-03-lesion.png', `lesion ${lesionId}: patch, metadata and its similar lesions`);
+		await shot(page, 'viewer-03b-lesion-locsize.png', `lesion ${lesionId}: its similar lesions in the test's ` +
+			'location-and-size space');
 	});
 
 	// 5. window preset
