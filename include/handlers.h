@@ -25,6 +25,9 @@ void h_space_vectors_post(const struct request *r, struct reply *rp);
  * image routes then answer 503) and add the cache counters to /metrics. */
 int h_images_start(struct app *app, char *err);
 void h_images_stop(struct app *app);	/* after the HTTP server has stopped */
+/* h_www.c: the web viewer's static files */
+void h_www_index(const struct request *r, struct reply *rp);
+void h_www_file(const struct request *r, struct reply *rp);
 
 /* h_search.c */
 void h_similar(const struct request *r, struct reply *rp);

@@ -15,6 +15,9 @@ const struct route routes[] = {
 	{ GET, "/readyz", h_readyz, BODY_NONE, 0, "readyz" },
 	{ GET, "/metrics", h_metrics, BODY_NONE, 0, "metrics" },
 	{ GET, "/v1/stats", h_stats, BODY_NONE, 0, "stats" },
+	/* the web viewer (server/www/, embedded) */
+	{ GET, "/", h_www_index, BODY_NONE, 0, "www_index" },
+	{ GET, "/www/{}", h_www_file, BODY_NONE, 0, "www_file" },
 	/* lesions */
 	{ GET, "/v1/lesions", h_lesions_list, BODY_NONE, 0, "lesions_list" },
 	{ HTTP_POST, "/v1/lesions", h_lesions_post, BODY_BULK, 1, "lesions_post" },
