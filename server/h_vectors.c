@@ -17,6 +17,7 @@
 #include "log.h"
 #include "space.h"
 #include "store.h"
+#include "learn.h"
 #include "spacedb.h"
 #include "util.h"
 
@@ -123,6 +124,9 @@ static int put_vectors(const struct request *r, struct reply *rp, const struct s
 
 	switch (rc) {
 	case 0:
+		/* spaces trained from this one (lesiond train) get the new vectors projected */
+		if (learn_project_new(r->app->st, r->app->sp, def->name, ids, n, NULL, err))
+			log_msg(LOG_WARN, "projection into trained spaces failed: %s", err);
 		return 0;
 	case SPACEDB_UNKNOWN:	/* err lists them */
 		if (single)
