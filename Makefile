@@ -33,7 +33,8 @@ INDEX_SRC  := $(wildcard index/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 INDEX_OBJ  := $(INDEX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
-SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+WWW        := $(sort $(wildcard server/www/*.html server/www/*.js server/www/*.css))
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/www.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(wildcard bench/bench_*.c)
@@ -59,6 +60,13 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) tools/embed_sql.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed_sql.sh $(MIGRATIONS) > $@
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# the web viewer's static files (server/www/) compiled into the binary
+$(BUILD)/gen/www.c: $(WWW) tools/embed_www.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed_www.sh $(WWW) > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/www.o: $(BUILD)/gen/www.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/liblesion.a: $(INDEX_OBJ)
@@ -99,7 +107,12 @@ $(DEMO_DIR)/lesiond.db: $(LESIOND)
 run: all $(DEMO_DIR)/lesiond.db
 	$(LESIOND) serve --db $(DEMO_DIR)/lesiond.db --images $(DEMO_DIR)/Images_png --port $(PORT)
 
-test: all $(UNIT_BIN)
+# playwright-core for the browser test (tests/e2e/viewer.mjs), installed by deps.sh
+E2E_NODE := tests/e2e/node_modules/playwright-core/package.json
+$(E2E_NODE): tests/e2e/package-lock.json
+	sh tools/deps.sh build
+
+test: all $(UNIT_BIN) $(E2E_NODE)
 	sh tests/run.sh $(BUILD)
 
 asan:

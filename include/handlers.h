@@ -17,7 +17,10 @@ void h_lesion_delete(const struct request *r, struct reply *rp);
 /* h_images.c */
 void h_lesion_patch(const struct request *r, struct reply *rp);
 void h_slice_png(const struct request *r, struct reply *rp);
-struct app;
+/* h_vectors.c */
+void h_embedding_put(const struct request *r, struct reply *rp);
+void h_embedding_get(const struct request *r, struct reply *rp);
+void h_space_vectors_post(const struct request *r, struct reply *rp);
 /* Create app->cache from cfg.images / slice_cache_mb (none when images is unset: the
  * image routes then answer 503) and add the cache counters to /metrics. */
 int h_images_start(struct app *app, char *err);
@@ -33,6 +36,9 @@ int h_images_patch_etag(struct app *app, const struct lesion *l, const struct re
 			char *etag /* OUT: RENDER_ETAG_LEN */, char *err);
 int h_images_patch_pixels(struct app *app, const struct lesion *l, const struct render_params *p,
 			  void **px /* OUT */, int *chan /* OUT */, char *err);
+/* h_www.c: the web viewer's static files */
+void h_www_index(const struct request *r, struct reply *rp);
+void h_www_file(const struct request *r, struct reply *rp);
 
 /* h_search.c */
 void h_similar(const struct request *r, struct reply *rp);
@@ -82,5 +88,9 @@ struct graph_edge;
 int h_graph_load(const struct request *r, int64_t pid, struct lesion **l /* OUT */,
 		 size_t *n /* OUT */, struct graph_edge **e /* OUT */, size_t *ne /* OUT */,
 		 int **track /* OUT */, int *ntracks /* OUT */, struct reply *rp);
+/* The space named by graph_space (the embedding evidence), or NULL when it is empty or
+ * the registry has no such space: the graph is then built without embedding distances. */
+struct spaces;
+struct space *h_graph_space(struct spaces *sp, const struct config *c);
 
 #endif

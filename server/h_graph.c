@@ -1,7 +1,9 @@
 /* h_graph.c - the lesion-graph routes: GET /v1/patients/{pid}/graph (nodes and edges)
  * and GET /v1/lesions/{id}/track (the lesion's track in time order with RECIST 1.1),
  * plus the hooks that keep a patient's stored graph current when lesions are added or
- * deleted through the API.
+ * deleted through the API (rebuilt with the vectors of the graph_space space as
+ * embedding evidence; the spaces' hook runs first, so a new lesion's built-in
+ * descriptor is already there).
  *
  * Reads come from the store (edges persisted by store_graph.c); the track is the
  * connected group of the lesion in the stored edges, and its RECIST figures are computed
@@ -13,6 +15,7 @@
 #include "graph.h"
 #include "handlers.h"
 #include "log.h"
+#include "space.h"
 #include "store.h"
 
 #include <math.h>
@@ -30,6 +33,11 @@ void h_graph_params(const struct config *c, struct graph_params *p)
 	p->threshold = c->graph_threshold;
 }
 
+struct space *h_graph_space(struct spaces *sp, const struct config *c)
+{
+	return sp && c->graph_space[0] ? spaces_get(sp, c->graph_space) : NULL;
+}
+
 static void rebuild(struct app *app, int64_t patient)
 {
 	struct graph_params p;
@@ -37,7 +45,8 @@ static void rebuild(struct app *app, int64_t patient)
 	char err[LSD_ERRLEN];
 
 	h_graph_params(&app->cfg, &p);
-	if (store_graph_rebuild(app->st, patient, &p, &s, err))
+	if (store_graph_rebuild(app->st, patient, &p, h_graph_space(app->sp, &app->cfg), &s,
+				err))
 		log_msg(LOG_ERROR, "graph: patient %lld: rebuild failed: %s", (long long)patient,
 			err);
 }

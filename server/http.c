@@ -269,7 +269,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct rstate *s,
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 						"public, max-age=31536000, immutable");
 	}
-	if (!rp->immutable && rp->cache_control)
+	if (rp->cache_control && !rp->immutable)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, rp->cache_control);
 	if (rp->immutable)
 		MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
@@ -358,7 +358,9 @@ static enum MHD_Result preflight(struct MHD_Connection *conn, struct rstate *s, 
 }
 
 /* API keys and rate limits: queues 401/403/429 and marks s->done when refused.
- * The health probes are always open (orchestrators call them without keys). */
+ * The health probes are always open (orchestrators call them without keys), and so are
+ * the web viewer's static files (no data in them; the viewer asks for a key and sends it
+ * with its API requests). */
 static enum MHD_Result access_check(struct MHD_Connection *conn, struct rstate *s)
 {
 	struct app *app = s->h->app;
@@ -367,7 +369,8 @@ static enum MHD_Result access_check(struct MHD_Connection *conn, struct rstate *
 	uint64_t who = 0;
 	int retry = 0;
 
-	if (!strcmp(s->route->name, "healthz") || !strcmp(s->route->name, "readyz"))
+	if (!strcmp(s->route->name, "healthz") || !strcmp(s->route->name, "readyz") ||
+	    !strncmp(s->route->name, "www_", 4))
 		return MHD_YES;
 	if (auth_enabled(a)) {
 		lv = auth_check(a, s->req.authorization, &who);

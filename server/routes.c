@@ -15,11 +15,18 @@ const struct route routes[] = {
 	{ GET, "/readyz", h_readyz, BODY_NONE, 0, "readyz" },
 	{ GET, "/metrics", h_metrics, BODY_NONE, 0, "metrics" },
 	{ GET, "/v1/stats", h_stats, BODY_NONE, 0, "stats" },
+	/* the web viewer (server/www/, embedded) */
+	{ GET, "/", h_www_index, BODY_NONE, 0, "www_index" },
+	{ GET, "/www/{}", h_www_file, BODY_NONE, 0, "www_file" },
 	/* lesions */
 	{ GET, "/v1/lesions", h_lesions_list, BODY_NONE, 0, "lesions_list" },
 	{ HTTP_POST, "/v1/lesions", h_lesions_post, BODY_BULK, 1, "lesions_post" },
 	{ GET, "/v1/lesions/{}", h_lesion_get, BODY_NONE, 0, "lesion_get" },
 	{ HTTP_DELETE, "/v1/lesions/{}", h_lesion_delete, BODY_NONE, 1, "lesion_delete" },
+	/* embeddings */
+	{ HTTP_PUT, "/v1/lesions/{}/embedding", h_embedding_put, BODY_JSON, 1, "embedding_put" },
+	{ GET, "/v1/lesions/{}/embedding", h_embedding_get, BODY_NONE, 0, "embedding_get" },
+	{ HTTP_POST, "/v1/spaces/{}/vectors", h_space_vectors_post, BODY_BULK, 1, "vectors_post" },
 	/* similar-lesion search */
 	{ GET, "/v1/lesions/{}/similar.png", h_similar_png, BODY_NONE, 0, "similar_png" },
 	{ GET, "/v1/lesions/{}/similar", h_similar, BODY_NONE, 0, "similar" },
