@@ -7,6 +7,8 @@
  * If-None-Match already has it, else take the decoded slice from the shared cache,
  * render and encode. Replies are immutable (Cache-Control and Cross-Origin-Resource-
  * Policy are added by server/http.c for immutable replies; CORS by its origin list).
+ * The same patch path (slice, ETag, pixels) is exported as h_images_patch_etag /
+ * h_images_patch_pixels for the composed pictures of h_sheets.c.
  * Runs on MHD worker threads; no state of its own besides the /metrics hook chain.
  * Expected load: interactive viewers and contact sheets, hundreds of patches per second.
  */

@@ -4,7 +4,8 @@
  * Parsing and reply formatting live here; the search itself is index/search.c. Batch
  * requests are answered in blocks of BATCH_BLOCK queries computed as the client reads
  * the chunked reply, so memory stays bounded by the body cap plus one block. A bad line
- * gets an error line in its place; the others are answered.
+ * gets an error line in its place; the others are answered. h_similar_search runs the
+ * GET /similar query for the contact sheet (h_sheets.c), with the same parsing.
  */
 #include "apijson.h"
 #include "app.h"
