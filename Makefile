@@ -36,7 +36,8 @@ INDEX_SRC  := $(wildcard index/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 INDEX_OBJ  := $(INDEX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
-SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
+WWW        := $(sort $(wildcard server/www/*.html server/www/*.js server/www/*.css))
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/www.o $(BUILD)/gen/openapi.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(wildcard bench/bench_*.c)
@@ -69,6 +70,13 @@ $(BUILD)/gen/openapi.c: docs/openapi.json tools/embed_text.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed_text.sh lsd_openapi_json docs/openapi.json > $@
 $(BUILD)/gen/openapi.o: $(BUILD)/gen/openapi.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# the web viewer's static files (server/www/) compiled into the binary
+$(BUILD)/gen/www.c: $(WWW) tools/embed_www.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed_www.sh $(WWW) > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/www.o: $(BUILD)/gen/www.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/liblesion.a: $(INDEX_OBJ)
@@ -109,7 +117,12 @@ $(DEMO_DIR)/lesiond.db: $(LESIOND)
 run: all $(DEMO_DIR)/lesiond.db
 	$(LESIOND) serve --db $(DEMO_DIR)/lesiond.db --images $(DEMO_DIR)/Images_png --port $(PORT)
 
-test: all $(UNIT_BIN)
+# playwright-core for the browser test (tests/e2e/viewer.mjs), installed by deps.sh
+E2E_NODE := tests/e2e/node_modules/playwright-core/package.json
+$(E2E_NODE): tests/e2e/package-lock.json
+	sh tools/deps.sh build
+
+test: all $(UNIT_BIN) $(E2E_NODE)
 	sh tests/run.sh $(BUILD)
 
 # the sanitizer pass: every test on the ASan+UBSan build, then each fuzz target for

@@ -4,6 +4,9 @@
 #ifndef LSD_CLI_H
 #define LSD_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "config.h"
 
 struct cli_opt {
@@ -31,5 +34,15 @@ int cmd_graph(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+
+/* cmd_graph.c, shared with `lesiond eval --graph`: --space NAME into cfg->graph_space
+ * ("none": no embedding term; 0, or -1 when the name is too long), and the graph's
+ * evaluation against a truth file (patients pids[0..np-1], NULL: all; with calibrate
+ * the grid search too) printed as text or JSON; returns the exit status. */
+struct offline;
+int cmd_graph_space_opt(struct config *cfg, const char *space);
+int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
+		   const char *truth_path, const int64_t *pids, size_t np, int calibrate,
+		   int json);
 
 #endif

@@ -31,6 +31,7 @@ struct config {
 	char index_type[64];
 	int snapshot_every;	/* vectors written between index snapshots */
 	double graph_w_embed, graph_w_loc, graph_w_size, graph_threshold;
+	char graph_space[64];	/* embedding space of the graph's d_embed; "" = none */
 	char admin_keys[CONFIG_STR_MAX];
 	char read_keys[CONFIG_STR_MAX];
 	int open_access;

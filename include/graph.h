@@ -144,9 +144,14 @@ int graph_eval(const int *patient, const int *study, const int64_t *truth,
 
 /* Grid search: try every combination of the grid values (w_embed values are only tried
  * when emb is given, else w_embed = 0), build each patient's graph from l[0..n-1]
- * (any order; grouped by patient here), score it with graph_eval against truth[] and
- * keep the parameters with the highest F1 (ties: higher whole share, then earlier in
- * the grid). Gates and type_gate come from *base. NULL grid: graph_grid_default. */
+ * (any order; grouped by patient here) and score it with graph_eval against truth[].
+ * The top score is the highest F1, then the highest whole share. Among the weight
+ * combinations reaching it, the one with the longest run of consecutive grid thresholds
+ * that all reach it wins (ties: earlier in the grid), with the lower middle threshold of
+ * that run: the setting farthest from the edges where links start to be missed or
+ * wrongly made. run[0], run[1] get the run's first and last threshold. Thresholds must ascend. Gates and type_gate come from *base. NULL grid:
+ * graph_grid_default (w_loc 1; w_size, w_embed 0..0.2 / 0..0.1; thresholds 0.01..0.3
+ * in steps of ~1.25x). */
 struct graph_grid {
 	const double *w_loc, *w_size, *w_embed, *threshold;
 	size_t n_loc, n_size, n_embed, n_threshold;
@@ -155,6 +160,7 @@ void graph_grid_default(struct graph_grid *g /* OUT */);
 int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
 		    const int64_t *truth, const struct graph_grid *grid,
 		    const struct graph_params *base, struct graph_params *best /* OUT */,
-		    struct graph_eval *best_eval /* OUT */, char *err);
+		    struct graph_eval *best_eval /* OUT */, double *run /* OUT: [2] or NULL */,
+		    char *err);
 
 #endif

@@ -19,16 +19,42 @@ void h_lesion_delete(const struct request *r, struct reply *rp);
 /* h_images.c */
 void h_lesion_patch(const struct request *r, struct reply *rp);
 void h_slice_png(const struct request *r, struct reply *rp);
-struct app;
+/* h_vectors.c */
+void h_embedding_put(const struct request *r, struct reply *rp);
+void h_embedding_get(const struct request *r, struct reply *rp);
+void h_space_vectors_post(const struct request *r, struct reply *rp);
 /* Create app->cache from cfg.images / slice_cache_mb (none when images is unset: the
  * image routes then answer 503) and add the cache counters to /metrics. */
 int h_images_start(struct app *app, char *err);
 void h_images_stop(struct app *app);	/* after the HTTP server has stopped */
+/* One lesion's patch for composed pictures (h_sheets.c), through the same slice cache
+ * and renderer as patch.png: the strong ETag of the patch (without decoding) and its
+ * pixels (render_patch_pixels: *chan 1, 3 or 2, malloc'd *px). Both return a render.h /
+ * slicecache.h status with err (RENDER_ENOENT when no image root is configured). */
+struct lesion;
+struct render_params;
+int h_images_status(int rc);	/* the one map from render/slicecache status to HTTP */
+int h_images_patch_etag(struct app *app, const struct lesion *l, const struct render_params *p,
+			char *etag /* OUT: RENDER_ETAG_LEN */, char *err);
+int h_images_patch_pixels(struct app *app, const struct lesion *l, const struct render_params *p,
+			  void **px /* OUT */, int *chan /* OUT */, char *err);
+/* h_www.c: the web viewer's static files */
+void h_www_index(const struct request *r, struct reply *rp);
+void h_www_file(const struct request *r, struct reply *rp);
 
 /* h_search.c */
 void h_similar(const struct request *r, struct reply *rp);
 void h_search(const struct request *r, struct reply *rp);
 void h_search_batch(const struct request *r, struct reply *rp);
+/* The search of GET /v1/lesions/{id}/similar for other routes (the contact sheet): k,
+ * space, filters and same_patient from r's query, k defaulting to k_default and bounded
+ * by k_max (and the configured k_max). *hits (malloc'd) gets *n hits, space the space's
+ * name. Returns 0, or -1 with the problem already in rp (404 unknown lesion / space,
+ * 422 bad parameter). */
+struct search_hit;
+int h_similar_search(const struct request *r, int64_t id, int k_default, int k_max,
+		     struct search_hit **hits /* OUT */, int *n /* OUT */, char *space /* OUT */,
+		     size_t space_len, struct reply *rp);
 
 /* h_spaces.c: load the catalog and spaces at start; snapshot and free at stop */
 struct app;
@@ -37,6 +63,9 @@ void h_spaces_stop(struct app *app);
 /* h_graph.c */
 void h_patient_graph(const struct request *r, struct reply *rp);
 void h_lesion_track(const struct request *r, struct reply *rp);
+/* h_sheets.c: composed PNGs, a retrieval's contact sheet and a patient's track timeline */
+void h_similar_png(const struct request *r, struct reply *rp);
+void h_patient_graph_png(const struct request *r, struct reply *rp);
 
 /* Hooks other modules set at start (NULL = none): lesions added / deleted through the
  * API, extra /metrics lines, extra /v1/stats "spaces" entries. */
@@ -53,5 +82,17 @@ struct graph_params;
 void h_graph_lesions_added(struct app *app, const struct lesion *l, size_t n);
 void h_graph_lesion_deleted(struct app *app, const struct lesion *l);
 void h_graph_params(const struct config *c, struct graph_params *p /* OUT */);
+/* One patient's lesions (*l, *n), stored edges (*e, *ne) and track numbers (*track: n,
+ * graph_components numbering, *ntracks of them), all malloc'd. Returns 0, or -1 with the
+ * problem in rp (404 when the patient has no lesions, 500); the caller frees l, e, track
+ * on every path. */
+struct graph_edge;
+int h_graph_load(const struct request *r, int64_t pid, struct lesion **l /* OUT */,
+		 size_t *n /* OUT */, struct graph_edge **e /* OUT */, size_t *ne /* OUT */,
+		 int **track /* OUT */, int *ntracks /* OUT */, struct reply *rp);
+/* The space named by graph_space (the embedding evidence), or NULL when it is empty or
+ * the registry has no such space: the graph is then built without embedding distances. */
+struct spaces;
+struct space *h_graph_space(struct spaces *sp, const struct config *c);
 
 #endif

@@ -59,6 +59,7 @@ struct reply {
 	size_t body_len;
 	char etag[40];			/* "" for none; set => If-None-Match honoured, 304 */
 	int immutable;			/* Cache-Control: public, max-age=31536000, immutable */
+	const char *cache_control;	/* static string: another Cache-Control (NULL: none) */
 	const char *allow;		/* Allow header (405) */
 	int retry_after;		/* seconds, > 0 adds Retry-After */
 	int www_authenticate;		/* add WWW-Authenticate: Bearer (401) */

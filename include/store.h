@@ -83,6 +83,7 @@ const char *store_path(const struct store *st);
 /* ---- the lesion graph (index/store_graph.c; the computation is graph.h's) ---- */
 struct graph_params;
 struct graph_edge;
+struct space;
 
 /* All lesions of one patient, ordered by (study, id); malloc'd, *n = 0 (out NULL) when
  * the patient has none. */
@@ -93,12 +94,15 @@ int store_patient_ids(struct store *st, int64_t **out /* OUT */, size_t *n /* OU
 		      char *err);
 /* Recompute one patient's graph from its current lesions and replace its stored edges,
  * in one write transaction (a patient with no lesions left ends with no edges). Call
- * after adding or deleting a lesion of that patient. stats may be NULL. */
+ * after adding or deleting a lesion of that patient. sp: the space whose vectors give
+ * the embedding evidence (NULL: none; a lesion without a vector there gets none).
+ * stats may be NULL. */
 struct store_graph_stats {
 	size_t lesions, edges, dropped, tracks;
+	size_t with_vec;	/* lesions with a vector in sp */
 };
 int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_params *p,
-			struct store_graph_stats *stats /* OUT */, char *err);
+			struct space *sp, struct store_graph_stats *stats /* OUT */, char *err);
 /* The stored edges of one patient, in (from, to) order; malloc'd. */
 int store_graph_edges(struct store *st, int64_t patient, struct graph_edge **out /* OUT */,
 		      size_t *n /* OUT */, char *err);

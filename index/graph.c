@@ -10,11 +10,18 @@
  * The matching and consistency rules are stated in include/graph.h.
  *
  * Calibration: graph_calibrate with graph_grid_default(), run by
- *     lesiond graph --truth DIR/ground_truth.csv --calibrate
- * prints the best parameters as config lines (graph_w_loc = ...). Run it on your own
- * labelled data (a CSV with lesion_id,...,track_id) to recalibrate. The defaults below
- * are PROVISIONAL (chosen by hand for demo-like drift of ~0.005-0.02 normalised units
- * per study); recalibrate them on the demo dataset once its generator lands.
+ *     lesiond eval --graph --truth DIR/ground_truth.csv --calibrate
+ * (or lesiond graph --truth ... --calibrate), prints the best parameters as config lines
+ * (graph_w_loc = ...). Run it on your own labelled data (a CSV with lesion_id and
+ * track_id columns) to recalibrate; docs/graph.md. The defaults below are that command's
+ * output on the demo dataset `lesiond demo --patients 40 --seed 11` with the built-in
+ * descriptor as embedding. There, location alone links perfectly for every grid
+ * threshold from 0.025 to 0.3; adding the size or embedding term raises the cost of the
+ * true pairs (lesions grow, their appearance changes) and so the smallest perfect
+ * threshold, and no grid threshold makes a false link, so the widest run is location
+ * alone and both weights calibrate to 0. The terms stay available (edges record d_embed
+ * either way). On a held-out demo (seed 29) 0.08 is perfect too; its perfect run is
+ * 0.04..0.15, so the first perfect grid value 0.025 would have missed links there.
  */
 #include "graph.h"
 
@@ -24,11 +31,12 @@
 
 #include "util.h"
 
-/* Provisional defaults (see above); server/config.c carries the same four. */
+/* Calibrated defaults (see above); server/config.c and config/lesiond.conf carry the
+ * same four. */
 #define GRAPH_DEF_W_EMBED 0.0
 #define GRAPH_DEF_W_LOC 1.0
-#define GRAPH_DEF_W_SIZE 0.1
-#define GRAPH_DEF_THRESHOLD 0.1
+#define GRAPH_DEF_W_SIZE 0.0
+#define GRAPH_DEF_THRESHOLD 0.08
 #define GRAPH_DEF_MAX_DLOC 0.25
 #define GRAPH_DEF_MAX_SIZE_RATIO 4.0
 
@@ -756,10 +764,11 @@ int graph_eval(const int *patient, const int *study, const int64_t *truth,
 /* ---- calibration ---- */
 
 static const double grid_loc[] = { 1.0 };
-static const double grid_size[] = { 0, 0.02, 0.05, 0.1, 0.2, 0.5 };
-static const double grid_embed[] = { 0, 0.01, 0.02, 0.05, 0.1, 0.2 };
-static const double grid_thr[] = { 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1,
-				   0.15, 0.2, 0.3 };
+static const double grid_size[] = { 0, 0.01, 0.02, 0.05, 0.1, 0.2 };
+static const double grid_embed[] = { 0, 0.005, 0.01, 0.02, 0.05, 0.1 };
+/* roughly geometric, ratio ~1.25, so a run of k thresholds spans a factor ~1.25^(k-1) */
+static const double grid_thr[] = { 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05,
+				   0.06, 0.08, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3 };
 
 /* Cost is homogeneous in (weights, threshold), so w_loc = 1 fixes the scale. */
 void graph_grid_default(struct graph_grid *g)
@@ -774,10 +783,18 @@ void graph_grid_default(struct graph_grid *g)
 	g->n_threshold = LSD_ARRAY_LEN(grid_thr);
 }
 
+/* 1 when a scores better than b: higher F1, then higher whole share. */
+static int eval_better(const struct graph_eval *a, const struct graph_eval *b)
+{
+	if (a->f1 > b->f1 + GRAPH_EPS)
+		return 1;
+	return fabs(a->f1 - b->f1) <= GRAPH_EPS && a->whole_share > b->whole_share + GRAPH_EPS;
+}
+
 int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
 		    const int64_t *truth, const struct graph_grid *grid,
 		    const struct graph_params *base, struct graph_params *best,
-		    struct graph_eval *best_eval, char *err)
+		    struct graph_eval *best_eval, double *run, char *err)
 {
 	struct graph_grid dg;
 	struct lesion *sl = NULL;
@@ -787,8 +804,10 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 	int64_t *tru = NULL, *pred = NULL;
 	static const double zero = 0;
 	const double *wemb;
-	size_t nemb;
-	int found = 0, rc = -1;
+	struct graph_eval *evs = NULL;
+	const struct graph_eval *top = NULL;
+	size_t nemb, nthr, nw, best_run = 0;
+	int rc = -1;
 
 	if (!grid) {
 		graph_grid_default(&dg);
@@ -796,8 +815,15 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 	}
 	wemb = emb ? grid->w_embed : &zero;
 	nemb = emb ? grid->n_embed : 1;
+	nthr = grid->n_threshold;
+	nw = grid->n_loc * grid->n_size * nemb;
 	if (n == 0)
 		return errf(err, "calibrate: no lesions");
+	if (nw == 0 || nthr == 0)
+		return errf(err, "calibrate: empty grid");
+	for (size_t d = 1; d < nthr; d++)
+		if (!(grid->threshold[d] > grid->threshold[d - 1]))
+			return errf(err, "calibrate: grid thresholds must ascend");
 	sl = malloc(n * sizeof(*sl));
 	se = calloc(n, sizeof(*se));
 	idx = malloc(n * sizeof(*idx));
@@ -805,7 +831,8 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 	stu = malloc(n * sizeof(*stu));
 	tru = malloc(n * sizeof(*tru));
 	pred = malloc(n * sizeof(*pred));
-	if (!sl || !se || !idx || !pat || !stu || !tru || !pred) {
+	evs = malloc(nw * nthr * sizeof(*evs));
+	if (!sl || !se || !idx || !pat || !stu || !tru || !pred || !evs) {
 		errf(err, "calibrate: out of memory");
 		goto out;
 	}
@@ -821,12 +848,13 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 		stu[k] = sl[k].study;
 		tru[k] = truth[idx[k].i];
 	}
+	/* every grid point's score; thresholds innermost */
 	for (size_t a = 0; a < grid->n_loc; a++)
 	for (size_t b = 0; b < grid->n_size; b++)
 	for (size_t c = 0; c < nemb; c++)
-	for (size_t d = 0; d < grid->n_threshold; d++) {
+	for (size_t d = 0; d < nthr; d++) {
 		struct graph_params p = *base;
-		struct graph_eval ev;
+		struct graph_eval *ev = &evs[((a * grid->n_size + b) * nemb + c) * nthr + d];
 
 		p.w_loc = grid->w_loc[a];
 		p.w_size = grid->w_size[b];
@@ -845,14 +873,38 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 			graph_destroy(g);
 			s = e;
 		}
-		if (graph_eval(pat, stu, tru, pred, n, &ev, err) < 0)
+		if (graph_eval(pat, stu, tru, pred, n, ev, err) < 0)
 			goto out;
-		if (!found || ev.f1 > best_eval->f1 + GRAPH_EPS ||
-		    (fabs(ev.f1 - best_eval->f1) <= GRAPH_EPS &&
-		     ev.whole_share > best_eval->whole_share + GRAPH_EPS)) {
-			*best = p;
-			*best_eval = ev;
-			found = 1;
+		if (!top || eval_better(ev, top))
+			top = ev;
+	}
+	/* the weights with the longest run of consecutive thresholds scoring as well as the
+	 * top, and the (lower) middle threshold of that run */
+	for (size_t w = 0; w < nw; w++) {
+		const struct graph_eval *row = &evs[w * nthr];
+
+		for (size_t d = 0; d < nthr;) {
+			size_t e = d;
+
+			while (e < nthr && !eval_better(top, &row[e]))
+				e++;
+			if (e - d > best_run) {
+				size_t c = w % nemb, b = (w / nemb) % grid->n_size;
+				size_t a = w / nemb / grid->n_size, m = d + (e - d - 1) / 2;
+
+				best_run = e - d;
+				*best = *base;
+				best->w_loc = grid->w_loc[a];
+				best->w_size = grid->w_size[b];
+				best->w_embed = wemb[c];
+				best->threshold = grid->threshold[m];
+				*best_eval = row[m];
+				if (run) {
+					run[0] = grid->threshold[d];
+					run[1] = grid->threshold[e - 1];
+				}
+			}
+			d = e > d ? e : d + 1;
 		}
 	}
 	rc = 0;
@@ -864,5 +916,6 @@ out:
 	free(stu);
 	free(tru);
 	free(pred);
+	free(evs);
 	return rc;
 }

@@ -42,7 +42,8 @@
 #define ROWS_MAX ((size_t)1 << 31)		/* vectors per space */
 #define JOURNAL_MAX ((size_t)1 << 24)		/* writes replayed after one rebuild */
 #define TRAIN_MAX ((size_t)131072)		/* training sample */
-#define ADD_CHUNK ((size_t)65536)		/* rows per faiss add during a build */
+/* rows per FAISS add: in practice one call (IndexFlat grows by copying) */
+#define ADD_CHUNK ((size_t)1 << 26)
 #define SEARCH_CELLS ((size_t)1 << 22)		/* nq * k' cells per FAISS search call */
 #define OMP_MIN_NQ 32				/* fewer queries: one thread, no OpenMP team */
 #define MANIFEST_MAX 65536
@@ -194,6 +195,7 @@ struct space {
 	size_t jn, jcap;
 
 	uint64_t writes, snap_writes;
+	int snap_stale;		/* the index was rebuilt since the last snapshot */
 };
 
 struct spaces {
@@ -410,7 +412,7 @@ void space_get_info(struct space *sp, struct space_info *o)
 	o->stale = o->index_total > sp->n ? o->index_total - sp->n : 0;
 	o->max_id = sp->max_id;
 	o->checksum = sp->checksum;
-	o->writes_since_snapshot = sp->writes - sp->snap_writes;
+	o->writes_since_snapshot = sp->writes - sp->snap_writes + (sp->snap_stale ? 1 : 0);
 	o->removable = sp->removable;
 	o->ready = sp->loaded && sp->index != NULL;
 	pthread_rwlock_unlock(&sp->lock);
@@ -535,7 +537,7 @@ static int remove_from_index(FaissIndex *idx, const int64_t *ids, size_t n)
 }
 
 int space_check_vectors(const struct space *sp, const int64_t *ids, const float *vecs, size_t n,
-			 char *err)
+			char *err)
 {
 	size_t i, j, d = (size_t)sp->def.dim;
 
@@ -773,7 +775,8 @@ static void emit(const struct space *sp, struct cand *c, size_t nc, int k, float
 {
 	size_t i;
 
-	qsort(c, nc, sizeof(*c), cand_cmp);
+	if (nc > 1)
+		qsort(c, nc, sizeof(*c), cand_cmp);
 	for (i = 0; i < (size_t)k; i++) {
 		if (i < nc) {
 			ids[i] = c[i].id;
@@ -1104,6 +1107,7 @@ static int rebuild(struct space *sp, char *err)
 	snprintf(sp->active, sizeof(sp->active), "%s", active);
 	sp->removable = removable;
 	sp->loaded = 1;
+	sp->snap_stale = 1;
 	sp->train_attempt_n = train_failed ? n : 0;
 	rc = 0;
 out_journal:
@@ -1272,6 +1276,7 @@ int space_snapshot(struct space *sp, const char *prefix, char *err)
 		goto out;
 	pthread_rwlock_wrlock(&sp->lock);
 	sp->snap_writes = writes;
+	sp->snap_stale = 0;
 	pthread_rwlock_unlock(&sp->lock);
 	rc = 0;
 out:
@@ -1441,6 +1446,7 @@ static int try_snapshot(struct space *sp, const char *prefix, char *why)
 	sp->removable = removable;
 	snprintf(sp->active, sizeof(sp->active), "%s", active);
 	sp->snap_writes = sp->writes;
+	sp->snap_stale = 0;
 	sp->train_attempt_n = strcmp(active, def_type(&sp->def)) ? sp->n : 0;
 	pthread_rwlock_unlock(&sp->lock);
 	errf(why, "loaded snapshot %s (%zu vectors, %" PRIu64 " index entries, %s)", ipath,

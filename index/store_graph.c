@@ -5,12 +5,14 @@
  * patient whose lesions changed) and by the graph / track handlers (reads). The graph
  * itself is computed by graph.c; a rebuild runs inside one write transaction: the
  * patient's lesions are read while the write lock keeps other writers out, the graph is
- * built, and the patient's edges are replaced all-or-nothing. Deleting a lesion removes
+ * built (with each lesion's vector from the given space as embedding evidence), and the
+ * patient's edges are replaced all-or-nothing. Deleting a lesion removes
  * its edges by ON DELETE CASCADE. Load: one rebuild per lesion write, a few ms for a
  * patient with dozens of lesions; a full rebuild is one transaction per patient.
  */
 #include "store_int.h"
 #include "graph.h"
+#include "graphrun.h"
 #include "util.h"
 
 #include <math.h>
@@ -155,8 +157,9 @@ static void bind_opt(sqlite3_stmt *s, int i, double v)
 }
 
 int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_params *p,
-			struct store_graph_stats *stats, char *err)
+			struct space *sp, struct store_graph_stats *stats, char *err)
 {
+	struct graphrun_vecs v;
 	struct store_conn *c = NULL;
 	struct lesion *l = NULL;
 	struct graph *g = NULL;
@@ -164,6 +167,7 @@ int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_pa
 	size_t n = 0;
 	int ok = 0;
 
+	memset(&v, 0, sizeof(v));
 	if (stats)
 		memset(stats, 0, sizeof(*stats));
 	c = store_write_begin(st, err);
@@ -173,7 +177,8 @@ int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_pa
 	 * we hold keeps every other writer out until we are done */
 	if (store_patient_lesions(st, patient, &l, &n, err))
 		goto out;
-	if (graph_build(l, n, NULL, 0, p, &g, err))
+	if (graphrun_vectors(sp, l, n, &v, err) ||
+	    graph_build(l, n, (const float *const *)v.emb, v.dim, p, &g, err))
 		goto out;
 	sdel = store_stmt(c, SQL_EDEL, err);
 	sins = sdel ? store_stmt(c, SQL_EINS, err) : NULL;
@@ -206,6 +211,7 @@ int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_pa
 		stats->edges = g->nedges;
 		stats->dropped = g->ndropped;
 		stats->tracks = g->ntracks;
+		stats->with_vec = v.have;
 	}
 	ok = 1;
 out:
@@ -214,6 +220,7 @@ out:
 	if (sins)
 		sqlite3_reset(sins);
 	graph_destroy(g);
+	graphrun_vecs_free(&v);
 	free(l);
 	if (store_write_end(st, c, ok, err))
 		return -1;

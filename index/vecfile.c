@@ -376,8 +376,11 @@ int vecfile_parse_ids(const char *buf, size_t len, int64_t **out, size_t *n, cha
 		qsort(s, cnt, sizeof(*s), cmp_pair_id);
 		for (j = 1; j < cnt; j++)
 			if (s[j].id == s[j - 1].id) {
+				size_t a = LSD_MIN(s[j].idx, s[j - 1].idx) + 1;
+				size_t b = LSD_MAX(s[j].idx, s[j - 1].idx) + 1;
+
 				errf(err, "id %" PRId64 " appears twice (entries %zu and %zu)", s[j].id,
-				     LSD_MIN(s[j].idx, s[j - 1].idx) + 1, LSD_MAX(s[j].idx, s[j - 1].idx) + 1);
+				     a, b);
 				free(s);
 				goto out;
 			}

@@ -1,5 +1,6 @@
 /* cmd_eval.c - `lesiond eval`: Deep Lesion Graphs' retrieval protocol (index/eval.c),
- * printed as a table and as JSON. */
+ * printed as a table and as JSON; with --graph, the lesion graph's same-lesion links
+ * against ground-truth track ids (cmd_graph_eval, shared with `lesiond graph --truth`). */
 #include "cli.h"
 #include "eval.h"
 #include "offline.h"
@@ -11,11 +12,17 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: lesiond eval [--space builtin] [--split test] [--truth ground_truth.csv] [--json]\n\n"
+	"usage: lesiond eval [--space builtin] [--split test] [--truth ground_truth.csv] [--json]\n"
+	"       lesiond eval --graph --truth ground_truth.csv [--space NAME] [--calibrate] [--json]\n\n"
 	"The retrieval protocol of Deep Lesion Graphs: each query lesion with a known coarse type\n"
 	"(default: the test split) retrieves its nearest lesions among other patients'; at K = 1,\n"
 	"5, 10: type precision, type accuracy by majority vote, location error (normalised x,y,z)\n"
-	"and size error (mm). --truth takes every lesion's type from the demo's ground truth.";
+	"and size error (mm). --truth takes every lesion's type from the demo's ground truth.\n"
+	"--graph: build every patient's lesion graph in memory from the config's graph_*\n"
+	"settings (embedding space graph_space, or --space; none: no embedding term) and\n"
+	"report pairwise precision, recall and F1 of same-lesion links against the truth\n"
+	"file's track_id column, and the share of true tracks recovered whole; --calibrate\n"
+	"also grid-searches the weights and threshold (docs/graph.md). Nothing is written.";
 
 static void print_json(const char *space, const struct eval_result *r)
 {
@@ -34,13 +41,16 @@ static void print_json(const char *space, const struct eval_result *r)
 
 int cmd_eval(int argc, char **argv)
 {
-	const char *space = "builtin", *split = "test", *truth = NULL, *json = NULL, *graph = NULL;
+	const char *space = NULL, *split = "test", *truth = NULL, *json = NULL, *graph = NULL;
+	const char *calibrate = NULL;
 	const struct cli_opt opts[] = {
-		{ "--space", "NAME", &space, "embedding space (default builtin)" },
+		{ "--space", "NAME", &space, "embedding space (default builtin; with --graph "
+		  "graph_space)" },
 		{ "--split", "S", &split, "query split: train, val, test or all (default test)" },
 		{ "--truth", "FILE", &truth, "ground_truth.csv with every lesion's type" },
 		{ "--json", NULL, &json, "print JSON only" },
 		{ "--graph", NULL, &graph, "evaluate the lesion graph instead (needs --truth)" },
+		{ "--calibrate", NULL, &calibrate, "with --graph: grid-search its parameters" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -68,10 +78,31 @@ int cmd_eval(int argc, char **argv)
 		}
 		eo.query_splits = 1u << s;
 	}
-	if (graph) {
-		fprintf(stderr, "lesiond eval: --graph is not available in this build\n");
+	if (calibrate && !graph) {
+		fprintf(stderr, "lesiond eval: --calibrate needs --graph\n");
 		return 2;
 	}
+	if (graph) {
+		if (!truth) {
+			fprintf(stderr, "lesiond eval: --graph needs --truth FILE\n");
+			return 2;
+		}
+		if (cmd_graph_space_opt(&cfg, space)) {
+			fprintf(stderr, "lesiond eval: --space: name too long\n");
+			return 2;
+		}
+		if (offline_open(&cfg, "eval", &o))
+			return 1;
+		if (cfg.graph_space[0] && !spaces_get(o.sp, cfg.graph_space))
+			fprintf(stderr, "lesiond eval: no embedding space '%s': the graph is built "
+				"without the embedding term\n", cfg.graph_space);
+		rc = cmd_graph_eval("eval", &o, &cfg, truth, NULL, 0, calibrate != NULL,
+				    json != NULL);
+		offline_close(&o);
+		return rc;
+	}
+	if (!space)
+		space = "builtin";
 	if (truth && eval_read_truth(truth, &types, &tracks, &eo.truth_n, err)) {
 		fprintf(stderr, "lesiond eval: %s\n", err);
 		return 1;

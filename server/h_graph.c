@@ -1,7 +1,9 @@
 /* h_graph.c - the lesion-graph routes: GET /v1/patients/{pid}/graph (nodes and edges)
  * and GET /v1/lesions/{id}/track (the lesion's track in time order with RECIST 1.1),
  * plus the hooks that keep a patient's stored graph current when lesions are added or
- * deleted through the API.
+ * deleted through the API (rebuilt with the vectors of the graph_space space as
+ * embedding evidence; the spaces' hook runs first, so a new lesion's built-in
+ * descriptor is already there).
  *
  * Reads come from the store (edges persisted by store_graph.c); the track is the
  * connected group of the lesion in the stored edges, and its RECIST figures are computed
@@ -13,6 +15,7 @@
 #include "graph.h"
 #include "handlers.h"
 #include "log.h"
+#include "space.h"
 #include "store.h"
 
 #include <math.h>
@@ -30,6 +33,11 @@ void h_graph_params(const struct config *c, struct graph_params *p)
 	p->threshold = c->graph_threshold;
 }
 
+struct space *h_graph_space(struct spaces *sp, const struct config *c)
+{
+	return sp && c->graph_space[0] ? spaces_get(sp, c->graph_space) : NULL;
+}
+
 static void rebuild(struct app *app, int64_t patient)
 {
 	struct graph_params p;
@@ -37,7 +45,8 @@ static void rebuild(struct app *app, int64_t patient)
 	char err[LSD_ERRLEN];
 
 	h_graph_params(&app->cfg, &p);
-	if (store_graph_rebuild(app->st, patient, &p, &s, err))
+	if (store_graph_rebuild(app->st, patient, &p, h_graph_space(app->sp, &app->cfg), &s,
+				err))
 		log_msg(LOG_ERROR, "graph: patient %lld: rebuild failed: %s", (long long)patient,
 			err);
 }
@@ -88,8 +97,7 @@ static void node_json(struct sb *b, const struct lesion *l, int track)
 	sb_addc(b, '}');
 }
 
-/* Load one patient's lesions, edges and tracks. 0; 404 / 500 replied otherwise. */
-static int load_patient(const struct request *r, int64_t pid, struct lesion **l, size_t *n,
+int h_graph_load(const struct request *r, int64_t pid, struct lesion **l, size_t *n,
 			struct graph_edge **e, size_t *ne, int **track, int *ntracks,
 			struct reply *rp)
 {
@@ -133,7 +141,7 @@ void h_patient_graph(const struct request *r, struct reply *rp)
 			      r->nargs ? r->args[0] : "");
 		return;
 	}
-	if (load_patient(r, pid, &l, &n, &e, &ne, &track, &ntracks, rp))
+	if (h_graph_load(r, pid, &l, &n, &e, &ne, &track, &ntracks, rp))
 		goto out;
 	sb_init(&b, GRAPH_REPLY_MAX);
 	sb_adds(&b, "{\"patient\":");
@@ -201,7 +209,7 @@ void h_lesion_track(const struct request *r, struct reply *rp)
 		reply_problem(rp, 500, "%s", err);
 		return;
 	}
-	if (load_patient(r, self.patient, &l, &n, &e, &ne, &track, &ntracks, rp))
+	if (h_graph_load(r, self.patient, &l, &n, &e, &ne, &track, &ntracks, rp))
 		goto out;
 	tl = malloc(n * sizeof(*tl));
 	pts = malloc((n + 1) * sizeof(*pts));

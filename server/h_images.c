@@ -7,6 +7,8 @@
  * If-None-Match already has it, else take the decoded slice from the shared cache,
  * render and encode. Replies are immutable (Cache-Control and Cross-Origin-Resource-
  * Policy are added by server/http.c for immutable replies; CORS by its origin list).
+ * The same patch path (slice, ETag, pixels) is exported as h_images_patch_etag /
+ * h_images_patch_pixels for the composed pictures of h_sheets.c.
  * Runs on MHD worker threads; no state of its own besides the /metrics hook chain.
  * Expected load: interactive viewers and contact sheets, hundreds of patches per second.
  */
@@ -22,7 +24,7 @@
 #include <string.h>
 
 /* The one map from render/slicecache status codes to HTTP statuses. */
-static int image_status(int rc)
+int h_images_status(int rc)
 {
 	switch (rc) {
 	case RENDER_EMALFORMED: return 400;	/* == SLICECACHE_EBADPATH for URL paths */
@@ -88,7 +90,7 @@ static void slice_problem(const struct request *r, struct reply *rp, int rc, con
 	} else if (rc == SLICECACHE_EBADPATH) {
 		reply_problem(rp, 404, "%s", err);	/* never reveal what is outside */
 	} else {
-		reply_problem(rp, image_status(rc), "%s", err);
+		reply_problem(rp, h_images_status(rc), "%s", err);
 	}
 }
 
@@ -99,17 +101,77 @@ static int common_params(const struct request *r, struct render_params *p, char 
 				   req_query(r, "format"), p, err);
 }
 
-void h_lesion_patch(const struct request *r, struct reply *rp)
+/* The slice a lesion patch reads (rel) and the patch's strong ETag, without decoding.
+ * Returns a render / slicecache status with err. */
+static int patch_source(struct app *app, const struct lesion *l, const struct render_params *p,
+			char *rel, size_t reln, char *etag, char *err)
+{
+	struct render_source src;
+	int64_t size, mtime;
+	uint64_t ino;
+	int rc = render_slice_path(l, p->slice_offset, rel, reln, err);
+
+	if (rc)
+		return rc;
+	rc = slicecache_identity(app->cache, rel, &size, &mtime, &ino, err);
+	if (rc)
+		return rc;
+	src.path = rel;
+	src.size = size;
+	src.mtime_ns = mtime;
+	src.ino = ino;
+	render_etag(&src, l, p, 0, etag);
+	return 0;
+}
+
+/* render_patch_pixels on the cached slice rel. */
+static int patch_pixels(struct app *app, const char *rel, const struct lesion *l,
+			const struct render_params *p, void **px, int *chan, char *err)
 {
 	struct slicecache_handle h = { 0 };
+	int rc = slicecache_get(app->cache, rel, &h, err);
+
+	*px = NULL;
+	if (rc)
+		return rc;
+	rc = render_patch_pixels(h.s, l, p, px, chan, err);
+	slicecache_release(app->cache, &h);
+	return rc;
+}
+
+int h_images_patch_etag(struct app *app, const struct lesion *l, const struct render_params *p,
+			char *etag, char *err)
+{
+	char rel[LESION_PATH_MAX + 16];
+
+	if (!app->cache)
+		return errf(err, "no image root configured"), RENDER_ENOENT;
+	return patch_source(app, l, p, rel, sizeof(rel), etag, err);
+}
+
+int h_images_patch_pixels(struct app *app, const struct lesion *l, const struct render_params *p,
+			  void **px, int *chan, char *err)
+{
+	char rel[LESION_PATH_MAX + 16], etag[RENDER_ETAG_LEN];
+	int rc;
+
+	*px = NULL;
+	if (!app->cache)
+		return errf(err, "no image root configured"), RENDER_ENOENT;
+	rc = patch_source(app, l, p, rel, sizeof(rel), etag, err);
+	return rc ? rc : patch_pixels(app, rel, l, p, px, chan, err);
+}
+
+void h_lesion_patch(const struct request *r, struct reply *rp)
+{
 	struct render_params p;
-	struct render_source src;
 	struct lesion l;
 	char err[LSD_ERRLEN], rel[LESION_PATH_MAX + 16], etag[RENDER_ETAG_LEN];
 	unsigned char *png = NULL;
+	void *px = NULL;
 	size_t len = 0;
 	int64_t id;
-	int rc;
+	int rc, chan = 0;
 
 	if (r->nargs < 1 || parse_i64(r->args[0], 1, INT64_MAX, &id)) {
 		reply_problem(rp, 404, "lesion id must be a positive integer");
@@ -131,29 +193,27 @@ void h_lesion_patch(const struct request *r, struct reply *rp)
 	/* png16 is unwindowed, but an explicit bad window= is still an error */
 	if (rc == RENDER_OK && (p.format != RENDER_FMT_PNG16 || req_query(r, "window")))
 		rc = render_window_parse(req_query(r, "window"), &l, &p.lo, &p.hi, err);
-	if (rc == RENDER_OK)
-		rc = render_slice_path(&l, p.slice_offset, rel, sizeof(rel), err);
 	if (rc != RENDER_OK) {
-		reply_problem(rp, image_status(rc), "%s", err);
+		reply_problem(rp, h_images_status(rc), "%s", err);
 		return;
 	}
-	rc = source_of(r, rel, &src, err);
+	rc = patch_source(r->app, &l, &p, rel, sizeof(rel), etag, err);
 	if (rc) {
 		slice_problem(r, rp, rc, err);
 		return;
 	}
-	render_etag(&src, &l, &p, 0, etag);
 	if (not_modified(r, rp, etag))
 		return;
-	rc = slicecache_get(r->app->cache, rel, &h, err);
+	rc = patch_pixels(r->app, rel, &l, &p, &px, &chan, err);
 	if (rc) {
 		slice_problem(r, rp, rc, err);
 		return;
 	}
-	rc = render_patch_png(h.s, &l, &p, &png, &len, err);
-	slicecache_release(r->app->cache, &h);
+	rc = image_encode_png(px, p.size, p.size, chan == 3 ? IMAGE_RGB8 : chan == 2 ?
+			      IMAGE_GRAY16 : IMAGE_GRAY8, p.png_level, &png, &len, err);
+	free(px);
 	if (rc) {
-		reply_problem(rp, image_status(rc), "%s", err);
+		reply_problem(rp, 500, "%s", err);
 		return;
 	}
 	reply_png(rp, png, len);
@@ -199,7 +259,7 @@ void h_slice_png(const struct request *r, struct reply *rp)
 		rc = render_window_parse(win && *win ? win : "soft_tissue", NULL, &p.lo, &p.hi,
 					 err);
 	if (rc != RENDER_OK) {
-		reply_problem(rp, image_status(rc), "%s", err);
+		reply_problem(rp, h_images_status(rc), "%s", err);
 		return;
 	}
 	side = size ? p.size : 0;
@@ -220,7 +280,7 @@ void h_slice_png(const struct request *r, struct reply *rp)
 	rc = render_slice_png(h.s, &p, side, &png, &len, err);
 	slicecache_release(r->app->cache, &h);
 	if (rc) {
-		reply_problem(rp, image_status(rc), "%s", err);
+		reply_problem(rp, h_images_status(rc), "%s", err);
 		return;
 	}
 	reply_png(rp, png, len);

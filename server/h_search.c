@@ -4,7 +4,8 @@
  * Parsing and reply formatting live here; the search itself is index/search.c. Batch
  * requests are answered in blocks of BATCH_BLOCK queries computed as the client reads
  * the chunked reply, so memory stays bounded by the body cap plus one block. A bad line
- * gets an error line in its place; the others are answered.
+ * gets an error line in its place; the others are answered. h_similar_search runs the
+ * GET /similar query for the contact sheet (h_sheets.c), with the same parsing.
  */
 #include "apijson.h"
 #include "app.h"
@@ -89,17 +90,17 @@ static int from_lesion(struct app *app, struct pq *p, int64_t id)
 	return 0;
 }
 
-static int parse_k(struct app *app, const char *v, int *k, struct pq *p)
+static int parse_k(const char *v, int def, int max, int *k, struct pq *p)
 {
 	int64_t x;
 
 	if (!v) {
-		*k = 10;
+		*k = def;
 		return 0;
 	}
-	if (parse_i64(v, 1, app->cfg.k_max, &x)) {
+	if (parse_i64(v, 1, max, &x)) {
 		p->status = 422;
-		snprintf(p->err, sizeof(p->err), "k: must be an integer in 1..%d", app->cfg.k_max);
+		snprintf(p->err, sizeof(p->err), "k: must be an integer in 1..%d", max);
 		return -1;
 	}
 	*k = (int)x;
@@ -451,12 +452,41 @@ static int run_one(struct app *app, struct pq *p, struct sb *b, char *err)
 	return 0;
 }
 
+/* The query of GET /v1/lesions/{id}/similar[.png] from r's query string: k (def, 1..max),
+ * space, the filters, same_patient. 0, or -1 with p->status and p->err. */
+static int parse_similar(const struct request *r, int64_t id, int def, int max, struct pq *p)
+{
+	struct app *app = r->app;
+	char err[LSD_ERRLEN];
+	const char *v;
+
+	memset(p, 0, sizeof(*p));
+	if (parse_k(req_query(r, "k"), def, max, &p->q.k, p))
+		return -1;
+	if (apijson_filter_query(r, &p->filter, err)) {
+		p->status = 422;
+		snprintf(p->err, sizeof(p->err), "%s", err);
+		return -1;
+	}
+	p->q.filter = filter_empty(&p->filter) ? NULL : &p->filter;
+	v = req_query(r, "same_patient");
+	if (v && (p->q.same_patient = search_same_patient_parse(v)) < 0) {
+		p->status = 422;
+		snprintf(p->err, sizeof(p->err), "same_patient: must be include, exclude or only");
+		return -1;
+	}
+	v = req_query(r, "space");
+	p->sp = find_space(app, v ? v : DEFAULT_SPACE, p);
+	if (!p->sp || from_lesion(app, p, id))
+		return -1;
+	return 0;
+}
+
 void h_similar(const struct request *r, struct reply *rp)
 {
 	struct app *app = r->app;
 	struct pq p;
 	char err[LSD_ERRLEN];
-	const char *v;
 	struct sb b;
 	int64_t id;
 
@@ -465,23 +495,7 @@ void h_similar(const struct request *r, struct reply *rp)
 		reply_problem(rp, 404, "lesion id must be a positive integer");
 		return;
 	}
-	if (parse_k(app, req_query(r, "k"), &p.q.k, &p))
-		goto fail;
-	if (apijson_filter_query(r, &p.filter, err)) {
-		p.status = 422;
-		snprintf(p.err, sizeof(p.err), "%s", err);
-		goto fail;
-	}
-	p.q.filter = filter_empty(&p.filter) ? NULL : &p.filter;
-	v = req_query(r, "same_patient");
-	if (v && (p.q.same_patient = search_same_patient_parse(v)) < 0) {
-		p.status = 422;
-		snprintf(p.err, sizeof(p.err), "same_patient: must be include, exclude or only");
-		goto fail;
-	}
-	v = req_query(r, "space");
-	p.sp = find_space(app, v ? v : DEFAULT_SPACE, &p);
-	if (!p.sp || from_lesion(app, &p, id))
+	if (parse_similar(r, id, 10, app->cfg.k_max, &p))
 		goto fail;
 	sb_init(&b, 64u << 20);
 	if (run_one(app, &p, &b, err)) {
@@ -496,6 +510,39 @@ void h_similar(const struct request *r, struct reply *rp)
 fail:
 	pq_free(&p);
 	reply_problem(rp, p.status ? p.status : 422, "%s", p.err);
+}
+
+int h_similar_search(const struct request *r, int64_t id, int k_default, int k_max,
+		     struct search_hit **hits, int *n, char *space, size_t space_len,
+		     struct reply *rp)
+{
+	struct pq p;
+	char err[LSD_ERRLEN];
+	int mode = SEARCH_EXACT, rc = -1;
+
+	*hits = NULL;
+	*n = 0;
+	if (parse_similar(r, id, k_default, LSD_MIN(k_max, r->app->cfg.k_max), &p)) {
+		reply_problem(rp, p.status ? p.status : 422, "%s", p.err);
+		goto out;
+	}
+	snprintf(space, space_len, "%s", space_name(p.sp));
+	*hits = malloc((size_t)p.q.k * sizeof(**hits));
+	if (!*hits) {
+		reply_problem(rp, 500, "out of memory");
+		goto out;
+	}
+	p.q.vec = p.vec;
+	if (search_run(p.sp, r->app->cat, &p.q, 1, hits, n, &mode, err)) {
+		reply_problem(rp, 500, "%s", err);
+		free(*hits);
+		*hits = NULL;
+		goto out;
+	}
+	rc = 0;
+out:
+	pq_free(&p);
+	return rc;
 }
 
 static int json_ctype(const struct request *r)

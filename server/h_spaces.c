@@ -9,6 +9,7 @@
 #include "embed.h"
 #include "handlers.h"
 #include "json.h"
+#include "learn.h"
 #include "log.h"
 #include "space.h"
 #include "spacedb.h"
@@ -59,6 +60,10 @@ static void on_added(struct app *app, const struct lesion *l, size_t n)
 			if (rc)
 				log_msg(LOG_WARN, "lesion %lld: no built-in descriptor: %s",
 					(long long)l[i].id, rc == DESC_ENOIMG ? "image missing" : err);
+			/* and into every space `lesiond train` learned from builtin */
+			else if (learn_project_new(app->st, app->sp, "builtin", &l[i].id, 1, NULL, err))
+				log_msg(LOG_WARN, "lesion %lld: not projected into a trained space: %s",
+					(long long)l[i].id, err);
 		}
 	}
 	if (prev_added)

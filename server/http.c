@@ -134,6 +134,7 @@ int reply_problem(struct reply *rp, int status, const char *fmt, ...)
 	rp->stream = NULL;
 	rp->etag[0] = '\0';
 	rp->immutable = 0;
+	rp->cache_control = NULL;
 	if (b.oom) {
 		sb_free(&b);
 		return reply_bytes(rp, status, "application/problem+json", NULL, 0);
@@ -268,6 +269,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct rstate *s,
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 						"public, max-age=31536000, immutable");
 	}
+	if (rp->cache_control && !rp->immutable)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, rp->cache_control);
 	if (rp->immutable)
 		MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
 	if (rp->allow)
@@ -359,11 +362,14 @@ static enum MHD_Result preflight(struct MHD_Connection *conn, struct rstate *s, 
 static int route_always_open(const struct route *r)
 {
 	return !strcmp(r->name, "healthz") || !strcmp(r->name, "readyz") ||
-	       !strcmp(r->name, "metrics") || !strcmp(r->name, "openapi");
+	       !strcmp(r->name, "metrics") || !strcmp(r->name, "openapi") ||
+	       !strncmp(r->name, "www_", 4);
 }
 
 /* API keys and rate limits: queues 401/403/429 and marks s->done when refused.
- * The health probes are always open (orchestrators call them without keys). */
+ * The health probes are always open (orchestrators call them without keys), and so are
+ * the web viewer's static files (no data in them; the viewer asks for a key and sends it
+ * with its API requests). */
 static enum MHD_Result access_check(struct MHD_Connection *conn, struct rstate *s)
 {
 	struct app *app = s->h->app;
@@ -372,7 +378,8 @@ static enum MHD_Result access_check(struct MHD_Connection *conn, struct rstate *
 	uint64_t who = 0;
 	int retry = 0;
 
-	if (!strcmp(s->route->name, "healthz") || !strcmp(s->route->name, "readyz"))
+	if (!strcmp(s->route->name, "healthz") || !strcmp(s->route->name, "readyz") ||
+	    !strncmp(s->route->name, "www_", 4))
 		return MHD_YES;
 	if (auth_enabled(a)) {
 		lv = auth_check(a, s->req.authorization, &who);

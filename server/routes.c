@@ -16,12 +16,20 @@ const struct route routes[] = {
 	{ GET, "/metrics", h_metrics, BODY_NONE, 0, "metrics" },
 	{ GET, "/v1/stats", h_stats, BODY_NONE, 0, "stats" },
 	{ GET, "/v1/openapi.json", h_openapi, BODY_NONE, 0, "openapi" },
+	/* the web viewer (server/www/, embedded) */
+	{ GET, "/", h_www_index, BODY_NONE, 0, "www_index" },
+	{ GET, "/www/{}", h_www_file, BODY_NONE, 0, "www_file" },
 	/* lesions */
 	{ GET, "/v1/lesions", h_lesions_list, BODY_NONE, 0, "lesions_list" },
 	{ HTTP_POST, "/v1/lesions", h_lesions_post, BODY_BULK, 1, "lesions_post" },
 	{ GET, "/v1/lesions/{}", h_lesion_get, BODY_NONE, 0, "lesion_get" },
 	{ HTTP_DELETE, "/v1/lesions/{}", h_lesion_delete, BODY_NONE, 1, "lesion_delete" },
+	/* embeddings */
+	{ HTTP_PUT, "/v1/lesions/{}/embedding", h_embedding_put, BODY_JSON, 1, "embedding_put" },
+	{ GET, "/v1/lesions/{}/embedding", h_embedding_get, BODY_NONE, 0, "embedding_get" },
+	{ HTTP_POST, "/v1/spaces/{}/vectors", h_space_vectors_post, BODY_BULK, 1, "vectors_post" },
 	/* similar-lesion search */
+	{ GET, "/v1/lesions/{}/similar.png", h_similar_png, BODY_NONE, 0, "similar_png" },
 	{ GET, "/v1/lesions/{}/similar", h_similar, BODY_NONE, 0, "similar" },
 	{ HTTP_POST, "/v1/search", h_search, BODY_JSON, 0, "search" },
 	{ HTTP_POST, "/v1/search/batch", h_search_batch, BODY_BULK, 0, "search_batch" },
@@ -29,6 +37,7 @@ const struct route routes[] = {
 	{ GET, "/v1/lesions/{}/patch.png", h_lesion_patch, BODY_NONE, 0, "lesion_patch" },
 	{ GET, "/v1/slices/{}/{}.png", h_slice_png, BODY_NONE, 0, "slice_png" },
 	/* lesion graph */
+	{ GET, "/v1/patients/{}/graph.png", h_patient_graph_png, BODY_NONE, 0, "patient_graph_png" },
 	{ GET, "/v1/patients/{}/graph", h_patient_graph, BODY_NONE, 0, "patient_graph" },
 	{ GET, "/v1/lesions/{}/track", h_lesion_track, BODY_NONE, 0, "lesion_track" },
 };

@@ -5,7 +5,10 @@
 # Idempotent: each step checks before it acts, so a second run does nothing.
 #   1. apt packages (dev headers, FAISS, OpenBLAS, curl for tests, clang for fuzzing)
 #   2. a deb-src entry for Debian's main archive, then `apt-get source faiss`
-#   3. libfaiss_c.a: the C API .cpp files of that source package compiled against the
+#   3. playwright-core (npm, version pinned by tests/e2e/package-lock.json) into
+#      tests/e2e/node_modules, for the browser test of the web viewer; it drives
+#      Debian's chromium (no browser download: `npx playwright install` is never run)
+#   4. libfaiss_c.a: the C API .cpp files of that source package compiled against the
 #      installed libfaiss.a (Debian ships only the headers), plus FAISS's own
 #      distances_simd.cpp rebuilt with AVX2/FMA (linked only into the AVX2 binary).
 # Nothing of FAISS's source is committed: it is fetched into $BUILD/faiss-src.
@@ -18,7 +21,16 @@ BUILD=$(cd "$BUILD" && pwd)
 PKGS="gcc g++ make pkg-config dpkg-dev curl ca-certificates
 libmicrohttpd-dev libpng-dev zlib1g-dev libcjson-dev libsqlite3-dev sqlite3
 libfaiss-dev libopenblas-dev libgnutls28-dev gnutls-bin
-clang libclang-rt-14-dev jq python3"
+clang libclang-rt-14-dev jq python3
+"
+# the browser test of the web viewer: Debian's chromium, node and npm (a machine may have
+# node from elsewhere, e.g. nodesource); LESIOND_NO_BROWSER=1 leaves them out (images
+# that only run lesiond)
+if [ -z "${LESIOND_NO_BROWSER:-}" ]; then
+	PKGS="$PKGS chromium"
+	command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+	command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+fi
 if [ -n "${LESIOND_EXTRA_PKGS:-}" ]; then PKGS="$PKGS $LESIOND_EXTRA_PKGS"; fi
 
 missing=""
@@ -48,6 +60,19 @@ fi
 if [ -n "$missing" ]; then
 	echo "deps: installing$missing"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# playwright-core for tests/e2e/viewer.mjs; skipped when installed after the lock file changed
+E2E=$(cd "$(dirname "$0")/.." && pwd)/tests/e2e
+PWC="$E2E/node_modules/playwright-core/package.json"
+if [ -z "${LESIOND_NO_BROWSER:-}" ] && [ -f "$E2E/package.json" ] &&
+	! [ "$PWC" -nt "$E2E/package-lock.json" ]; then
+	echo "deps: npm install playwright-core into $E2E/node_modules"
+	if [ -f "$E2E/package-lock.json" ]; then
+		(cd "$E2E" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+	else
+		(cd "$E2E" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund)
+	fi
 fi
 
 LIB="$BUILD/libfaiss_c.a"

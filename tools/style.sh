@@ -13,7 +13,7 @@ for f in $files; do
 	hits=$(grep -nE '[[:space:]]+$' "$f" || true)
 	[ -n "$hits" ] && { echo "$hits" | sed "s|^|$f:|; s|$|  <- trailing space|"; bad=1; }
 	awk -v f="$f" '{ l = $0; gsub(/\t/, "        ", l);
-		if (length(l) > 110) { print f ":" NR ": line longer than 110 columns"; b = 1 } }
+		if (length(l) > 120) { print f ":" NR ": line longer than 120 columns"; b = 1 } }
 		END { exit b }' "$f" || bad=1
 done
 [ $bad = 0 ] && echo "style: clean"

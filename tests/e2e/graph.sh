@@ -53,6 +53,23 @@ printf 'lesion_id,patient,study,true_type,track_id\n1,7,1,4,1\n2,7,1,5,2\n3,7,1,
 "$LESIOND" graph --config "$CONF" --db "$DB" --truth "$T_DIR/truth.csv" --calibrate > "$T_DIR/eval.out" 2>&1
 check "eval: perfect on the hand case" grep -q "precision 1.0000 recall 1.0000 F1 1.0000; tracks recovered whole 6/6" "$T_DIR/eval.out"
 check "calibrate prints config lines" grep -q "^graph_threshold = " "$T_DIR/eval.out"
+# lesiond eval --graph: the same figures (in memory, nothing written), text and JSON
+"$LESIOND" eval --graph --config "$CONF" --db "$DB" --truth "$T_DIR/truth.csv" > "$T_DIR/eg.out" 2>&1
+check "eval --graph: perfect on the hand case" grep -q "precision 1.0000 recall 1.0000 F1 1.0000; tracks recovered whole 6/6" "$T_DIR/eg.out"
+check "eval --graph: 11 true pairs" grep -q "pairs tp 11 fp 0 fn 0" "$T_DIR/eg.out"
+check "eval --graph: no builtin space, no embedding term" grep -q "0 with a vector" "$T_DIR/eg.out"
+"$LESIOND" eval --graph --config "$CONF" --db "$DB" --truth "$T_DIR/truth.csv" --json > "$T_DIR/eg.json" 2>/dev/null
+check "eval --graph --json" jq -e '.eval.precision == 1 and .eval.recall == 1 and .eval.tracks_whole == 6 and .labelled == 14 and .params.threshold == 0.1' "$T_DIR/eg.json"
+# a threshold below every true pair's cost (the smallest is 0.002) links nothing
+printf 'graph_w_loc = 1\ngraph_w_size = 0\ngraph_threshold = 0.001\n' > "$T_DIR/tiny.conf"
+"$LESIOND" eval --graph --config "$T_DIR/tiny.conf" --db "$DB" --truth "$T_DIR/truth.csv" --json > "$T_DIR/eg0.json" 2>/dev/null
+check "eval --graph: tiny threshold links nothing" jq -e '.eval.tp == 0 and .eval.fn == 11 and .eval.recall == 0 and .eval.precision == 1 and .edges == 0' "$T_DIR/eg0.json"
+"$LESIOND" eval --graph --config "$CONF" --db "$DB" > /dev/null 2>&1
+check "eval --graph without --truth: usage error" test $? -eq 2
+"$LESIOND" eval --calibrate --config "$CONF" --db "$DB" --truth "$T_DIR/truth.csv" > /dev/null 2>&1
+check "eval --calibrate without --graph: usage error" test $? -eq 2
+"$LESIOND" eval --graph --calibrate --config "$CONF" --db "$DB" --truth "$T_DIR/truth.csv" > "$T_DIR/egc.out" 2>&1
+check "eval --graph --calibrate prints config lines" grep -q "^graph_threshold = " "$T_DIR/egc.out"
 
 start_server --config "$CONF" || { not_ok "server start"; finish; exit 1; }
 

@@ -517,7 +517,7 @@ static void test_calibrate(void)
 		truth[n + i] = tr[i];
 	}
 	memset(&best, 0, sizeof(best));
-	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, &grid, &p, &best, &ev, err), 0);
+	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, &grid, &p, &best, &ev, NULL, err), 0);
 	CHECK_NEAR(best.threshold, 0.1, 0);
 	CHECK_NEAR(best.w_size, 0.1, 0);
 	CHECK_NEAR(best.max_dloc, 0.25, 0);
@@ -525,8 +525,48 @@ static void test_calibrate(void)
 	CHECK_EQ_INT(ev.tp, 2 * (3 + 1 + 3 + 3 + 1));
 	CHECK_EQ_INT(ev.whole, 10);
 	/* the default grid runs too and finds a perfect setting on this easy case */
-	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, NULL, &p, &best, &ev, err), 0);
+	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, NULL, &p, &best, &ev, NULL, err), 0);
 	CHECK_NEAR(ev.f1, 1, 1e-12);
+}
+
+/* The plateau rule. Patient 1: A (study 1, x 0.30) and A' (study 2, x 0.31) are one
+ * lesion; V (study 1, x 0.50, 10 mm) vanishes and N (study 2, x 0.56, 20 mm) appears.
+ * Types unknown, so only cost and threshold decide:
+ *   A-A' costs 0.01 (same size); V-N costs 0.06 + w_size * ln 2.
+ *   Perfect iff 0.01 < threshold <= cost(V-N) (links need cost < threshold).
+ * Grid thresholds 0.005 0.02 0.03 0.04 0.05 0.1 0.2:
+ *   w_size 0:   V-N 0.06   -> perfect run 0.02..0.05 (4 values)
+ *   w_size 0.1: V-N 0.1293 -> perfect run 0.02..0.1  (5 values), middle = 0.04.
+ * The old "first perfect grid point" rule would have said w_size 0, threshold 0.02. */
+static void test_calibrate_plateau(void)
+{
+	struct lesion l[4];
+	int64_t truth[4] = { 1, 1, 2, 3 };
+	static const double wl[] = { 1 }, ws[] = { 0, 0.1 };
+	static const double thr[] = { 0.005, 0.02, 0.03, 0.04, 0.05, 0.1, 0.2 };
+	static const double bad[] = { 0.02, 0.01 };
+	struct graph_grid grid = { wl, ws, NULL, thr, 1, 2, 0, 7 };
+	struct graph_params p = test_params(), best;
+	struct graph_eval ev;
+	double run[2] = { 0, 0 };
+	char err[LSD_ERRLEN];
+
+	l[0] = mk(1, 1, 1, 0.30, 0.5, 0.5, 10, -1);	/* A */
+	l[1] = mk(2, 1, 2, 0.31, 0.5, 0.5, 10, -1);	/* A' */
+	l[2] = mk(3, 1, 1, 0.50, 0.5, 0.5, 10, -1);	/* V */
+	l[3] = mk(4, 1, 2, 0.56, 0.5, 0.5, 20, -1);	/* N */
+	CHECK_EQ_INT(graph_calibrate(l, 4, NULL, 0, truth, &grid, &p, &best, &ev, run, err), 0);
+	CHECK_NEAR(best.w_size, 0.1, 0);
+	CHECK_NEAR(best.threshold, 0.04, 0);
+	CHECK_NEAR(run[0], 0.02, 0);
+	CHECK_NEAR(run[1], 0.1, 0);
+	CHECK_NEAR(ev.f1, 1, 1e-12);
+	CHECK_EQ_INT(ev.tp, 1);
+	CHECK_EQ_INT(ev.whole, 3);
+	/* thresholds must ascend */
+	grid.threshold = bad;
+	grid.n_threshold = 2;
+	CHECK_EQ_INT(graph_calibrate(l, 4, NULL, 0, truth, &grid, &p, &best, &ev, run, err), -1);
 }
 
 static void test_defaults(void)
@@ -547,6 +587,7 @@ int main(void)
 	RUN(test_embedding_and_gates);
 	RUN(test_eval);
 	RUN(test_calibrate);
+	RUN(test_calibrate_plateau);
 	RUN(test_defaults);
 	return unit_done();
 }

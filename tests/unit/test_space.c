@@ -139,7 +139,8 @@ static void def_init(struct space_def *d, const char *name, int dim, enum space_
  * indexes; for approximate ones, recall and exact distances of what is returned. */
 static double compare(struct space *sp, const struct ref *r, int nq, int k, int exact, unsigned salt)
 {
-	float *q = malloc(sizeof(float) * (size_t)(nq * r->d)), *dist = malloc(sizeof(float) * (size_t)(nq * k));
+	float *q = calloc((size_t)(nq * r->d), sizeof(float));
+	float *dist = calloc((size_t)(nq * k), sizeof(float));
 	int64_t *ids = malloc(sizeof(int64_t) * (size_t)(nq * k)), rid[64];
 	double rdist[64];
 	char err[LSD_ERRLEN];
@@ -171,8 +172,8 @@ static double compare(struct space *sp, const struct ref *r, int nq, int k, int 
 						found = t;
 				CHECK(found >= 0);	/* never a deleted id */
 				if (found >= 0)
-					CHECK_NEAR(dist[i * k + j], ref_dist(r->m, q + i * r->d, r->v[found], r->d),
-						   1e-3);
+					CHECK_NEAR(dist[i * k + j],
+						   ref_dist(r->m, q + i * r->d, r->v[found], r->d), 1e-3);
 				for (t = 0; t < n; t++)
 					hit += rid[t] == got;
 				if (j > 0)	/* sorted best first */
@@ -641,7 +642,9 @@ static void *searcher(void *arg)
 				}
 				/* the distance is that of the vector this id has (vectors never change) */
 				vec_of(id, HAM_D, 0, v);
-				if (fabs(ref_dist(SPACE_L2, q + i * HAM_D, v, HAM_D) - dist[i * 8 + j]) > 1e-3)
+				double want = ref_dist(SPACE_L2, q + i * HAM_D, v, HAM_D);
+
+				if (fabs(want - dist[i * 8 + j]) > 1e-3)
 					__atomic_add_fetch(&h->bad, 1, __ATOMIC_RELAXED);
 			}
 		}

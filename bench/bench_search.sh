@@ -1,0 +1,67 @@
+#!/bin/sh
+# bench_search.sh BUILD - similar-lesion search at DeepLesion's size: 32,735 lesions with
+# random vectors of dimension 256 and 1024 (Flat, exact). Prints single-query latency
+# p50/p99 through HTTP with 1 and 32 concurrent clients (wrk), queries/s, and batch
+# queries/s through POST /v1/search/batch and `lesiond knn`. Figures only, no pass/fail.
+set -u
+BUILD=${1:-build/release}
+LESIOND="$PWD/$BUILD/lesiond"
+T="$PWD/build/bench/search"
+DUR=${BENCH_SECONDS:-10}
+mkdir -p "$T"
+command -v wrk > /dev/null || { apt-get install -y -qq wrk > /dev/null 2>&1 || true; }
+[ -f "$PWD/build/bench/DL_info_32735.csv" ] ||
+	sh bench/gen_csv.sh ../shared/data/deeplesion/DL_info_sample.csv 32735 > "$PWD/build/bench/DL_info_32735.csv"
+
+for DIM in 256 1024; do
+	DB="$T/d$DIM.db"
+	rm -f "$DB" "$DB"-* "$DB".space-*
+	"$LESIOND" ingest --csv "$PWD/build/bench/DL_info_32735.csv" --db "$DB" > /dev/null
+	python3 - "$T" "$DIM" <<'PY'
+import random, struct, sys
+random.seed(7)
+d, dim = sys.argv[1], int(sys.argv[2])
+n = 32735
+with open(d + "/v.fvecs", "wb") as f:
+    hdr = struct.pack("<i", dim)
+    for i in range(n):
+        # clustered, like real embeddings
+        c = i % 64
+        f.write(hdr + struct.pack("<%df" % dim, *[(c * 0.1 if (j + c) % 7 == 0 else 0) + random.random() for j in range(dim)]))
+with open(d + "/ids.txt", "w") as f:
+    f.write("".join("%d\n" % (i + 1) for i in range(n)))
+PY
+	"$LESIOND" import-vectors --space builtin --ids "$T/ids.txt" --vectors "$T/v.fvecs" --db "$DB"
+	"$LESIOND" serve --db "$DB" --port 0 --port-file "$T/port" --threads 2 > "$T/serve.log" 2>&1 &
+	PID=$!
+	while [ ! -s "$T/port" ]; do sleep 0.2; done
+	B="http://127.0.0.1:$(cat "$T/port")"
+	until curl -sf "$B/readyz" > /dev/null; do sleep 0.2; done
+	rm -f "$T/port"
+	cat > "$T/similar.lua" <<'LUA'
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/v1/lesions/" .. ((counter * 7919) % 32735 + 1) .. "/similar?k=10")
+end
+LUA
+	echo "-- dim $DIM: GET /v1/lesions/{id}/similar?k=10 (exact, 32,735 vectors), $DUR s each"
+	if command -v wrk > /dev/null; then
+		for C in 1 32; do
+			wrk -t$([ $C = 1 ] && echo 1 || echo 2) -c$C -d${DUR}s --latency -s "$T/similar.lua" "$B" > "$T/wrk.out" 2>&1
+			rps=$(awk '/Requests\/sec/ {print $2}' "$T/wrk.out")
+			p50=$(awk '$1 == "50%" {print $2}' "$T/wrk.out")
+			p99=$(awk '$1 == "99%" {print $2}' "$T/wrk.out")
+			echo "   $C client(s): $rps queries/s, p50 $p50, p99 $p99"
+		done
+	else
+		echo "   (wrk not available: skipped)"
+	fi
+	awk 'BEGIN { for (i = 0; i < 20000; i++) printf "{\"lesion_id\":%d,\"k\":10}\n", 1 + (i * 7919) % 32735 }' > "$T/batch.ndjson"
+	s=$(date +%s.%N)
+	n=$(curl -s -H 'Content-Type: application/x-ndjson' --data-binary @"$T/batch.ndjson" "$B/v1/search/batch" | wc -l)
+	e=$(date +%s.%N)
+	echo "   POST /v1/search/batch: $n queries in $(echo "$e - $s" | bc) s = $(echo "$n / ($e - $s)" | bc) queries/s"
+	kill -TERM $PID; wait $PID 2>/dev/null
+	"$LESIOND" knn --db "$DB" --space builtin --queries all --k 10 2>&1 > /dev/null | tail -n 1 | sed 's/^/   lesiond /'
+done

@@ -1,0 +1,77 @@
+/* graphrun.h - the lesion graph over a store: each patient's graph built from the
+ * store's lesions with embedding evidence from one space, ground-truth track files, and
+ * the evaluation and calibration of the graph against them.
+ *
+ * Shared by store_graph_rebuild (graphrun_vectors), `lesiond graph` (rebuild, --truth,
+ * --calibrate) and `lesiond eval --graph`, so both commands measure the graph the same
+ * way. Nothing here writes to the store. Load: a patient at a time; the whole DeepLesion
+ * (32k lesions, 4.4k patients) evaluates in well under a second, a calibration grid of
+ * a few hundred settings in seconds.
+ */
+#ifndef LSD_GRAPHRUN_H
+#define LSD_GRAPHRUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph.h"
+#include "lesion.h"
+#include "space.h"
+#include "store.h"
+#include "util.h"
+
+/* The embedding vectors of n lesions, in graph_build's form. */
+struct graphrun_vecs {
+	const float **emb;	/* n pointers (NULL: no vector), or NULL when none has one */
+	float *buf;		/* storage behind emb */
+	size_t dim;		/* the space's dimension (0 without a space) */
+	size_t have;		/* lesions with a vector */
+};
+/* Look up each lesion's vector in sp (NULL: no embedding evidence, v->emb = NULL).
+ * Returns 0, or -1 with err (out of memory). */
+int graphrun_vectors(struct space *sp, const struct lesion *l, size_t n,
+		     struct graphrun_vecs *v /* OUT */, char *err);
+void graphrun_vecs_free(struct graphrun_vecs *v);
+
+/* Ground truth: a CSV whose header names at least lesion_id and track_id (other
+ * columns ignored, no quoting), e.g. the demo's ground_truth.csv
+ * (lesion_id,patient,study,true_type,track_id). Track ids are any integers, compared
+ * within a patient. */
+struct graphrun_truth {
+	int64_t *id, *track;	/* sorted by id */
+	size_t n;
+};
+int graphrun_truth_load(const char *path, struct graphrun_truth *t /* OUT */, char *err);
+void graphrun_truth_free(struct graphrun_truth *t);
+/* 1 and *track when id has a row, else 0. */
+int graphrun_truth_find(const struct graphrun_truth *t, int64_t id, int64_t *track /* OUT */);
+
+struct graphrun_result {
+	size_t patients;	/* patients built */
+	size_t lesions;		/* their lesions */
+	size_t labelled;	/* lesions with a truth row (the ones scored) */
+	size_t with_vec;	/* lesions with a vector in the space */
+	size_t edges, tracks;	/* of the graphs built with the given parameters */
+	struct graph_eval ev;	/* those graphs against the truth */
+	int calibrated;		/* the two fields below are set */
+	struct graph_params best;
+	struct graph_eval best_ev;
+	double run[2];		/* thresholds from run[0] to run[1] score as well */
+	double ms;		/* wall time of the whole run */
+};
+
+/* Build the graph of every patient in pids[0..np-1] (pids NULL: every patient in the
+ * store) in memory from its current lesions, parameters *p and the vectors of sp (NULL:
+ * none), exactly as store_graph_rebuild would store it, and score the labelled lesions
+ * against t (graph_eval). With calibrate, also grid-search the default grid
+ * (graph_calibrate) on the labelled lesions only; gates come from *p. */
+int graphrun_eval(struct store *st, struct space *sp, const struct graph_params *p,
+		  const struct graphrun_truth *t, const int64_t *pids, size_t np, int calibrate,
+		  struct graphrun_result *out /* OUT */, char *err);
+
+/* The report both commands print: text lines, or one JSON object (json != 0) with
+ * space (the name, "" for none), the parameters, the counts and the scores. */
+void graphrun_report(struct sb *b, const char *space, const struct graph_params *p,
+		     const struct graphrun_result *r, int json);
+
+#endif

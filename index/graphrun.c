@@ -1,0 +1,443 @@
+/* graphrun.c - the lesion graph over a store: vectors for graph_build, ground-truth
+ * track files, whole-store evaluation and calibration, and the report text.
+ *
+ * Called by store_graph_rebuild (graphrun_vectors, once per patient rebuild), by
+ * `lesiond graph` and by `lesiond eval --graph` (the rest). Owns nothing between calls.
+ * Load: one pass over the store's patients; an evaluation is one graph_build per
+ * patient, a calibration one per patient and grid point (graph_calibrate).
+ */
+#include "graphrun.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRUTH_MAX_BYTES (512u << 20)
+#define TRUTH_MAX_FIELDS 64
+
+/* ---- vectors ---- */
+
+int graphrun_vectors(struct space *sp, const struct lesion *l, size_t n,
+		     struct graphrun_vecs *v, char *err)
+{
+	memset(v, 0, sizeof(*v));
+	if (!sp || n == 0)
+		return 0;
+	v->dim = (size_t)space_dim(sp);
+	v->emb = calloc(n, sizeof(*v->emb));
+	v->buf = malloc(n * v->dim * sizeof(*v->buf));
+	if (!v->emb || !v->buf) {
+		graphrun_vecs_free(v);
+		return errf(err, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		float *x = v->buf + i * v->dim;
+
+		if (space_get_vector(sp, l[i].id, x) == 0) {
+			v->emb[i] = x;
+			v->have++;
+		}
+	}
+	if (v->have == 0) {	/* no evidence at all: graph_build's emb = NULL */
+		size_t dim = v->dim;
+
+		graphrun_vecs_free(v);
+		v->dim = dim;
+	}
+	return 0;
+}
+
+void graphrun_vecs_free(struct graphrun_vecs *v)
+{
+	free(v->emb);
+	free(v->buf);
+	memset(v, 0, sizeof(*v));
+}
+
+/* ---- truth ---- */
+
+struct idpair {
+	int64_t id, track;
+};
+
+static int idpair_cmp(const void *x, const void *y)
+{
+	const struct idpair *a = x, *b = y;
+
+	return (a->id > b->id) - (a->id < b->id);
+}
+
+/* Split a CSV line (no quoting in these files) into at most max fields. */
+static int csv_split(char *s, char **f, int max)
+{
+	int n = 0;
+
+	while (n < max) {
+		f[n++] = s;
+		s = strchr(s, ',');
+		if (!s)
+			break;
+		*s++ = '\0';
+	}
+	return n;
+}
+
+/* The next line of *cur (NUL-terminated in place, CR stripped), or NULL at the end. */
+static char *next_line(char **cur)
+{
+	char *line = *cur, *nl;
+
+	if (!line || !*line)
+		return NULL;
+	nl = strchr(line, '\n');
+	if (nl) {
+		*nl = '\0';
+		*cur = nl + 1;
+	} else {
+		*cur = NULL;
+	}
+	line[strcspn(line, "\r")] = '\0';
+	return line;
+}
+
+int graphrun_truth_load(const char *path, struct graphrun_truth *t, char *err)
+{
+	char *buf = NULL, *cur, *line, *f[TRUTH_MAX_FIELDS];
+	struct idpair *v = NULL;
+	size_t len, n = 0, cap = 0;
+	int ci = -1, ct = -1, nf, lineno = 1, rc = -1;
+
+	memset(t, 0, sizeof(*t));
+	buf = file_read(path, TRUTH_MAX_BYTES, &len, err);
+	if (!buf)
+		return -1;
+	cur = buf;
+	line = next_line(&cur);
+	nf = line ? csv_split(line, f, TRUTH_MAX_FIELDS) : 0;
+	for (int k = 0; k < nf; k++) {
+		if (!strcmp(f[k], "lesion_id"))
+			ci = k;
+		else if (!strcmp(f[k], "track_id"))
+			ct = k;
+	}
+	if (ci < 0 || ct < 0) {
+		errf(err, "%s: header needs lesion_id and track_id columns", path);
+		goto out;
+	}
+	while ((line = next_line(&cur)) != NULL) {
+		int64_t id, tr;
+
+		lineno++;
+		if (!*line)
+			continue;
+		nf = csv_split(line, f, TRUTH_MAX_FIELDS);
+		if (nf <= ci || nf <= ct || parse_i64(f[ci], 1, INT64_MAX, &id) ||
+		    parse_i64(f[ct], INT64_MIN, INT64_MAX, &tr)) {
+			errf(err, "%s:%d: need integer lesion_id and track_id", path, lineno);
+			goto out;
+		}
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 4096;
+			struct idpair *p = realloc(v, nc * sizeof(*v));
+
+			if (!p) {
+				errf(err, "out of memory");
+				goto out;
+			}
+			v = p;
+			cap = nc;
+		}
+		v[n].id = id;
+		v[n].track = tr;
+		n++;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), idpair_cmp);
+	for (size_t k = 1; k < n; k++)
+		if (v[k].id == v[k - 1].id) {
+			errf(err, "%s: lesion_id %lld appears twice", path, (long long)v[k].id);
+			goto out;
+		}
+	t->id = malloc((n ? n : 1) * sizeof(*t->id));
+	t->track = malloc((n ? n : 1) * sizeof(*t->track));
+	if (!t->id || !t->track) {
+		errf(err, "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		t->id[k] = v[k].id;
+		t->track[k] = v[k].track;
+	}
+	t->n = n;
+	rc = 0;
+out:
+	if (rc)
+		graphrun_truth_free(t);
+	free(v);
+	free(buf);
+	return rc;
+}
+
+void graphrun_truth_free(struct graphrun_truth *t)
+{
+	free(t->id);
+	free(t->track);
+	memset(t, 0, sizeof(*t));
+}
+
+int graphrun_truth_find(const struct graphrun_truth *t, int64_t id, int64_t *track)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->id[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < t->n && t->id[lo] == id) {
+		*track = t->track[lo];
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- evaluation ---- */
+
+/* The labelled lesions of every patient: what graph_eval and graph_calibrate take. The
+ * vectors are copied so that emb[] stays valid after the patient's buffers are gone. */
+struct labelled {
+	struct lesion *l;
+	int *patient, *study;
+	int64_t *truth, *pred;
+	float *vec;		/* n x dim */
+	char *has;		/* has[i]: vec row i is a vector */
+	size_t n, cap, dim;
+};
+
+#define GROW(field)                                                  \
+	do {                                                         \
+		void *q_ = realloc(a->field, nc * sizeof(*a->field)); \
+		if (!q_)                                             \
+			return -1;                                   \
+		a->field = q_;                                       \
+	} while (0)
+
+static int lab_push(struct labelled *a, const struct lesion *l, int64_t truth, int64_t pred,
+		    const float *vec)
+{
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? a->cap * 2 : 1024;
+
+		GROW(l);
+		GROW(patient);
+		GROW(study);
+		GROW(truth);
+		GROW(pred);
+		GROW(has);
+		if (a->dim) {
+			float *q = realloc(a->vec, nc * a->dim * sizeof(*q));
+
+			if (!q)
+				return -1;
+			a->vec = q;
+		}
+		a->cap = nc;
+	}
+	a->l[a->n] = *l;
+	a->patient[a->n] = l->patient;
+	a->study[a->n] = l->study;
+	a->truth[a->n] = truth;
+	a->pred[a->n] = pred;
+	a->has[a->n] = vec != NULL;
+	if (vec)
+		memcpy(a->vec + a->n * a->dim, vec, a->dim * sizeof(*vec));
+	a->n++;
+	return 0;
+}
+
+#undef GROW
+
+static void lab_free(struct labelled *a)
+{
+	free(a->l);
+	free(a->patient);
+	free(a->study);
+	free(a->truth);
+	free(a->pred);
+	free(a->vec);
+	free(a->has);
+}
+
+/* Build one patient's graph and push its labelled lesions with their predicted track. */
+static int eval_patient(struct store *st, struct space *sp, const struct graph_params *p,
+			const struct graphrun_truth *t, int64_t pid, struct labelled *a,
+			struct graphrun_result *r, char *err)
+{
+	struct lesion *l = NULL;
+	struct graphrun_vecs v;
+	struct graph *g = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	memset(&v, 0, sizeof(v));
+	if (store_patient_lesions(st, pid, &l, &n, err) || graphrun_vectors(sp, l, n, &v, err))
+		goto out;
+	if (graph_build(l, n, (const float *const *)v.emb, v.dim, p, &g, err))
+		goto out;
+	r->patients++;
+	r->lesions += n;
+	r->with_vec += v.have;
+	r->edges += g->nedges;
+	r->tracks += g->ntracks;
+	for (size_t i = 0; i < n; i++) {
+		int64_t tr;
+
+		if (!graphrun_truth_find(t, l[i].id, &tr))
+			continue;
+		if (lab_push(a, &l[i], tr, g->track[i], v.emb ? v.emb[i] : NULL)) {
+			errf(err, "out of memory");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	graph_destroy(g);
+	graphrun_vecs_free(&v);
+	free(l);
+	return rc;
+}
+
+int graphrun_eval(struct store *st, struct space *sp, const struct graph_params *p,
+		  const struct graphrun_truth *t, const int64_t *pids, size_t np, int calibrate,
+		  struct graphrun_result *r, char *err)
+{
+	struct labelled a;
+	int64_t *all = NULL;
+	const float **emb = NULL;
+	double t0 = now_ms();
+	int rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	memset(&a, 0, sizeof(a));
+	a.dim = sp ? (size_t)space_dim(sp) : 0;
+	if (!pids) {
+		if (store_patient_ids(st, &all, &np, err))
+			return -1;
+		pids = all;
+	}
+	for (size_t k = 0; k < np; k++)
+		if (eval_patient(st, sp, p, t, pids[k], &a, r, err))
+			goto out;
+	r->labelled = a.n;
+	if (a.n == 0) {
+		errf(err, "no lesion of the store has a row in the truth file");
+		goto out;
+	}
+	if (graph_eval(a.patient, a.study, a.truth, a.pred, a.n, &r->ev, err))
+		goto out;
+	if (calibrate) {
+		size_t have = 0;
+
+		emb = calloc(a.n, sizeof(*emb));
+		if (!emb) {
+			errf(err, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < a.n; i++)
+			if (a.has[i]) {
+				emb[i] = a.vec + i * a.dim;
+				have++;
+			}
+		if (graph_calibrate(a.l, a.n, have ? (const float *const *)emb : NULL, a.dim,
+				    a.truth, NULL, p, &r->best, &r->best_ev, r->run, err))
+			goto out;
+		r->calibrated = 1;
+	}
+	r->ms = now_ms() - t0;
+	rc = 0;
+out:
+	free(emb);
+	free(all);
+	lab_free(&a);
+	return rc;
+}
+
+/* ---- report ---- */
+
+static void eval_text(struct sb *b, const char *what, const struct graph_eval *ev)
+{
+	sb_addf(b, "%s: same-lesion pairs tp %lld fp %lld fn %lld; precision %.4f recall %.4f "
+		"F1 %.4f; tracks recovered whole %lld/%lld (%.4f), multi-lesion %lld/%lld "
+		"(%.4f)\n", what, (long long)ev->tp, (long long)ev->fp, (long long)ev->fn,
+		ev->precision, ev->recall, ev->f1, (long long)ev->whole, (long long)ev->tracks,
+		ev->whole_share, (long long)ev->multi_whole, (long long)ev->multi_tracks,
+		ev->multi_whole_share);
+}
+
+static void eval_json(struct sb *b, const struct graph_eval *ev)
+{
+	sb_addf(b, "{\"tp\":%lld,\"fp\":%lld,\"fn\":%lld,\"precision\":%.4f,\"recall\":%.4f,"
+		"\"f1\":%.4f,\"tracks\":%lld,\"tracks_whole\":%lld,\"tracks_whole_share\":%.4f,"
+		"\"multi_tracks\":%lld,\"multi_tracks_whole\":%lld,"
+		"\"multi_tracks_whole_share\":%.4f}", (long long)ev->tp, (long long)ev->fp,
+		(long long)ev->fn, ev->precision, ev->recall, ev->f1, (long long)ev->tracks,
+		(long long)ev->whole, ev->whole_share, (long long)ev->multi_tracks,
+		(long long)ev->multi_whole, ev->multi_whole_share);
+}
+
+static void params_json(struct sb *b, const struct graph_params *p)
+{
+	sb_addf(b, "{\"w_loc\":%g,\"w_size\":%g,\"w_embed\":%g,\"threshold\":%g,"
+		"\"max_dloc\":%g,\"max_size_ratio\":%g,\"type_gate\":%s}", p->w_loc, p->w_size,
+		p->w_embed, p->threshold, p->max_dloc, p->max_size_ratio,
+		p->type_gate ? "true" : "false");
+}
+
+void graphrun_report(struct sb *b, const char *space, const struct graph_params *p,
+		     const struct graphrun_result *r, int json)
+{
+	if (json) {
+		sb_adds(b, "{\"space\":\"");
+		for (const char *c = space; *c; c++)	/* space names are [A-Za-z0-9_.-] */
+			if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20)
+				sb_addc(b, *c);
+		sb_addf(b, "\",\"patients\":%zu,\"lesions\":%zu,\"labelled\":%zu,"
+			"\"with_vector\":%zu,\"edges\":%zu,\"tracks\":%zu,\"ms\":%.0f,"
+			"\"params\":", r->patients, r->lesions, r->labelled, r->with_vec, r->edges,
+			r->tracks, r->ms);
+		params_json(b, p);
+		sb_adds(b, ",\"eval\":");
+		eval_json(b, &r->ev);
+		if (r->calibrated) {
+			sb_adds(b, ",\"calibrated\":{\"params\":");
+			params_json(b, &r->best);
+			sb_adds(b, ",\"eval\":");
+			eval_json(b, &r->best_ev);
+			sb_addf(b, ",\"threshold_run\":[%g,%g]}", r->run[0], r->run[1]);
+		}
+		sb_adds(b, "}\n");
+		return;
+	}
+	sb_addf(b, "graph eval: %zu patients, %zu lesions (%zu labelled, %zu with a vector in "
+		"space %s), %zu edges, %zu tracks, %.0f ms\n", r->patients, r->lesions,
+		r->labelled, r->with_vec, *space ? space : "(none)", r->edges, r->tracks, r->ms);
+	sb_addf(b, "graph eval: w_loc %g w_size %g w_embed %g threshold %g (max_dloc %g, "
+		"max_size_ratio %g, type_gate %d)%s\n", p->w_loc, p->w_size, p->w_embed,
+		p->threshold, p->max_dloc, p->max_size_ratio, p->type_gate,
+		r->with_vec ? "" : "; no embedding evidence");
+	eval_text(b, "graph eval", &r->ev);
+	if (r->calibrated) {
+		eval_text(b, "calibrate: best", &r->best_ev);
+		sb_addf(b, "calibrate: with these weights every grid threshold from %g to %g "
+			"scores as well; the middle one is chosen\n", r->run[0], r->run[1]);
+		sb_addf(b, "# calibrated on %zu labelled lesions; paste into lesiond.conf:\n"
+			"graph_w_loc = %g\ngraph_w_size = %g\ngraph_w_embed = %g\n"
+			"graph_threshold = %g\n", r->labelled, r->best.w_loc, r->best.w_size,
+			r->best.w_embed, r->best.threshold);
+		if (*space && r->best.w_embed > 0)
+			sb_addf(b, "graph_space = %s\n", space);
+	}
+}

@@ -1,0 +1,192 @@
+/* cmd_train.c - `lesiond train`: a learned, L2-normalised space trained from an existing
+ * one with Deep Lesion Graphs' sequential sampling (index/learn.c, index/train.c); one
+ * line per epoch with the loss on stderr, a summary on stdout. */
+#include "cli.h"
+#include "eval.h"
+#include "learn.h"
+#include "offline.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: lesiond train --from SPACE --to NAME [--dim 64] [--hidden 0] [--epochs 30]\n"
+	"       [--seed 1] [--lr 0.005] [--margin 0.2] [--labels FILE] [--eval-split test]\n"
+	"       [--force] [--threads 2] [--batch 64] [--near-q 0.25] [--similar-q 0.25]\n"
+	"       [--pseudo-every 5] [--db PATH]\n\n"
+	"Learn a projection (linear, or one hidden layer with --hidden N) from space SPACE to a\n"
+	"new L2-normalised space NAME with a sequence-triplet loss and Deep Lesion Graphs'\n"
+	"sequential sampling. Training sees the coarse types of the catalog (DeepLesion: the\n"
+	"val split) or, with --labels, of a ground_truth.csv (lesion_id,...,true_type,...);\n"
+	"other lesions get pseudo-types from their nearest labelled neighbours. The evaluation\n"
+	"split (--eval-split, default test; 'none' holds nothing out) is never trained on: a\n"
+	"labels file with types for it is refused unless --force, and its rows stay unused.\n"
+	"Every lesion of SPACE is projected; lesions added to a server later are projected\n"
+	"automatically. The weights, parameters and loss curve are stored in the database.";
+
+struct prog {
+	int tty;
+	double t0;
+};
+
+static int on_epoch(void *ctx, const struct train_progress *p)
+{
+	struct prog *g = ctx;
+	double el = (now_ms() - g->t0) / 1000.0;
+	double eta = p->epoch ? el / p->epoch * (p->epochs - p->epoch) : 0;
+
+	fprintf(stderr, "train: epoch %*d/%d  loss %.5f  active %4.1f%%  anchors %d  seeds %d  "
+		"pseudo %d  %.0f ms%s", p->epochs >= 100 ? 3 : 2, p->epoch, p->epochs, p->loss,
+		100.0 * p->active, p->anchors, p->n_seeds, p->n_pseudo, p->ms, g->tty ? "" : "\n");
+	if (g->tty)
+		fprintf(stderr, "  (%.0f s left)\n", eta);
+	return 0;
+}
+
+static int parse_int(const char *name, const char *s, int64_t lo, int64_t hi, int *out)
+{
+	int64_t v;
+
+	if (parse_i64(s, lo, hi, &v)) {
+		fprintf(stderr, "lesiond train: %s: '%s' is not an integer in %lld..%lld\n", name, s,
+			(long long)lo, (long long)hi);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_real(const char *name, const char *s, double *out)
+{
+	if (parse_f64(s, out)) {
+		fprintf(stderr, "lesiond train: %s: '%s' is not a number\n", name, s);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	const char *from = NULL, *to = NULL, *dim = NULL, *hidden = NULL, *epochs = NULL;
+	const char *seed = NULL, *lr = NULL, *margin = NULL, *labels = NULL, *threads = NULL;
+	const char *eval_split = "test", *force = NULL, *near_q = NULL, *similar_q = NULL;
+	const char *batch = NULL, *pseudo_every = NULL, *keep = NULL;
+	const struct cli_opt opts[] = {
+		{ "--from", "SPACE", &from, "source space (e.g. builtin)" },
+		{ "--to", "NAME", &to, "the new space" },
+		{ "--dim", "N", &dim, "output dimension (default 64)" },
+		{ "--hidden", "N", &hidden, "hidden units; 0 = linear (default 0)" },
+		{ "--epochs", "N", &epochs, "training epochs (default 30)" },
+		{ "--seed", "S", &seed, "random seed (default 1)" },
+		{ "--lr", "X", &lr, "Adam learning rate (default 0.005)" },
+		{ "--margin", "X", &margin, "triplet margin on squared distances (default 0.2)" },
+		{ "--labels", "FILE", &labels, "ground_truth.csv with the types to train on" },
+		{ "--eval-split", "S", &eval_split, "split held out for evaluation (default test)" },
+		{ "--force", NULL, &force, "go on when --labels covers the evaluation split" },
+		{ "--threads", "N", &threads, "worker threads (default 2)" },
+		{ "--keep-source", "W", &keep, "append the source vector with weight W in [0, 1)" },
+		{ "--batch", "N", &batch, "anchors per Adam step (default 64)" },
+		{ "--near-q", "Q", &near_q, "\"near location\" quantile (default 0.25)" },
+		{ "--similar-q", "Q", &similar_q, "\"similar size\" quantile (default 0.25)" },
+		{ "--pseudo-every", "N", &pseudo_every, "pseudo-label refresh in epochs, 0 = none (5)" },
+		{ NULL, NULL, NULL, NULL },
+	};
+	struct config cfg;
+	struct offline o;
+	struct learn_opts lo;
+	struct learn_report rep;
+	struct prog g;
+	int8_t *types = NULL;
+	int64_t *tracks = NULL, sd;
+	char err[LSD_ERRLEN];
+	int r, rc = 1;
+
+	r = cli_parse(argc, argv, opts, usage, &cfg);
+	if (r)
+		return r > 0 ? 0 : 2;
+	if (!from || !to) {
+		fprintf(stderr, "lesiond train: --from SPACE and --to NAME are required\n");
+		return 2;
+	}
+	memset(&lo, 0, sizeof(lo));
+	train_params_default(&lo.tp);
+	lo.from = from;
+	lo.to = to;
+	lo.force = force != NULL;
+	if ((dim && parse_int("--dim", dim, 1, 4096, &lo.tp.dim_out)) ||
+	    (hidden && parse_int("--hidden", hidden, 0, 16384, &lo.tp.hidden)) ||
+	    (epochs && parse_int("--epochs", epochs, 1, 100000, &lo.tp.epochs)) ||
+	    (threads && parse_int("--threads", threads, 1, 64, &lo.tp.threads)) ||
+	    (lr && parse_real("--lr", lr, &lo.tp.lr)) ||
+	    (batch && parse_int("--batch", batch, 1, 1 << 20, &lo.tp.batch)) ||
+	    (pseudo_every && parse_int("--pseudo-every", pseudo_every, 0, 100000,
+				       &lo.tp.pseudo_every)) ||
+	    (near_q && parse_real("--near-q", near_q, &lo.tp.near_q)) ||
+	    (similar_q && parse_real("--similar-q", similar_q, &lo.tp.similar_q)) ||
+	    (keep && parse_real("--keep-source", keep, &lo.keep_source)) ||
+	    (margin && parse_real("--margin", margin, &lo.tp.margin)))
+		return 2;
+	if (seed) {
+		if (parse_i64(seed, 0, INT64_MAX, &sd)) {
+			fprintf(stderr, "lesiond train: --seed: '%s' is not a non-negative integer\n",
+				seed);
+			return 2;
+		}
+		lo.tp.seed = (uint64_t)sd;
+	}
+	if (!strcmp(eval_split, "none")) {
+		lo.eval_split = 0;
+	} else if ((lo.eval_split = lesion_split_parse(eval_split)) < 0) {
+		fprintf(stderr, "lesiond train: --eval-split: '%s' is not train, val, test or none\n",
+			eval_split);
+		return 2;
+	}
+	if (train_params_check(&lo.tp, err)) {
+		fprintf(stderr, "lesiond train: %s\n", err);
+		return 2;
+	}
+	if (labels) {
+		if (eval_read_truth(labels, &types, &tracks, &lo.labels_n, err)) {
+			fprintf(stderr, "lesiond train: %s\n", err);
+			return 1;
+		}
+		lo.labels = types;
+		lo.labels_name = labels;
+	}
+	if (offline_open(&cfg, "train", &o))
+		goto out_free;
+	if (!offline_space(&o, "train", from))
+		goto out;
+	g.tty = isatty(2);
+	g.t0 = now_ms();
+	lo.progress = on_epoch;
+	lo.ctx = &g;
+	r = learn_train(o.st, o.sp, o.cat, &lo, &rep, err);
+	if (r) {
+		fprintf(stderr, "lesiond train: %s\n", err);
+		rc = r == LEARN_REFUSED ? 2 : 1;
+		goto out;
+	}
+	printf("train: space %s (dim %d, %s) from %s: %zu lesions, %zu labelled (%s), %zu held "
+	       "out (%s split), %d pseudo-labelled\n", to, lo.tp.dim_out,
+	       lo.tp.hidden ? "one hidden layer" : "linear", from, rep.samples, rep.labelled,
+	       labels ? labels : "catalog types", rep.held_out,
+	       lo.eval_split ? lesion_split_name(lo.eval_split) : "no", rep.n_pseudo);
+	if (rep.eval_labels)
+		printf("train: ignored the types of %zu %s-split lesions in %s (--force)\n",
+		       rep.eval_labels, lesion_split_name(lo.eval_split), labels);
+	printf("train: %d epochs in %.2f s (%.1f ms/epoch), final loss %.5f; %zu vectors written "
+	       "(%zu failed) in %.2f s total; model stored in the database\n", lo.tp.epochs,
+	       rep.train_seconds, 1000.0 * rep.train_seconds / lo.tp.epochs, rep.final_loss,
+	       rep.projected, rep.failed, rep.seconds);
+	rc = 0;
+out:
+	offline_close(&o);
+out_free:
+	free(types);
+	free(tracks);
+	return rc;
+}
