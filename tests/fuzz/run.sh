@@ -8,6 +8,7 @@
 # inputs tests/fuzz/regress/<name>/ (inputs that once crashed), then mutates for the
 # time given, growing a working corpus in build/fuzz/corpus/<name>/ (kept between runs).
 # A crash leaves its input in build/fuzz/crash/<name>/ and fails the run.
+# FUZZ_TARGETS="json search" limits the run to those targets.
 # Prints "RESULT passed failed" (one per target), like the other test programs.
 set -u
 SECONDS_EACH=${1:-60}
@@ -42,6 +43,9 @@ for t in $TARGETS; do
 	rest=${t#*:}
 	src=${rest%%:*}
 	extra=${rest#*:}
+	if [ -n "${FUZZ_TARGETS:-}" ]; then
+		case " $FUZZ_TARGETS " in *" $name "*) ;; *) continue ;; esac
+	fi
 	bin=$FUZZ/fuzz_$name
 	# shellcheck disable=SC2086
 	if ! $CLANG $CFLAGS $SAN $extra -c tests/fuzz/$src -o $bin.o ||
