@@ -3,8 +3,9 @@
 FROM debian:12
 WORKDIR /src
 COPY . /src
+# LESIOND_NO_BROWSER=1: the viewer's browser test (Chromium, npm) is not needed in the image
 RUN apt-get update && apt-get install -y --no-install-recommends make ca-certificates \
-    && make deps && make && rm -rf /var/lib/apt/lists/*
+    && LESIOND_NO_BROWSER=1 make deps && make && rm -rf /var/lib/apt/lists/*
 RUN mkdir -p /data && cp build/release/lesiond build/release/lesiond-generic /usr/local/bin/
 EXPOSE 8080
 VOLUME /data

@@ -65,3 +65,38 @@ LUA
 	kill -TERM $PID; wait $PID 2>/dev/null
 	"$LESIOND" knn --db "$DB" --space builtin --queries all --k 10 2>&1 > /dev/null | tail -n 1 | sed 's/^/   lesiond /'
 done
+
+# Approximate search: HNSW32 on the same 256-d vectors, recall@10 against the exact answer
+DB="$T/hnsw.db"
+rm -f "$DB" "$DB"-* "$DB".space-* "$T/port"
+"$LESIOND" ingest --csv "$PWD/build/bench/DL_info_32735.csv" --db "$DB" > /dev/null
+python3 - "$T" 256 <<'PY'
+import random, struct, sys
+random.seed(7)
+d, dim = sys.argv[1], int(sys.argv[2])
+with open(d + "/v.fvecs", "wb") as f:
+    hdr = struct.pack("<i", dim)
+    for i in range(32735):
+        c = i % 64
+        f.write(hdr + struct.pack("<%df" % dim, *[(c * 0.1 if (j + c) % 7 == 0 else 0) + random.random() for j in range(dim)]))
+PY
+s=$(date +%s.%N)
+"$LESIOND" import-vectors --space builtin --ids "$T/ids.txt" --vectors "$T/v.fvecs" --db "$DB" \
+	--index-type HNSW32 --build-index > /dev/null
+e=$(date +%s.%N)
+echo "-- dim 256, HNSW32 (efSearch default): import + index build $(echo "$e - $s" | bc) s"
+"$LESIOND" knn --db "$DB" --space builtin --queries split=test --k 10 > "$T/hnsw.csv" 2> "$T/hnsw.err"
+"$LESIOND" knn --db "$T/d256.db" --space builtin --queries split=test --k 10 > "$T/flat.csv" 2> /dev/null
+sed 's/^/   lesiond /' "$T/hnsw.err" | tail -n 1
+awk -F, 'FNR == 1 { next } NR == FNR { want[$1 "," $3] = 1; n++; next } ($1 "," $3) in want { hit++ }
+	END { printf "   recall@10 of HNSW32 against exact (test-split queries): %.4f\n", hit / n }' "$T/flat.csv" "$T/hnsw.csv"
+"$LESIOND" serve --db "$DB" --port 0 --port-file "$T/port" --threads 2 > "$T/serve.log" 2>&1 &
+PID=$!
+while [ ! -s "$T/port" ]; do sleep 0.2; done
+B="http://127.0.0.1:$(cat "$T/port")"
+until curl -sf "$B/readyz" > /dev/null; do sleep 0.2; done
+if command -v wrk > /dev/null; then
+	wrk -t1 -c1 -d${DUR}s --latency -s "$T/similar.lua" "$B" > "$T/wrk.out" 2>&1
+	echo "   HTTP similar, 1 client: $(awk '/Requests\/sec/ {print $2}' "$T/wrk.out") queries/s, p50 $(awk '$1 == "50%" {print $2}' "$T/wrk.out"), p99 $(awk '$1 == "99%" {print $2}' "$T/wrk.out") (mode ann)"
+fi
+kill -TERM $PID; wait $PID 2>/dev/null
