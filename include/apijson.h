@@ -18,6 +18,10 @@ void apijson_lesion_summary(struct sb *b, const struct lesion *l);
 int apijson_filter_query(const struct request *r, struct store_filter *f, char *err);
 int apijson_filter_json(const struct jv *obj, struct store_filter *f, char *err);
 
+/* The lesion named by the route's first {} segment: 0 with *l filled, or -1 with the
+ * reply set (404 for a malformed or unknown id, 500 for a store failure). */
+int apijson_path_lesion(const struct request *r, struct lesion *l /* OUT */, struct reply *rp);
+
 /* A lesion from a POST body object; unknown keys refused. */
 int apijson_lesion_parse(const struct jv *obj, struct lesion *l /* OUT */, char *err);
 

@@ -1,6 +1,7 @@
 /* apijson.c - JSON forms of lesions and filters, shared by the lesion, search and graph
  * handlers. Pure functions over struct lesion / store_filter and the json.h API. */
 #include "apijson.h"
+#include "app.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -428,5 +429,28 @@ int apijson_lesion_parse(const struct jv *o, struct lesion *l, char *err)
 	if (lesion_validate(l, err))
 		return -1;
 	lesion_derive(l);
+	return 0;
+}
+
+int apijson_path_lesion(const struct request *r, struct lesion *l, struct reply *rp)
+{
+	char err[LSD_ERRLEN];
+	int64_t id;
+	int rc;
+
+	if (r->nargs < 1 || parse_i64(r->args[0], 1, INT64_MAX, &id)) {
+		reply_problem(rp, 404, "lesion id must be a positive integer, got '%.40s'",
+			      r->nargs ? r->args[0] : "");
+		return -1;
+	}
+	rc = store_lesion_get(r->app->st, id, l, err);
+	if (rc == STORE_NOTFOUND) {
+		reply_problem(rp, 404, "no lesion %lld", (long long)id);
+		return -1;
+	}
+	if (rc) {
+		reply_problem(rp, 500, "%s", err);
+		return -1;
+	}
 	return 0;
 }

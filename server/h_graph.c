@@ -193,22 +193,10 @@ void h_lesion_track(const struct request *r, struct reply *rp)
 	char err[LSD_ERRLEN];
 	int64_t id;
 	struct sb b;
-	int rc;
 
-	if (r->nargs < 1 || parse_i64(r->args[0], 1, INT64_MAX, &id)) {
-		reply_problem(rp, 404, "lesion id must be a positive integer, got '%.40s'",
-			      r->nargs ? r->args[0] : "");
+	if (apijson_path_lesion(r, &self, rp))
 		return;
-	}
-	rc = store_lesion_get(r->app->st, id, &self, err);
-	if (rc == STORE_NOTFOUND) {
-		reply_problem(rp, 404, "no lesion %lld", (long long)id);
-		return;
-	}
-	if (rc) {
-		reply_problem(rp, 500, "%s", err);
-		return;
-	}
+	id = self.id;
 	if (h_graph_load(r, self.patient, &l, &n, &e, &ne, &track, &ntracks, rp))
 		goto out;
 	tl = malloc(n * sizeof(*tl));

@@ -12,6 +12,7 @@
  * Runs on MHD worker threads; no state of its own besides the /metrics hook chain.
  * Expected load: interactive viewers and contact sheets, hundreds of patches per second.
  */
+#include "apijson.h"
 #include "app.h"
 #include "handlers.h"
 #include "log.h"
@@ -170,24 +171,10 @@ void h_lesion_patch(const struct request *r, struct reply *rp)
 	unsigned char *png = NULL;
 	void *px = NULL;
 	size_t len = 0;
-	int64_t id;
 	int rc, chan = 0;
 
-	if (r->nargs < 1 || parse_i64(r->args[0], 1, INT64_MAX, &id)) {
-		reply_problem(rp, 404, "lesion id must be a positive integer");
+	if (need_cache(r, rp) || apijson_path_lesion(r, &l, rp))
 		return;
-	}
-	if (need_cache(r, rp))
-		return;
-	rc = store_lesion_get(r->app->st, id, &l, err);
-	if (rc == STORE_NOTFOUND) {
-		reply_problem(rp, 404, "no lesion %lld", (long long)id);
-		return;
-	}
-	if (rc) {
-		reply_problem(rp, 500, "%s", err);
-		return;
-	}
 	render_params_init(&p, r->app->cfg.png_level);
 	rc = common_params(r, &p, err);
 	/* png16 is unwindowed, but an explicit bad window= is still an error */

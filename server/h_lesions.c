@@ -17,35 +17,13 @@
 void (*h_lesions_added)(struct app *app, const struct lesion *l, size_t n);
 void (*h_lesion_deleted)(struct app *app, const struct lesion *l);
 
-static int path_id(const struct request *r, int64_t *id, struct reply *rp)
-{
-	if (r->nargs < 1 || parse_i64(r->args[0], 1, INT64_MAX, id)) {
-		reply_problem(rp, 404, "lesion id must be a positive integer, got '%.40s'",
-			      r->nargs ? r->args[0] : "");
-		return -1;
-	}
-	return 0;
-}
-
 void h_lesion_get(const struct request *r, struct reply *rp)
 {
 	struct lesion l;
-	char err[LSD_ERRLEN];
 	struct sb b;
-	int64_t id;
-	int rc;
 
-	if (path_id(r, &id, rp))
+	if (apijson_path_lesion(r, &l, rp))
 		return;
-	rc = store_lesion_get(r->app->st, id, &l, err);
-	if (rc == STORE_NOTFOUND) {
-		reply_problem(rp, 404, "no lesion %lld", (long long)id);
-		return;
-	}
-	if (rc) {
-		reply_problem(rp, 500, "%s", err);
-		return;
-	}
 	sb_init(&b, 1 << 16);
 	apijson_lesion(&b, &l);
 	reply_json(rp, 200, &b);
@@ -210,16 +188,13 @@ void h_lesion_delete(const struct request *r, struct reply *rp)
 {
 	struct lesion l;
 	char err[LSD_ERRLEN];
-	int64_t id;
 	int rc;
 
-	if (path_id(r, &id, rp))
+	if (apijson_path_lesion(r, &l, rp))
 		return;
-	rc = store_lesion_get(r->app->st, id, &l, err);
-	if (rc == 0)
-		rc = store_lesion_delete(r->app->st, id, err);
-	if (rc == STORE_NOTFOUND) {
-		reply_problem(rp, 404, "no lesion %lld", (long long)id);
+	rc = store_lesion_delete(r->app->st, l.id, err);
+	if (rc == STORE_NOTFOUND) {	/* deleted by someone else meanwhile */
+		reply_problem(rp, 404, "no lesion %lld", (long long)l.id);
 		return;
 	}
 	if (rc) {
