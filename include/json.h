@@ -36,6 +36,9 @@ struct jv *json_first(const struct jv *v);
 struct jv *json_next(const struct jv *v);
 const char *json_key(const struct jv *member);
 
+/* The first member of obj whose key is not in the NULL-terminated list, or NULL. */
+const char *json_unknown_key(const struct jv *obj, const char *const *known);
+
 /* Writers (append to b; errors latch in b->oom). */
 void jw_str(struct sb *b, const char *s);	/* a quoted, escaped string; NULL -> null */
 void jw_num(struct sb *b, double v);		/* NaN/Inf -> null */

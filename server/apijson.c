@@ -315,19 +315,17 @@ int apijson_lesion_parse(const struct jv *o, struct lesion *l, char *err)
 		"dicom_window", "gender", "age", "split", "split_name", "diameters_mm",
 		"image_path", "patch_url", NULL
 	};
-	struct jv *m, *x;
+	const char *unknown;
+	struct jv *x;
 	double v[4];
-	int rc, i;
+	int rc;
 
 	memset(l, 0, sizeof(*l));
 	if (!json_is_obj(o))
 		return errf(err, "a lesion must be a JSON object");
-	for (m = json_first(o); m; m = json_next(m)) {
-		for (i = 0; known[i] && strcmp(known[i], json_key(m)); i++)
-			;
-		if (!known[i])
-			return errf(err, "unknown field '%.40s'", json_key(m));
-	}
+	unknown = json_unknown_key(o, known);
+	if (unknown)
+		return errf(err, "unknown field '%.40s'", unknown);
 	x = json_get(o, "id");
 	if (x && !json_is_null(x)) {
 		double d = json_num(x);

@@ -129,11 +129,11 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 {
 	static const char *const known[] = { "slice", "bbox", "spacing_mm", "slice_interval_mm",
 					     "location", NULL };
-	const struct jv *m, *x;
+	const struct jv *x;
 	struct embed_opts eo;
 	struct lesion l;
 	double b[4], sp, zi = 5;
-	const char *slice;
+	const char *slice, *unknown;
 	int pat, st, se, sl, used = 0, i, known_loc = 0;
 	char err[LSD_ERRLEN];
 
@@ -142,13 +142,10 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 		snprintf(p->err, sizeof(p->err), "image: must be an object with slice, bbox, spacing_mm");
 		return -1;
 	}
-	for (m = json_first(img); m; m = json_next(m)) {
-		for (i = 0; known[i] && strcmp(known[i], json_key(m)); i++)
-			;
-		if (!known[i]) {
-			snprintf(p->err, sizeof(p->err), "image: unknown field '%.40s'", json_key(m));
-			return -1;
-		}
+	unknown = json_unknown_key(img, known);
+	if (unknown) {
+		snprintf(p->err, sizeof(p->err), "image: unknown field '%.40s'", unknown);
+		return -1;
 	}
 	if (strcmp(space_name(p->sp), DEFAULT_SPACE) || space_dim(p->sp) != DESC_DIM) {
 		snprintf(p->err, sizeof(p->err), "image queries use the built-in descriptor: space "
@@ -258,7 +255,7 @@ static int parse_json_query_(struct app *app, const struct jv *o, struct pq *p)
 	static const char *const known[] = { "lesion_id", "vector", "image", "k", "space",
 					     "filter", NULL };
 	const struct jv *m, *x, *f, *sp_sp;
-	const char *space = DEFAULT_SPACE;
+	const char *space = DEFAULT_SPACE, *unknown;
 	char e2[LSD_ERRLEN];
 	int i, forms = 0;
 
@@ -268,13 +265,10 @@ static int parse_json_query_(struct app *app, const struct jv *o, struct pq *p)
 		snprintf(p->err, sizeof(p->err), "a query must be a JSON object");
 		return -1;
 	}
-	for (m = json_first(o); m; m = json_next(m)) {
-		for (i = 0; known[i] && strcmp(known[i], json_key(m)); i++)
-			;
-		if (!known[i]) {
-			snprintf(p->err, sizeof(p->err), "unknown field '%.40s'", json_key(m));
-			return -1;
-		}
+	unknown = json_unknown_key(o, known);
+	if (unknown) {
+		snprintf(p->err, sizeof(p->err), "unknown field '%.40s'", unknown);
+		return -1;
 	}
 	x = json_get(o, "space");
 	if (x) {

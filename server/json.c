@@ -84,6 +84,20 @@ const char *json_key(const struct jv *member)
 	return member ? J(member)->string : NULL;
 }
 
+const char *json_unknown_key(const struct jv *obj, const char *const *known)
+{
+	const struct jv *m;
+	int i;
+
+	for (m = json_first(obj); m; m = json_next(m)) {
+		for (i = 0; known[i] && strcmp(known[i], json_key(m)); i++)
+			;
+		if (!known[i])
+			return json_key(m);
+	}
+	return NULL;
+}
+
 void jw_str(struct sb *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
