@@ -46,6 +46,10 @@ struct train_params {
 	int sample_tries;	/* candidates drawn per anchor when filling S1..S4 (64) */
 	int holdout_split;	/* samples of this split are ignored entirely; 0 = none */
 	int threads;		/* worker threads (default 2) */
+	int global_scale;	/* 1: centre each input dimension but scale all by one common
+				 * factor, keeping the source space's own balance between
+				 * dimensions (e.g. the built-in descriptor's block weights);
+				 * 0: standardise every dimension on its own (default) */
 };
 
 /* One training lesion. x points at dim_in floats owned by the caller, valid during

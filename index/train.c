@@ -1011,8 +1011,9 @@ static int pseudo_refresh(struct trainer *t, char *err)
 	return 0;
 }
 
-/* Per-dimension mean and 1/std over the samples used; a constant dimension gets 1. */
-static void standardise(struct trainer *t, int din)
+/* Per-dimension mean and 1/std over the samples used; a constant dimension gets 1.
+ * With global_scale, one 1/rms over all dimensions instead of a 1/std each. */
+static void standardise(struct trainer *t, int din, int global_scale)
 {
 	struct train_model *m = t->m;
 	size_t i, cnt = 0;
@@ -1037,6 +1038,16 @@ static void standardise(struct trainer *t, int din)
 
 			m->istd[d] += v * v;
 		}
+	}
+	if (global_scale) {
+		double var = 0;
+
+		for (d = 0; d < din; d++)
+			var += m->istd[d] / (double)cnt;
+		var /= din;
+		for (d = 0; d < din; d++)
+			m->istd[d] = var > 1e-24 ? 1.0 / sqrt(var) : 1.0;
+		return;
 	}
 	for (d = 0; d < din; d++) {
 		double sd = sqrt(m->istd[d] / (double)cnt);
@@ -1138,7 +1149,7 @@ int train_fit(const struct train_sample *s, size_t n, int dim_in,
 		errf(err, "no samples outside the held-out split");
 		goto out;
 	}
-	standardise(&t, dim_in);
+	standardise(&t, dim_in, p->global_scale);
 	group_by_type(&t);
 	t.nseeds = t.nact;
 	for (ty = 1; ty <= LESION_NTYPES; ty++)

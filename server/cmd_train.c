@@ -73,7 +73,7 @@ int cmd_train(int argc, char **argv)
 	const char *from = NULL, *to = NULL, *dim = NULL, *hidden = NULL, *epochs = NULL;
 	const char *seed = NULL, *lr = NULL, *margin = NULL, *labels = NULL, *threads = NULL;
 	const char *eval_split = "test", *force = NULL, *near_q = NULL, *similar_q = NULL;
-	const char *batch = NULL, *pseudo_every = NULL, *keep = NULL;
+	const char *batch = NULL, *pseudo_every = NULL, *keep = NULL, *scale = NULL;
 	const struct cli_opt opts[] = {
 		{ "--from", "SPACE", &from, "source space (e.g. builtin)" },
 		{ "--to", "NAME", &to, "the new space" },
@@ -88,6 +88,8 @@ int cmd_train(int argc, char **argv)
 		{ "--force", NULL, &force, "go on when --labels covers the evaluation split" },
 		{ "--threads", "N", &threads, "worker threads (default 2)" },
 		{ "--keep-source", "W", &keep, "append the source vector with weight W in [0, 1)" },
+		{ "--scale", "S", &scale, "input scaling: global (default; keeps the source space's "
+		  "balance between dimensions) or per-dim (standardise each dimension)" },
 		{ "--batch", "N", &batch, "anchors per Adam step (default 64)" },
 		{ "--near-q", "Q", &near_q, "\"near location\" quantile (default 0.25)" },
 		{ "--similar-q", "Q", &similar_q, "\"similar size\" quantile (default 0.25)" },
@@ -113,6 +115,7 @@ int cmd_train(int argc, char **argv)
 	}
 	memset(&lo, 0, sizeof(lo));
 	train_params_default(&lo.tp);
+	lo.tp.global_scale = !(scale && !strcmp(scale, "per-dim"));
 	lo.from = from;
 	lo.to = to;
 	lo.force = force != NULL;
@@ -127,6 +130,7 @@ int cmd_train(int argc, char **argv)
 	    (near_q && parse_real("--near-q", near_q, &lo.tp.near_q)) ||
 	    (similar_q && parse_real("--similar-q", similar_q, &lo.tp.similar_q)) ||
 	    (keep && parse_real("--keep-source", keep, &lo.keep_source)) ||
+	    (scale && strcmp(scale, "global") && strcmp(scale, "per-dim")) ||
 	    (margin && parse_real("--margin", margin, &lo.tp.margin)))
 		return 2;
 	if (seed) {
