@@ -13,6 +13,7 @@ struct metrics;
 struct auth;
 struct ratelimit;
 struct catalog;
+struct coalescer;
 
 struct app {
 	struct config cfg;
@@ -21,6 +22,7 @@ struct app {
 	struct slicecache *cache;	/* decoded slices */
 	struct metrics *metrics;
 	struct catalog *cat;		/* lesion metadata for search filters */
+	struct coalescer *coal;		/* batches concurrent searches (NULL = off) */
 	struct auth *auth;		/* current API keys; swapped atomically on SIGHUP */
 	struct ratelimit *rl;		/* NULL when rate_limit = 0 */
 	volatile int ready;		/* /readyz: 1 once the store and indexes are loaded */

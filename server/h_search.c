@@ -10,6 +10,7 @@
 #include "apijson.h"
 #include "app.h"
 #include "catalog.h"
+#include "coalesce.h"
 #include "embed.h"
 #include "slicecache.h"
 #include "handlers.h"
@@ -425,7 +426,10 @@ static int run_one(struct app *app, struct pq *p, struct sb *b, char *err)
 	if (!h)
 		return errf(err, "out of memory");
 	p->q.vec = p->vec;
-	if (search_run(p->sp, app->cat, &p->q, 1, &h, &n, &mode, err)) {
+	/* unfiltered queries join concurrent ones in one batched search */
+	if (app->coal && !p->q.filter && p->q.same_patient == SEARCH_SP_INCLUDE ?
+	    coalescer_search(app->coal, p->sp, app->cat, &p->q, h, &n, &mode, err) :
+	    search_run(p->sp, app->cat, &p->q, 1, &h, &n, &mode, err)) {
 		free(h);
 		return -1;
 	}

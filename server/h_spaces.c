@@ -6,6 +6,7 @@
  */
 #include "app.h"
 #include "catalog.h"
+#include "coalesce.h"
 #include "embed.h"
 #include "handlers.h"
 #include "json.h"
@@ -120,6 +121,17 @@ static void metrics_spaces(struct app *app, struct sb *b)
 	}
 	sb_addf(b, "# HELP lesiond_lesions Lesions in the catalog.\n# TYPE lesiond_lesions gauge\n"
 		   "lesiond_lesions %zu\n", catalog_count(app->cat));
+	if (app->coal) {
+		struct coalescer_stats cs;
+
+		coalescer_get_stats(app->coal, &cs);
+		sb_addf(b, "# HELP lesiond_search_batched_queries_total Unfiltered searches run "
+			   "through the coalescer.\n# TYPE lesiond_search_batched_queries_total counter\n"
+			   "lesiond_search_batched_queries_total %llu\n"
+			   "lesiond_search_batches_total %llu\nlesiond_search_batch_max %llu\n",
+			(unsigned long long)cs.queries, (unsigned long long)cs.batches,
+			(unsigned long long)cs.max_seen);
+	}
 	if (prev_metrics)
 		prev_metrics(app, b);
 }
@@ -148,6 +160,9 @@ int h_spaces_start(struct app *app, char *err)
 
 	if (catalog_create(&app->cat, err) || catalog_load(app->cat, app->st, err))
 		return -1;
+	if (app->cfg.coalesce_max > 1 &&
+	    coalescer_create(app->cfg.coalesce_max, app->cfg.coalesce_wait_us, &app->coal))
+		return errf(err, "out of memory");
 	if (spacedb_open(app->st, &app->sp, log_line, NULL, err))
 		return -1;
 	log_msg(LOG_INFO, "catalog: %zu lesions; %zu embedding space(s) loaded in %.0f ms",
@@ -180,4 +195,6 @@ void h_spaces_stop(struct app *app)
 	app->sp = NULL;
 	catalog_destroy(app->cat);
 	app->cat = NULL;
+	coalescer_destroy(app->coal);
+	app->coal = NULL;
 }

@@ -1,0 +1,30 @@
+/* coalesce.h - gather concurrent single searches into one batched search.
+ *
+ * An exact search reads every vector of the space once; a batch of queries reads them
+ * once for all (BLAS). When several requests search at the same time, the first one
+ * becomes the leader: it waits a few hundred microseconds for others to join (only if
+ * others are in flight), takes up to max_batch queued queries, runs them as one
+ * search_run, and hands every caller its own results. A lone request never waits.
+ * Used by the daemon for unfiltered queries; thread-safe.
+ */
+#ifndef LSD_COALESCE_H
+#define LSD_COALESCE_H
+
+#include "search.h"
+
+struct coalescer;
+
+int coalescer_create(int max_batch, int wait_us, struct coalescer **out /* OUT */);
+void coalescer_destroy(struct coalescer *c);
+
+/* Like search_run for one query; blocks until its batch has run. hits has q->k slots. */
+int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
+		     const struct search_query *q, struct search_hit *hits, int *nhits /* OUT */,
+		     int *mode /* OUT */, char *err);
+
+struct coalescer_stats {
+	uint64_t queries, batches, max_seen;
+};
+void coalescer_get_stats(struct coalescer *c, struct coalescer_stats *out /* OUT */);
+
+#endif

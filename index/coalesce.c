@@ -1,0 +1,217 @@
+/* coalesce.c - concurrent searches batched by a leader (see coalesce.h).
+ *
+ * One mutex guards a FIFO of jobs. A caller enqueues its job and loops until the job is
+ * done: while its job is still queued and fewer than one batch per core is running, it
+ * becomes a leader (waits up to wait_us for company when others are inside, takes up
+ * to max_batch jobs, runs them unlocked, marks them done, broadcasts); otherwise it
+ * sleeps on the condition variable. Jobs live on their callers' stacks and are only
+ * touched under the mutex or by the leader that took them.
+ */
+#include "coalesce.h"
+#include "util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct cjob {
+	struct space *sp;
+	const struct search_query *q;
+	struct search_hit *hits;
+	int nhits, mode, rc, done, taken;
+	char err[LSD_ERRLEN];
+	struct cjob *next;
+};
+
+struct coalescer {
+	pthread_mutex_t mu;
+	pthread_cond_t done_cv;		/* a batch finished */
+	pthread_cond_t full_cv;		/* the queue reached max_batch */
+	struct cjob *head, *tail;
+	int queued, inside, busy;	/* busy: batches running */
+	int max_batch, wait_us, max_busy;
+	struct coalescer_stats st;
+};
+
+int coalescer_create(int max_batch, int wait_us, struct coalescer **out)
+{
+	struct coalescer *c = calloc(1, sizeof(*c));
+	pthread_condattr_t ca;
+
+	*out = NULL;
+	if (!c)
+		return -1;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->done_cv, &ca);
+	pthread_cond_init(&c->full_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	c->max_batch = max_batch < 1 ? 1 : max_batch > 1024 ? 1024 : max_batch;
+	c->wait_us = wait_us < 0 ? 0 : wait_us;
+	c->max_busy = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (c->max_busy < 1)
+		c->max_busy = 1;
+	*out = c;
+	return 0;
+}
+
+void coalescer_destroy(struct coalescer *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->done_cv);
+	pthread_cond_destroy(&c->full_cv);
+	free(c);
+}
+
+/* Run a taken list: one search_run per space among the jobs (almost always one). */
+static void run_batch(struct catalog *cat, struct cjob *list)
+{
+	struct search_query *qs = NULL;
+	struct search_hit **hp = NULL;
+	int *nh = NULL, *md = NULL;
+	struct cjob *j, *k;
+	size_t n = 0, m;
+	char err[LSD_ERRLEN];
+
+	for (j = list; j; j = j->next)
+		n++;
+	qs = malloc(n * sizeof(*qs));
+	hp = malloc(n * sizeof(*hp));
+	nh = malloc(n * sizeof(*nh));
+	md = malloc(n * sizeof(*md));
+	for (j = list; j; j = j->next)
+		j->rc = 1;	/* not run yet */
+	for (j = list; j; j = j->next) {
+		if (j->rc != 1)
+			continue;
+		if (!qs || !hp || !nh || !md) {
+			j->rc = errf(j->err, "out of memory");
+			continue;
+		}
+		m = 0;
+		for (k = j; k; k = k->next)
+			if (k->rc == 1 && k->sp == j->sp) {
+				qs[m] = *k->q;
+				hp[m] = k->hits;
+				m++;
+			}
+		if (search_run(j->sp, cat, qs, m, hp, nh, md, err)) {
+			for (k = j; k; k = k->next)
+				if (k->rc == 1 && k->sp == j->sp) {
+					k->rc = -1;
+					memcpy(k->err, err, sizeof(err));
+				}
+			continue;
+		}
+		m = 0;
+		for (k = j; k; k = k->next)
+			if (k->rc == 1 && k->sp == j->sp) {
+				k->nhits = nh[m];
+				k->mode = md[m];
+				k->rc = 0;
+				m++;
+			}
+	}
+	free(qs);
+	free(hp);
+	free(nh);
+	free(md);
+}
+
+int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
+		     const struct search_query *q, struct search_hit *hits, int *nhits,
+		     int *mode, char *err)
+{
+	struct cjob job;
+
+	memset(&job, 0, sizeof(job));
+	job.sp = sp;
+	job.q = q;
+	job.hits = hits;
+	pthread_mutex_lock(&c->mu);
+	if (c->tail)
+		c->tail->next = &job;
+	else
+		c->head = &job;
+	c->tail = &job;
+	c->queued++;
+	c->inside++;
+	if (c->queued >= LSD_MIN(c->max_batch, 8))
+		pthread_cond_broadcast(&c->full_cv);
+	while (!job.done) {
+		struct cjob *list, *last;
+		int n, target;
+
+		if (job.taken || c->busy >= c->max_busy) {
+			pthread_cond_wait(&c->done_cv, &c->mu);
+			continue;
+		}
+		c->busy++;
+		/* company makes the batch cheaper per query (BLAS from 8 queries on); wait for
+		 * it only while other searches are in flight, and never past wait_us */
+		target = LSD_MIN(c->max_batch, 8);
+		if (c->inside > c->queued + c->busy - 1 || c->inside > 1) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += (long)c->wait_us * 1000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			while (c->queued < target && c->wait_us > 0 &&
+			       pthread_cond_timedwait(&c->full_cv, &c->mu, &ts) != ETIMEDOUT)
+				;
+		}
+		/* take up to max_batch jobs, oldest first (our own job may be among later ones) */
+		list = c->head;
+		if (!list) {	/* another leader took everything meanwhile */
+			c->busy--;
+			continue;
+		}
+		last = list;
+		last->taken = 1;
+		for (n = 1; n < c->max_batch && last->next; n++) {
+			last = last->next;
+			last->taken = 1;
+		}
+		c->head = last->next;
+		if (!c->head)
+			c->tail = NULL;
+		last->next = NULL;
+		c->queued -= n;
+		c->st.batches++;
+		c->st.queries += (uint64_t)n;
+		if ((uint64_t)n > c->st.max_seen)
+			c->st.max_seen = (uint64_t)n;
+		pthread_mutex_unlock(&c->mu);
+		run_batch(cat, list);
+		pthread_mutex_lock(&c->mu);
+		while (list) {
+			struct cjob *next = list->next;
+
+			list->done = 1;	/* after this, the owner may return at any time */
+			list = next;
+		}
+		c->busy--;
+		pthread_cond_broadcast(&c->done_cv);
+	}
+	c->inside--;
+	pthread_mutex_unlock(&c->mu);
+	if (job.rc)
+		return errf(err, "%s", job.err);
+	*nhits = job.nhits;
+	*mode = job.mode;
+	return 0;
+}
+
+void coalescer_get_stats(struct coalescer *c, struct coalescer_stats *out)
+{
+	pthread_mutex_lock(&c->mu);
+	*out = c->st;
+	pthread_mutex_unlock(&c->mu);
+}
