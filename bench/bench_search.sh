@@ -32,7 +32,7 @@ with open(d + "/ids.txt", "w") as f:
     f.write("".join("%d\n" % (i + 1) for i in range(n)))
 PY
 	"$LESIOND" import-vectors --space builtin --ids "$T/ids.txt" --vectors "$T/v.fvecs" --db "$DB"
-	"$LESIOND" serve --db "$DB" --port 0 --port-file "$T/port" --threads 2 > "$T/serve.log" 2>&1 &
+	"$LESIOND" serve --db "$DB" --port 0 --port-file "$T/port" > "$T/serve.log" 2>&1 &
 	PID=$!
 	while [ ! -s "$T/port" ]; do sleep 0.2; done
 	B="http://127.0.0.1:$(cat "$T/port")"
@@ -90,7 +90,7 @@ echo "-- dim 256, HNSW32 (efSearch default): import + index build $(echo "$e - $
 sed 's/^/   lesiond /' "$T/hnsw.err" | tail -n 1
 awk -F, 'FNR == 1 { next } NR == FNR { want[$1 "," $3] = 1; n++; next } ($1 "," $3) in want { hit++ }
 	END { printf "   recall@10 of HNSW32 against exact (test-split queries): %.4f\n", hit / n }' "$T/flat.csv" "$T/hnsw.csv"
-"$LESIOND" serve --db "$DB" --port 0 --port-file "$T/port" --threads 2 > "$T/serve.log" 2>&1 &
+"$LESIOND" serve --db "$DB" --port 0 --port-file "$T/port" > "$T/serve.log" 2>&1 &
 PID=$!
 while [ ! -s "$T/port" ]; do sleep 0.2; done
 B="http://127.0.0.1:$(cat "$T/port")"
