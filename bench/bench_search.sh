@@ -32,6 +32,7 @@ with open(d + "/ids.txt", "w") as f:
     f.write("".join("%d\n" % (i + 1) for i in range(n)))
 PY
 	"$LESIOND" import-vectors --space builtin --ids "$T/ids.txt" --vectors "$T/v.fvecs" --db "$DB"
+	rm -f "$T/port"
 	"$LESIOND" serve --db "$DB" --port 0 --port-file "$T/port" > "$T/serve.log" 2>&1 &
 	PID=$!
 	while [ ! -s "$T/port" ]; do sleep 0.2; done
