@@ -42,6 +42,11 @@ struct learn_opts {
 	int force;			/* go on when labels cover the evaluation split */
 	double keep_source;		/* 0: the new space is the projection; w in (0, 1):
 					 * [sqrt(1-w^2) projection, w source/|source|] */
+	int append_lo, append_hi;	/* source dimensions [lo, hi) appended as they are,
+					 * times append_w, then the whole vector L2-normalised
+					 * (e.g. the built-in descriptor's location and size
+					 * blocks); lo == hi: none */
+	double append_w;
 	train_progress_fn progress;	/* may be NULL */
 	void *ctx;
 };

@@ -64,37 +64,57 @@ int learn_label_policy(struct catalog *cat, const int64_t *ids, size_t n, const 
 	return 0;
 }
 
+/* How the new space's vector is made from the projection and the source vector. */
+struct mix {
+	double keep;		/* keep_source */
+	int lo, hi;		/* appended source dimensions */
+	double w;		/* their weight */
+};
+
 /* The new space's vector from the projection pz (dout floats, unit length or all zeros
  * when the projection failed) and the source vector x: pz itself, or with keep > 0 the
  * concatenation [sqrt(1 - keep^2) pz, keep x / |x|] (unit length: squared distances
- * mix the learned and the source space's in proportions 1 - keep^2 and keep^2).
+ * mix the learned and the source space's in proportions 1 - keep^2 and keep^2); then,
+ * with an appended range, x[lo..hi) x w after it and the whole vector L2-normalised.
  * -1 when pz failed. */
-static int compose(const float *pz, int dout, const float *x, int din, double keep, float *out)
+static int compose(const float *pz, int dout, const float *x, int din, const struct mix *mx,
+		   float *out)
 {
-	double a = sqrt(1.0 - keep * keep), nx = 0;
-	int j, zero = 1;
+	double a = sqrt(1.0 - mx->keep * mx->keep), nx = 0, norm = 0;
+	int j, zero = 1, n;
 
 	for (j = 0; j < dout && zero; j++)
 		zero = pz[j] == 0.0f;
 	if (zero)
 		return -1;
-	if (!(keep > 0)) {
+	if (!(mx->keep > 0)) {
 		memmove(out, pz, (size_t)dout * sizeof(float));
-		return 0;
+		n = dout;
+	} else {
+		for (j = 0; j < din; j++)
+			nx += (double)x[j] * x[j];
+		nx = nx > 0 ? mx->keep / sqrt(nx) : 0;
+		for (j = 0; j < dout; j++)
+			out[j] = (float)(a * pz[j]);
+		for (j = 0; j < din; j++)
+			out[dout + j] = (float)(nx * x[j]);
+		n = dout + din;
 	}
-	for (j = 0; j < din; j++)
-		nx += (double)x[j] * x[j];
-	nx = nx > 0 ? keep / sqrt(nx) : 0;
-	for (j = 0; j < dout; j++)
-		out[j] = (float)(a * pz[j]);
-	for (j = 0; j < din; j++)
-		out[dout + j] = (float)(nx * x[j]);
+	if (mx->hi <= mx->lo)
+		return 0;
+	for (j = mx->lo; j < mx->hi; j++)
+		out[n++] = (float)(mx->w * x[j]);
+	for (j = 0; j < n; j++)
+		norm += (double)out[j] * out[j];
+	norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
+	for (j = 0; j < n; j++)
+		out[j] = (float)(out[j] * norm);
 	return 0;
 }
 
-static int out_dim(int dout, int din, double keep)
+static int out_dim(int dout, int din, const struct mix *mx)
 {
-	return keep > 0 ? dout + din : dout;
+	return (mx->keep > 0 ? dout + din : dout) + (mx->hi > mx->lo ? mx->hi - mx->lo : 0);
 }
 
 /* The value of "key": number in a flat JSON object written by params_json, or dflt. */
@@ -141,11 +161,12 @@ static void params_json(struct sb *b, const struct learn_opts *o, const struct t
 		"\"seed\":%llu,\"margin\":%.17g,\"lr\":%.17g,\"batch\":%d,\"anchors_per_epoch\":%d,"
 		"\"pseudo_every\":%d,\"pseudo_k\":%d,\"pseudo_weight\":%.17g,\"near_q\":%.17g,"
 		"\"similar_q\":%.17g,\"sample_tries\":%d,\"holdout_split\":%d,\"keep\":%.17g,"
+		"\"append_lo\":%d,\"append_hi\":%d,\"append_w\":%.17g,\"global_scale\":%d,"
 		"\"labels\":\"",
 		o->from, dim_in, p->dim_out, p->hidden, p->epochs, (unsigned long long)p->seed,
 		p->margin, p->lr, p->batch, p->anchors_per_epoch, p->pseudo_every, p->pseudo_k,
 		p->pseudo_weight, p->near_q, p->similar_q, p->sample_tries, p->holdout_split,
-		o->keep_source);
+		o->keep_source, o->append_lo, o->append_hi, o->append_w, p->global_scale);
 	if (o->labels) {
 		const char *s = o->labels_name ? o->labels_name : "table";
 
@@ -199,6 +220,7 @@ int learn_train(struct store *st, struct spaces *r, struct catalog *cat,
 	struct space_def def;
 	struct space *src;
 	struct store_model row;
+	struct mix mx;
 	struct sb pj, lc;
 	int64_t *ids = NULL, *ok_ids = NULL;
 	float *x = NULL, *y = NULL, *pz = NULL;
@@ -227,7 +249,16 @@ int learn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		errf(err, "keep_source: %g not in [0, 1)", o->keep_source);
 		goto out;
 	}
-	dim_out = out_dim(p.dim_out, dim_in, o->keep_source);
+	mx.keep = o->keep_source;
+	mx.lo = o->append_lo;
+	mx.hi = o->append_hi;
+	mx.w = o->append_w;
+	if (mx.hi > mx.lo && (mx.lo < 0 || mx.hi > dim_in || !(mx.w > 0 && mx.w < 1e6))) {
+		errf(err, "appended dimensions %d:%d (weight %g) do not fit the %d of space %s",
+		     mx.lo, mx.hi, mx.w, dim_in, o->from);
+		goto out;
+	}
+	dim_out = out_dim(p.dim_out, dim_in, &mx);
 	def.dim = dim_out;
 	def.metric = SPACE_L2;
 	snprintf(def.index_type, sizeof(def.index_type), "Flat");
@@ -240,6 +271,12 @@ int learn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		snprintf(def.provenance, sizeof(def.provenance),
 			 "lesiond train from %s: dim %d, hidden %d, epochs %d, seed %llu", o->from,
 			 p.dim_out, p.hidden, p.epochs, (unsigned long long)p.seed);
+	if (mx.hi > mx.lo) {
+		size_t pl = strlen(def.provenance);
+
+		snprintf(def.provenance + pl, sizeof(def.provenance) - pl,
+			 "; + %s dims %d:%d x %.3g, L2-normalised", o->from, mx.lo, mx.hi, mx.w);
+	}
 	if (check_target(st, r, o, &def, err))
 		goto out;
 	if (gather(src, &ids, &x, &n, err))
@@ -298,7 +335,7 @@ int learn_train(struct store *st, struct spaces *r, struct catalog *cat,
 	/* a failed row (all zeros) gets no vector; the others keep their order */
 	for (i = k = 0; i < n; i++) {
 		if (compose(pz + i * (size_t)p.dim_out, p.dim_out, x + i * (size_t)dim_in, dim_in,
-			    o->keep_source, y + k * (size_t)dim_out)) {
+			    &mx, y + k * (size_t)dim_out)) {
 			rep->failed++;
 			continue;
 		}
@@ -359,7 +396,7 @@ static int project_into(struct store *st, struct spaces *r, struct space *from, 
 	float *x = NULL, *y = NULL, *pz = NULL;
 	size_t i, k = 0;
 	int rc = -1, din, dout, dnew;
-	double keep;
+	struct mix mx;
 
 	memset(&m, 0, sizeof(m));
 	if (store_model_get(st, name, &m, err) ||
@@ -371,9 +408,13 @@ static int project_into(struct store *st, struct spaces *r, struct space *from, 
 	}
 	din = train_model_dim_in(model);
 	dout = train_model_dim_out(model);
-	keep = json_num(m.params, "keep", 0);
-	dnew = out_dim(dout, din, keep);
-	if (din != space_dim(from) || dnew != def.dim || !(keep >= 0 && keep < 1)) {
+	mx.keep = json_num(m.params, "keep", 0);
+	mx.lo = (int)json_num(m.params, "append_lo", 0);
+	mx.hi = (int)json_num(m.params, "append_hi", 0);
+	mx.w = json_num(m.params, "append_w", 0);
+	dnew = out_dim(dout, din, &mx);
+	if (din != space_dim(from) || dnew != def.dim || !(mx.keep >= 0 && mx.keep < 1) ||
+	    (mx.hi > mx.lo && (mx.lo < 0 || mx.hi > din))) {
 		errf(err, "model %s (%d -> %d) does not fit spaces %s (%d) and %s (%d)", name,
 		     din, dnew, space_name(from), space_dim(from), name, def.dim);
 		goto out;
@@ -390,7 +431,7 @@ static int project_into(struct store *st, struct spaces *r, struct space *from, 
 		if (space_get_vector(from, ids[i], x))
 			continue;
 		train_project(model, x, pz);
-		if (compose(pz, dout, x, din, keep, y + k * (size_t)dnew))
+		if (compose(pz, dout, x, din, &mx, y + k * (size_t)dnew))
 			continue;	/* projects to nothing: no vector, as in learn_train */
 		ok_ids[k++] = ids[i];
 	}

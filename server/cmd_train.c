@@ -2,6 +2,7 @@
  * one with Deep Lesion Graphs' sequential sampling (index/learn.c, index/train.c); one
  * line per epoch with the loss on stderr, a summary on stdout. */
 #include "cli.h"
+#include "descriptor.h"
 #include "eval.h"
 #include "learn.h"
 #include "offline.h"
@@ -74,6 +75,7 @@ int cmd_train(int argc, char **argv)
 	const char *seed = NULL, *lr = NULL, *margin = NULL, *labels = NULL, *threads = NULL;
 	const char *eval_split = "test", *force = NULL, *near_q = NULL, *similar_q = NULL;
 	const char *batch = NULL, *pseudo_every = NULL, *keep = NULL, *scale = NULL;
+	const char *append = NULL, *append_w = NULL;
 	const struct cli_opt opts[] = {
 		{ "--from", "SPACE", &from, "source space (e.g. builtin)" },
 		{ "--to", "NAME", &to, "the new space" },
@@ -88,6 +90,9 @@ int cmd_train(int argc, char **argv)
 		{ "--force", NULL, &force, "go on when --labels covers the evaluation split" },
 		{ "--threads", "N", &threads, "worker threads (default 2)" },
 		{ "--keep-source", "W", &keep, "append the source vector with weight W in [0, 1)" },
+		{ "--append-dims", "A:B", &append, "append source dimensions [A, B) to the learned "
+		  "vector (default for --from builtin: its location and size blocks; none: off)" },
+		{ "--append-weight", "W", &append_w, "weight of the appended dimensions (default 1.6)" },
 		{ "--scale", "S", &scale, "input scaling: global (default; keeps the source space's "
 		  "balance between dimensions) or per-dim (standardise each dimension)" },
 		{ "--batch", "N", &batch, "anchors per Adam step (default 64)" },
@@ -116,6 +121,26 @@ int cmd_train(int argc, char **argv)
 	memset(&lo, 0, sizeof(lo));
 	train_params_default(&lo.tp);
 	lo.tp.global_scale = !(scale && !strcmp(scale, "per-dim"));
+	/* The built-in descriptor's location and size blocks travel along by default: the
+	 * triplet loss ranks them after type, and without them the learned space loses
+	 * size information (README: measured). */
+	lo.append_w = 1.6;
+	if (append && !strcmp(append, "none")) {
+		lo.append_lo = lo.append_hi = 0;
+	} else if (append) {
+		int used = 0;
+
+		if (sscanf(append, "%d:%d%n", &lo.append_lo, &lo.append_hi, &used) != 2 ||
+		    append[used] || lo.append_lo < 0 || lo.append_hi <= lo.append_lo) {
+			fprintf(stderr, "lesiond train: --append-dims: A:B with 0 <= A < B, or none\n");
+			return 2;
+		}
+	} else if (!strcmp(from, "builtin")) {
+		lo.append_lo = DESC_LOC_OFF;
+		lo.append_hi = DESC_RAW_DIM;
+	}
+	if (append_w && parse_real("--append-weight", append_w, &lo.append_w))
+		return 2;
 	lo.from = from;
 	lo.to = to;
 	lo.force = force != NULL;

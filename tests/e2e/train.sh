@@ -35,7 +35,7 @@ check "summary" grep -q "^train: space learned (dim 64, linear) from builtin: $N
 check "summary has the time" grep -Eq "12 epochs in [0-9.]+ s" "$T_DIR/train.out"
 check "every lesion projected" test "$(sqlite3 "$DB" "select count(*) from vectors where space='learned'")" = "$N"
 check "model row" test "$(sqlite3 "$DB" "select from_space || ' ' || (json_array_length(loss_curve)) || ' ' || json_extract(params, '\$.dim') || ' ' || json_extract(params, '\$.holdout_split') || ' ' || (length(weights) > 1000) from models where name='learned'")" = "builtin 12 64 3 1"
-check "space provenance" test "$(sqlite3 "$DB" "select provenance from spaces where name='learned'")" = "lesiond train from builtin: dim 64, hidden 0, epochs 12, seed 3"
+check "space provenance" test "$(sqlite3 "$DB" "select provenance from spaces where name='learned'")" = "lesiond train from builtin: dim 64, hidden 0, epochs 12, seed 3; + builtin dims 194:199 x 1.6, L2-normalised"
 # the same seed again: bit-identical vectors
 "$LESIOND" train --from builtin --to again --labels "$D/ground_truth.csv" --force --epochs 12 \
 	--seed 3 --db "$DB" > /dev/null 2>&1
@@ -52,7 +52,7 @@ echo "# builtin P@5 $(jq .at[1].type_precision "$T_DIR/eval_b.json"), learned P@
 
 start_server --images "$D/Images_png" || { echo "RESULT $T_PASS $((T_FAIL + 1))"; exit 1; }
 expect GET /v1/stats 200
-jqt "any(.spaces[]; .name == \"learned\" and .dim == 64 and .count == $N and (.provenance | startswith(\"lesiond train from builtin\")))"
+jqt "any(.spaces[]; .name == \"learned\" and .dim == 69 and .count == $N and (.provenance | startswith(\"lesiond train from builtin\")))"
 expect GET "/v1/lesions/$N/similar?space=learned&k=5" 200
 jqt '.count == 5 and .space == "learned" and ([.results[].distance] | . == sort)'
 jq -c '[.results[].lesion_id]' "$T_DIR/body" > "$T_DIR/before.json"

@@ -357,6 +357,18 @@ static void test_train_and_project(void)
 	o.keep_source = 0.5;
 	CHECK_EQ_INT(learn_train(e.st, e.sp, e.cat, &o, &rep, err), 0);
 	CHECK(spaces_get(e.sp, "mixed") && space_dim(spaces_get(e.sp, "mixed")) == 8 + DIN);
+	/* a third that appends source dimensions 2..4 x 1.6, then L2-normalises */
+	o.to = "appended";
+	o.keep_source = 0;
+	o.append_lo = 2;
+	o.append_hi = 5;
+	o.append_w = 1.6;
+	CHECK_EQ_INT(learn_train(e.st, e.sp, e.cat, &o, &rep, err), 0);
+	CHECK(spaces_get(e.sp, "appended") && space_dim(spaces_get(e.sp, "appended")) == 8 + 3);
+	o.append_hi = DIN + 1;	/* past the source's dimension: refused */
+	o.to = "badappend";
+	CHECK(learn_train(e.st, e.sp, e.cat, &o, &rep, err) != 0);
+	o.append_lo = o.append_hi = 0;
 
 	/* a lesion added later, with a source vector: projected into both */
 	nl = all[0];
@@ -378,7 +390,7 @@ static void test_train_and_project(void)
 	}
 	CHECK(!space_has(spaces_get(e.sp, "learned"), nid));
 	CHECK_EQ_INT(learn_project_new(e.st, e.sp, "src", &nid, 1, &w, err), 0);
-	CHECK_EQ_INT(w, 2);
+	CHECK_EQ_INT(w, 3);
 	tm = load_model(e.st, "learned", NULL);
 	CHECK(tm && train_project(tm, x, y) == 0);
 	CHECK_EQ_INT(space_get_vector(spaces_get(e.sp, "learned"), nid, got), 0);
@@ -400,6 +412,22 @@ static void test_train_and_project(void)
 		for (j = 0; j < 8 + DIN; j++)
 			n2 += (double)got[j] * got[j];
 		CHECK_NEAR(n2, 1.0, 1e-5);
+	}
+	train_model_free(tm);
+	tm = load_model(e.st, "appended", NULL);
+	CHECK(tm && train_project(tm, x, p8) == 0);
+	CHECK_EQ_INT(space_get_vector(spaces_get(e.sp, "appended"), nid, got), 0);
+	{
+		double v[11], n2 = 0;
+
+		for (j = 0; j < 8; j++)
+			v[j] = p8[j];
+		for (j = 0; j < 3; j++)
+			v[8 + j] = 1.6 * x[2 + j];
+		for (j = 0; j < 11; j++)
+			n2 += v[j] * v[j];
+		for (j = 0; j < 11; j++)
+			CHECK_NEAR(got[j], v[j] / sqrt(n2), 1e-6);
 	}
 	train_model_free(tm);
 	/* nothing trained from "learned": no-op; a lesion without a source vector: skipped */
