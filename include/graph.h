@@ -149,7 +149,8 @@ int graph_eval(const int *patient, const int *study, const int64_t *truth,
  * combinations reaching it, the one with the longest run of consecutive grid thresholds
  * that all reach it wins (ties: earlier in the grid), with the lower middle threshold of
  * that run: the setting farthest from the edges where links start to be missed or
- * wrongly made. run[0], run[1] get the run's first and last threshold. Thresholds must ascend. Gates and type_gate come from *base. NULL grid:
+ * wrongly made. run[0], run[1] get the run's first and last threshold. Thresholds must
+ * ascend. Gates and type_gate come from *base. NULL grid:
  * graph_grid_default (w_loc 1; w_size, w_embed 0..0.2 / 0..0.1; thresholds 0.01..0.3
  * in steps of ~1.25x). */
 struct graph_grid {

@@ -20,6 +20,8 @@
 
 #include <stdint.h>
 
+#include "rng.h"
+
 /* Tissue labels of the label map. Lesion k of the list given to phantom_render is
  * PHANTOM_LESION_LABEL + k. */
 enum phantom_tissue {
@@ -32,9 +34,9 @@ enum phantom_tissue {
 #define PHANTOM_LESION_LABEL 200
 #define PHANTOM_MAX_LESIONS 50
 
-/* A small deterministic PRNG (xoshiro256**, seeded through splitmix64). */
+/* The demo's deterministic PRNG: rng.h's xoshiro256** under the phantom's names. */
 struct phantom_rng {
-	uint64_t s[4];
+	struct rng g;
 };
 void phantom_rng_seed(struct phantom_rng *r, uint64_t seed);
 uint64_t phantom_rng_next(struct phantom_rng *r);

@@ -26,72 +26,42 @@
 
 /* ---- PRNG --------------------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 void phantom_rng_seed(struct phantom_rng *r, uint64_t seed)
 {
-	int i;
-
-	for (i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
+	rng_seed(&r->g, seed);
 }
 
 uint64_t phantom_rng_next(struct phantom_rng *r)
 {
-	uint64_t *s = r->s;
-	uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return res;
+	return rng_next(&r->g);
 }
 
 double phantom_rng_uniform(struct phantom_rng *r)
 {
-	return (double)(phantom_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+	return rng_uniform(&r->g);
 }
 
 double phantom_rng_range(struct phantom_rng *r, double lo, double hi)
 {
-	return lo + (hi - lo) * phantom_rng_uniform(r);
+	return lo + (hi - lo) * rng_uniform(&r->g);
 }
 
 double phantom_rng_normal(struct phantom_rng *r)
 {
-	double u = phantom_rng_uniform(r), v = phantom_rng_uniform(r);
-
-	if (u < 1e-300)
-		u = 1e-300;
-	return sqrt(-2.0 * log(u)) * cos(2.0 * PH_PI * v);
+	return rng_normal(&r->g);
 }
 
 uint64_t phantom_hash(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {
 	uint64_t x = a, h;
 
-	h = splitmix64(&x);
+	h = rng_splitmix64(&x);
 	x = h ^ b;
-	h = splitmix64(&x);
+	h = rng_splitmix64(&x);
 	x = h ^ c;
-	h = splitmix64(&x);
+	h = rng_splitmix64(&x);
 	x = h ^ d;
-	return splitmix64(&x);
+	return rng_splitmix64(&x);
 }
 
 /* Smooth 3-D value noise in [-1, 1] on a unit lattice. */

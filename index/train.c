@@ -40,6 +40,7 @@
  * number of threads. The same samples and parameters give bit-identical weights.
  */
 #include "train.h"
+#include "rng.h"
 
 #include "lesion.h"
 #include "util.h"
@@ -70,67 +71,22 @@ struct train_model {
 
 /* ---- random numbers: splitmix64 seeds xoshiro256** ---- */
 
-struct rng {
-	uint64_t s[4];
-};
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static void rng_seed(struct rng *r, uint64_t seed, uint64_t a, uint64_t b)
+/* A stream of the seed, keyed by (a, b): epochs and anchors get independent streams. */
+static void rng_seed_stream(struct rng *r, uint64_t seed, uint64_t a, uint64_t b)
 {
 	uint64_t x = seed;
 	int i;
 
-	x = splitmix64(&x) ^ (a * 0xd1342543de82ef95ull);
-	x = splitmix64(&x) ^ (b * 0x9e3779b97f4a7c15ull);
+	x = rng_splitmix64(&x) ^ (a * 0xd1342543de82ef95ull);
+	x = rng_splitmix64(&x) ^ (b * 0x9e3779b97f4a7c15ull);
 	for (i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(struct rng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return res;
+		r->s[i] = rng_splitmix64(&x);
 }
 
 /* Uniform in [0, n), n > 0; the modulo bias is below n / 2^64. */
 static size_t rng_below(struct rng *r, size_t n)
 {
 	return (size_t)(rng_next(r) % n);
-}
-
-static double rng_unit(struct rng *r)
-{
-	return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double rng_normal(struct rng *r)
-{
-	double u = rng_unit(r), v = rng_unit(r);
-
-	if (u < 1e-300)
-		u = 1e-300;
-	return sqrt(-2.0 * log(u)) * cos(2.0 * 3.14159265358979323846 * v);
 }
 
 /* ---- model ---- */
@@ -214,7 +170,7 @@ int train_model_create(int din, int hid, int dout, uint64_t seed,
 		return -1;
 	for (i = 0; i < (size_t)din; i++)
 		m->istd[i] = 1.0;
-	rng_seed(&r, seed, 0x696e6974u, 0);	/* "init" */
+	rng_seed_stream(&r, seed, 0x696e6974u, 0);	/* "init" */
 	/* He initialisation in front of a ReLU, LeCun for the linear output. */
 	nw = (size_t)din * (hid > 0 ? hid : dout);
 	sd = sqrt((hid > 0 ? 2.0 : 1.0) / din);
@@ -752,7 +708,7 @@ static int thresholds(struct trainer *t, char *err)
 		errf(err, "out of memory");
 		goto out;
 	}
-	rng_seed(&r, t->p.seed, 0x7468726573u, 0);	/* "thres" */
+	rng_seed_stream(&r, t->p.seed, 0x7468726573u, 0);	/* "thres" */
 	for (i = 0; i < TRAIN_QPAIRS; i++) {
 		size_t a = t->act[rng_below(&r, t->nact)];
 		int ty = t->type[a];
@@ -877,7 +833,7 @@ static void chunk_worker(void *ctx, int tid)
 			int k, i, nact = 0, bad = 0;
 			double w;
 
-			rng_seed(&r, t->p.seed, (uint64_t)t->epoch + 1, pos);
+			rng_seed_stream(&r, t->p.seed, (uint64_t)t->epoch + 1, pos);
 			k = pick_sequence(t, a, &r, seq);
 			if (k < 2)
 				continue;
@@ -1175,7 +1131,7 @@ int train_fit(const struct train_sample *s, size_t n, int dim_in,
 			goto out;
 		/* This epoch's anchors: a seeded shuffle of the samples with a type. */
 		memcpy(t.perm, t.act, t.nact * sizeof(size_t));
-		rng_seed(&r, p->seed, 0x65706f6368u, (uint64_t)t.epoch);	/* "epoch" */
+		rng_seed_stream(&r, p->seed, 0x65706f6368u, (uint64_t)t.epoch);	/* "epoch" */
 		for (i = t.nact; i > 1; i--) {
 			size_t j = rng_below(&r, i), tmp = t.perm[i - 1];
 
