@@ -38,6 +38,10 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 INDEX_OBJ  := $(INDEX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 WWW        := $(sort $(wildcard server/www/*.html server/www/*.js server/www/*.css))
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/www.o $(BUILD)/gen/openapi.o
+# The two layers: include/ holds the library's (index/) public headers, server/ the
+# daemon's own. Only the daemon, its tests and fuzz targets see server/, so a daemon
+# header included from index/ does not compile (tools/style.sh checks it too).
+$(SERVER_OBJ): CFLAGS += -Iserver
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(wildcard bench/bench_*.c)
@@ -101,7 +105,7 @@ $(BUILD)/lesiond-generic: $(SERVER_OBJ) $(BUILD)/liblesion.a $(BUILD)/variant_ge
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libserver.a $(BUILD)/liblesion.a \
 		$(BUILD)/variant_generic.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@.o
+	$(CC) $(CFLAGS) -Iserver -Itests/unit -c $< -o $@.o
 	$(CXX) $(LDFLAGS) -o $@ $@.o $(BUILD)/variant_generic.o $(BUILD)/libserver.a \
 		$(BUILD)/liblesion.a $(LIBS)
 
