@@ -43,4 +43,25 @@ int embed_one(struct store *st, struct spaces *r, const struct embed_opts *o,
 int embed_region(struct store *st, const struct embed_opts *o, const struct lesion *l,
 		 int known_location, float *out /* OUT DESC_DIM */, char *err);
 
+/* A query by image region (POST /v1/search {"image":...}): a key slice under the image
+ * root, "<patient>_<study>_<series>/<slice>.png", the lesion's box on it in pixels and
+ * the pixel size; optionally the slice interval (0: 5 mm) and the normalised body
+ * location (NULL: unknown). The caller has checked the ranges. */
+struct embed_image_query {
+	const char *slice;
+	double bbox[4];			/* x1,y1,x2,y2, x1 < x2, y1 < y2 */
+	double spacing_mm;		/* in-plane */
+	double slice_interval_mm;	/* 0: 5 mm */
+	const double *location;		/* 3 values, or NULL */
+};
+/* 1 and the numbers of a slice name "<patient>_<study>_<series>/<slice>.png" (nothing
+ * before or after), else 0. */
+int embed_slice_name_parse(const char *slice, int *patient, int *study, int *series,
+			   int *key_slice);
+/* The built-in descriptor of the region, as embed_region computes it for a lesion whose
+ * RECIST axes are the box's own axes (inset by DeepLesion's 5 px padding) and whose
+ * other fields are DeepLesion's defaults. 0, DESC_ENOIMG (slice missing), or -1 with err. */
+int embed_image(struct store *st, const struct embed_opts *o, const struct embed_image_query *q,
+		float *out /* OUT DESC_DIM */, char *err);
+
 #endif

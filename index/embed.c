@@ -286,3 +286,58 @@ int embed_region(struct store *st, const struct embed_opts *o, const struct lesi
 		return errf(err, "descriptor could not be finished");
 	return 0;
 }
+
+int embed_slice_name_parse(const char *slice, int *patient, int *study, int *series,
+			   int *key_slice)
+{
+	int used = 0;
+
+	return sscanf(slice, "%6d_%2d_%2d/%4d.png%n", patient, study, series, key_slice,
+		      &used) == 4 && (size_t)used == strlen(slice);
+}
+
+int embed_image(struct store *st, const struct embed_opts *o, const struct embed_image_query *q,
+		float *out, char *err)
+{
+	const double *b = q->bbox;
+	double cy = (b[1] + b[3]) / 2, cx = (b[0] + b[2]) / 2;
+	struct lesion l;
+	int sl;
+
+	memset(&l, 0, sizeof(l));
+	if (!embed_slice_name_parse(q->slice, &l.patient, &l.study, &l.series, &l.key_slice))
+		return errf(err, "slice: not <patient>_<study>_<series>/<slice>.png");
+	if (q->location)
+		memcpy(l.loc, q->location, sizeof(l.loc));
+	sl = l.key_slice;
+	l.slice_range[0] = sl > 100 ? sl - 100 : 0;
+	l.slice_range[1] = sl + 100;
+	memcpy(l.bbox, b, sizeof(l.bbox));
+	if (b[2] - b[0] >= b[3] - b[1]) {	/* long axis along x through the centre */
+		double rl = LSD_MAX((b[2] - b[0]) / 2 - 5, 1), rs = LSD_MAX((b[3] - b[1]) / 2 - 5, 1);
+		double r[8] = { cx - rl, cy, cx + rl, cy, cx, cy - rs, cx, cy + rs };
+
+		memcpy(l.recist, r, sizeof(r));
+		l.diam_px[0] = 2 * rl;
+		l.diam_px[1] = 2 * rs;
+	} else {
+		double rl = LSD_MAX((b[3] - b[1]) / 2 - 5, 1), rs = LSD_MAX((b[2] - b[0]) / 2 - 5, 1);
+		double r[8] = { cx, cy - rl, cx, cy + rl, cx - rs, cy, cx + rs, cy };
+
+		memcpy(l.recist, r, sizeof(r));
+		l.diam_px[0] = 2 * rl;
+		l.diam_px[1] = 2 * rs;
+	}
+	l.spacing[0] = l.spacing[1] = q->spacing_mm;
+	l.spacing[2] = q->slice_interval_mm > 0 ? q->slice_interval_mm : 5;
+	l.image_size[0] = l.image_size[1] = 512;
+	l.window[0] = -160;
+	l.window[1] = 240;
+	l.gender = 'U';
+	l.age = NAN;
+	l.split = 1;
+	l.type = -1;
+	lesion_derive(&l);
+	snprintf(l.image_path, sizeof(l.image_path), "%s", q->slice);
+	return embed_region(st, o, &l, q->location != NULL, out, err);
+}

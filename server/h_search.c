@@ -1,11 +1,10 @@
 /* h_search.c - similar-lesion search routes (API.md): GET /v1/lesions/{id}/similar,
  * POST /v1/search, POST /v1/search/batch (NDJSON in, NDJSON streamed out).
  *
- * Parsing and reply formatting live here; the search itself is index/search.c. Batch
- * requests are answered in blocks of BATCH_BLOCK queries computed as the client reads
- * the chunked reply, so memory stays bounded by the body cap plus one block. A bad line
- * gets an error line in its place; the others are answered. h_similar_search runs the
- * GET /similar query for the contact sheet (h_sheets.c), with the same parsing.
+ * Parsing and reply formatting live here (the batch route is h_search_batch.c, on the
+ * same parsing); the search itself is index/search.c, a query by image region
+ * index/embed.c. h_similar_search runs the GET /similar query for the contact sheet
+ * (h_sheets.c), with the same parsing.
  */
 #include "apijson.h"
 #include "app.h"
@@ -14,6 +13,7 @@
 #include "embed.h"
 #include "slicecache.h"
 #include "handlers.h"
+#include "h_search.h"
 #include "json.h"
 #include "search.h"
 #include "space.h"
@@ -24,22 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH_BLOCK 256
-#define DEFAULT_SPACE "builtin"
 
-/* A parsed query with the storage behind its pointers. */
-struct pq {
-	struct search_query q;
-	struct store_filter filter;
-	struct space *sp;
-	float *vec;
-	int64_t lesion_id;	/* 0 when the query is a raw vector */
-	int image;		/* the query was an image region */
-	int status;		/* 0 ok, else the HTTP status of err */
-	char err[LSD_ERRLEN];
-};
-
-static void pq_free(struct pq *p)
+void h_search_pq_free(struct pq *p)
 {
 	free(p->vec);
 	p->vec = NULL;
@@ -124,21 +110,21 @@ static int num_array(const struct jv *a, double *out, int n)
 
 /* {"image":{"slice":"000001_01_01/103.png","bbox":[x1,y1,x2,y2],"spacing_mm":0.8,
  *  "slice_interval_mm":5,"location":[x,y,z]}}: the built-in descriptor of that region,
- * computed now. The RECIST axes are taken as the box's own axes (inset by DeepLesion's
- * 5 px padding); without "location" the location block carries no evidence. */
+ * computed now by the library (embed_image); this checks the request's fields. */
 static int from_image(struct app *app, const struct jv *img, struct pq *p)
 {
 	static const char *const known[] = { "slice", "bbox", "spacing_mm", "slice_interval_mm",
 					     "location", NULL };
 	const struct jv *x;
 	struct embed_opts eo;
-	struct lesion l;
-	double b[4], sp, zi = 5;
-	const char *slice, *unknown;
-	int pat, st, se, sl, used = 0, i, known_loc = 0;
+	struct embed_image_query q;
+	double loc[3];
+	const char *unknown;
+	int pat, st, se, sl, i;
 	char err[LSD_ERRLEN];
 
 	p->status = 422;
+	memset(&q, 0, sizeof(q));
 	if (!json_is_obj(img)) {
 		snprintf(p->err, sizeof(p->err), "image: must be an object with slice, bbox, spacing_mm");
 		return -1;
@@ -153,23 +139,22 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 			 "must be '%s'", DEFAULT_SPACE);
 		return -1;
 	}
-	slice = json_str(json_get(img, "slice"));
-	memset(&l, 0, sizeof(l));
-	if (!slice || slicecache_path_check(slice, strlen(slice), err) ||
-	    sscanf(slice, "%6d_%2d_%2d/%4d.png%n", &pat, &st, &se, &sl, &used) != 4 ||
-	    (size_t)used != strlen(slice)) {
+	q.slice = json_str(json_get(img, "slice"));
+	if (!q.slice || slicecache_path_check(q.slice, strlen(q.slice), err) ||
+	    !embed_slice_name_parse(q.slice, &pat, &st, &se, &sl)) {
 		snprintf(p->err, sizeof(p->err), "image.slice: must be '<patient>_<study>_<series>/"
 			 "<slice>.png' under the image root");
 		return -1;
 	}
-	if (num_array(json_get(img, "bbox"), b, 4) || b[2] <= b[0] || b[3] <= b[1] ||
-	    b[0] < 0 || b[1] < 0 || b[2] > 4096 || b[3] > 4096) {
+	if (num_array(json_get(img, "bbox"), q.bbox, 4) || q.bbox[2] <= q.bbox[0] ||
+	    q.bbox[3] <= q.bbox[1] || q.bbox[0] < 0 || q.bbox[1] < 0 || q.bbox[2] > 4096 ||
+	    q.bbox[3] > 4096) {
 		snprintf(p->err, sizeof(p->err), "image.bbox: must be [x1,y1,x2,y2] in pixels, x1<x2, y1<y2");
 		return -1;
 	}
 	x = json_get(img, "spacing_mm");
-	sp = json_num(x);
-	if (!json_is_num(x) || !(sp > 0.05 && sp < 20)) {
+	q.spacing_mm = json_num(x);
+	if (!json_is_num(x) || !(q.spacing_mm > 0.05 && q.spacing_mm < 20)) {
 		snprintf(p->err, sizeof(p->err), "image.spacing_mm: in-plane pixel size in mm, 0.05..20");
 		return -1;
 	}
@@ -179,55 +164,20 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 		return -1;
 	}
 	if (x)
-		zi = json_num(x);
+		q.slice_interval_mm = json_num(x);
 	x = json_get(img, "location");
 	if (x) {
-		if (num_array(x, l.loc, 3)) {
+		if (num_array(x, loc, 3)) {
 			snprintf(p->err, sizeof(p->err), "image.location: [x,y,z] normalised, or absent");
 			return -1;
 		}
-		known_loc = 1;
+		q.location = loc;
 	}
 	if (!app->cfg.images[0]) {
 		p->status = 503;
 		snprintf(p->err, sizeof(p->err), "no image root configured (images)");
 		return -1;
 	}
-	l.patient = pat;
-	l.study = st;
-	l.series = se;
-	l.key_slice = sl;
-	l.slice_range[0] = sl > 100 ? sl - 100 : 0;
-	l.slice_range[1] = sl + 100;
-	memcpy(l.bbox, b, sizeof(b));
-	if (b[2] - b[0] >= b[3] - b[1]) {	/* long axis along x through the centre */
-		double cy = (b[1] + b[3]) / 2, cx = (b[0] + b[2]) / 2;
-		double rl = LSD_MAX((b[2] - b[0]) / 2 - 5, 1), rs = LSD_MAX((b[3] - b[1]) / 2 - 5, 1);
-		double r[8] = { cx - rl, cy, cx + rl, cy, cx, cy - rs, cx, cy + rs };
-
-		memcpy(l.recist, r, sizeof(r));
-		l.diam_px[0] = 2 * rl;
-		l.diam_px[1] = 2 * rs;
-	} else {
-		double cy = (b[1] + b[3]) / 2, cx = (b[0] + b[2]) / 2;
-		double rl = LSD_MAX((b[3] - b[1]) / 2 - 5, 1), rs = LSD_MAX((b[2] - b[0]) / 2 - 5, 1);
-		double r[8] = { cx, cy - rl, cx, cy + rl, cx - rs, cy, cx + rs, cy };
-
-		memcpy(l.recist, r, sizeof(r));
-		l.diam_px[0] = 2 * rl;
-		l.diam_px[1] = 2 * rs;
-	}
-	l.spacing[0] = l.spacing[1] = sp;
-	l.spacing[2] = zi;
-	l.image_size[0] = l.image_size[1] = 512;
-	l.window[0] = -160;
-	l.window[1] = 240;
-	l.gender = 'U';
-	l.age = NAN;
-	l.split = 1;
-	l.type = -1;
-	lesion_derive(&l);
-	snprintf(l.image_path, sizeof(l.image_path), "%s", slice);
 	memset(&eo, 0, sizeof(eo));
 	eo.space = DEFAULT_SPACE;
 	eo.images = app->cfg.images;
@@ -240,7 +190,7 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 		snprintf(p->err, sizeof(p->err), "out of memory");
 		return -1;
 	}
-	i = embed_region(app->st, &eo, &l, known_loc, p->vec, err);
+	i = embed_image(app->st, &eo, &q, p->vec, err);
 	if (i) {
 		p->status = i == DESC_ENOIMG ? 404 : 422;
 		snprintf(p->err, sizeof(p->err), "image: %.480s", err);
@@ -360,7 +310,7 @@ static int parse_json_query_(struct app *app, const struct jv *o, struct pq *p)
 	return from_image(app, json_get(o, "image"), p);
 }
 
-static int parse_json_query(struct app *app, const struct jv *o, struct pq *p)
+int h_search_parse_json(struct app *app, const struct jv *o, struct pq *p)
 {
 	int rc = parse_json_query_(app, o, p);
 
@@ -369,7 +319,7 @@ static int parse_json_query(struct app *app, const struct jv *o, struct pq *p)
 	return rc;
 }
 
-static void write_results(struct app *app, struct sb *b, const struct search_hit *h, int n)
+void h_search_write_results(struct app *app, struct sb *b, const struct search_hit *h, int n)
 {
 	struct catalog_entry e;
 	int i;
@@ -442,7 +392,7 @@ static int run_one(struct app *app, struct pq *p, struct sb *b, char *err)
 	else
 		sb_adds(b, ",\"query\":{\"vector\":true}");
 	sb_addf(b, ",\"k\":%d,\"mode\":\"%s\",\"count\":%d,", p->q.k, search_mode_name(mode), n);
-	write_results(app, b, h, n);
+	h_search_write_results(app, b, h, n);
 	sb_adds(b, ",\"took_ms\":");
 	jw_num(b, round((now_ms() - t0) * 1000) / 1000);
 	sb_addc(b, '}');
@@ -498,15 +448,15 @@ void h_similar(const struct request *r, struct reply *rp)
 	sb_init(&b, 64u << 20);
 	if (run_one(app, &p, &b, err)) {
 		sb_free(&b);
-		pq_free(&p);
+		h_search_pq_free(&p);
 		reply_problem(rp, 500, "%s", err);
 		return;
 	}
-	pq_free(&p);
+	h_search_pq_free(&p);
 	reply_json(rp, 200, &b);
 	return;
 fail:
-	pq_free(&p);
+	h_search_pq_free(&p);
 	reply_problem(rp, p.status ? p.status : 422, "%s", p.err);
 }
 
@@ -539,7 +489,7 @@ int h_similar_search(const struct request *r, int64_t id, int k_default, int k_m
 	}
 	rc = 0;
 out:
-	pq_free(&p);
+	h_search_pq_free(&p);
 	return rc;
 }
 
@@ -564,9 +514,9 @@ void h_search(const struct request *r, struct reply *rp)
 		reply_problem(rp, 400, "%s", err);
 		return;
 	}
-	if (parse_json_query(r->app, doc, &p)) {
+	if (h_search_parse_json(r->app, doc, &p)) {
 		json_free(doc);
-		pq_free(&p);
+		h_search_pq_free(&p);
 		reply_problem(rp, p.status, "%s", p.err);
 		return;
 	}
@@ -574,199 +524,10 @@ void h_search(const struct request *r, struct reply *rp)
 	sb_init(&b, 64u << 20);
 	if (run_one(r->app, &p, &b, err)) {
 		sb_free(&b);
-		pq_free(&p);
+		h_search_pq_free(&p);
 		reply_problem(rp, 500, "%s", err);
 		return;
 	}
-	pq_free(&p);
+	h_search_pq_free(&p);
 	reply_json(rp, 200, &b);
-}
-
-/* ---- batch ---- */
-
-struct batch {
-	struct app *app;
-	char *body;		/* owned copy of the request body */
-	size_t len, off;	/* parse position */
-	long line;
-	long queries;
-	struct sb out;		/* the formatted block not yet sent */
-	size_t sent;		/* bytes of out already sent */
-	int done;
-};
-
-static void batch_free(void *cls)
-{
-	struct batch *bt = cls;
-
-	if (!bt)
-		return;
-	free(bt->body);
-	sb_free(&bt->out);
-	free(bt);
-}
-
-static void error_line(struct sb *b, long line, int status, const char *detail)
-{
-	sb_addf(b, "{\"line\":%ld,\"error\":{\"status\":%d,\"title\":", line, status);
-	jw_str(b, http_status_title(status));
-	sb_adds(b, ",\"detail\":");
-	jw_str(b, detail);
-	sb_adds(b, "}}\n");
-}
-
-/* Parse up to BATCH_BLOCK lines, search them together, format them into bt->out. */
-static int batch_block(struct batch *bt)
-{
-	struct pq *p = calloc(BATCH_BLOCK, sizeof(*p));
-	long *lines = calloc(BATCH_BLOCK, sizeof(*lines));
-	struct search_hit **hits = calloc(BATCH_BLOCK, sizeof(*hits));
-	struct search_query *qs = calloc(BATCH_BLOCK, sizeof(*qs));
-	int *nh = calloc(BATCH_BLOCK, sizeof(*nh)), *modes = calloc(BATCH_BLOCK, sizeof(*modes));
-	int n = 0, i, rc = -1;
-	char err[LSD_ERRLEN];
-
-	if (!p || !lines || !hits || !qs || !nh || !modes)
-		goto out;
-	while (n < BATCH_BLOCK && bt->off < bt->len) {
-		char *s = bt->body + bt->off, *nl = memchr(s, '\n', bt->len - bt->off);
-		size_t ll = nl ? (size_t)(nl - s) : bt->len - bt->off;
-		struct jv *doc = NULL;
-
-		bt->off += ll + (nl ? 1 : 0);
-		bt->line++;
-		while (ll && (s[ll - 1] == '\r' || s[ll - 1] == ' '))
-			ll--;
-		if (ll == 0)
-			continue;
-		lines[n] = bt->line;
-		if (bt->queries >= bt->app->cfg.batch_max) {
-			p[n].status = 413;
-			snprintf(p[n].err, sizeof(p[n].err), "more than %ld queries in one batch",
-				 bt->app->cfg.batch_max);
-		} else if (json_parse(s, ll, &doc, err)) {
-			p[n].status = 400;
-			snprintf(p[n].err, sizeof(p[n].err), "%s", err);
-		} else {
-			parse_json_query(bt->app, doc, &p[n]);
-			json_free(doc);
-		}
-		bt->queries++;
-		n++;
-	}
-	/* group the good queries by space; search each group in one call */
-	for (i = 0; i < n; i++) {
-		int j, m = 0;
-		struct space *sp = p[i].sp;
-		int idx[BATCH_BLOCK];
-
-		if (p[i].status || !sp || hits[i])
-			continue;
-		for (j = i; j < n; j++) {
-			if (p[j].status || p[j].sp != sp || hits[j])
-				continue;
-			hits[j] = malloc((size_t)p[j].q.k * sizeof(**hits));
-			if (!hits[j])
-				goto out;
-			p[j].q.vec = p[j].vec;
-			qs[m] = p[j].q;
-			idx[m++] = j;
-		}
-		{
-			struct search_hit *hh[BATCH_BLOCK];
-			int nn[BATCH_BLOCK], mm[BATCH_BLOCK];
-
-			for (j = 0; j < m; j++)
-				hh[j] = hits[idx[j]];
-			if (search_run(sp, bt->app->cat, qs, (size_t)m, hh, nn, mm, err)) {
-				for (j = 0; j < m; j++) {
-					p[idx[j]].status = 500;
-					snprintf(p[idx[j]].err, sizeof(p[idx[j]].err), "%s", err);
-				}
-				continue;
-			}
-			for (j = 0; j < m; j++) {
-				nh[idx[j]] = nn[j];
-				modes[idx[j]] = mm[j];
-			}
-		}
-	}
-	for (i = 0; i < n; i++) {
-		if (p[i].status) {
-			error_line(&bt->out, lines[i], p[i].status, p[i].err);
-			continue;
-		}
-		sb_addf(&bt->out, "{\"line\":%ld,\"space\":", lines[i]);
-		jw_str(&bt->out, space_name(p[i].sp));
-		if (p[i].lesion_id)
-			sb_addf(&bt->out, ",\"query\":{\"lesion_id\":%lld}", (long long)p[i].lesion_id);
-		sb_addf(&bt->out, ",\"k\":%d,\"mode\":\"%s\",\"count\":%d,", p[i].q.k,
-			search_mode_name(modes[i]), nh[i]);
-		write_results(bt->app, &bt->out, hits[i], nh[i]);
-		sb_adds(&bt->out, "}\n");
-	}
-	rc = bt->out.oom ? -1 : 0;
-out:
-	for (i = 0; p && i < BATCH_BLOCK; i++) {
-		pq_free(&p[i]);
-		if (hits)
-			free(hits[i]);
-	}
-	free(p);
-	free(lines);
-	free(hits);
-	free(qs);
-	free(nh);
-	free(modes);
-	return rc;
-}
-
-static ssize_t batch_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct batch *bt = cls;
-	size_t n;
-
-	(void)pos;
-	while (bt->sent >= bt->out.len) {
-		if (bt->off >= bt->len)
-			return REPLY_STREAM_END;
-		bt->out.len = 0;
-		bt->sent = 0;
-		if (batch_block(bt))
-			return REPLY_STREAM_ERROR;
-	}
-	n = LSD_MIN(max, bt->out.len - bt->sent);
-	memcpy(buf, bt->out.p + bt->sent, n);
-	bt->sent += n;
-	return (ssize_t)n;
-}
-
-void h_search_batch(const struct request *r, struct reply *rp)
-{
-	struct batch *bt;
-
-	if (!r->content_type || (strcmp(r->content_type, "application/x-ndjson") &&
-				 strcmp(r->content_type, "application/json"))) {
-		reply_problem(rp, 415, "send application/x-ndjson: one query object per line");
-		return;
-	}
-	if (!r->body) {
-		reply_problem(rp, 400, "empty body: one query object per line expected");
-		return;
-	}
-	bt = calloc(1, sizeof(*bt));
-	if (!bt || !(bt->body = malloc(r->body_len))) {
-		free(bt);
-		reply_problem(rp, 500, "out of memory");
-		return;
-	}
-	memcpy(bt->body, r->body, r->body_len);
-	bt->len = r->body_len;
-	bt->app = r->app;
-	sb_init(&bt->out, 256u << 20);
-	rp->status = 200;
-	rp->content_type = "application/x-ndjson";
-	rp->stream = batch_read;
-	rp->stream_cls = bt;
-	rp->stream_free = batch_free;
 }
