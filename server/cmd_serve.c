@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "http.h"
+#include "routes.h"
 #include "store.h"
 #include "util.h"
 
@@ -142,7 +143,7 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: out of memory\n");
 		goto out;
 	}
-	if (metrics_create((int)routes_count, &app.metrics)) {
+	if (metrics_create((int)routes_count, routes_name, &app.metrics)) {
 		fprintf(stderr, "lesiond serve: out of memory\n");
 		goto out;
 	}

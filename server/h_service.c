@@ -48,11 +48,6 @@ void h_readyz(const struct request *r, struct reply *rp)
 	reply_json(rp, 200, &b);
 }
 
-static const char *route_name(int i)
-{
-	return routes[i].name;
-}
-
 void h_metrics(const struct request *r, struct reply *rp)
 {
 	struct sb b;
@@ -60,7 +55,7 @@ void h_metrics(const struct request *r, struct reply *rp)
 	char *p;
 
 	sb_init(&b, 4 << 20);
-	metrics_render(r->app->metrics, &b, route_name);
+	metrics_render(r->app->metrics, &b);
 	if (h_metrics_extra)
 		h_metrics_extra(r->app, &b);
 	if (b.oom) {

@@ -1,8 +1,8 @@
 /* http.h - what a request handler sees: a plain request struct in, a reply struct out.
  *
  * server/http.c (the only user of libmicrohttpd) turns each HTTP request into a
- * struct request, finds the route (server/routes.c: a static table of method, pattern,
- * handler), calls the handler and sends the struct reply. Handlers never see MHD, so
+ * struct request, finds the route (routes.h: a static table of method, pattern,
+ * handler), calls the handler and sends the struct reply (reply.c fills it). Handlers never see MHD, so
  * they can be unit-tested without a socket. Bodies are buffered up to the route's limit
  * (413 while receiving beyond it). Handlers run on MHD's worker threads, concurrently.
  */
@@ -77,26 +77,5 @@ int reply_bytes(struct reply *rp, int status, const char *ctype, void *body, siz
 /* application/problem+json (RFC 9457) with status, title (from the status), detail. */
 int reply_problem(struct reply *rp, int status, const char *fmt, ...) LSD_PRINTF(3, 4);
 const char *http_status_title(int status);
-
-typedef void (*handler_fn)(const struct request *r, struct reply *rp);
-
-enum body_class { BODY_NONE = 0, BODY_JSON, BODY_BULK };
-
-struct route {
-	unsigned methods;		/* HTTP_GET | HTTP_HEAD ... */
-	const char *pattern;		/* "/v1/lesions/{}/patch.png": {} captures one segment */
-	handler_fn handler;
-	enum body_class body;		/* which size limit applies */
-	int write;			/* needs an admin key (when keys are configured) */
-	const char *name;		/* route label for logs and metrics */
-};
-
-extern const struct route routes[];
-extern const size_t routes_count;
-
-/* Match a path against the table: the route, or NULL; *allow gets the methods that
- * exist for the path (for 405). Captures go into r->args. */
-const struct route *routes_match(const char *path, enum http_method m, unsigned *allow,
-				 struct request *r);
 
 #endif
