@@ -92,17 +92,17 @@ int store_patient_lesions(struct store *st, int64_t patient, struct lesion **out
 /* Every patient id that has lesions, ascending; malloc'd. */
 int store_patient_ids(struct store *st, int64_t **out /* OUT */, size_t *n /* OUT */,
 		      char *err);
-/* Recompute one patient's graph from its current lesions and replace its stored edges,
- * in one write transaction (a patient with no lesions left ends with no edges). Call
- * after adding or deleting a lesion of that patient. sp: the space whose vectors give
- * the embedding evidence (NULL: none; a lesion without a vector there gets none).
- * stats may be NULL. */
-struct store_graph_stats {
-	size_t lesions, edges, dropped, tracks;
-	size_t with_vec;	/* lesions with a vector in sp */
-};
-int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_params *p,
-			struct space *sp, struct store_graph_stats *stats /* OUT */, char *err);
+/* Replace one patient's stored edges in one write transaction: the patient's lesions
+ * (ordered by study, id; n = 0 when none is left) are read while the write lock keeps
+ * other writers out, build computes the edges from them (the edges stay the callback's:
+ * they must live until it is called again or the replacement returns), and the old edges
+ * are replaced all-or-nothing. build returns 0, or -1 with err (nothing changes). The
+ * graph is graphrun_rebuild's (graphrun.h); the store only reads and writes rows. */
+typedef int (*store_graph_build_fn)(void *cls, const struct lesion *l, size_t n,
+				    const struct graph_edge **e /* OUT */, size_t *ne /* OUT */,
+				    char *err);
+int store_graph_replace(struct store *st, int64_t patient, store_graph_build_fn build, void *cls,
+			char *err);
 /* The stored edges of one patient, in (from, to) order; malloc'd. */
 int store_graph_edges(struct store *st, int64_t patient, struct graph_edge **out /* OUT */,
 		      size_t *n /* OUT */, char *err);

@@ -13,6 +13,7 @@
 #include "apijson.h"
 #include "app.h"
 #include "graph.h"
+#include "graphrun.h"
 #include "handlers.h"
 #include "log.h"
 #include "space.h"
@@ -41,11 +42,11 @@ struct space *h_graph_space(struct spaces *sp, const struct config *c)
 static void rebuild(struct app *app, int64_t patient)
 {
 	struct graph_params p;
-	struct store_graph_stats s;
+	struct graphrun_stats s;
 	char err[LSD_ERRLEN];
 
 	h_graph_params(&app->cfg, &p);
-	if (store_graph_rebuild(app->st, patient, &p, h_graph_space(app->sp, &app->cfg), &s,
+	if (graphrun_rebuild(app->st, patient, &p, h_graph_space(app->sp, &app->cfg), &s,
 				err))
 		log_msg(LOG_ERROR, "graph: patient %lld: rebuild failed: %s", (long long)patient,
 			err);
