@@ -4,6 +4,7 @@
 #   make deps       install Debian packages and build the FAISS C API (idempotent)
 #   make run        build, generate the demo dataset once, import it, serve on 127.0.0.1:8080
 #   make test       unit + black-box tests; prints "N passed, N failed"
+#   make unit       only the C unit tests; make e2e only the black-box tests
 #   make asan       the same tests on an ASan+UBSan build, then a short run of each fuzz target
 #   make bench      benchmarks, printing figures
 #   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
@@ -128,6 +129,10 @@ $(E2E_NODE): tests/e2e/package-lock.json
 
 test: all $(UNIT_BIN) $(E2E_NODE)
 	sh tests/run.sh $(BUILD)
+unit: all $(UNIT_BIN)
+	sh tests/run.sh $(BUILD) unit
+e2e: all $(E2E_NODE)
+	sh tests/run.sh $(BUILD) e2e
 
 # the sanitizer pass: every test on the ASan+UBSan build, then each fuzz target for
 # FUZZ_SMOKE_SECONDS (default 8; 8 targets) from its seeds and regression inputs
