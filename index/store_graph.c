@@ -184,6 +184,8 @@ int store_graph_replace(struct store *st, int64_t patient, store_graph_build_fn 
 		goto out;
 	}
 	for (size_t k = 0; k < ne; k++) {
+		if (k == ne / 2)
+			store_debug_pause("graph");
 		sqlite3_reset(sins);
 		sqlite3_bind_int64(sins, 1, e[k].from);
 		sqlite3_bind_int64(sins, 2, e[k].to);
