@@ -39,6 +39,11 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 INDEX_OBJ  := $(INDEX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 WWW        := $(sort $(wildcard server/www/*.html server/www/*.js server/www/*.css))
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/www.o $(BUILD)/gen/openapi.o
+# The sanitizer variants compile cJSON from Debian's source (tools/deps.sh fetches it)
+# into the daemon, so ASan/UBSan see inside the JSON parser; release links -lcjson.
+CJSON_OBJ_asan := $(BUILD)/gen/cJSON.o
+CJSON_OBJ_fuzz := $(BUILD)/gen/cJSON.o
+SERVER_OBJ += $(CJSON_OBJ_$(VARIANT))
 # The two layers: include/ holds the library's (index/) public headers, server/ the
 # daemon's own. Only the daemon, its tests and fuzz targets see server/, so a daemon
 # header included from index/ does not compile (tools/style.sh checks it too).
@@ -69,6 +74,10 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) tools/embed_sql.sh
 	sh tools/embed_sql.sh $(MIGRATIONS) > $@
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/cJSON.o: | $(DEPSTAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) -w -c $(DEPS)/cjson/cJSON.c -o $@
 
 # docs/openapi.json served at /v1/openapi.json
 $(BUILD)/gen/openapi.c: docs/openapi.json tools/embed_text.sh
@@ -135,7 +144,7 @@ e2e: all $(E2E_NODE)
 	sh tests/run.sh $(BUILD) e2e
 
 # the sanitizer pass: every test on the ASan+UBSan build, then each fuzz target for
-# FUZZ_SMOKE_SECONDS (default 8; 8 targets) from its seeds and regression inputs
+# FUZZ_SMOKE_SECONDS (default 8; 9 targets) from its seeds and regression inputs
 asan:
 	$(MAKE) VARIANT=asan test
 	sh tests/fuzz/run.sh $(or $(FUZZ_SMOKE_SECONDS),8)

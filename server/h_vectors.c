@@ -186,8 +186,10 @@ void h_embedding_put(const struct request *r, struct reply *rp)
 			return;
 		}
 		if (json_vector(doc, &vec, &dim, err)) {
+			int status = json_is_arr(doc) ? 422 : 400;	/* before doc is freed */
+
 			json_free(doc);
-			reply_problem(rp, json_is_arr(doc) ? 422 : 400, "%s", err);
+			reply_problem(rp, status, "%s", err);
 			return;
 		}
 		json_free(doc);
@@ -282,8 +284,10 @@ void h_space_vectors_post(const struct request *r, struct reply *rp)
 			continue;
 		}
 		if (json_parse(p, (size_t)(le - p), &doc, err) || !json_is_obj(doc)) {
+			const char *why = doc ? "not an object" : err;	/* before doc is freed */
+
 			json_free(doc);
-			reply_problem(rp, 400, "line %zu: %s", line, doc ? "not an object" : err);
+			reply_problem(rp, 400, "line %zu: %s", line, why);
 			goto out;
 		}
 		jid = json_get(doc, "lesion_id");

@@ -26,6 +26,7 @@ TARGETS="dlcsv:fuzz_dlcsv.c:
 json:fuzz_json.c:
 query:fuzz_query.c:
 search:fuzz_search.c:
+vectors:fuzz_vectors.c:
 npy:fuzz_vecfile.c:-DFUZZ_NPY
 fvecs:fuzz_vecfile.c:-DFUZZ_FVECS
 ids:fuzz_vecfile.c:-DFUZZ_IDS
