@@ -140,8 +140,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct rstate *s,
 	char idbuf[32];
 	int not_modified = 0;
 
-	if (rp->etag[0] && s->req.if_none_match && rp->status == 200 &&
-	    (strstr(s->req.if_none_match, rp->etag) || !strcmp(s->req.if_none_match, "*")))
+	if (rp->status == 200 && req_etag_matches(&s->req, rp->etag))
 		not_modified = 1;
 	if (not_modified) {
 		free(rp->body);
@@ -338,7 +337,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (!s->req.path) {
 		/* first call: headers are here, the body (if any) is not */
-		char ct[96];
+		char ct[96], why[128];
 
 		s->req.path = url;
 		snprintf(s->method, sizeof(s->method), "%s", method);
@@ -362,6 +361,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (s->req.nquery > REQ_MAX_QUERY)
 			return send_problem(conn, s, 400, NULL, "more than %d query parameters",
 					    REQ_MAX_QUERY);
+		/* one place for every route: a NUL would cut a decoded path or query value
+		 * short (/v1/lesions/1%00x read as lesion 1), other control bytes are never
+		 * part of a valid one */
+		if (req_uri_check(s->url ? s->url : "", why, sizeof(why)))
+			return send_problem(conn, s, 400, NULL, "%s", why);
 		s->route = routes_match(url, s->req.method == HTTP_HEAD ? HTTP_GET :
 					s->req.method, &allow, &s->req);
 		if (s->req.method == HTTP_OPTIONS && allow)

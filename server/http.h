@@ -70,6 +70,13 @@ struct reply {
 
 /* Value of a query parameter (the last one if repeated), or NULL. */
 const char *req_query(const struct request *r, const char *key);
+/* The raw request target (path and query, before percent-decoding): 0, or -1 with why
+ * when it holds a control byte (0x00-0x1f, 0x7f), raw or percent-encoded, which would
+ * end or change a decoded path segment or query value. Every request is refused with
+ * 400 on it before routing (http.c). */
+int req_uri_check(const char *uri, char *why, size_t n);
+/* 1 when the request's If-None-Match names etag (or is "*"): answer 304. */
+int req_etag_matches(const struct request *r, const char *etag);
 
 /* Fill the reply. Each returns 0; on allocation failure they fall back to a static 500. */
 int reply_json(struct reply *rp, int status, struct sb *b);	/* takes b's bytes */

@@ -1,5 +1,6 @@
 /* reply.c - what handlers fill a reply with (http.h): JSON, bytes, problem+json
- * (RFC 9457), and the request's query lookup. No MHD here: http.c sends the reply.
+ * (RFC 9457); the request's query lookup and the check of its raw URI. No MHD here:
+ * http.c sends the reply.
  * Called from every handler on the worker threads; no state.
  */
 #include "http.h"
@@ -18,6 +19,35 @@ const char *req_query(const struct request *r, const char *key)
 		if (!strcmp(r->qkey[i], key))
 			return r->qval[i];
 	return NULL;
+}
+
+int req_uri_check(const char *uri, char *why, size_t n)
+{
+	static const char hex[] = "0123456789abcdef0123456789ABCDEF";
+	size_t i;
+
+	for (i = 0; uri[i]; i++) {
+		unsigned c = (unsigned char)uri[i];
+
+		if (c == '%' && uri[i + 1] && uri[i + 2]) {
+			const char *hi = memchr(hex, uri[i + 1], 32), *lo = memchr(hex, uri[i + 2], 32);
+
+			if (hi && lo)
+				c = (unsigned)(((hi - hex) & 15) << 4 | ((lo - hex) & 15));
+		}
+		if (c < 0x20 || c == 0x7f) {
+			snprintf(why, n, "the %s holds a control byte (0x%02x) at offset %zu",
+				 memchr(uri, '?', i) ? "query string" : "path", c, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int req_etag_matches(const struct request *r, const char *etag)
+{
+	return etag[0] && r->if_none_match &&
+	       (strstr(r->if_none_match, etag) || !strcmp(r->if_none_match, "*"));
 }
 
 const char *http_status_title(int status)
