@@ -50,8 +50,7 @@ static int not_modified(const struct request *r, struct reply *rp, const char *e
 {
 	snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
 	rp->immutable = 1;
-	if (r->if_none_match && (strstr(r->if_none_match, etag) ||
-				 !strcmp(r->if_none_match, "*"))) {
+	if (req_etag_matches(r, etag)) {
 		rp->status = 304;
 		rp->content_type = "image/png";
 		return 1;
@@ -274,14 +273,10 @@ void h_slice_png(const struct request *r, struct reply *rp)
 	snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
 }
 
-static void (*prev_metrics)(struct app *app, struct sb *b);
-
-static void images_metrics(struct app *app, struct sb *b)
+void h_images_metrics(struct app *app, struct sb *b)
 {
 	struct slicecache_stats st;
 
-	if (prev_metrics)
-		prev_metrics(app, b);
 	if (!app->cache)
 		return;
 	slicecache_stats(app->cache, &st);
@@ -318,8 +313,6 @@ int h_images_start(struct app *app, char *err)
 	if (slicecache_create(app->cfg.images, (size_t)app->cfg.slice_cache_mb << 20,
 			      &app->cache, err))
 		return -1;
-	prev_metrics = h_metrics_extra;
-	h_metrics_extra = images_metrics;
 	return 0;
 }
 

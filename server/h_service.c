@@ -13,8 +13,6 @@
 
 /* Other modules add their gauges to /metrics and their part of /v1/stats through these
  * hooks (set by serve when the module is present); NULL means nothing to add. */
-void (*h_metrics_extra)(struct app *app, struct sb *b);
-void (*h_stats_extra)(struct app *app, struct sb *b);
 
 void h_healthz(const struct request *r, struct reply *rp)
 {
@@ -56,8 +54,7 @@ void h_metrics(const struct request *r, struct reply *rp)
 
 	sb_init(&b, 4 << 20);
 	metrics_render(r->app->metrics, &b);
-	if (h_metrics_extra)
-		h_metrics_extra(r->app, &b);
+	h_events_metrics(r->app, &b);
 	if (b.oom) {
 		sb_free(&b);
 		reply_problem(rp, 500, "metrics too large");
@@ -89,8 +86,7 @@ void h_stats(const struct request *r, struct reply *rp)
 	sb_adds(&b, ",\"schema_version\":");
 	jw_int(&b, store_schema_version(r->app->st));
 	sb_adds(&b, ",\"spaces\":[");
-	if (h_stats_extra)
-		h_stats_extra(r->app, &b);
+	h_events_stats_spaces(r->app, &b);
 	sb_adds(&b, "]}");
 	reply_json(rp, 200, &b);
 }

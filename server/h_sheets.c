@@ -156,8 +156,7 @@ static void plan_reply(const struct request *r, struct reply *rp, const struct s
 
 	sheet_plan_etag(pl, kind, r->app->cfg.png_level, etag, sizeof(etag));
 	rp->cache_control = "no-cache";
-	if (r->if_none_match && (strstr(r->if_none_match, etag) ||
-				 !strcmp(r->if_none_match, "*"))) {
+	if (req_etag_matches(r, etag)) {
 		rp->status = 304;
 		rp->content_type = "image/png";
 		snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
