@@ -46,6 +46,9 @@
 #define SPACE_K_MAX 100000
 
 #define SPACE_NOTFOUND 1
+/* Exact searches of this many queries at once go through BLAS (spaces_create sets it):
+ * one pass over the vectors for the whole batch. The coalescer aims for it. */
+#define SPACE_BLAS_MIN_NQ 8
 
 enum space_metric { SPACE_L2 = 1, SPACE_IP = 2 };
 

@@ -14,10 +14,11 @@
 
 #include "space.h"
 #include "store.h"
+#include "util.h"
 
 /* A log sink for one-line messages (which snapshot was loaded, why an index was
  * rebuilt); may be NULL. */
-typedef void (*spacedb_log_fn)(void *cls, const char *line);
+typedef lsd_note_fn spacedb_log_fn;
 
 /* FAISS search parameters per space, applied to spaces opened or created afterwards:
  * "name:params;name:params", params as FAISS's ParameterSpace takes them

@@ -11,6 +11,7 @@
 #define LSD_STORE_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "lesion.h"
@@ -59,6 +60,45 @@ struct store_filter {
 };
 void store_filter_init(struct store_filter *f);
 /* 1 if the lesion satisfies the filter. */
+/* The fields a filter looks at, from a lesion or a catalog entry: the one predicate both
+ * use. diam_float: the long diameter was rounded to float (the catalog), so the diameter
+ * bounds are rounded to float too and boundary cases agree with the store's exact ones
+ * to float precision. age NAN: unknown (excluded by either age bound). */
+struct store_filter_fields {
+	int64_t patient, study;
+	int type, split, noisy;
+	double diam_mm, age;
+	int diam_float;
+	char gender;
+};
+/* inline: the catalog runs it on every entry of a filtered scan */
+static inline int store_filter_test(const struct store_filter *f, const struct store_filter_fields *x)
+{
+	double lo = x->diam_float ? (double)(float)f->min_diam_mm : f->min_diam_mm;
+	double hi = x->diam_float ? (double)(float)f->max_diam_mm : f->max_diam_mm;
+
+	if (f->patient && x->patient != f->patient)
+		return 0;
+	if (f->study && x->study != f->study)
+		return 0;
+	if (f->type_mask && !(f->type_mask & (1u << (x->type > 0 ? x->type : 0))))
+		return 0;
+	if (f->split_mask && !(f->split_mask & (1u << x->split)))
+		return 0;
+	if (f->min_diam_mm > 0 && !(x->diam_mm >= lo))
+		return 0;
+	if (f->max_diam_mm > 0 && !(x->diam_mm <= hi))
+		return 0;
+	if (f->gender && x->gender != f->gender)
+		return 0;
+	if (!isnan(f->min_age) && !(x->age >= f->min_age))
+		return 0;	/* NaN age fails the comparison: excluded */
+	if (!isnan(f->max_age) && !(x->age <= f->max_age))
+		return 0;
+	if (f->exclude_noisy && x->noisy)
+		return 0;
+	return 1;
+}
 int store_filter_match(const struct store_filter *f, const struct lesion *l);
 
 /* A page of lesions with id > after, in id order; *n_out <= limit. */

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdarg.h>
 
 #define LSD_ERRLEN 512
@@ -56,10 +57,22 @@ int file_write_atomic(const char *path, const void *data, size_t len, char *err)
 /* Same without fsync (bulk generated files: a crash leaves the old file or none). */
 int file_write_atomic_nosync(const char *path, const void *data, size_t len, char *err);
 int mkdir_p(const char *path, char *err);
+/* fsync the directory holding path ("." without a slash), so a rename into it is
+ * durable. 0, or -1 (errno) when it cannot be opened or synced. */
+int fsync_dir_of(const char *path);
+/* Size and FNV-1a 64 (fnv1a64, from the offset basis) of an open file from its start,
+ * read in blocks; the position is left at the end. 0, or -1 (errno) on a read error or
+ * out of memory. */
+int file_fnv(FILE *f, uint64_t *fnv /* OUT */, uint64_t *size /* OUT */);
 
 /* Strict number parsing: the whole string must be a number in range. 0 on success. */
 int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out /* OUT */);
 int parse_f64(const char *s, double *out /* OUT */);
+
+/* A progress or diagnostic line for the caller to log (leaf modules do not log): fn
+ * gets one formatted line (at most LSD_ERRLEN + 127 bytes); fn NULL drops it. */
+typedef void (*lsd_note_fn)(void *cls, const char *line);
+void lsd_note(lsd_note_fn fn, void *cls, const char *fmt, ...) LSD_PRINTF(3, 4);
 
 /* FNV-1a 64-bit, for ETags and checksums that need not be cryptographic. */
 uint64_t fnv1a64(const void *p, size_t n, uint64_t seed);

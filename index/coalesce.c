@@ -142,7 +142,7 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 	c->tail = &job;
 	c->queued++;
 	c->inside++;
-	if (c->queued >= LSD_MIN(c->max_batch, 8))
+	if (c->queued >= LSD_MIN(c->max_batch, SPACE_BLAS_MIN_NQ))
 		pthread_cond_broadcast(&c->full_cv);
 	while (!job.done) {
 		struct cjob *list, *last;
@@ -153,9 +153,10 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 			continue;
 		}
 		c->busy++;
-		/* company makes the batch cheaper per query (BLAS from 8 queries on); wait for
-		 * it only while other searches are in flight, and never past wait_us */
-		target = LSD_MIN(c->max_batch, 8);
+		/* company makes the batch cheaper per query (BLAS from SPACE_BLAS_MIN_NQ
+		 * queries on); wait for it only while other searches are in flight, and never
+		 * past wait_us */
+		target = LSD_MIN(c->max_batch, SPACE_BLAS_MIN_NQ);
 		if (c->inside > c->queued + c->busy - 1 || c->inside > 1) {
 			struct timespec ts;
 

@@ -14,8 +14,6 @@
 
 #include "space.h"
 
-#define SPACE_BLAS_MIN_NQ 8			/* batches from this size use BLAS */
-
 /* ---------- id -> row map: linear probing, backward-shift deletion (space_idmap.c) ---------- */
 
 struct idmap {

@@ -36,46 +36,6 @@ int space_snapshot_paths(const char *prefix, const char *name, char *index_path,
 	return (a < 0 || (size_t)a >= n || b < 0 || (size_t)b >= n) ? -1 : 0;
 }
 
-static int fsync_dir_of(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, rc;
-
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-/* Size and FNV-1a 64 of a file, read in blocks. */
-static int hash_file(FILE *f, uint64_t *h, uint64_t *size)
-{
-	static const size_t BLK = 1 << 20;
-	unsigned char *buf = malloc(BLK);
-	size_t r;
-
-	*h = 0;
-	*size = 0;
-	if (!buf)
-		return -1;
-	rewind(f);
-	while ((r = fread(buf, 1, BLK, f)) > 0) {
-		*h = fnv1a64(buf, r, *h);
-		*size += r;
-	}
-	free(buf);
-	return ferror(f) ? -1 : 0;
-}
-
 int space_snapshot(struct space *sp, const char *prefix, char *err)
 {
 	char ipath[PATH_MAX], mpath[PATH_MAX], tmp[PATH_MAX + 32];
@@ -121,7 +81,7 @@ int space_snapshot(struct space *sp, const char *prefix, char *err)
 		goto out;
 	}
 	rc = -1;
-	if (fflush(f) || fsync(fileno(f)) || hash_file(f, &h, &size)) {
+	if (fflush(f) || fsync(fileno(f)) || file_fnv(f, &h, &size)) {
 		errf(err, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}

@@ -332,32 +332,7 @@ void h_search_write_results(struct app *app, struct sb *b, const struct search_h
 		jw_num(b, h[i].dist);
 		sb_adds(b, ",\"lesion\":");
 		if (catalog_get(app->cat, h[i].id, &e) == 0) {
-			double d[3];
-
-			sb_addf(b, "{\"id\":%lld,\"patient\":%d,\"study\":%d,\"series\":%d,"
-				"\"key_slice\":%d,\"type\":", (long long)h[i].id, e.patient, e.study,
-				e.series, e.key_slice);
-			if (e.type > 0)
-				jw_int(b, e.type);
-			else
-				sb_adds(b, "null");
-			sb_adds(b, ",\"type_name\":");
-			jw_str(b, lesion_type_name(e.type));
-			sb_addf(b, ",\"split\":%d,\"split_name\":", e.split);
-			jw_str(b, lesion_split_name(e.split));
-			d[0] = e.diam_mm[0];
-			d[1] = e.diam_mm[1];
-			sb_adds(b, ",\"diameters_mm\":[");
-			jw_num(b, round(d[0] * 1e4) / 1e4);
-			sb_addc(b, ',');
-			jw_num(b, round(d[1] * 1e4) / 1e4);
-			sb_adds(b, "],\"normalized_location\":[");
-			for (int k = 0; k < 3; k++) {
-				if (k)
-					sb_addc(b, ',');
-				jw_num(b, round((double)e.loc[k] * 1e6) / 1e6);
-			}
-			sb_adds(b, "]}");
+			apijson_lesion_summary(b, h[i].id, &e);
 		} else {
 			sb_adds(b, "null");
 		}
