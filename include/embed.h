@@ -34,7 +34,7 @@ int embed_all(struct store *st, struct spaces *r, const struct embed_opts *o,
 	      struct embed_report *rep /* OUT */, char *err);
 
 /* One lesion with the statistics already stored (no-op returning 1 when there are none
- * yet, i.e. `lesiond embed` never ran). 0 stored, DESC_ENOIMG, or -1. */
+ * yet, i.e. `lesiond embed` never ran). 0 stored, LSD_ENOTFOUND, or -1. */
 int embed_one(struct store *st, struct spaces *r, const struct embed_opts *o,
 	      const struct lesion *l, char *err);
 
@@ -60,7 +60,7 @@ int embed_slice_name_parse(const char *slice, int *patient, int *study, int *ser
 			   int *key_slice);
 /* The built-in descriptor of the region, as embed_region computes it for a lesion whose
  * RECIST axes are the box's own axes (inset by DeepLesion's 5 px padding) and whose
- * other fields are DeepLesion's defaults. 0, DESC_ENOIMG (slice missing), or -1 with err. */
+ * other fields are DeepLesion's defaults. 0, LSD_ENOTFOUND (slice missing), or -1 with err. */
 int embed_image(struct store *st, const struct embed_opts *o, const struct embed_image_query *q,
 		float *out /* OUT DESC_DIM */, char *err);
 

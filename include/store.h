@@ -18,7 +18,6 @@
 
 struct store;
 
-#define STORE_NOTFOUND 1
 
 int store_open(const char *path, struct store **out /* OUT */, char *err);
 void store_close(struct store *st);
@@ -35,7 +34,7 @@ struct store_counts {
 };
 int store_counts(struct store *st, struct store_counts *out /* OUT */, char *err);
 
-/* 0, STORE_NOTFOUND, or -1 with err. */
+/* 0, LSD_ENOTFOUND, or -1 with err. */
 int store_lesion_get(struct store *st, int64_t id, struct lesion *out /* OUT */, char *err);
 
 /* Insert lesions in one transaction. With ids set (id > 0) each is inserted under that

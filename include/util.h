@@ -14,6 +14,22 @@
 
 #define LSD_ERRLEN 512
 
+/* The library's one error vocabulary. A function that can fail returns 0 or one of these
+ * (never an HTTP status), with a message in the caller's err buffer; -1 (errf's return)
+ * is LSD_EFAIL. The server maps them to HTTP statuses in one function (http.h,
+ * http_status_of); the command line prints err. */
+enum lsd_status {
+	LSD_OK = 0,
+	LSD_EFAIL = -1,		/* anything else: I/O, SQLite, FAISS (500) */
+	LSD_EMALFORMED = -2,	/* input text is not what it should be: a bad path (400) */
+	LSD_EINVAL = -3,	/* well-formed but invalid: out of range, unknown name (422) */
+	LSD_ENOTFOUND = -4,	/* no such lesion, slice, space, vector or image (404) */
+	LSD_EIMAGE = -5,	/* a source image exists but is unreadable or corrupt (500) */
+	LSD_ENOMEM = -6,	/* out of memory (500) */
+	LSD_EUNAVAIL = -7,	/* not available now: no image root, still loading (503) */
+	LSD_ETOOLARGE = -8	/* more than a configured limit allows (413) */
+};
+
 /* lesiond's release version (backup manifests, logs) */
 #define LSD_VERSION "0.1.0"
 

@@ -70,7 +70,7 @@ static int stats_load(struct store *st, const struct embed_opts *o, struct desc_
 	rc = store_meta_get(st, key, hex, 2 * DESC_STATS_BLOB_LEN + 8, err);
 	if (rc) {
 		free(hex);
-		return rc == STORE_NOTFOUND ? 1 : -1;
+		return rc == LSD_ENOTFOUND ? 1 : -1;
 	}
 	if (strlen(hex) != 2 * DESC_STATS_BLOB_LEN) {
 		free(hex);
@@ -158,7 +158,7 @@ int embed_all(struct store *st, struct spaces *r, const struct embed_opts *o,
 			      o->threads, raw, status, errs, NULL, NULL, err))
 			goto out;
 		for (j = 0; j < m; j++) {
-			if (status[j] == DESC_OK) {
+			if (status[j] == LSD_OK) {
 				ids[good] = todo[i + j].id;
 				if (good != j)
 					memmove(raw + good * DESC_RAW_DIM, raw + j * DESC_RAW_DIM,
@@ -166,7 +166,7 @@ int embed_all(struct store *st, struct spaces *r, const struct embed_opts *o,
 				good++;
 				continue;
 			}
-			if (status[j] == DESC_ENOIMG)
+			if (status[j] == LSD_ENOTFOUND)
 				rep->missing++;
 			else
 				rep->failed++;
@@ -202,7 +202,7 @@ int embed_all(struct store *st, struct spaces *r, const struct embed_opts *o,
 		if (space_get_vector(rsp, all.v[i].id, raw + nraw * DESC_RAW_DIM))
 			continue;
 		ids[nraw] = all.v[i].id;
-		ok[nraw] = DESC_OK;
+		ok[nraw] = LSD_OK;
 		nraw++;
 	}
 	desc_stats_compute(raw, ok, nraw, &stats);

@@ -150,27 +150,27 @@ int slicecache_path_check(const char *rel, size_t len, char *err)
 	size_t i, seg = 0;
 
 	if (!rel || len == 0)
-		return errf(err, "empty slice path"), SLICECACHE_EBADPATH;
+		return errf(err, "empty slice path"), LSD_EMALFORMED;
 	if (len >= PATH_MAX / 2)
-		return errf(err, "slice path too long"), SLICECACHE_EBADPATH;
+		return errf(err, "slice path too long"), LSD_EMALFORMED;
 	if (rel[0] == '/')
-		return errf(err, "absolute slice path"), SLICECACHE_EBADPATH;
+		return errf(err, "absolute slice path"), LSD_EMALFORMED;
 	for (i = 0; i <= len; i++) {
 		unsigned char ch = i < len ? (unsigned char)rel[i] : '/';
 
 		if (i < len && (ch < 0x20 || ch == 0x7f || ch == '\\'))
 			return errf(err, "slice path: control character, NUL or backslash"),
-			       SLICECACHE_EBADPATH;
+			       LSD_EMALFORMED;
 		if (ch != '/')
 			continue;
 		/* segment rel[seg, i) */
 		if (i == seg || (i - seg == 1 && rel[seg] == '.') ||
 		    (i - seg == 2 && rel[seg] == '.' && rel[seg + 1] == '.'))
 			return errf(err, "slice path: empty, '.' or '..' segment"),
-			       SLICECACHE_EBADPATH;
+			       LSD_EMALFORMED;
 		seg = i + 1;
 	}
-	return SLICECACHE_OK;
+	return LSD_OK;
 }
 
 static int join(const struct slicecache *c, const char *rel, char *out, size_t n, char *err)
@@ -178,8 +178,8 @@ static int join(const struct slicecache *c, const char *rel, char *out, size_t n
 	int w = snprintf(out, n, "%.*s/%s", (int)c->rootlen, c->root, rel);
 
 	if (w < 0 || (size_t)w >= n)
-		return errf(err, "slice path too long"), SLICECACHE_EBADPATH;
-	return SLICECACHE_OK;
+		return errf(err, "slice path too long"), LSD_EMALFORMED;
+	return LSD_OK;
 }
 
 int slicecache_resolve(const struct slicecache *c, const char *rel, char *out, size_t n,
@@ -189,22 +189,22 @@ int slicecache_resolve(const struct slicecache *c, const char *rel, char *out, s
 	int rc;
 
 	rc = slicecache_path_check(rel, strlen(rel), err);
-	if (rc == SLICECACHE_OK)
+	if (rc == LSD_OK)
 		rc = join(c, rel, full, sizeof(full), err);
-	if (rc != SLICECACHE_OK)
+	if (rc != LSD_OK)
 		return rc;
 	if (!realpath(full, real)) {
 		if (errno == ENOENT || errno == ENOTDIR)
-			return errf(err, "no such slice: %s", rel), SLICECACHE_ENOENT;
-		return errf(err, "slice %s: %s", rel, strerror(errno)), SLICECACHE_ENOENT;
+			return errf(err, "no such slice: %s", rel), LSD_ENOTFOUND;
+		return errf(err, "slice %s: %s", rel, strerror(errno)), LSD_ENOTFOUND;
 	}
 	/* the real path must be strictly below the real root */
 	if (strncmp(real, c->root, c->rootlen) || real[c->rootlen] != '/')
-		return errf(err, "slice path %s leaves the image root", rel), SLICECACHE_EBADPATH;
+		return errf(err, "slice path %s leaves the image root", rel), LSD_EMALFORMED;
 	if (strlen(real) >= n)
-		return errf(err, "slice path too long"), SLICECACHE_EBADPATH;
+		return errf(err, "slice path too long"), LSD_EMALFORMED;
 	memcpy(out, real, strlen(real) + 1);
-	return SLICECACHE_OK;
+	return LSD_OK;
 }
 
 static int64_t mtime_ns(const struct stat *sb)
@@ -220,14 +220,14 @@ int slicecache_identity(const struct slicecache *c, const char *rel, int64_t *si
 	int rc;
 
 	rc = slicecache_resolve(c, rel, real, sizeof(real), err);
-	if (rc != SLICECACHE_OK)
+	if (rc != LSD_OK)
 		return rc;
 	if (stat(real, &sb) || !S_ISREG(sb.st_mode))
-		return errf(err, "no such slice: %s", rel), SLICECACHE_ENOENT;
+		return errf(err, "no such slice: %s", rel), LSD_ENOTFOUND;
 	*size = (int64_t)sb.st_size;
 	*mtime = mtime_ns(&sb);
 	*ino = (uint64_t)sb.st_ino;
-	return SLICECACHE_OK;
+	return LSD_OK;
 }
 
 /* Open the resolved file without following a final symlink, check it is a regular file,
@@ -243,20 +243,20 @@ static int load(struct slicecache *c, const char *rel, uint64_t hash, struct ent
 
 	*eout = NULL;
 	rc = slicecache_resolve(c, rel, real, sizeof(real), err);
-	if (rc != SLICECACHE_OK)
+	if (rc != LSD_OK)
 		return rc;
 	fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		rc = errno == ENOENT ? SLICECACHE_ENOENT : SLICECACHE_EBADPATH;
+		rc = errno == ENOENT ? LSD_ENOTFOUND : LSD_EMALFORMED;
 		errf(err, "slice %s: %s", rel, strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-		rc = SLICECACHE_ENOENT;
+		rc = LSD_ENOTFOUND;
 		errf(err, "slice %s is not a regular file", rel);
 		goto out;
 	}
-	rc = SLICECACHE_ENOMEM;
+	rc = LSD_ENOMEM;
 	e = calloc(1, sizeof(*e));
 	if (!e || !(e->key = strdup(rel)) || !(f = fdopen(fd, "rb"))) {
 		errf(err, "out of memory");
@@ -268,7 +268,7 @@ static int load(struct slicecache *c, const char *rel, uint64_t hash, struct ent
 
 		snprintf(why, sizeof(why), "%s", err ? err : "");
 		errf(err, "slice %s: %s", rel, why);
-		rc = SLICECACHE_EIMAGE;
+		rc = LSD_EIMAGE;
 		goto out;
 	}
 	e->hash = hash;
@@ -280,7 +280,7 @@ static int load(struct slicecache *c, const char *rel, uint64_t hash, struct ent
 	e->refs = 1;
 	*eout = e;
 	e = NULL;
-	rc = SLICECACHE_OK;
+	rc = LSD_OK;
 out:
 	if (f)
 		fclose(f);
@@ -339,15 +339,15 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 
 	memset(h, 0, sizeof(*h));
 	rc = slicecache_path_check(rel, strlen(rel), err);
-	if (rc == SLICECACHE_OK)
+	if (rc == LSD_OK)
 		rc = join(c, rel, full, sizeof(full), err);
-	if (rc != SLICECACHE_OK)
+	if (rc != LSD_OK)
 		return rc;
 	if (stat(full, &sb)) {
 		pthread_mutex_lock(&c->mu);
 		c->st.errors++;
 		pthread_mutex_unlock(&c->mu);
-		return errf(err, "no such slice: %s", rel), SLICECACHE_ENOENT;
+		return errf(err, "no such slice: %s", rel), LSD_ENOTFOUND;
 	}
 	hash = fnv1a64(rel, strlen(rel), 0x9e3779b97f4a7c15ULL);
 	pthread_mutex_lock(&c->mu);
@@ -366,14 +366,14 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 		c->st.hits++;
 		pthread_mutex_unlock(&c->mu);
 		fill(h, e);
-		return SLICECACHE_OK;
+		return LSD_OK;
 	}
 	c->st.misses++;
 	pthread_mutex_unlock(&c->mu);
 
 	rc = load(c, rel, hash, &e, err);
 	pthread_mutex_lock(&c->mu);
-	if (rc != SLICECACHE_OK) {
+	if (rc != LSD_OK) {
 		c->st.errors++;
 		pthread_mutex_unlock(&c->mu);
 		return rc;
@@ -385,7 +385,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 		pthread_mutex_unlock(&c->mu);
 		entry_free(e);
 		fill(h, old);
-		return SLICECACHE_OK;
+		return LSD_OK;
 	}
 	if (old && (old = drop(c, old)))
 		garbage[ng++] = old;
@@ -418,7 +418,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 	for (i = 0; i < ng; i++)
 		entry_free(garbage[i]);
 	fill(h, e);
-	return SLICECACHE_OK;
+	return LSD_OK;
 }
 
 void slicecache_release(struct slicecache *c, struct slicecache_handle *h)

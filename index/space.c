@@ -500,7 +500,7 @@ int space_remove(struct space *sp, const int64_t *ids, size_t n, size_t *removed
 int space_get_vector(struct space *sp, int64_t id, float *out)
 {
 	size_t row;
-	int rc = SPACE_NOTFOUND;
+	int rc = LSD_ENOTFOUND;
 
 	pthread_rwlock_rdlock(&sp->lock);
 	if (idmap_find(&sp->map, id, &row)) {

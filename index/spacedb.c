@@ -119,11 +119,11 @@ int spacedb_put(struct store *st, struct spaces *r, const struct space_def *def,
 		got = store_space_get(st, def->name, &have, err);
 		if (got < 0)
 			goto out;
-		if (got == STORE_NOTFOUND)
+		if (got == LSD_ENOTFOUND)
 			have = *def;
 		params_for(&have);
 		if (space_def_check(&have, err)) {
-			rc = SPACEDB_BAD;
+			rc = LSD_EINVAL;
 			goto out;
 		}
 		if (space_create(&have, &fresh, err))
@@ -133,11 +133,11 @@ int spacedb_put(struct store *st, struct spaces *r, const struct space_def *def,
 	if (space_dim(sp) != def->dim) {
 		errf(err, "space '%s' has dimension %d, got vectors of dimension %d",
 		     def->name, space_dim(sp), def->dim);
-		rc = SPACEDB_DIM;
+		rc = LSD_EINVAL;
 		goto out;
 	}
 	if (space_check_vectors(sp, ids, vecs, n, err)) {
-		rc = SPACEDB_BAD;
+		rc = LSD_EINVAL;
 		goto out;
 	}
 	space_get_info(sp, &info);
@@ -153,11 +153,11 @@ int spacedb_put(struct store *st, struct spaces *r, const struct space_def *def,
 			sb_adds(&b, " ...");
 		snprintf(err, LSD_ERRLEN, "%s", b.p ? b.p : "unknown lesion ids");
 		sb_free(&b);
-		rc = SPACEDB_UNKNOWN;
+		rc = LSD_ENOTFOUND;
 		goto out;
 	}
 	if (rc == STORE_VEC_DIM) {
-		rc = SPACEDB_DIM;
+		rc = LSD_EINVAL;
 		goto out;
 	}
 	if (rc)

@@ -400,7 +400,7 @@ int store_lesion_get(struct store *st, int64_t id, struct lesion *out, char *err
 		row_to_lesion(s, out);
 		rc = 0;
 	} else if (r == SQLITE_DONE) {
-		rc = STORE_NOTFOUND;
+		rc = LSD_ENOTFOUND;
 	} else {
 		store_err(c, "lesion get", err);
 	}
@@ -589,7 +589,7 @@ int store_lesion_delete(struct store *st, int64_t id, char *err)
 out:
 	if (store_write_end(st, c, ok, err))
 		return -1;
-	return found ? 0 : STORE_NOTFOUND;
+	return found ? 0 : LSD_ENOTFOUND;
 }
 
 void store_filter_init(struct store_filter *f)
@@ -750,7 +750,7 @@ int store_meta_get(struct store *st, const char *key, char *val, size_t n, char 
 		snprintf(val, n, "%s", (const char *)sqlite3_column_text(s, 0));
 		rc = 0;
 	} else if (r == SQLITE_DONE) {
-		rc = STORE_NOTFOUND;
+		rc = LSD_ENOTFOUND;
 	} else {
 		store_err(c, "meta get", err);
 	}

@@ -448,7 +448,7 @@ int apijson_path_lesion(const struct request *r, struct lesion *l, struct reply 
 		return -1;
 	}
 	rc = store_lesion_get(r->app->st, id, l, err);
-	if (rc == STORE_NOTFOUND) {
+	if (rc == LSD_ENOTFOUND) {
 		reply_problem(rp, 404, "no lesion %lld", (long long)id);
 		return -1;
 	}

@@ -189,7 +189,7 @@ void h_lesion_delete(const struct request *r, struct reply *rp)
 	if (apijson_path_lesion(r, &l, rp))
 		return;
 	rc = store_lesion_delete(r->app->st, l.id, err);
-	if (rc == STORE_NOTFOUND) {	/* deleted by someone else meanwhile */
+	if (rc == LSD_ENOTFOUND) {	/* deleted by someone else meanwhile */
 		reply_problem(rp, 404, "no lesion %lld", (long long)l.id);
 		return;
 	}

@@ -43,7 +43,7 @@ static struct space *find_space(struct app *app, const char *name, struct pq *p)
 	struct space *sp = app->sp ? spaces_get(app->sp, name) : NULL;
 
 	if (!sp) {
-		p->status = 404;
+		p->status = LSD_ENOTFOUND;
 		snprintf(p->err, sizeof(p->err), "no embedding space '%.64s' (see /v1/stats)", name);
 	}
 	return sp;
@@ -55,18 +55,18 @@ static int from_lesion(struct app *app, struct pq *p, int64_t id)
 	struct catalog_entry e;
 
 	if (catalog_get(app->cat, id, &e)) {
-		p->status = 404;
+		p->status = LSD_ENOTFOUND;
 		snprintf(p->err, sizeof(p->err), "no lesion %lld", (long long)id);
 		return -1;
 	}
 	p->vec = malloc((size_t)space_dim(p->sp) * sizeof(float));
 	if (!p->vec) {
-		p->status = 500;
+		p->status = LSD_ENOMEM;
 		snprintf(p->err, sizeof(p->err), "out of memory");
 		return -1;
 	}
 	if (space_get_vector(p->sp, id, p->vec)) {
-		p->status = 404;
+		p->status = LSD_ENOTFOUND;
 		snprintf(p->err, sizeof(p->err), "lesion %lld has no vector in space '%s'",
 			 (long long)id, space_name(p->sp));
 		return -1;
@@ -86,7 +86,7 @@ static int parse_k(const char *v, int def, int max, int *k, struct pq *p)
 		return 0;
 	}
 	if (parse_i64(v, 1, max, &x)) {
-		p->status = 422;
+		p->status = LSD_EINVAL;
 		snprintf(p->err, sizeof(p->err), "k: must be an integer in 1..%d", max);
 		return -1;
 	}
@@ -123,7 +123,7 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 	int pat, st, se, sl, i;
 	char err[LSD_ERRLEN];
 
-	p->status = 422;
+	p->status = LSD_EINVAL;
 	memset(&q, 0, sizeof(q));
 	if (!json_is_obj(img)) {
 		snprintf(p->err, sizeof(p->err), "image: must be an object with slice, bbox, spacing_mm");
@@ -174,7 +174,7 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 		q.location = loc;
 	}
 	if (!app->cfg.images[0]) {
-		p->status = 503;
+		p->status = LSD_EUNAVAIL;
 		snprintf(p->err, sizeof(p->err), "no image root configured (images)");
 		return -1;
 	}
@@ -186,13 +186,13 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 	eo.weights[2] = (float)app->cfg.desc_w_size;
 	p->vec = malloc(DESC_DIM * sizeof(float));
 	if (!p->vec) {
-		p->status = 500;
+		p->status = LSD_ENOMEM;
 		snprintf(p->err, sizeof(p->err), "out of memory");
 		return -1;
 	}
 	i = embed_image(app->st, &eo, &q, p->vec, err);
 	if (i) {
-		p->status = i == DESC_ENOIMG ? 404 : 422;
+		p->status = i == LSD_ENOTFOUND ? LSD_ENOTFOUND : LSD_EINVAL;
 		snprintf(p->err, sizeof(p->err), "image: %.480s", err);
 		return -1;
 	}
@@ -211,7 +211,7 @@ static int parse_json_query_(struct app *app, const struct jv *o, struct pq *p)
 	int i, forms = 0;
 
 	memset(p, 0, sizeof(*p));
-	p->status = 422;
+	p->status = LSD_EINVAL;
 	if (!json_is_obj(o)) {
 		snprintf(p->err, sizeof(p->err), "a query must be a JSON object");
 		return -1;
@@ -258,7 +258,7 @@ static int parse_json_query_(struct app *app, const struct jv *o, struct pq *p)
 	}
 	forms = !!json_get(o, "lesion_id") + !!json_get(o, "vector") + !!json_get(o, "image");
 	if (forms != 1) {
-		p->status = 400;
+		p->status = LSD_EMALFORMED;
 		snprintf(p->err, sizeof(p->err), "give exactly one of lesion_id, vector, image");
 		return -1;
 	}
@@ -287,7 +287,7 @@ static int parse_json_query_(struct app *app, const struct jv *o, struct pq *p)
 		}
 		p->vec = malloc((size_t)dim * sizeof(float));
 		if (!p->vec) {
-			p->status = 500;
+			p->status = LSD_ENOMEM;
 			snprintf(p->err, sizeof(p->err), "out of memory");
 			return -1;
 		}
@@ -376,7 +376,7 @@ static int run_one(struct app *app, struct pq *p, struct sb *b, char *err)
 }
 
 /* The query of GET /v1/lesions/{id}/similar[.png] from r's query string: k (def, 1..max),
- * space, the filters, same_patient. 0, or -1 with p->status and p->err. */
+ * space, the filters, same_patient. 0, or -1 with p->status (lsd_status) and p->err. */
 static int parse_similar(const struct request *r, int64_t id, int def, int max, struct pq *p)
 {
 	struct app *app = r->app;
@@ -387,14 +387,14 @@ static int parse_similar(const struct request *r, int64_t id, int def, int max, 
 	if (parse_k(req_query(r, "k"), def, max, &p->q.k, p))
 		return -1;
 	if (apijson_filter_query(r, &p->filter, err)) {
-		p->status = 422;
+		p->status = LSD_EINVAL;
 		snprintf(p->err, sizeof(p->err), "%s", err);
 		return -1;
 	}
 	p->q.filter = filter_empty(&p->filter) ? NULL : &p->filter;
 	v = req_query(r, "same_patient");
 	if (v && (p->q.same_patient = search_same_patient_parse(v)) < 0) {
-		p->status = 422;
+		p->status = LSD_EINVAL;
 		snprintf(p->err, sizeof(p->err), "same_patient: must be include, exclude or only");
 		return -1;
 	}
@@ -432,7 +432,7 @@ void h_similar(const struct request *r, struct reply *rp)
 	return;
 fail:
 	h_search_pq_free(&p);
-	reply_problem(rp, p.status ? p.status : 422, "%s", p.err);
+	reply_problem(rp, http_status_of(p.status ? p.status : LSD_EINVAL), "%s", p.err);
 }
 
 int h_similar_search(const struct request *r, int64_t id, int k_default, int k_max,
@@ -446,7 +446,7 @@ int h_similar_search(const struct request *r, int64_t id, int k_default, int k_m
 	*hits = NULL;
 	*n = 0;
 	if (parse_similar(r, id, k_default, LSD_MIN(k_max, r->app->cfg.k_max), &p)) {
-		reply_problem(rp, p.status ? p.status : 422, "%s", p.err);
+		reply_problem(rp, http_status_of(p.status ? p.status : LSD_EINVAL), "%s", p.err);
 		goto out;
 	}
 	snprintf(space, space_len, "%s", space_name(p.sp));
@@ -492,7 +492,7 @@ void h_search(const struct request *r, struct reply *rp)
 	if (h_search_parse_json(r->app, doc, &p)) {
 		json_free(doc);
 		h_search_pq_free(&p);
-		reply_problem(rp, p.status, "%s", p.err);
+		reply_problem(rp, http_status_of(p.status), "%s", p.err);
 		return;
 	}
 	json_free(doc);

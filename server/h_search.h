@@ -21,13 +21,13 @@ struct pq {
 	float *vec;
 	int64_t lesion_id;	/* 0 when the query is a raw vector */
 	int image;		/* the query was an image region */
-	int status;		/* 0 ok, else the HTTP status of err */
+	int status;		/* LSD_OK, else the lsd_status of err (util.h) */
 	char err[LSD_ERRLEN];
 };
 
 void h_search_pq_free(struct pq *p);
 /* A query from a JSON object (POST /v1/search and each batch line): 0, or -1 with
- * p->status (the HTTP status) and p->err. p is cleared first. */
+ * p->status (an lsd_status) and p->err. p is cleared first. */
 int h_search_parse_json(struct app *app, const struct jv *o, struct pq *p);
 /* "results":[...] for n hits, each with its lesion summary and patch URL. */
 void h_search_write_results(struct app *app, struct sb *b, const struct search_hit *h, int n);

@@ -75,11 +75,11 @@ static int batch_block(struct batch *bt)
 			continue;
 		lines[n] = bt->line;
 		if (bt->queries >= bt->app->cfg.batch_max) {
-			p[n].status = 413;
+			p[n].status = LSD_ETOOLARGE;
 			snprintf(p[n].err, sizeof(p[n].err), "more than %ld queries in one batch",
 				 bt->app->cfg.batch_max);
 		} else if (json_parse(s, ll, &doc, err)) {
-			p[n].status = 400;
+			p[n].status = LSD_EMALFORMED;
 			snprintf(p[n].err, sizeof(p[n].err), "%s", err);
 		} else {
 			h_search_parse_json(bt->app, doc, &p[n]);
@@ -114,7 +114,7 @@ static int batch_block(struct batch *bt)
 				hh[j] = hits[idx[j]];
 			if (search_run(sp, bt->app->cat, qs, (size_t)m, hh, nn, mm, err)) {
 				for (j = 0; j < m; j++) {
-					p[idx[j]].status = 500;
+					p[idx[j]].status = LSD_EFAIL;
 					snprintf(p[idx[j]].err, sizeof(p[idx[j]].err), "%s", err);
 				}
 				continue;
@@ -127,7 +127,7 @@ static int batch_block(struct batch *bt)
 	}
 	for (i = 0; i < n; i++) {
 		if (p[i].status) {
-			error_line(&bt->out, lines[i], p[i].status, p[i].err);
+			error_line(&bt->out, lines[i], http_status_of(p[i].status), p[i].err);
 			continue;
 		}
 		sb_addf(&bt->out, "{\"line\":%ld,\"space\":", lines[i]);

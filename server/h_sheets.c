@@ -72,7 +72,7 @@ static int sheet_params(const struct request *r, const struct lesion *wl, struct
 	rc = render_params_parse(req_query(r, "size"), req_query(r, "fov_mm"),
 				 req_query(r, "overlay"), NULL, req_query(r, "format"), &q->p, err);
 	if (rc) {
-		reply_problem(rp, h_images_status(rc), "%s", err);
+		reply_problem(rp, http_status_of(rc), "%s", err);
 		return -1;
 	}
 	if (q->p.format != RENDER_FMT_GRAY8) {
@@ -98,7 +98,7 @@ static int sheet_params(const struct request *r, const struct lesion *wl, struct
 		rc = render_window_parse(q->explicit_window ? win : NULL, wl, &q->p.lo, &q->p.hi,
 					 err);
 		if (rc) {
-			reply_problem(rp, h_images_status(rc), "%s", err);
+			reply_problem(rp, http_status_of(rc), "%s", err);
 			return -1;
 		}
 	}
@@ -228,7 +228,7 @@ void h_similar_png(const struct request *r, struct reply *rp)
 		return;
 	}
 	rc = store_lesion_get(r->app->st, id, &ls[0], err);
-	if (rc == STORE_NOTFOUND) {
+	if (rc == LSD_ENOTFOUND) {
 		reply_problem(rp, 404, "no lesion %lld", (long long)id);
 		goto out;
 	}
@@ -404,7 +404,7 @@ void h_patient_graph_png(const struct request *r, struct reply *rp)
 			int rc = render_window_parse(NULL, tl[0], &p.lo, &p.hi, err);
 
 			if (rc) {
-				reply_problem(rp, h_images_status(rc), "lesion %lld: %s",
+				reply_problem(rp, http_status_of(rc), "lesion %lld: %s",
 					      (long long)tl[0]->id, err);
 				goto out;
 			}

@@ -58,7 +58,7 @@ void h_spaces_lesions_added(struct app *app, const struct lesion *l, size_t n)
 				break;	/* `lesiond embed` never ran: no statistics to use */
 			if (rc)
 				log_msg(LOG_WARN, "lesion %lld: no built-in descriptor: %s",
-					(long long)l[i].id, rc == DESC_ENOIMG ? "image missing" : err);
+					(long long)l[i].id, rc == LSD_ENOTFOUND ? "image missing" : err);
 			/* and into every space `lesiond train` learned from builtin */
 			else if (learn_project_new(app->st, app->sp, "builtin", &l[i].id, 1, NULL, err))
 				log_msg(LOG_WARN, "lesion %lld: not projected into a trained space: %s",

@@ -128,14 +128,13 @@ static int put_vectors(const struct request *r, struct reply *rp, const struct s
 		if (learn_project_new(r->app->st, r->app->sp, def->name, ids, n, NULL, err))
 			log_msg(LOG_WARN, "projection into trained spaces failed: %s", err);
 		return 0;
-	case SPACEDB_UNKNOWN:	/* err lists them */
+	case LSD_ENOTFOUND:	/* err lists them */
 		if (single)
 			reply_problem(rp, 404, "no lesion %" PRId64, ids[0]);
 		else
 			reply_problem(rp, 422, "%s; nothing was stored", err);
 		break;
-	case SPACEDB_DIM:
-	case SPACEDB_BAD:
+	case LSD_EINVAL:	/* dimension, values */
 		reply_problem(rp, 422, "%s", err);
 		break;
 	default:

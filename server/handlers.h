@@ -29,11 +29,10 @@ int h_images_start(struct app *app, char *err);
 void h_images_stop(struct app *app);	/* after the HTTP server has stopped */
 /* One lesion's patch for composed pictures (h_sheets.c), through the same slice cache
  * and renderer as patch.png: the strong ETag of the patch (without decoding) and its
- * pixels (render_patch_pixels: *chan 1, 3 or 2, malloc'd *px). Both return a render.h /
- * slicecache.h status with err (RENDER_ENOENT when no image root is configured). */
+ * pixels (render_patch_pixels: *chan 1, 3 or 2, malloc'd *px). Both return an
+ * lsd_status with err (LSD_ENOTFOUND when no image root is configured). */
 struct lesion;
 struct render_params;
-int h_images_status(int rc);	/* the one map from render/slicecache status to HTTP */
 int h_images_patch_etag(struct app *app, const struct lesion *l, const struct render_params *p,
 			char *etag /* OUT: RENDER_ETAG_LEN */, char *err);
 int h_images_patch_pixels(struct app *app, const struct lesion *l, const struct render_params *p,

@@ -84,5 +84,7 @@ int reply_bytes(struct reply *rp, int status, const char *ctype, void *body, siz
 /* application/problem+json (RFC 9457) with status, title (from the status), detail. */
 int reply_problem(struct reply *rp, int status, const char *fmt, ...) LSD_PRINTF(3, 4);
 const char *http_status_title(int status);
+/* The one map from the library's status (util.h, enum lsd_status) to an HTTP status. */
+int http_status_of(int lsd_status);
 
 #endif

@@ -50,6 +50,19 @@ int req_etag_matches(const struct request *r, const char *etag)
 	       (strstr(r->if_none_match, etag) || !strcmp(r->if_none_match, "*"));
 }
 
+int http_status_of(int lsd_status)
+{
+	switch (lsd_status) {
+	case LSD_OK: return 200;
+	case LSD_EMALFORMED: return 400;
+	case LSD_EINVAL: return 422;
+	case LSD_ENOTFOUND: return 404;
+	case LSD_EUNAVAIL: return 503;
+	case LSD_ETOOLARGE: return 413;
+	default: return 500;	/* LSD_EFAIL, LSD_EIMAGE, LSD_ENOMEM */
+	}
+}
+
 const char *http_status_title(int status)
 {
 	switch (status) {

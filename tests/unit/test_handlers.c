@@ -231,7 +231,7 @@ static void test_lesion_get_delete(void)
 	call(h_lesion_delete, HTTP_DELETE, "7", NULL, NULL, NULL, 0, &rp);
 	CHECK_EQ_INT(rp.status, 204);
 	free(rp.body);
-	CHECK_EQ_INT(store_lesion_get(app.st, 7, &l, err), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_lesion_get(app.st, 7, &l, err), LSD_ENOTFOUND);
 	CHECK_EQ_INT(store_lesion_get(app.st, 6, &l, err), 0);
 	/* the deletion reached the spaces too (h_events_lesion_deleted, no hook to install) */
 	CHECK(!space_has(spaces_get(app.sp, "emb"), 7));
