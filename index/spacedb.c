@@ -117,7 +117,7 @@ int spacedb_put(struct store *st, struct spaces *r, const struct space_def *def,
 	if (!sp) {
 		/* a new space: registered only once its first vectors are in SQLite */
 		got = store_space_get(st, def->name, &have, err);
-		if (got < 0)
+		if (got && got != LSD_ENOTFOUND)
 			goto out;
 		if (got == LSD_ENOTFOUND)
 			have = *def;

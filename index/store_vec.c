@@ -80,8 +80,8 @@ static int ensure_conn(struct store_conn *c, const struct space_def *def, struct
 	int r = space_get_conn(c, def->name, out, err);
 
 	*created = 0;
-	if (r <= 0)
-		return r;
+	if (r != LSD_ENOTFOUND)
+		return r;	/* found (0) or failed */
 	s = store_stmt(c, SQL_SPACE_INS, err);
 	if (!s)
 		return -1;
