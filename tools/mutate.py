@@ -34,8 +34,12 @@ def sh(cmd, log, timeout=None, env=None):
             return "timeout"
 
 
+BASE_FAILED = {}
+
+
 def run_test(t, log, env):
-    """0 when the test passed; else a short reason (the mutant is killed)."""
+    """0 when the test passed (no more failures than on the unmutated copy, for tests
+    with timing checks that fail on a loaded machine); else a short reason."""
     if t.endswith(".sh"):
         cmd = "sh tests/e2e/%s" % t
     else:
@@ -54,6 +58,8 @@ def run_test(t, log, env):
     if not res:
         return "died (exit %s)" % rc
     failed = int(res[-1].split()[2])
+    if t in BASE_FAILED:
+        return "%d failed (baseline %d)" % (failed, BASE_FAILED[t]) if failed > BASE_FAILED[t] else 0
     if failed or rc:
         return "%d failed" % failed
     return 0
@@ -90,7 +96,13 @@ def main():
     for t in sorted({t for m in ms for t in m[3]}):
         r = run_test(t, log, env)
         if r:
-            sys.exit("baseline: %s fails without any mutation (%s): fix that first" % (t, r))
+            r = run_test(t, log, env)
+        if r:
+            if "died" in r or "timeout" in r:
+                sys.exit("baseline: %s fails without any mutation (%s): fix that first" % (t, r))
+            BASE_FAILED[t] = int(r.split()[0])
+            print("baseline: %s has %s without any mutation (a loaded machine?); a mutant "
+                  "must add failures to count as killed" % (t, r), flush=True)
     killed, survived = [], []
     for n, (f, old, new, tests) in enumerate(ms, 1):
         if ONLY and n not in ONLY:
