@@ -194,6 +194,16 @@ static int filter_check(const struct store_filter *f, char *err)
 	return 0;
 }
 
+int apijson_filter_kv(struct store_filter *f, const char *key, const char *val, char *err)
+{
+	return filter_set(f, key, val, err);
+}
+
+int apijson_filter_done(const struct store_filter *f, char *err)
+{
+	return filter_check(f, err);
+}
+
 int apijson_filter_query(const struct request *r, struct store_filter *f, char *err)
 {
 	int i;
