@@ -21,6 +21,8 @@ int apijson_filter_json(const struct jv *obj, struct store_filter *f, char *err)
  * filter key; then apijson_filter_done for the cross-field checks. */
 int apijson_filter_kv(struct store_filter *f, const char *key, const char *val, char *err);
 int apijson_filter_done(const struct store_filter *f, char *err);
+/* 1 if any filter field is set. */
+int apijson_filter_is_set(const struct store_filter *f);
 
 /* The lesion named by the route's first {} segment: 0 with *l filled, or -1 with the
  * reply set (404 for a malformed or unknown id, 500 for a store failure). */

@@ -76,7 +76,7 @@ static struct store *store_new(const char *path, int ro)
 	return st;
 }
 
-int store_open_ro(const char *path, struct store **out, char *err)
+int store_open_ro(const char *path, int immutable, struct store **out, char *err)
 {
 	struct store *st = NULL;
 	char e1[LSD_ERRLEN];
@@ -86,7 +86,7 @@ int store_open_ro(const char *path, struct store **out, char *err)
 	for (i = 0; i < migrations_count; i++)
 		if (migrations[i].version > latest)
 			latest = migrations[i].version;
-	for (ro = STORE_RO; ro <= STORE_RO_IMMUTABLE; ro++) {
+	for (ro = immutable ? STORE_RO_IMMUTABLE : STORE_RO; ro <= STORE_RO_IMMUTABLE; ro++) {
 		struct store_conn *c;
 		int bad;
 

@@ -199,6 +199,13 @@ int apijson_filter_kv(struct store_filter *f, const char *key, const char *val, 
 	return filter_set(f, key, val, err);
 }
 
+int apijson_filter_is_set(const struct store_filter *f)
+{
+	return f->patient || f->study || f->type_mask || f->split_mask || f->min_diam_mm > 0 ||
+	       f->max_diam_mm > 0 || f->gender || !isnan(f->min_age) || !isnan(f->max_age) ||
+	       f->exclude_noisy;
+}
+
 int apijson_filter_done(const struct store_filter *f, char *err)
 {
 	return filter_check(f, err);

@@ -355,13 +355,6 @@ out:
 	return rc;
 }
 
-static int filter_set_any(const struct store_filter *f)
-{
-	return f->patient || f->study || f->type_mask || f->split_mask || f->min_diam_mm > 0 ||
-	       f->max_diam_mm > 0 || f->gender || !isnan(f->min_age) || !isnan(f->max_age) ||
-	       f->exclude_noisy;
-}
-
 /* --filter JSON and the filter flags into j->filter; a canonical text for the metadata. */
 static int parse_filter(struct job *j, const char *json, const char *const *vals, const char *same)
 {
@@ -415,22 +408,25 @@ static int parse_filter(struct job *j, const char *json, const char *const *vals
 	if (j->sp_rule != SEARCH_SP_INCLUDE)
 		sb_addf(&t, "%ssame_patient=%s", t.len ? " " : "",
 			j->sp_rule == SEARCH_SP_EXCLUDE ? "exclude" : "only");
-	j->has_filter = filter_set_any(&j->filter);
+	j->has_filter = apijson_filter_is_set(&j->filter);
 	snprintf(j->filter_text, sizeof(j->filter_text), "%s", t.p ? t.p : "");
 	sb_free(&t);
 	return 0;
 }
 
 
-/* --db may name a backup directory: its lesiond.db. */
-static void resolve_db(struct config *cfg)
+/* --db may name a backup directory: its lesiond.db, opened immutable (1). */
+static int resolve_db(struct config *cfg)
 {
 	struct stat st;
 	char p[sizeof(cfg->db)];
 
 	if (stat(cfg->db, &st) == 0 && S_ISDIR(st.st_mode) &&
-	    (size_t)snprintf(p, sizeof(p), "%s/%s", cfg->db, BACKUP_DB) < sizeof(p))
+	    (size_t)snprintf(p, sizeof(p), "%s/%s", cfg->db, BACKUP_DB) < sizeof(p)) {
 		memcpy(cfg->db, p, sizeof(p));
+		return 1;
+	}
+	return 0;
 }
 
 int cmd_knn(int argc, char **argv)
@@ -505,8 +501,7 @@ int cmd_knn(int argc, char **argv)
 			"file has no patient)\n");
 		return 2;
 	}
-	resolve_db(&cfg);
-	if (offline_open_ro(&cfg, "knn", &j.o))
+	if (offline_open_ro(&cfg, "knn", resolve_db(&cfg), &j.o))
 		return 1;
 	j.sp = offline_space(&j.o, "knn", space);
 	if (!j.sp)
