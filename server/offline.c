@@ -19,6 +19,7 @@ static int open_(const struct config *cfg, const char *cmd, int ro, struct offli
 	memset(o, 0, sizeof(*o));
 	if ((ro ? store_open_ro(cfg->db, ro == 2, &o->st, err) : store_open(cfg->db, &o->st, err)) || catalog_create(&o->cat, err) ||
 	    catalog_load(o->cat, o->st, err) ||
+	    spacedb_set_search_params(cfg->search_params, err) ||
 	    spacedb_open(o->st, &o->sp, log_stderr, (void *)(uintptr_t)cmd, err)) {
 		fprintf(stderr, "lesiond %s: %s\n", cmd, err);
 		offline_close(o);
