@@ -375,11 +375,21 @@ async function main() {
 		}
 		await page.selectOption('#f-space', 'builtin');
 		await page.waitForFunction(() => location.hash.includes('space=builtin'));
+		try {
+			await drawBox();
+		} finally {
+			// back to the space the later steps expect
+			await page.selectOption('#f-space', 'locsize');
+			await page.waitForFunction(() => location.hash.includes('space=locsize'));
+		}
+	});
+	async function drawBox() {
 		await page.click('#region summary');
 		await page.waitForFunction(() => document.querySelector('#region-img')?.naturalWidth > 0);
 		const nat = await page.$eval('#region-img', (i) => [i.naturalWidth, i.naturalHeight]);
 		check('draw a box: the whole slice is shown', nat[0] === 512 && nat[1] === 512, nat.join('x'));
 		const box = lesionRow.Bounding_boxes.split(',').map(Number);
+		await page.$eval('#region-img', (i) => i.scrollIntoView({ block: 'center' }));
 		const rect = await page.$eval('#region-img', (i) => { const r = i.getBoundingClientRect(); return [r.left, r.top, r.width]; });
 		const f = rect[2] / nat[0];
 		const sent = page.waitForRequest((q) => q.url().endsWith('/v1/search') && q.method() === 'POST');
@@ -400,10 +410,9 @@ async function main() {
 		const bv = await page.$eval('#region-box', (b) => !b.hidden && b.getBoundingClientRect().width > 4);
 		check('draw a box: the drawn box stays visible', bv);
 		await shot(page, 'viewer-03c-draw-box.png', `lesion ${lesionId}: a box drawn on the slice and its similar lesions`);
-		// back to the space the later steps expect
-		await page.selectOption('#f-space', 'locsize');
-		await page.waitForFunction(() => location.hash.includes('space=locsize'));
-	});
+		await page.click('#region summary');	// closed again
+		await page.$eval('body', () => window.scrollTo(0, 0));
+	}
 
 	// 5. window preset
 	await step('window', async () => {
