@@ -76,6 +76,9 @@ const struct config_key config_keys[] = {
 	  "(false: every study pair matched, the earlier rule)" },
 	{ "graph_align", CFG_BOOL, OFF(graph_align), "true", 0, 1, 0,
 	  "lesion graph: match again without each study pair's mean displacement" },
+	{ "graph_align_wide", CFG_DBL, OFF(graph_align_wide), "1", 1, 10, 0,
+	  "lesion graph: the mean displacement is taken from links up to this many "
+	  "thresholds (docs/graph.md: 2 helps the demo, not the real pairs)" },
 	{ "graph_space", CFG_STR, OFF(graph_space), "builtin", 0, 0, SZ(graph_space),
 	  "lesion graph: embedding space of the embedding distance (empty: none; a lesion "
 	  "without a vector there gets no embedding term)" },
