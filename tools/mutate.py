@@ -132,7 +132,7 @@ def main():
                     break
         open(path, "w").write(orig)
         os.utime(path, None)
-        sh("make -j2 " + need, log)     # back to the unmutated build for the next one
+        # (the restored file is newer than its object: the next build recompiles it)
         if why:
             killed.append(n)
             print("%2d  killed   (%s, %.0f s)  %s: %s" % (n, why, time.time() - t0, f, old.strip()),
