@@ -127,7 +127,7 @@ test: all $(UNIT_BIN) $(E2E_NODE)
 	sh tests/run.sh $(BUILD)
 
 # the sanitizer pass: every test on the ASan+UBSan build, then each fuzz target for
-# FUZZ_SMOKE_SECONDS (default 8; 8 targets) from its seeds and regression inputs
+# FUZZ_SMOKE_SECONDS (default 8; 10 targets) from its seeds and regression inputs
 asan:
 	$(MAKE) VARIANT=asan test
 	sh tests/fuzz/run.sh $(or $(FUZZ_SMOKE_SECONDS),8)

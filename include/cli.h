@@ -30,6 +30,7 @@ int cmd_realism(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_import_vectors(int argc, char **argv);
 int cmd_knn(int argc, char **argv);
+int cmd_knn_merge(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_train(int argc, char **argv);

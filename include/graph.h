@@ -185,8 +185,8 @@ int graph_eval(const int *patient, const int *study, const int64_t *truth,
  * that run: the setting farthest from the edges where links start to be missed or
  * wrongly made. run[0], run[1] get the run's first and last threshold. Thresholds must
  * ascend. Gates and type_gate come from *base. NULL grid:
- * graph_grid_default (w_loc 1; w_size, w_embed 0..0.2 / 0..0.1; thresholds 0.01..0.3
- * in steps of ~1.25x). */
+ * graph_grid_default (w_loc 1; axis weights {1,1,1}, {1,0.7,2}, {1,1,3}; w_size,
+ * w_embed 0..0.2 / 0..0.1; thresholds 0.01..0.3 in steps of ~1.25x). */
 struct graph_grid {
 	const double *w_loc, *w_size, *w_embed, *threshold;
 	size_t n_loc, n_size, n_embed, n_threshold;
