@@ -26,6 +26,7 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, const char *usa
 int cmd_serve(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_realism(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_import_vectors(int argc, char **argv);
 int cmd_knn(int argc, char **argv);

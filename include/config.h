@@ -31,6 +31,7 @@ struct config {
 	long batch_max;
 	char cors_origins[CONFIG_STR_MAX];
 	char index_type[64];
+	char search_params[512];	/* per space "name:efSearch=128;..." (spacedb.h) */
 	int snapshot_every;	/* vectors written between index snapshots */
 	double graph_w_embed, graph_w_loc, graph_w_size, graph_threshold;
 	char graph_space[64];	/* embedding space of the graph's d_embed; "" = none */

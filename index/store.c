@@ -493,6 +493,9 @@ int store_lesion_insert(struct store *st, struct lesion *l, size_t n, size_t *ad
 		char g[2] = { x->gender, '\0' };
 		int r;
 
+		if (i == n / 2)
+			store_debug_pause("ingest");
+
 		if (lesion_validate(x, err))
 			goto out;
 		lesion_derive(x);

@@ -42,6 +42,9 @@ struct store_conn *store_write_begin(struct store *st, char *err);
 int store_write_end(struct store *st, struct store_conn *c, int ok, char *err);
 
 /* Error text for the connection's last failure. */
+/* Tests only (store_debug.c): pause inside a write transaction when
+ * LSD_DEBUG_TX_PAUSE_MS is set (where: "ingest", "vectors", "graph"). */
+void store_debug_pause(const char *where);
 int store_err(struct store_conn *c, const char *what, char *err);
 
 #endif

@@ -48,6 +48,9 @@ const struct config_key config_keys[] = {
 	  "comma-separated origins allowed by CORS; * for any, empty for none" },
 	{ "index_type", CFG_STR, OFF(index_type), "Flat", 0, 0, SZ(index_type),
 	  "FAISS factory string for new spaces: Flat (exact), HNSW32, IVF256,Flat, IVF1024,PQ32" },
+	{ "search_params", CFG_STR, OFF(search_params), "", 0, 0, SZ(search_params),
+	  "FAISS search parameters per space, e.g. builtin:efSearch=128;mymodel:nprobe=32 "
+	  "(default efSearch=64, nprobe=16): recall bought with time" },
 	{ "snapshot_every", CFG_INT, OFF(snapshot_every), "10000", 1, 100000000, 0,
 	  "vectors written between index snapshots (also snapshotted at shutdown)" },
 	{ "desc_w_appearance", CFG_DBL, OFF(desc_w_appearance), "1", 0, 100, 0,

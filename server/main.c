@@ -29,6 +29,7 @@ static const struct {
 	{ "serve", cmd_serve, "run the HTTP daemon" },
 	{ "ingest", cmd_ingest, "import DeepLesion metadata (DL_info.csv)" },
 	{ "demo", cmd_demo, "write a synthetic dataset in DeepLesion's format" },
+	{ "realism", cmd_realism, "real DeepLesion follow-ups vs the demo, as a markdown table" },
 	{ "embed", cmd_embed, "compute the built-in descriptor for every lesion with images" },
 	{ "import-vectors", cmd_import_vectors, "bulk-load embeddings (.npy or .fvecs)" },
 	{ "knn", cmd_knn, "batch nearest-neighbour search without a server" },

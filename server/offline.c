@@ -18,6 +18,7 @@ int offline_open(const struct config *cfg, const char *cmd, struct offline *o)
 	memset(o, 0, sizeof(*o));
 	if (store_open(cfg->db, &o->st, err) || catalog_create(&o->cat, err) ||
 	    catalog_load(o->cat, o->st, err) ||
+	    spacedb_set_search_params(cfg->search_params, err) ||
 	    spacedb_open(o->st, &o->sp, log_stderr, (void *)(uintptr_t)cmd, err)) {
 		fprintf(stderr, "lesiond %s: %s\n", cmd, err);
 		offline_close(o);
