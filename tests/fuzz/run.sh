@@ -29,7 +29,8 @@ search:fuzz_search.c:
 npy:fuzz_vecfile.c:-DFUZZ_NPY
 fvecs:fuzz_vecfile.c:-DFUZZ_FVECS
 ids:fuzz_vecfile.c:-DFUZZ_IDS
-png16:fuzz_png16.c:"
+png16:fuzz_png16.c:
+repl:fuzz_repl.c:"
 
 command -v "$CLANG" > /dev/null || { echo "fuzz: $CLANG not found (sh tools/deps.sh)"; \
 	echo "RESULT 0 1"; exit 1; }
