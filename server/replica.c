@@ -267,12 +267,13 @@ static void restore_log(void *cls, const char *line)
 }
 
 /* Install the verified staging dir as db and mark it a replica of url. */
-static int install(const char *dir, const char *db, const char *url, char *err)
+static int install_at(const char *dir, const char *db, const char *url, struct backup_manifest *m,
+		      char *err)
 {
 	struct store *st = NULL;
 	int rc;
 
-	rc = backup_restore(dir, db, 1, NULL, restore_log, NULL, err);
+	rc = backup_restore(dir, db, 1, m, restore_log, NULL, err);
 	rm_dir(dir);
 	if (rc)
 		return -1;
@@ -281,6 +282,53 @@ static int install(const char *dir, const char *db, const char *url, char *err)
 	rc = store_repl_follow_init(st, url, err);
 	store_close(st);
 	return rc;
+}
+
+static int install(const char *dir, const char *db, const char *url, char *err)
+{
+	return install_at(dir, db, url, NULL, err);
+}
+
+/* Outside the gate: install the verified snapshot beside db as <db>.replica-staged (and
+ * its index snapshots), following url; *m gets its manifest (the files to move). */
+static int stage(const char *dir, const char *db, const char *url, char *staged, size_t n,
+		 struct backup_manifest *m, char *err)
+{
+	char wal[PATH_MAX + 8];
+	struct stat sb;
+
+	snprintf(staged, n, "%s.replica-staged", db);
+	if (install_at(dir, staged, url, m, err))
+		return -1;
+	snprintf(wal, sizeof(wal), "%s-wal", staged);
+	if (stat(wal, &sb) == 0 && sb.st_size > 0)
+		return errf(err, "%s: the staged copy kept a write-ahead log", staged);
+	return 0;
+}
+
+/* Under the gate, the old store closed: move the staged files over db's, database last. */
+static int swap_in(const char *staged, const char *db, const struct backup_manifest *m, char *err)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	int i;
+
+	for (i = m->nfiles - 1; i >= 0; i--) {
+		const char *suffix = m->files[i].name + strlen(BACKUP_DB);
+
+		snprintf(from, sizeof(from), "%s%s", staged, suffix);
+		snprintf(to, sizeof(to), "%s%s", db, suffix);
+		if (i == 0) {
+			char side[PATH_MAX + 8];
+
+			snprintf(side, sizeof(side), "%s-wal", db);
+			unlink(side);
+			snprintf(side, sizeof(side), "%s-shm", db);
+			unlink(side);
+		}
+		if (rename(from, to))
+			return errf(err, "rename %s: %s", from, strerror(errno));
+	}
+	return 0;
 }
 
 int replica_bootstrap(const struct config *cfg, char *err)
@@ -479,12 +527,18 @@ out:
 static int resnapshot(struct replica *rp)
 {
 	struct app *app = rp->app;
-	char dir[PATH_MAX], err[LSD_ERRLEN];
+	char dir[PATH_MAX], staged[PATH_MAX], err[LSD_ERRLEN];
+	struct backup_manifest *m = calloc(1, sizeof(*m));
 	double t0;
 
-	if (fetch_snapshot(rp->url, rp->key, app->cfg.db, dir, sizeof(dir), err)) {
+	if (!m)
+		return -1;
+	/* download, verify, stage and check it while the old state is served */
+	if (fetch_snapshot(rp->url, rp->key, app->cfg.db, dir, sizeof(dir), err) ||
+	    stage(dir, app->cfg.db, rp->url, staged, sizeof(staged), m, err)) {
 		log_msg(LOG_WARN, "replica: new snapshot failed: %s", err);
 		set_error(rp, err);
+		free(m);
 		return -1;
 	}
 	t0 = now_ms();
@@ -492,17 +546,19 @@ static int resnapshot(struct replica *rp)
 	h_spaces_stop(app);
 	store_close(app->st);
 	app->st = NULL;
-	if (install(dir, app->cfg.db, rp->url, err) || store_open(app->cfg.db, &app->st, err) ||
+	if (swap_in(staged, app->cfg.db, m, err) || store_open(app->cfg.db, &app->st, err) ||
 	    h_spaces_load(app, err)) {
 		/* the old files may be gone: nothing sound to serve until this works */
 		__atomic_store_n(&app->ready, 0, __ATOMIC_RELEASE);
 		pthread_rwlock_unlock(&rp->gate);
 		log_msg(LOG_ERROR, "replica: installing the new snapshot failed: %s", err);
 		set_error(rp, err);
+		free(m);
 		return -1;
 	}
 	__atomic_store_n(&app->ready, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&rp->gate);
+	free(m);
 	pthread_mutex_lock(&rp->mu);
 	rp->snapshots++;
 	pthread_mutex_unlock(&rp->mu);
