@@ -11,6 +11,7 @@
 #include "handlers.h"
 #include "json.h"
 #include "learn.h"
+#include "learn_cnn.h"
 #include "log.h"
 #include "space.h"
 #include "spacedb.h"
@@ -66,6 +67,9 @@ static void on_added(struct app *app, const struct lesion *l, size_t n)
 				log_msg(LOG_WARN, "lesion %lld: not projected into a trained space: %s",
 					(long long)l[i].id, err);
 		}
+		/* and into every space `lesiond train --from images` learned */
+		if (learn_cnn_embed_new(app->st, app->sp, app->cfg.images, l, n, err))
+			log_msg(LOG_WARN, "added lesions not embedded by a trained network: %s", err);
 	}
 	if (prev_added)
 		prev_added(app, l, n);
