@@ -31,7 +31,7 @@ OPT         := $(OPT_$(VARIANT))
 CFLAGS   += $(CSTD) $(OPT) $(WARN) -Iinclude -MMD -MP
 LDFLAGS  += $(filter -fsanitize%,$(OPT)) -fopenmp
 LIBS     := $(DEPS)/libfaiss_c.a -lfaiss -lopenblas -lmicrohttpd -lpng -lz -lcjson \
-            -lsqlite3 -lm -lpthread
+            -lsqlite3 -lcurl -lm -lpthread
 
 INDEX_SRC  := $(wildcard index/*.c)
 SERVER_SRC := $(wildcard server/*.c)

@@ -100,6 +100,15 @@ const struct config_key config_keys[] = {
 	  "PEM certificate file: serve HTTPS (with tls_key)" },
 	{ "tls_key", CFG_STR, OFF(tls_key), "", 0, 0, SZ(tls_key),
 	  "PEM private key file for tls_cert" },
+	{ "replica_of", CFG_STR, OFF(replica_of), "", 0, 0, SZ(replica_of),
+	  "serve as a read replica of this primary (base URL, e.g. http://10.0.0.1:8080); "
+	  "empty: this server is a primary" },
+	{ "replica_key", CFG_STR, OFF(replica_key), "", 0, 0, SZ(replica_key),
+	  "replica: an admin key of the primary (when the primary has keys)" },
+	{ "replica_max_lag", CFG_DBL, OFF(replica_max_lag), "2", 0.1, 3600, 0,
+	  "replica: seconds behind the primary beyond which /readyz answers 503" },
+	{ "replication_log_keep", CFG_LONG, OFF(replication_log_keep), "1000000", 100, 1e12, 0,
+	  "primary: change-log entries kept for replicas (an older replica takes a new snapshot)" },
 };
 const size_t config_nkeys = LSD_ARRAY_LEN(config_keys);
 

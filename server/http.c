@@ -14,6 +14,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "replica.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -79,6 +80,7 @@ const char *http_status_title(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
+	case 410: return "Gone";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Content";
@@ -478,6 +480,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 					    "allowed: %s", method, url, s->allowbuf);
 		}
 		s->route_idx = (int)(s->route - routes);
+		if (h->app->replica && s->route->write == ROUTE_WRITE)
+			return send_problem(conn, s, 403, NULL, "this server is a read replica; send "
+					    "%s %s to the primary, %s", s->method, s->req.path,
+					    replica_primary_url(h->app->replica));
 		if (access_check(conn, s) != MHD_YES || s->done)
 			return s->done ? MHD_YES : MHD_NO;
 		if (!__atomic_load_n(&h->app->ready, __ATOMIC_ACQUIRE) && !route_always_open(s->route)) {
@@ -522,7 +528,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	s->req.body_len = s->body.len;
 	memset(&rp, 0, sizeof(rp));
 	rp.status = 500;
+	/* on a replica, never between a diff's commit and its index update (replica.h) */
+	replica_gate_enter(s->h->app->replica);
 	s->route->handler(&s->req, &rp);
+	replica_gate_leave(s->h->app->replica);
 	if (!rp.body && !rp.stream && rp.status != 204 && rp.status != 304)
 		reply_problem(&rp, rp.status >= 400 ? rp.status : 500, "handler produced no reply");
 	return send_reply(conn, s, &rp);
