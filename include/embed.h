@@ -63,5 +63,8 @@ int embed_slice_name_parse(const char *slice, int *patient, int *study, int *ser
  * other fields are DeepLesion's defaults. 0, LSD_ENOTFOUND (slice missing), or -1 with err. */
 int embed_image(struct store *st, const struct embed_opts *o, const struct embed_image_query *q,
 		float *out /* OUT DESC_DIM */, char *err);
+/* The lesion embed_image describes the region as (for other embeddings of a region):
+ * 0, or -1 with err when the slice name does not parse. */
+int embed_image_lesion(const struct embed_image_query *q, struct lesion *l /* OUT */, char *err);
 
 #endif

@@ -299,6 +299,15 @@ int embed_slice_name_parse(const char *slice, int *patient, int *study, int *ser
 int embed_image(struct store *st, const struct embed_opts *o, const struct embed_image_query *q,
 		float *out, char *err)
 {
+	struct lesion l;
+
+	if (embed_image_lesion(q, &l, err))
+		return -1;
+	return embed_region(st, o, &l, q->location != NULL, out, err);
+}
+
+int embed_image_lesion(const struct embed_image_query *q, struct lesion *lo, char *err)
+{
 	const double *b = q->bbox;
 	double cy = (b[1] + b[3]) / 2, cx = (b[0] + b[2]) / 2;
 	struct lesion l;
@@ -339,5 +348,6 @@ int embed_image(struct store *st, const struct embed_opts *o, const struct embed
 	l.type = -1;
 	lesion_derive(&l);
 	snprintf(l.image_path, sizeof(l.image_path), "%s", q->slice);
-	return embed_region(st, o, &l, q->location != NULL, out, err);
+	*lo = l;
+	return 0;
 }

@@ -416,6 +416,7 @@ void sheet_plan_etag(const struct sheet_plan *pl, const char *kind, int png_leve
 	h = h_int(h, SHEET_PLAN_VERSION);
 	h = h_str(h, kind);
 	h = h_int(h, png_level);	/* the encoder's level changes the bytes */
+	h = h_int(h, IMAGE_ENCODE_VERSION);	/* and so does its filter and strategy */
 	h = h_int(h, L->rows);
 	h = h_int(h, L->cols);
 	h = h_int(h, L->tile);

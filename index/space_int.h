@@ -41,6 +41,7 @@ struct space {
 
 	/* memory copy: rows 0..n-1 */
 	float *vec;
+	float *norm;		/* squared L2 norm of each row (flatscan) */
 	int64_t *rid;
 	size_t n, cap;
 	struct idmap map;

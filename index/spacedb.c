@@ -83,7 +83,7 @@ int spacedb_open(struct store *st, struct spaces **out, spacedb_log_fn log, void
 		if (store_vec_open_space(st, &defs[i], &sp, &how, why, err))
 			goto out;
 		lsd_note(log, cls, "%s (%.0f ms)", why, now_ms() - t0);
-		if (how == SPACE_OPEN_REBUILT) {
+		if (how == SPACE_OPEN_REBUILT && !store_readonly(st)) {
 			/* so that the next start can load instead of rebuilding */
 			if (space_snapshot(sp, store_path(st), why))
 				lsd_note(log, cls, "space %s: snapshot failed: %s", defs[i].name, why);

@@ -11,6 +11,7 @@
 #include "catalog.h"
 #include "coalesce.h"
 #include "embed.h"
+#include "learn_cnn.h"
 #include "slicecache.h"
 #include "handlers.h"
 #include "h_search.h"
@@ -120,7 +121,7 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 	struct embed_image_query q;
 	double loc[3];
 	const char *unknown;
-	int pat, st, se, sl, i;
+	int pat, st, se, sl, i, cnn;
 	char err[LSD_ERRLEN];
 
 	p->status = LSD_EINVAL;
@@ -134,9 +135,12 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 		snprintf(p->err, sizeof(p->err), "image: unknown field '%.40s'", unknown);
 		return -1;
 	}
-	if (strcmp(space_name(p->sp), DEFAULT_SPACE) || space_dim(p->sp) != DESC_DIM) {
-		snprintf(p->err, sizeof(p->err), "image queries use the built-in descriptor: space "
-			 "must be '%s'", DEFAULT_SPACE);
+	/* the built-in descriptor, or a network trained by `lesiond train --from images` */
+	cnn = strcmp(space_name(p->sp), DEFAULT_SPACE) &&
+	      learn_cnn_is(app->st, space_name(p->sp), err) == 1;
+	if (!cnn && (strcmp(space_name(p->sp), DEFAULT_SPACE) || space_dim(p->sp) != DESC_DIM)) {
+		snprintf(p->err, sizeof(p->err), "image queries use the built-in descriptor ('%s') "
+			 "or a space trained from images", DEFAULT_SPACE);
 		return -1;
 	}
 	q.slice = json_str(json_get(img, "slice"));
@@ -184,13 +188,21 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 	eo.weights[0] = (float)app->cfg.desc_w_appearance;
 	eo.weights[1] = (float)app->cfg.desc_w_location;
 	eo.weights[2] = (float)app->cfg.desc_w_size;
-	p->vec = malloc(DESC_DIM * sizeof(float));
+	p->vec = malloc((size_t)space_dim(p->sp) * sizeof(float));
 	if (!p->vec) {
 		p->status = LSD_ENOMEM;
 		snprintf(p->err, sizeof(p->err), "out of memory");
 		return -1;
 	}
-	i = embed_image(app->st, &eo, &q, p->vec, err);
+	if (cnn) {
+		struct lesion l;
+
+		i = embed_image_lesion(&q, &l, err) ? -1 :
+		    learn_cnn_region(app->st, space_name(p->sp), app->cfg.images, &l,
+				     q.location != NULL, p->vec, space_dim(p->sp), err);
+	} else {
+		i = embed_image(app->st, &eo, &q, p->vec, err);
+	}
 	if (i) {
 		p->status = i == LSD_ENOTFOUND ? LSD_ENOTFOUND : LSD_EINVAL;
 		snprintf(p->err, sizeof(p->err), "image: %.480s", err);
@@ -363,7 +375,7 @@ static int run_one(struct app *app, struct pq *p, struct sb *b, char *err)
 	if (p->lesion_id)
 		sb_addf(b, ",\"query\":{\"lesion_id\":%lld}", (long long)p->lesion_id);
 	else if (p->image)
-		sb_adds(b, ",\"query\":{\"image\":true,\"space\":\"builtin\"}");
+		sb_addf(b, ",\"query\":{\"image\":true,\"space\":\"%s\"}", space_name(p->sp));
 	else
 		sb_adds(b, ",\"query\":{\"vector\":true}");
 	sb_addf(b, ",\"k\":%d,\"mode\":\"%s\",\"count\":%d,", p->q.k, search_mode_name(mode), n);

@@ -179,9 +179,19 @@ void h_search_batch(const struct request *r, struct reply *rp)
 {
 	struct batch *bt;
 
+	if (r->content_type && !strcmp(r->content_type, "application/x-npy")) {
+		h_search_batch_npy(r, rp);	/* h_search_npz.c */
+		return;
+	}
+	if (req_query(r, "format") && strcmp(req_query(r, "format"), "ndjson")) {
+		reply_problem(rp, 406, "an NDJSON batch is answered as NDJSON; for .npz send the "
+			      "queries as application/x-npy");
+		return;
+	}
 	if (!r->content_type || (strcmp(r->content_type, "application/x-ndjson") &&
 				 strcmp(r->content_type, "application/json"))) {
-		reply_problem(rp, 415, "send application/x-ndjson: one query object per line");
+		reply_problem(rp, 415, "send application/x-ndjson (one query object per line) or "
+			      "application/x-npy (n x d float32 vectors)");
 		return;
 	}
 	if (!r->body) {

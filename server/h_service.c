@@ -5,6 +5,7 @@
 #include "handlers.h"
 #include "json.h"
 #include "metrics.h"
+#include "replica.h"
 #include "space.h"
 #include "store.h"
 
@@ -35,6 +36,15 @@ void h_readyz(const struct request *r, struct reply *rp)
 	}
 	/* searches go on during a rebuild (the old index serves until the swap), but a
 	 * balancer may prefer a replica that is not busy rebuilding */
+	{
+		char why[512];
+
+		if (!replica_in_sync(r->app->replica, why, sizeof(why))) {
+			reply_problem(rp, 503, "%s", why);
+			rp->retry_after = 1;
+			return;
+		}
+	}
 	if (space_rebuilds_running() > 0) {
 		reply_problem(rp, 503, "rebuilding %d index(es); searches are still answered",
 			      space_rebuilds_running());
@@ -55,6 +65,7 @@ void h_metrics(const struct request *r, struct reply *rp)
 	sb_init(&b, 4 << 20);
 	metrics_render(r->app->metrics, &b);
 	h_events_metrics(r->app, &b);
+	replication_metrics(r->app, &b);
 	if (b.oom) {
 		sb_free(&b);
 		reply_problem(rp, 500, "metrics too large");
@@ -85,6 +96,8 @@ void h_stats(const struct request *r, struct reply *rp)
 	jw_int(&b, c.series);
 	sb_adds(&b, ",\"schema_version\":");
 	jw_int(&b, store_schema_version(r->app->st));
+	sb_adds(&b, ",\"replication\":");
+	replication_stats_json(r->app, &b);
 	sb_adds(&b, ",\"spaces\":[");
 	h_events_stats_spaces(r->app, &b);
 	sb_adds(&b, "]}");

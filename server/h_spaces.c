@@ -11,6 +11,7 @@
 #include "handlers.h"
 #include "json.h"
 #include "learn.h"
+#include "learn_cnn.h"
 #include "log.h"
 #include "space.h"
 #include "spacedb.h"
@@ -64,6 +65,9 @@ void h_spaces_lesions_added(struct app *app, const struct lesion *l, size_t n)
 				log_msg(LOG_WARN, "lesion %lld: not projected into a trained space: %s",
 					(long long)l[i].id, err);
 		}
+		/* and into every space `lesiond train --from images` learned */
+		if (learn_cnn_embed_new(app->st, app->sp, app->cfg.images, l, n, err))
+			log_msg(LOG_WARN, "added lesions not embedded by a trained network: %s", err);
 	}
 }
 
@@ -165,14 +169,14 @@ static void *snapshotter(void *arg)
 	return NULL;
 }
 
-int h_spaces_start(struct app *app, char *err)
+int h_spaces_load(struct app *app, char *err)
 {
 	double t0 = now_ms();
 
 	if (catalog_create(&app->cat, err) || catalog_load(app->cat, app->st, err))
 		return -1;
 	if (app->cfg.coalesce_max > 1 &&
-	    coalescer_create(app->cfg.coalesce_max, app->cfg.coalesce_wait_us, &app->coal))
+	    coalescer_create(app->cfg.coalesce_max, app->cfg.coalesce_wait_us, 1, &app->coal))
 		return errf(err, "out of memory");
 	if (spacedb_set_search_params(app->cfg.search_params, err) ||
 	    spacedb_open(app->st, &app->sp, log_line, NULL, err))
@@ -182,6 +186,11 @@ int h_spaces_start(struct app *app, char *err)
 	snap_stop = 0;
 	snap_running = pthread_create(&snap_thread, NULL, snapshotter, app) == 0;
 	return 0;
+}
+
+int h_spaces_start(struct app *app, char *err)
+{
+	return h_spaces_load(app, err);	/* the events reach the spaces through h_events.c */
 }
 
 void h_spaces_stop(struct app *app)

@@ -33,6 +33,7 @@ static const struct {
 	{ "embed", cmd_embed, "compute the built-in descriptor for every lesion with images" },
 	{ "import-vectors", cmd_import_vectors, "bulk-load embeddings (.npy or .fvecs)" },
 	{ "knn", cmd_knn, "batch nearest-neighbour search without a server" },
+	{ "knn-merge", cmd_knn_merge, "merge sharded knn outputs into the unsharded answer" },
 	{ "eval", cmd_eval, "the Deep Lesion Graphs retrieval protocol (--graph: matching)" },
 	{ "graph", cmd_graph, "(re)build the intra-patient lesion graph" },
 	{ "train", cmd_train, "learn a projection with DLG's sequential triplet sampling" },

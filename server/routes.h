@@ -8,9 +8,11 @@
 #include "http.h"
 
 /* access flags */
-#define ROUTE_WRITE 1	/* needs an admin key (when keys are configured) */
-#define ROUTE_EARLY 2	/* answers while serve is still loading (touches no data) */
-#define ROUTE_PUBLIC 4	/* no key ever (probes, the viewer's static files); implies EARLY */
+#define ROUTE_WRITE 1	/* a write: needs an admin key (when keys are configured); refused on
+			 * a replica */
+#define ROUTE_ADMIN 2	/* a read that needs an admin key */
+#define ROUTE_EARLY 4	/* answers while serve is still loading (touches no data) */
+#define ROUTE_PUBLIC 8	/* no key ever (probes, the viewer's static files); implies EARLY */
 
 typedef void (*handler_fn)(const struct request *r, struct reply *rp);
 
