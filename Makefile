@@ -8,6 +8,7 @@
 #   make bench      benchmarks, printing figures
 #   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
 #   make style      style checks (banned calls, trailing space, line length)
+#   make mutate     mutation check: one-line mutants, the tests that must catch them
 #   make clean
 
 VARIANT  ?= release
@@ -47,7 +48,7 @@ LESIOND    := $(BUILD)/lesiond
 PORT       ?= 8080
 DEMO_DIR   ?= build/demo
 
-.PHONY: all deps run test unit e2e asan bench fuzz style clean
+.PHONY: all deps run test unit e2e asan bench fuzz style clean mutate
 all: $(LESIOND) $(BUILD)/lesiond-generic
 
 deps: $(DEPSTAMP)
@@ -139,6 +140,11 @@ fuzz: deps
 
 style:
 	sh tools/style.sh
+
+# one-line mutations of important code (tools/mutants.txt), each in a scratch copy with
+# the tests that should catch it; prints the survivors. Not in CI (~30 min).
+mutate: all
+	python3 tools/mutate.py $(or $(MUTATE_DIR),build/mutate)
 
 clean:
 	rm -rf build/release build/asan build/fuzz build/demo build/test
