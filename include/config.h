@@ -47,6 +47,11 @@ struct config {
 	double desc_w_appearance, desc_w_location, desc_w_size;
 	char tls_cert[CONFIG_STR_MAX];
 	char tls_key[CONFIG_STR_MAX];
+	/* replication (server/replica.c, server/h_replication.c) */
+	char replica_of[CONFIG_STR_MAX];	/* primary's base URL: serve as its read replica */
+	char replica_key[CONFIG_STR_MAX];	/* an admin key of the primary */
+	double replica_max_lag;			/* seconds; /readyz 503 beyond */
+	long replication_log_keep;		/* change-log entries a primary keeps */
 };
 
 enum config_type { CFG_STR, CFG_INT, CFG_LONG, CFG_DBL, CFG_BOOL };

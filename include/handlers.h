@@ -62,6 +62,9 @@ int h_similar_search(const struct request *r, int64_t id, int k_default, int k_m
 struct app;
 int h_spaces_start(struct app *app, char *err);
 void h_spaces_stop(struct app *app);
+/* The loading part of h_spaces_start without installing the hooks: a replica reloads
+ * its catalog and spaces with it after swapping in a new snapshot (after h_spaces_stop). */
+int h_spaces_load(struct app *app, char *err);
 /* h_graph.c */
 void h_patient_graph(const struct request *r, struct reply *rp);
 void h_lesion_track(const struct request *r, struct reply *rp);

@@ -4,6 +4,7 @@
  * literal suffix ("{}.png"). Captures land in request.args in order. */
 #include "handlers.h"
 #include "http.h"
+#include "replica.h"
 
 #include <string.h>
 
@@ -40,6 +41,9 @@ const struct route routes[] = {
 	{ GET, "/v1/patients/{}/graph.png", h_patient_graph_png, BODY_NONE, 0, "patient_graph_png" },
 	{ GET, "/v1/patients/{}/graph", h_patient_graph, BODY_NONE, 0, "patient_graph" },
 	{ GET, "/v1/lesions/{}/track", h_lesion_track, BODY_NONE, 0, "lesion_track" },
+	/* replication (a primary's log and snapshots, for its replicas; replica.h) */
+	{ GET, "/v1/replication/changes", h_repl_changes, BODY_NONE, ROUTE_ADMIN, "repl_changes" },
+	{ GET, "/v1/replication/snapshot", h_repl_snapshot, BODY_NONE, ROUTE_ADMIN, "repl_snapshot" },
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
 
