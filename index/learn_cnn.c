@@ -181,7 +181,7 @@ static double json_num(const char *json, const char *key, double dflt)
 
 static void mix_from_json(const char *json, struct mix *mx)
 {
-	char k[16];
+	char k[32];
 	int j;
 
 	mx->w = json_num(json, "append_w", 0);
