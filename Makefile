@@ -8,6 +8,7 @@
 #   make bench      benchmarks, printing figures
 #   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
 #   make style      style checks (banned calls, trailing space, line length)
+#   make docker-test  build the container image and run it as a user would (root; ~15 min cold)
 #   make clean
 
 VARIANT  ?= release
@@ -47,7 +48,7 @@ LESIOND    := $(BUILD)/lesiond
 PORT       ?= 8080
 DEMO_DIR   ?= build/demo
 
-.PHONY: all deps run test unit e2e asan bench fuzz style clean
+.PHONY: all deps run test unit e2e asan bench fuzz style clean docker-test
 all: $(LESIOND) $(BUILD)/lesiond-generic
 
 deps: $(DEPSTAMP)
@@ -139,6 +140,11 @@ fuzz: deps
 
 style:
 	sh tools/style.sh
+
+# the container image (Dockerfile), built and used as a person would: tests/docker/run.sh
+# (installs docker.io, starts dockerd and makes a debian:12 base when they are missing)
+docker-test:
+	sh tests/docker/run.sh
 
 clean:
 	rm -rf build/release build/asan build/fuzz build/demo build/test
