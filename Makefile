@@ -8,6 +8,7 @@
 #   make bench      benchmarks, printing figures
 #   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
 #   make style      style checks (banned calls, trailing space, line length)
+#   make mutate     mutation check: one-line mutants, the tests that must catch them
 #   make docker-test  build the container image and run it as a user would (root; ~15 min cold)
 #   make clean
 
@@ -48,7 +49,7 @@ LESIOND    := $(BUILD)/lesiond
 PORT       ?= 8080
 DEMO_DIR   ?= build/demo
 
-.PHONY: all deps run test unit e2e asan bench fuzz style clean docker-test
+.PHONY: all deps run test unit e2e asan bench fuzz style clean mutate docker-test
 all: $(LESIOND) $(BUILD)/lesiond-generic
 
 deps: $(DEPSTAMP)
@@ -127,7 +128,7 @@ test: all $(UNIT_BIN) $(E2E_NODE)
 	sh tests/run.sh $(BUILD)
 
 # the sanitizer pass: every test on the ASan+UBSan build, then each fuzz target for
-# FUZZ_SMOKE_SECONDS (default 8; 8 targets) from its seeds and regression inputs
+# FUZZ_SMOKE_SECONDS (default 8; 10 targets) from its seeds and regression inputs
 asan:
 	$(MAKE) VARIANT=asan test
 	sh tests/fuzz/run.sh $(or $(FUZZ_SMOKE_SECONDS),8)
@@ -140,6 +141,11 @@ fuzz: deps
 
 style:
 	sh tools/style.sh
+
+# one-line mutations of important code (tools/mutants.txt), each in a scratch copy with
+# the tests that should catch it; prints the survivors. Not in CI (~30 min).
+mutate: all
+	python3 tools/mutate.py $(or $(MUTATE_DIR),build/mutate)
 
 # the container image (Dockerfile), built and used as a person would: tests/docker/run.sh
 # (installs docker.io, starts dockerd and makes a debian:12 base when they are missing)

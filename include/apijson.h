@@ -17,6 +17,12 @@ void apijson_lesion_summary(struct sb *b, const struct lesion *l);
  * Unknown keys in a JSON filter are refused. Returns 0, or -1 with err (-> 422/400). */
 int apijson_filter_query(const struct request *r, struct store_filter *f, char *err);
 int apijson_filter_json(const struct jv *obj, struct store_filter *f, char *err);
+/* One filter key as text (the command line's flags): 0, -1 with err, 1 if key is not a
+ * filter key; then apijson_filter_done for the cross-field checks. */
+int apijson_filter_kv(struct store_filter *f, const char *key, const char *val, char *err);
+int apijson_filter_done(const struct store_filter *f, char *err);
+/* 1 if any filter field is set. */
+int apijson_filter_is_set(const struct store_filter *f);
 
 /* The lesion named by the route's first {} segment: 0 with *l filled, or -1 with the
  * reply set (404 for a malformed or unknown id, 500 for a store failure). */

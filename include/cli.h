@@ -26,9 +26,11 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, const char *usa
 int cmd_serve(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_realism(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_import_vectors(int argc, char **argv);
 int cmd_knn(int argc, char **argv);
+int cmd_knn_merge(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -43,6 +45,6 @@ struct offline;
 int cmd_graph_space_opt(struct config *cfg, const char *space);
 int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
 		   const char *truth_path, const int64_t *pids, size_t np, int calibrate,
-		   int json);
+		   int crossval, int json);
 
 #endif

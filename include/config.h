@@ -32,8 +32,11 @@ struct config {
 	long batch_max;
 	char cors_origins[CONFIG_STR_MAX];
 	char index_type[64];
+	char search_params[512];	/* per space "name:efSearch=128;..." (spacedb.h) */
 	int snapshot_every;	/* vectors written between index snapshots */
 	double graph_w_embed, graph_w_loc, graph_w_size, graph_threshold;
+	double graph_axis_x, graph_axis_y, graph_axis_z;
+	int graph_sequential, graph_align;
 	char graph_space[64];	/* embedding space of the graph's d_embed; "" = none */
 	char admin_keys[CONFIG_STR_MAX];
 	char read_keys[CONFIG_STR_MAX];

@@ -37,6 +37,9 @@ void demo_destroy(struct demo *d);
  * png_level: zlib level (1 is the speed/size sweet spot). */
 int demo_write(const struct demo *d, const char *dir, int threads, int png_level,
 	       struct demo_stats *st /* OUT, may be NULL */, char *err);
+/* Only DIR/DL_info.csv and DIR/ground_truth.csv (no images): for metadata-only uses
+ * such as measuring the lesion graph on many seeds. */
+int demo_write_csv(const struct demo *d, const char *dir, char *err);
 void demo_stats_get(const struct demo *d, struct demo_stats *st /* OUT */);
 
 /* Row access for tests: rows are numbered 1..n in DL_info.csv order. */

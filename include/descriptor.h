@@ -95,6 +95,13 @@ int desc_slice_files(void *cls, const char *relpath, struct slice16 *out /* OUT 
 int desc_raw(const struct lesion *l, desc_slice_fn fn, void *cls, float *raw /* OUT */,
 	     char *err);
 
+/* The lesion's three slices (DESC_SLICE_MM apart, as desc_raw reads them) resampled to
+ * n x n pixels of step_mm mm, centred on the box centre, in HU (DESC_AIR_HU outside the
+ * image): out[0..3*n*n), slice -2 mm first. For the learned network (index/cnn.c).
+ * DESC_OK, DESC_ENOIMG (key slice missing) or DESC_ERR. */
+int desc_patch(const struct lesion *l, desc_slice_fn fn, void *cls, int n, double step_mm,
+	       float *out /* OUT 3*n*n */, char *err);
+
 /* Bulk computation over n lesions with nthreads worker threads (1..16).
  * status[i] gets desc_raw's return for lesion i (raw rows of failed lesions are zero).
  * progress (may be NULL) is called after each lesion, serialised under a mutex, with the

@@ -9,21 +9,37 @@
  *
  * Matching rule (graph_build):
  *   For lesions a (study s) and b (study t != s) the evidence is
- *     d_loc   = Euclidean distance of the normalised body locations loc[3] (units of
- *               the normalised [0,1] body box),
+ *     d_loc   = sqrt(sum_k (axis[k] * (b.loc[k] - a.loc[k] - off[k]))^2), the weighted
+ *               displacement of the normalised body locations (units of the normalised
+ *               [0,1] body box); off = 0 except in the aligned pass below,
  *     d_size  = |log(long_a / long_b)|, long diameters in mm (size_ratio = long_later /
  *               long_earlier is kept on the edge),
  *     d_embed = Euclidean distance between the two L2-normalised embedding vectors, in
  *               [0, 2]; absent (NAN, term left out) when either vector is missing.
  *   cost = w_loc * d_loc + w_size * d_size + w_embed * d_embed.
- *   Hard gates make a pair unmatchable: d_loc > max_dloc, long ratio > max_size_ratio,
+ *   Hard gates make a pair unmatchable: the unweighted displacement (minus off) >
+ *   max_dloc, long ratio > max_size_ratio,
  *   both types known (1..8) and different while type_gate is on.
+ * Sequential rule (sequential = 1, the default): the studies are taken in time order
+ *   (study index); the first study's lesions start one track each; each later study's
+ *   lesions are assigned (Kuhn-Munkres as above, same padding and threshold) to the
+ *   tracks' latest lesions (a track whose lesion is missing from a study keeps its
+ *   older lesion); an assigned pair below the threshold extends the track (an edge from
+ *   the track's latest lesion, score = 1 - cost / threshold), every other lesion starts
+ *   a track. With align = 1, when
+ *   the first assignment links >= 2 lesions, each earlier study's offset off is the mean
+ *   displacement of its linked pairs (>= 2 of them; else the mean over all linked
+ *   pairs) and the assignment is solved again with it, twice: real follow-ups move
+ *   mostly together (the normalisation of the body changes from study to study;
+ *   docs/real_vs_demo.md), so the shared part is taken out before comparing lesions.
+ *   Edges join consecutive lesions of a track only.
+ * All-pairs rule (sequential = 0, the rule before real follow-ups were measured):
  *   For every pair of studies (s < t) the assignment with the smallest total of
  *   min(cost, threshold) is solved exactly (Kuhn-Munkres on the square matrix padded
  *   with "no match" = threshold), so each lesion matches at most one lesion per other
  *   study; assigned pairs with cost < threshold become candidate edges with
  *   score = 1 - cost / threshold, in (0, 1]. Lesions of one study are never linked.
- * Consistency rule (tracks):
+ * Consistency rule (both; the sequential rule never breaks it):
  *   Candidate edges are taken in decreasing score (ties: smaller from id, then to id) and
  *   joined with union-find; an edge that would put two lesions of the same study into one
  *   track is dropped (so a track holds at most one lesion per study). The kept edges are
@@ -39,10 +55,15 @@
 
 struct graph_params {
 	double w_embed, w_loc, w_size;	/* cost weights (>= 0) */
+	double axis[3];			/* relative weights of the x, y, z displacement in d_loc */
 	double threshold;		/* largest cost still linked (> 0) */
 	double max_dloc;		/* gate on d_loc, normalised units; <= 0: no gate */
 	double max_size_ratio;		/* gate on larger/smaller long diameter; <= 0: no gate */
 	int type_gate;			/* 1: known, different types never link */
+	int sequential;			/* 1: studies in time order, each matched to the tracks'
+					 * latest lesions (see "Sequential rule" above) */
+	int align;			/* 1: match again after removing the study pair's mean
+					 * displacement (sequential rule only) */
 };
 
 /* Defaults calibrated on the demo dataset (see graph.c for the command). */
@@ -77,6 +98,16 @@ struct graph {
 int graph_build(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
 		const struct graph_params *p, struct graph **out /* OUT */, char *err);
 void graph_destroy(struct graph *g);
+
+/* The evidence of one pair as graph_build sees it without an offset (a in the earlier
+ * study): d_loc, d_embed (NAN: none), size_ratio, cost, gated. For reports. */
+struct graph_pair {
+	int gated;
+	double cost, d_loc, d_embed, size_ratio;
+};
+void graph_pair_evidence(const struct lesion *a, const struct lesion *b, const float *ea,
+			 const float *eb, size_t dim, const struct graph_params *p,
+			 struct graph_pair *out /* OUT */);
 
 /* Tracks from stored edges: track[i] for l[i], numbered as graph_build numbers them
  * (edges naming ids not in l are ignored). Returns the number of tracks, or -1 with err.
@@ -131,7 +162,10 @@ const char *graph_recist_rule(void);
  * compared only within a patient). Pairs are all (i, j) of one patient in different
  * studies; a pair is positive in truth / prediction when both have the same track id.
  * A true track is recovered whole when some predicted track has exactly its members;
- * multi-lesion tracks (>= 2 members) are also counted apart. */
+ * multi-lesion tracks (>= 2 members) are also counted apart. An item whose truth is
+ * GRAPH_UNLABELLED is not scored (it took part in the matching, but nobody said which
+ * lesion it is). */
+#define GRAPH_UNLABELLED INT64_MIN
 struct graph_eval {
 	int64_t tp, fp, fn;
 	double precision, recall, f1;	/* precision (recall) is 1 when nothing is predicted (true) */
@@ -156,6 +190,8 @@ int graph_eval(const int *patient, const int *study, const int64_t *truth,
 struct graph_grid {
 	const double *w_loc, *w_size, *w_embed, *threshold;
 	size_t n_loc, n_size, n_embed, n_threshold;
+	const double *axis;	/* n_axis x, y, z triples; n_axis 0: base's axis */
+	size_t n_axis;
 };
 void graph_grid_default(struct graph_grid *g /* OUT */);
 int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, size_t dim,

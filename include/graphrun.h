@@ -36,7 +36,9 @@ void graphrun_vecs_free(struct graphrun_vecs *v);
 /* Ground truth: a CSV whose header names at least lesion_id and track_id (other
  * columns ignored, no quoting), e.g. the demo's ground_truth.csv
  * (lesion_id,patient,study,true_type,track_id). Track ids are any integers, compared
- * within a patient. */
+ * within a patient. Or a pairs file whose header names lesion_a and lesion_b
+ * (linkpairs.h, e.g. same_lesion_pairs.csv): the lesions it names, each track the
+ * connected group of its links; lesions it does not name are not scored. */
 struct graphrun_truth {
 	int64_t *id, *track;	/* sorted by id */
 	size_t n;
@@ -58,7 +60,15 @@ struct graphrun_result {
 	struct graph_eval best_ev;
 	double run[2];		/* thresholds from run[0] to run[1] score as well */
 	double ms;		/* wall time of the whole run */
+	struct sb list;		/* every missed / wrong labelled pair, one line each */
+	size_t missed, wrong;
+	int crossval;		/* the fold fields below are set */
+	struct graph_params fold_best[2];	/* fitted on one half of the patients */
+	struct graph_eval fold_ev[2];		/* measured on the other half */
+	struct graph_eval cv;			/* both test halves together */
+	size_t fold_patients[2];		/* labelled patients of each half */
 };
+void graphrun_result_free(struct graphrun_result *r);
 
 /* Build the graph of every patient in pids[0..np-1] (pids NULL: every patient in the
  * store) in memory from its current lesions, parameters *p and the vectors of sp (NULL:
@@ -68,6 +78,14 @@ struct graphrun_result {
 int graphrun_eval(struct store *st, struct space *sp, const struct graph_params *p,
 		  const struct graphrun_truth *t, const int64_t *pids, size_t np, int calibrate,
 		  struct graphrun_result *out /* OUT */, char *err);
+/* Cross-validation by patient: the patients with a labelled lesion, in ascending id, are
+ * dealt alternately into halves 0 and 1; the default grid is calibrated on one half
+ * (graph_calibrate, gates from *p) and the chosen setting measured on the other, both
+ * ways. The fold figures and the two test halves together (cv) go into *out, which
+ * graphrun_eval filled (call it first, same arguments). */
+int graphrun_crossval(struct store *st, struct space *sp, const struct graph_params *p,
+		      const struct graphrun_truth *t, const int64_t *pids, size_t np,
+		      struct graphrun_result *out, char *err);
 
 /* The report both commands print: text lines, or one JSON object (json != 0) with
  * space (the name, "" for none), the parameters, the counts and the scores. */

@@ -51,6 +51,8 @@ void h_www_file(const struct request *r, struct reply *rp);
 void h_similar(const struct request *r, struct reply *rp);
 void h_search(const struct request *r, struct reply *rp);
 void h_search_batch(const struct request *r, struct reply *rp);
+/* h_search_npz.c: the application/x-npy form of the batch, answered as .npz */
+void h_search_batch_npy(const struct request *r, struct reply *rp);
 /* The search of GET /v1/lesions/{id}/similar for other routes (the contact sheet): k,
  * space, filters and same_patient from r's query, k defaulting to k_default and bounded
  * by k_max (and the configured k_max). *hits (malloc'd) gets *n hits, space the space's

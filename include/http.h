@@ -36,6 +36,7 @@ struct request {
 	const char *content_type;	/* without parameters, lower case; NULL if absent */
 	const char *if_none_match;
 	const char *origin;
+	const char *accept;		/* Accept header as sent; NULL if absent */
 	const char *authorization;
 	const char *body;		/* NUL-terminated; NULL when empty */
 	size_t body_len;

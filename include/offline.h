@@ -14,6 +14,10 @@ struct offline {
 };
 /* Open all three; messages on stderr prefixed with cmd. 0 or -1. */
 int offline_open(const struct config *cfg, const char *cmd, struct offline *o /* OUT */);
+/* The same, the database opened read-only (store_open_ro): never written; immutable for
+ * a backup's copy. */
+int offline_open_ro(const struct config *cfg, const char *cmd, int immutable,
+		    struct offline *o /* OUT */);
 void offline_close(struct offline *o);
 /* The named space, or NULL with a message listing the spaces there are. */
 struct space *offline_space(struct offline *o, const char *cmd, const char *name);

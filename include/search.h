@@ -43,6 +43,15 @@ int search_run(struct space *sp, struct catalog *cat, const struct search_query 
 	       struct search_hit **hits /* OUT */, int *nhits /* OUT */, int *mode /* OUT */,
 	       char *err);
 
+/* Process-wide counts of the paths filtered searches took (for /metrics and tests):
+ * exact scans of the allowed ids; over-fetch searches through the index (k' = k / share
+ * x 1.5 + 16), those on an approximate index, k' growth rounds (x4), and approximate
+ * answers that came back short and fell back to the exact scan. */
+struct search_stats {
+	uint64_t exact_subset, overfetch, overfetch_ann, overfetch_grow, ann_fallback;
+};
+void search_stats_get(struct search_stats *out /* OUT */);
+
 const char *search_mode_name(int mode);
 int search_same_patient_parse(const char *s);	/* -1 unknown */
 

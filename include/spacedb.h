@@ -19,6 +19,12 @@
  * rebuilt); may be NULL. */
 typedef void (*spacedb_log_fn)(void *cls, const char *line);
 
+/* FAISS search parameters per space, applied to spaces opened or created afterwards:
+ * "name:params;name:params", params as FAISS's ParameterSpace takes them
+ * ("efSearch=128", "nprobe=32"); "" = the defaults (efSearch=64, nprobe=16). Recall is
+ * bought with time here (config search_params). 0, or -1 when malformed. */
+int spacedb_set_search_params(const char *spec, char *err);
+
 /* Open every space recorded in the store into a new registry: vectors from SQLite,
  * index from the snapshot beside the database if it matches, else rebuilt. */
 int spacedb_open(struct store *st, struct spaces **out /* OUT */, spacedb_log_fn log,

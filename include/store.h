@@ -20,6 +20,13 @@ struct store;
 #define STORE_NOTFOUND 1
 
 int store_open(const char *path, struct store **out /* OUT */, char *err);
+/* Open read-only (index/store_ro.c): nothing is ever written to the database; SQLite may
+ * leave -wal/-shm files beside it when the directory is writable. When it is not, or
+ * with immutable (a backup: a file nobody changes), opened immutable: no locks, no side
+ * files. The schema must be this lesiond's current one. For batch jobs: many processes
+ * on many machines can share one copy. */
+int store_open_ro(const char *path, int immutable, struct store **out /* OUT */, char *err);
+int store_readonly(const struct store *st);
 void store_close(struct store *st);
 int store_schema_version(struct store *st);
 

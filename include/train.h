@@ -133,4 +133,27 @@ double *train_model_params(struct train_model *m, size_t *n /* OUT */);
 double train_seq_loss(const struct train_model *m, const float *anchor,
 		      const float *const *seq, int nseq, double margin, double *grad);
 
+/* ---- the sampling of train_fit for models trained elsewhere (index/cnn.c) ----
+ * The same label handling, thresholds, anchors per epoch, sequences (S1..S4, seeded per
+ * epoch and position) and pseudo-labels as train_fit; samples' x may be NULL. */
+struct train_sampler;
+int train_sampler_new(const struct train_sample *s, size_t n, const struct train_params *p,
+		      struct train_sampler **out /* OUT */, char *err);
+void train_sampler_free(struct train_sampler *sm);
+/* The anchors of epoch (0-based), shuffled; valid until the next call. */
+size_t train_sampler_epoch(struct train_sampler *sm, int epoch, const size_t **anchors /* OUT */);
+/* The sequence (most similar first) of anchor a at position pos of epoch: 0..4 members. */
+int train_sampler_pick(const struct train_sampler *sm, size_t a, int epoch, size_t pos,
+		       size_t *seq /* OUT 4 */);
+double train_sampler_weight(const struct train_sampler *sm, size_t a);	/* pseudo_weight or 1 */
+/* New pseudo-types from unit-length embeddings emb[n][dim] (rows of zeros: none). */
+int train_sampler_pseudo(struct train_sampler *sm, float *emb, int dim, char *err);
+void train_sampler_counts(const struct train_sampler *sm, size_t *nseeds /* OUT */,
+			  size_t *npseudo /* OUT */, double *thr_loc /* OUT */,
+			  double *thr_size /* OUT */);
+int train_sampler_type(const struct train_sampler *sm, size_t i);	/* -1 none */
+
+/* Run fn(ctx, tid) for tid 0..n-1 on n threads (tid 0 on the caller's). */
+void train_par_run(int n, void (*fn)(void *ctx, int tid), void *ctx);
+
 #endif

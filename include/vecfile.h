@@ -21,6 +21,11 @@ int vecfile_parse_npy(const void *buf, size_t len, float **out /* OUT */, size_t
 		      int *dim /* OUT */, char *err);
 int vecfile_parse_fvecs(const void *buf, size_t len, float **out /* OUT */, size_t *rows /* OUT */,
 			int *dim /* OUT */, char *err);
+/* Validate a .npy header: buf holds the file's first len bytes (at least the header;
+ * 4096 is always enough for the headers this accepts), file_size the whole file's size.
+ * *off gets the payload offset, *rows x *dim its shape (float32). For streaming readers. */
+int vecfile_npy_header(const void *buf, size_t len, uint64_t file_size, size_t *off /* OUT */,
+		       size_t *rows /* OUT */, int *dim /* OUT */, char *err);
 /* Read a file, by extension (.npy or .fvecs). Errors are prefixed with the path. */
 int vecfile_read(const char *path, float **out /* OUT */, size_t *rows /* OUT */, int *dim /* OUT */,
 		 char *err);

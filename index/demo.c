@@ -43,6 +43,8 @@ struct study {
 	struct series se[2];
 	struct phantom_lesion les[DEMO_MAX_TRACKS];
 	int track[DEMO_MAX_TRACKS], lseries[DEMO_MAX_TRACKS], nles;
+	double loff[3];				/* normalisation offset of the study */
+	double lnoise[DEMO_MAX_TRACKS][3];	/* and of each lesion in it */
 };
 
 struct patient {
@@ -89,9 +91,34 @@ static int pick_type(struct phantom_rng *r)
 	return 8;
 }
 
-/* Long diameter range (mm) per type; sizes are log-uniform (medians 13-35 mm). */
-static const double size_lo[9] = { 0, 8, 15, 8, 5, 4, 8, 10, 10 };
-static const double size_hi[9] = { 0, 40, 80, 35, 60, 40, 60, 50, 70 };
+/* Long diameter range (mm) per type; sizes are log-uniform. For the types with at least
+ * 10 labelled rows in the real sample (abdomen, mediastinum, liver, lung, kidney,
+ * pelvis) the range is the one whose 10th and 90th percentiles are the real ones
+ * (lo = p10 / (p90/p10)^(1/8), hi = lo * (p90/p10)^(5/4); docs/real_vs_demo.md); bone
+ * and soft tissue (3 and 6 real rows) keep their earlier ranges. */
+static const double size_lo[9] = { 0, 8, 7.4, 4.9, 4, 5.1, 5.9, 10, 8.4 };
+static const double size_hi[9] = { 0, 40, 66.5, 27.4, 40.6, 33, 45.4, 50, 27.4 };
+
+/* Follow-up motion, measured on the real radiologist-linked pairs
+ * (../shared/data/deeplesion/same_lesion_pairs.csv, `lesiond realism`): the normalised
+ * location of one lesion moves between two studies mostly together with the patient's
+ * other lesions (the body outline and the body-part regressor that normalise it change
+ * from study to study) and a little on its own. Each study gets a normalisation offset
+ * per axis (sd STUDY_SD), each lesion in a study its own extra offset (sd LESION_SD), on
+ * top of the phantom's physical shift; x, y, z. A pair's displacement then has sd
+ * sqrt(2) x the combined sd, as measured (real sd x 0.034, y 0.049, z 0.010; within one
+ * study pair x 0.013, y 0.016, z 0.005). */
+static const double loc_study_sd[3] = { 0.022, 0.033, 0.0062 };
+static const double loc_lesion_sd[3] = { 0.0085, 0.0099, 0.0031 };
+/* Size: the per-study growth rate (log long diameter per study) and a re-measurement
+ * jitter per study (RECIST drawn again by a reader), so that ln(long later / long
+ * earlier) over follow-up pairs has the real sd (0.23). */
+#define GROWTH_SD 0.10
+#define REMEASURE_SD 0.07
+/* Real ages: the sample's rows' quantiles age_q at the probabilities age_p; a patient's
+ * first age is drawn from the piecewise-linear quantile function through them. */
+static const double age_p[5] = { 0, 0.1, 0.5, 0.9, 1 };
+static const double age_q[5] = { 18, 24, 51, 67, 88 };
 
 /* Shape and appearance of a new lesion of a type; see phantom.c lesion_hu(). */
 static void lesion_shape(struct phantom_rng *r, int type, double diam, struct phantom_lesion *l)
@@ -303,7 +330,7 @@ static void plan_study(struct phantom_rng *r, const struct patient *p, struct st
 static void instance(struct phantom_rng *r, const struct track *t, int s,
 		     const struct series *se, struct phantom_lesion *l)
 {
-	double g = exp(t->rate * (s - t->first)), zk;
+	double g = exp(t->rate * (s - t->first) + phantom_rng_normal(r) * REMEASURE_SD), zk;
 	int i, tries;
 
 	*l = t->l;
@@ -359,7 +386,7 @@ static int plan_patient(struct demo *d, int pi, char *err)
 		if (place(&r, p, p->ntracks, type, same_z, &t->l))
 			continue;	/* no room for this one: fewer lesions */
 		t->type = type;
-		t->rate = phantom_rng_normal(&r) * 0.22;
+		t->rate = phantom_rng_normal(&r) * GROWTH_SD;
 		t->first = phantom_rng_uniform(&r) < 0.8 ? 1 : 1 + (int)(phantom_rng_uniform(&r) * p->nstudies);
 		t->last = phantom_rng_uniform(&r) < 0.85 ? p->nstudies :
 			  t->first + (int)(phantom_rng_uniform(&r) * (p->nstudies - t->first + 1));
@@ -370,7 +397,10 @@ static int plan_patient(struct demo *d, int pi, char *err)
 	p->probe = NULL;
 	/* studies */
 	{
-		int age0 = 18 + (int)(phantom_rng_uniform(&r) * 68);
+		double ua = phantom_rng_uniform(&r);
+		int qa = ua < age_p[1] ? 0 : ua < age_p[2] ? 1 : ua < age_p[3] ? 2 : 3;
+		int age0 = (int)(age_q[qa] + (ua - age_p[qa]) / (age_p[qa + 1] - age_p[qa]) *
+				 (age_q[qa + 1] - age_q[qa]));
 
 		for (s = 0; s < p->nstudies; s++) {
 			struct study *st = &p->st[s];
@@ -380,6 +410,8 @@ static int plan_patient(struct demo *d, int pi, char *err)
 				year += phantom_rng_range(&r, 0.15, 1.6);
 			st->age = age0 + (int)year;
 			plan_study(&r, p, st);
+			for (i = 0; i < 3; i++)
+				st->loff[i] = phantom_rng_normal(&r) * loc_study_sd[i];
 			st->nles = 0;
 			for (i = 0; i < p->ntracks; i++) {
 				const struct track *t = &p->tr[i];
@@ -410,6 +442,8 @@ static int plan_patient(struct demo *d, int pi, char *err)
 				st->lseries[st->nles] = se;
 				st->track[st->nles] = i;
 				instance(&r, t, s + 1, &st->se[se], &st->les[st->nles]);
+				for (int k = 0; k < 3; k++)
+					st->lnoise[st->nles][k] = phantom_rng_normal(&r) * loc_lesion_sd[k];
 				st->nles++;
 			}
 			d->studies++;
@@ -591,6 +625,8 @@ static void fill_row(const struct demo *d, int pi, int si, int li, struct row *r
 	x->loc[0] = (cx - bx0) / (bx1 - bx0);
 	x->loc[1] = (cy - by0) / (by1 - by0);
 	x->loc[2] = phantom_body_znorm(p->body, zk);
+	for (i = 0; i < 3; i++)		/* normalisation error: see loc_study_sd */
+		x->loc[i] = fmin(fmax(x->loc[i] + st->loff[i] + st->lnoise[li][i], 0), 1);
 	x->type = p->split == 1 ? -1 : t->type;
 	x->noisy = 0;
 	x->slice_range[0] = LSD_MAX(1, k - (int)floor(30 / se->dz + 0.5));
@@ -924,6 +960,13 @@ int demo_write(const struct demo *d, const char *dir, int threads, int png_level
 		st->write_ms = now_ms() - t0;
 	}
 	return 0;
+}
+
+int demo_write_csv(const struct demo *d, const char *dir, char *err)
+{
+	if (mkdir_p(dir, err))
+		return -1;
+	return write_csv(d, dir, err);
 }
 
 void demo_stats_get(const struct demo *d, struct demo_stats *st)

@@ -750,6 +750,36 @@ out:
 	return rc;
 }
 
+int desc_patch(const struct lesion *l, desc_slice_fn fn, void *cls, int n, double step_mm,
+	       float *out, char *err)
+{
+	struct slicecache c;
+	struct vslice v[3];
+	struct geom g = { 0 };
+	const char *slash;
+	int rc = DESC_ERR, k;
+
+	memset(&c, 0, sizeof(c));
+	c.fn = fn;
+	c.cls = cls;
+	if (n < 1 || n > 1024 || !(step_mm > 0.01 && step_mm < 100))
+		return errf(err, "patch %d px at %g mm/px out of range", n, step_mm);
+	slash = strrchr(l->image_path, '/');
+	if (!slash || slash == l->image_path || (size_t)(slash - l->image_path) >= sizeof(c.dir))
+		return errf(err, "lesion %lld: no image path", (long long)l->id);
+	memcpy(c.dir, l->image_path, (size_t)(slash - l->image_path));
+	if (geometry(l, &g, err) != 0)
+		goto out;
+	rc = three_slices(&c, l, v, err);
+	if (rc != DESC_OK)
+		goto out;
+	for (k = 0; k < 3; k++)
+		resample(&v[k], &g, g.bcx, g.bcy, n, step_mm, out + (size_t)k * n * n);
+out:
+	cache_free(&c);
+	return rc;
+}
+
 /* ---- bulk ---- */
 
 struct bulk {

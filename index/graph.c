@@ -35,8 +35,11 @@
  * same four. */
 #define GRAPH_DEF_W_EMBED 0.0
 #define GRAPH_DEF_W_LOC 1.0
-#define GRAPH_DEF_W_SIZE 0.0
-#define GRAPH_DEF_THRESHOLD 0.08
+#define GRAPH_DEF_W_SIZE 0.1
+#define GRAPH_DEF_THRESHOLD 0.1
+#define GRAPH_DEF_AXIS_X 1.0
+#define GRAPH_DEF_AXIS_Y 0.7
+#define GRAPH_DEF_AXIS_Z 2.0
 #define GRAPH_DEF_MAX_DLOC 0.25
 #define GRAPH_DEF_MAX_SIZE_RATIO 4.0
 
@@ -52,6 +55,11 @@ void graph_params_default(struct graph_params *p)
 	p->max_dloc = GRAPH_DEF_MAX_DLOC;
 	p->max_size_ratio = GRAPH_DEF_MAX_SIZE_RATIO;
 	p->type_gate = 1;
+	p->axis[0] = GRAPH_DEF_AXIS_X;
+	p->axis[1] = GRAPH_DEF_AXIS_Y;
+	p->axis[2] = GRAPH_DEF_AXIS_Z;
+	p->sequential = 1;
+	p->align = 1;
 }
 
 /* ---- Kuhn-Munkres ----
@@ -167,15 +175,20 @@ static double embed_dist(const float *a, double na, const float *b, double nb, s
 	return sqrt(2 - 2 * c);
 }
 
+static const double no_offset[3] = { 0, 0, 0 };
+
+/* off: the study pair's displacement taken out (no_offset for none). */
 static void pair_evidence(const struct lesion *a, const struct lesion *b, const float *ea,
 			  double na, const float *eb, double nb, size_t dim,
-			  const struct graph_params *p, struct pair_ev *e)
+			  const struct graph_params *p, const double *off, struct pair_ev *e)
 {
-	double dx = a->loc[0] - b->loc[0], dy = a->loc[1] - b->loc[1];
-	double dz = a->loc[2] - b->loc[2], d_size = 0;
+	double dx = b->loc[0] - a->loc[0] - off[0], dy = b->loc[1] - a->loc[1] - off[1];
+	double dz = b->loc[2] - a->loc[2] - off[2], d_size = 0, raw;
 
 	memset(e, 0, sizeof(*e));
-	e->d_loc = sqrt(dx * dx + dy * dy + dz * dz);
+	raw = sqrt(dx * dx + dy * dy + dz * dz);
+	e->d_loc = sqrt(p->axis[0] * p->axis[0] * dx * dx + p->axis[1] * p->axis[1] * dy * dy +
+			p->axis[2] * p->axis[2] * dz * dz);
 	e->d_embed = NAN;
 	e->size_ratio = NAN;
 	if (a->diam_mm[0] > 0 && b->diam_mm[0] > 0) {
@@ -189,7 +202,7 @@ static void pair_evidence(const struct lesion *a, const struct lesion *b, const 
 	}
 	if (ea && eb && na > 0 && nb > 0)
 		e->d_embed = embed_dist(ea, na, eb, nb, dim);
-	if (p->max_dloc > 0 && e->d_loc > p->max_dloc)
+	if (p->max_dloc > 0 && raw > p->max_dloc)
 		e->gated = 1;
 	if (p->type_gate && a->type >= 1 && a->type <= LESION_NTYPES && b->type >= 1 &&
 	    b->type <= LESION_NTYPES && a->type != b->type)
@@ -197,6 +210,21 @@ static void pair_evidence(const struct lesion *a, const struct lesion *b, const 
 	e->cost = p->w_loc * e->d_loc + p->w_size * d_size;
 	if (!isnan(e->d_embed))
 		e->cost += p->w_embed * e->d_embed;
+}
+
+void graph_pair_evidence(const struct lesion *a, const struct lesion *b, const float *ea,
+			 const float *eb, size_t dim, const struct graph_params *p,
+			 struct graph_pair *out)
+{
+	struct pair_ev e;
+
+	pair_evidence(a, b, ea, ea ? vec_norm(ea, dim) : 0, eb, eb ? vec_norm(eb, dim) : 0, dim,
+		      p, no_offset, &e);
+	out->gated = e.gated;
+	out->cost = e.cost;
+	out->d_loc = e.d_loc;
+	out->d_embed = e.d_embed;
+	out->size_ratio = e.size_ratio;
 }
 
 /* ---- build ---- */
@@ -277,6 +305,183 @@ void graph_destroy(struct graph *g)
 	free(g);
 }
 
+static int cand_push(struct cand **cand, size_t *ncand, size_t *cap, const struct lesion *l,
+		     size_t a, size_t b, const struct pair_ev *e, const struct graph_params *p)
+{
+	struct cand *cd;
+
+	if (*ncand == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct cand *tmp = realloc(*cand, nc * sizeof(**cand));
+
+		if (!tmp)
+			return -1;
+		*cand = tmp;
+		*cap = nc;
+	}
+	cd = &(*cand)[(*ncand)++];
+	cd->a = a;
+	cd->b = b;
+	cd->sa = l[a].study;
+	cd->sb = l[b].study;
+	cd->e.from = l[a].id;
+	cd->e.to = l[b].id;
+	cd->e.cost = e->cost;
+	cd->e.score = 1 - e->cost / p->threshold;
+	cd->e.d_embed = e->d_embed;
+	cd->e.d_loc = e->d_loc;
+	cd->e.size_ratio = e->size_ratio;
+	return 0;
+}
+
+/* Scratch of the sequential rule. */
+struct seq {
+	const struct lesion *l;
+	const float *const *emb;
+	const double *norm;
+	size_t dim;
+	const struct graph_params *p;
+	size_t *heads, nh;	/* each track's latest lesion */
+	size_t *cols, nb;	/* the lesions of the study being added */
+	double *off;		/* nh x 3 */
+	double *mat;
+	struct pair_ev *ev;
+	size_t *asg;
+	long *match;		/* nh: column, or -1 */
+};
+
+/* Assign the study's lesions to the heads with offsets q->off; the number linked. */
+static int seq_solve(struct seq *q, size_t *linked)
+{
+	size_t m = LSD_MAX(q->nh, q->nb);
+	double tot;
+
+	for (size_t k = 0; k < m * m; k++)
+		q->mat[k] = q->p->threshold;
+	for (size_t r = 0; r < q->nh; r++)
+		for (size_t c = 0; c < q->nb; c++) {
+			size_t a = q->heads[r], b = q->cols[c];
+			struct pair_ev *e = &q->ev[r * m + c];
+
+			pair_evidence(&q->l[a], &q->l[b], q->emb ? q->emb[a] : NULL, q->norm[a],
+				      q->emb ? q->emb[b] : NULL, q->norm[b], q->dim, q->p,
+				      q->off + 3 * r, e);
+			if (!e->gated && e->cost < q->p->threshold)
+				q->mat[r * m + c] = e->cost;
+		}
+	if (graph_assign(q->mat, m, q->asg, &tot) < 0)
+		return -1;
+	*linked = 0;
+	for (size_t r = 0; r < q->nh; r++) {
+		size_t c = q->asg[r];
+		const struct pair_ev *e = &q->ev[r * m + c];
+
+		q->match[r] = -1;
+		if (c < q->nb && !e->gated && e->cost < q->p->threshold) {
+			q->match[r] = (long)c;
+			(*linked)++;
+		}
+	}
+	return 0;
+}
+
+/* The offsets of the aligned pass from the current links (see graph.h). */
+static void seq_offsets(struct seq *q)
+{
+	double all[3] = { 0, 0, 0 };
+	size_t nall = 0;
+
+	for (size_t r = 0; r < q->nh; r++)
+		if (q->match[r] >= 0) {
+			for (int k = 0; k < 3; k++)
+				all[k] += q->l[q->cols[q->match[r]]].loc[k] - q->l[q->heads[r]].loc[k];
+			nall++;
+		}
+	for (size_t r = 0; r < q->nh; r++) {
+		double sum[3] = { 0, 0, 0 };
+		size_t cnt = 0;
+		int s = q->l[q->heads[r]].study;
+
+		for (size_t u = 0; u < q->nh; u++)
+			if (q->match[u] >= 0 && q->l[q->heads[u]].study == s) {
+				for (int k = 0; k < 3; k++)
+					sum[k] += q->l[q->cols[q->match[u]]].loc[k] -
+						  q->l[q->heads[u]].loc[k];
+				cnt++;
+			}
+		for (int k = 0; k < 3; k++)
+			q->off[3 * r + k] = cnt >= 2 ? sum[k] / (double)cnt : all[k] / (double)nall;
+	}
+}
+
+/* Candidate edges of the sequential rule; studies[0..nstudies-1] ascending. */
+static int seq_candidates(const struct lesion *l, size_t n, const float *const *emb,
+			  const double *norm, size_t dim, const struct graph_params *p,
+			  const int *sidx, size_t nstudies, double *mat, struct pair_ev *ev,
+			  size_t *asg, struct cand **cand, size_t *ncand, size_t *capcand)
+{
+	struct seq q;
+	int rc = -1;
+
+	memset(&q, 0, sizeof(q));
+	q.l = l;
+	q.emb = emb;
+	q.norm = norm;
+	q.dim = dim;
+	q.p = p;
+	q.mat = mat;
+	q.ev = ev;
+	q.asg = asg;
+	q.heads = malloc(n * sizeof(*q.heads));
+	q.cols = malloc(n * sizeof(*q.cols));
+	q.off = malloc(3 * n * sizeof(*q.off));
+	q.match = malloc(n * sizeof(*q.match));
+	if (!q.heads || !q.cols || !q.off || !q.match)
+		goto out;
+	for (size_t t = 0; t < nstudies; t++) {
+		size_t linked = 0, nh0 = q.nh;
+
+		q.nb = 0;
+		for (size_t i = 0; i < n; i++)
+			if (sidx[i] == (int)t)
+				q.cols[q.nb++] = i;
+		memset(q.off, 0, 3 * n * sizeof(*q.off));
+		if (q.nh && seq_solve(&q, &linked))
+			goto out;
+		for (int pass = 0; q.nh && p->align && pass < 2 && linked >= 2; pass++) {
+			seq_offsets(&q);
+			if (seq_solve(&q, &linked))
+				goto out;
+		}
+		for (size_t c = 0; c < q.nb; c++) {
+			size_t r;
+
+			for (r = 0; r < nh0 && q.match[r] != (long)c; r++)
+				;
+			if (r < nh0) {
+				struct pair_ev e;
+
+				pair_evidence(&l[q.heads[r]], &l[q.cols[c]],
+					      emb ? emb[q.heads[r]] : NULL, norm[q.heads[r]],
+					      emb ? emb[q.cols[c]] : NULL, norm[q.cols[c]], dim, p,
+					      q.off + 3 * r, &e);
+				if (cand_push(cand, ncand, capcand, l, q.heads[r], q.cols[c], &e, p))
+					goto out;
+				q.heads[r] = q.cols[c];
+			} else {
+				q.heads[q.nh++] = q.cols[c];
+			}
+		}
+	}
+	rc = 0;
+out:
+	free(q.heads);
+	free(q.cols);
+	free(q.off);
+	free(q.match);
+	return rc;
+}
+
 int graph_build(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
 		const struct graph_params *p, struct graph **out, char *err)
 {
@@ -352,8 +557,13 @@ int graph_build(const struct lesion *l, size_t n, const float *const *emb, size_
 		sidx[i] = (int)(f - studies);
 	}
 
-	/* candidates: optimal assignment for each study pair s < t */
-	for (size_t s = 0; s < nstudies; s++) {
+	if (p->sequential) {
+		if (seq_candidates(l, n, emb, norm, dim, p, sidx, nstudies, mat, ev, asg, &cand,
+				   &ncand, &capcand))
+			goto oom;
+	}
+	/* all-pairs rule: optimal assignment for each study pair s < t */
+	for (size_t s = 0; s < nstudies && !p->sequential; s++) {
 		for (size_t t = s + 1; t < nstudies; t++) {
 			size_t na = 0, nb = 0, m;
 
@@ -372,7 +582,7 @@ int graph_build(const struct lesion *l, size_t n, const float *const *emb, size_
 					struct pair_ev *e = &ev[r * m + c];
 
 					pair_evidence(&l[a], &l[b], emb ? emb[a] : NULL, norm[a],
-						      emb ? emb[b] : NULL, norm[b], dim, p, e);
+						      emb ? emb[b] : NULL, norm[b], dim, p, no_offset, e);
 					if (!e->gated && e->cost < p->threshold)
 						mat[r * m + c] = e->cost;
 				}
@@ -723,10 +933,15 @@ int graph_eval(const int *patient, const int *study, const int64_t *truth,
 			int first = 1;
 			int64_t size = 0, whole = 1;
 
+			if (truth[i] == GRAPH_UNLABELLED)
+				continue;
+
 			for (size_t y = a; y < b; y++) {
 				size_t j = v[y].i;
 				int same_t = truth[j] == truth[i], same_p = pred[j] == pred[i];
 
+				if (truth[j] == GRAPH_UNLABELLED)
+					continue;
 				if (y > x && study[i] != study[j]) {
 					o->tp += same_t && same_p;
 					o->fp += !same_t && same_p;
@@ -764,7 +979,10 @@ int graph_eval(const int *patient, const int *study, const int64_t *truth,
 /* ---- calibration ---- */
 
 static const double grid_loc[] = { 1.0 };
-static const double grid_size[] = { 0, 0.01, 0.02, 0.05, 0.1, 0.2 };
+static const double grid_size[] = { 0, 0.02, 0.05, 0.1, 0.2 };
+/* x, y, z weights: isotropic, and two that trust z more and y less (real follow-ups
+ * move most in y and least in z; docs/real_vs_demo.md) */
+static const double grid_axis[] = { 1, 1, 1, 1, 0.7, 2, 1, 1, 3 };
 static const double grid_embed[] = { 0, 0.005, 0.01, 0.02, 0.05, 0.1 };
 /* roughly geometric, ratio ~1.25, so a run of k thresholds spans a factor ~1.25^(k-1) */
 static const double grid_thr[] = { 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05,
@@ -773,6 +991,8 @@ static const double grid_thr[] = { 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04,
 /* Cost is homogeneous in (weights, threshold), so w_loc = 1 fixes the scale. */
 void graph_grid_default(struct graph_grid *g)
 {
+	g->axis = grid_axis;
+	g->n_axis = LSD_ARRAY_LEN(grid_axis) / 3;
 	g->w_loc = grid_loc;
 	g->n_loc = LSD_ARRAY_LEN(grid_loc);
 	g->w_size = grid_size;
@@ -806,7 +1026,7 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 	const double *wemb;
 	struct graph_eval *evs = NULL;
 	const struct graph_eval *top = NULL;
-	size_t nemb, nthr, nw, best_run = 0;
+	size_t nemb, nthr, nw, nax, best_run = 0;
 	int rc = -1;
 
 	if (!grid) {
@@ -816,7 +1036,8 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 	wemb = emb ? grid->w_embed : &zero;
 	nemb = emb ? grid->n_embed : 1;
 	nthr = grid->n_threshold;
-	nw = grid->n_loc * grid->n_size * nemb;
+	nax = grid->n_axis ? grid->n_axis : 1;
+	nw = nax * grid->n_loc * grid->n_size * nemb;
 	if (n == 0)
 		return errf(err, "calibrate: no lesions");
 	if (nw == 0 || nthr == 0)
@@ -849,13 +1070,17 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 		tru[k] = truth[idx[k].i];
 	}
 	/* every grid point's score; thresholds innermost */
+	for (size_t x = 0; x < nax; x++)
 	for (size_t a = 0; a < grid->n_loc; a++)
 	for (size_t b = 0; b < grid->n_size; b++)
 	for (size_t c = 0; c < nemb; c++)
 	for (size_t d = 0; d < nthr; d++) {
 		struct graph_params p = *base;
-		struct graph_eval *ev = &evs[((a * grid->n_size + b) * nemb + c) * nthr + d];
+		struct graph_eval *ev =
+			&evs[(((x * grid->n_loc + a) * grid->n_size + b) * nemb + c) * nthr + d];
 
+		if (grid->n_axis)
+			memcpy(p.axis, grid->axis + 3 * x, sizeof(p.axis));
 		p.w_loc = grid->w_loc[a];
 		p.w_size = grid->w_size[b];
 		p.w_embed = wemb[c];
@@ -890,10 +1115,13 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 				e++;
 			if (e - d > best_run) {
 				size_t c = w % nemb, b = (w / nemb) % grid->n_size;
-				size_t a = w / nemb / grid->n_size, m = d + (e - d - 1) / 2;
+				size_t a = w / nemb / grid->n_size % grid->n_loc, m = d + (e - d - 1) / 2;
+				size_t x = w / nemb / grid->n_size / grid->n_loc;
 
 				best_run = e - d;
 				*best = *base;
+				if (grid->n_axis)
+					memcpy(best->axis, grid->axis + 3 * x, sizeof(best->axis));
 				best->w_loc = grid->w_loc[a];
 				best->w_size = grid->w_size[b];
 				best->w_embed = wemb[c];

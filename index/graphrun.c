@@ -7,13 +7,16 @@
  * patient, a calibration one per patient and grid point (graph_calibrate).
  */
 #include "graphrun.h"
+#include "linkpairs.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define TRUTH_MAX_BYTES (512u << 20)
 #define TRUTH_MAX_FIELDS 64
+#define GRAPHRUN_LIST_MAX (8u << 20)
 
 /* ---- vectors ---- */
 
@@ -100,6 +103,35 @@ static char *next_line(char **cur)
 	return line;
 }
 
+/* 1 when the file's header names lesion_a and lesion_b (a pairs file). */
+static int truth_is_pairs(const char *path)
+{
+	char head[4096];
+	FILE *f = fopen(path, "r");
+	int r = 0;
+
+	if (!f)
+		return 0;
+	if (fgets(head, sizeof(head), f))
+		r = strstr(head, "lesion_a") && strstr(head, "lesion_b");
+	fclose(f);
+	return r;
+}
+
+static int truth_from_pairs(const char *path, struct graphrun_truth *t, char *err)
+{
+	struct linkpairs lp;
+
+	if (linkpairs_load(path, &lp, err))
+		return -1;
+	t->id = lp.id;
+	t->track = lp.track;
+	t->n = lp.nid;
+	lp.id = lp.track = NULL;
+	linkpairs_free(&lp);
+	return 0;
+}
+
 int graphrun_truth_load(const char *path, struct graphrun_truth *t, char *err)
 {
 	char *buf = NULL, *cur, *line, *f[TRUTH_MAX_FIELDS];
@@ -108,6 +140,8 @@ int graphrun_truth_load(const char *path, struct graphrun_truth *t, char *err)
 	int ci = -1, ct = -1, nf, lineno = 1, rc = -1;
 
 	memset(t, 0, sizeof(*t));
+	if (truth_is_pairs(path))
+		return truth_from_pairs(path, t, err);
 	buf = file_read(path, TRUTH_MAX_BYTES, &len, err);
 	if (!buf)
 		return -1;
@@ -271,6 +305,44 @@ static void lab_free(struct labelled *a)
 	free(a->has);
 }
 
+/* Every missed and wrong link of one patient's labelled pairs, with its costs (without
+ * the aligned pass's offset), into r->list. */
+static void list_errors(const struct lesion *l, size_t n, const struct graphrun_truth *t,
+			const struct graph *g, const float *const *emb, size_t dim,
+			const struct graph_params *p, struct graphrun_result *r)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++) {
+			int64_t ti, tj;
+			struct graph_pair pe;
+			size_t a = i, b = j;
+
+			if (l[i].study == l[j].study || !graphrun_truth_find(t, l[i].id, &ti) ||
+			    !graphrun_truth_find(t, l[j].id, &tj) ||
+			    (ti == tj) == (g->track[i] == g->track[j]))
+				continue;
+			if (l[j].study < l[i].study) {
+				a = j;
+				b = i;
+			}
+			graph_pair_evidence(&l[a], &l[b], emb ? emb[a] : NULL, emb ? emb[b] : NULL,
+					    dim, p, &pe);
+			sb_addf(&r->list, "%s %lld -> %lld (patient %d, studies %d -> %d): "
+				"displacement %+.4f %+.4f %+.4f, long %.1f -> %.1f mm, d_loc %.4f, "
+				"d_embed %s%.4f, cost %.4f vs threshold %g%s\n",
+				ti == tj ? "missed" : "wrong", (long long)l[a].id, (long long)l[b].id,
+				l[a].patient, l[a].study, l[b].study, l[b].loc[0] - l[a].loc[0],
+				l[b].loc[1] - l[a].loc[1], l[b].loc[2] - l[a].loc[2], l[a].diam_mm[0],
+				l[b].diam_mm[0], pe.d_loc, isnan(pe.d_embed) ? "none " : "",
+				isnan(pe.d_embed) ? 0.0 : pe.d_embed, pe.cost, p->threshold,
+				pe.gated ? " (gated)" : "");
+			if (ti == tj)
+				r->missed++;
+			else
+				r->wrong++;
+		}
+}
+
 /* Build one patient's graph and push its labelled lesions with their predicted track. */
 static int eval_patient(struct store *st, struct space *sp, const struct graph_params *p,
 			const struct graphrun_truth *t, int64_t pid, struct labelled *a,
@@ -295,13 +367,26 @@ static int eval_patient(struct store *st, struct space *sp, const struct graph_p
 	for (size_t i = 0; i < n; i++) {
 		int64_t tr;
 
+		if (graphrun_truth_find(t, l[i].id, &tr))
+			break;
+		if (i + 1 == n)
+			goto done;	/* nobody labelled: not scored, not calibrated on */
+	}
+	/* every lesion of a labelled patient (the unlabelled ones compete in the matching) */
+	for (size_t i = 0; i < n; i++) {
+		int64_t tr;
+
 		if (!graphrun_truth_find(t, l[i].id, &tr))
-			continue;
+			tr = GRAPH_UNLABELLED;
+		else
+			r->labelled++;
 		if (lab_push(a, &l[i], tr, g->track[i], v.emb ? v.emb[i] : NULL)) {
 			errf(err, "out of memory");
 			goto out;
 		}
 	}
+	list_errors(l, n, t, g, v.emb ? (const float *const *)v.emb : NULL, v.dim, p, r);
+done:
 	rc = 0;
 out:
 	graph_destroy(g);
@@ -321,6 +406,7 @@ int graphrun_eval(struct store *st, struct space *sp, const struct graph_params 
 	int rc = -1;
 
 	memset(r, 0, sizeof(*r));
+	sb_init(&r->list, GRAPHRUN_LIST_MAX);
 	memset(&a, 0, sizeof(a));
 	a.dim = sp ? (size_t)space_dim(sp) : 0;
 	if (!pids) {
@@ -331,8 +417,7 @@ int graphrun_eval(struct store *st, struct space *sp, const struct graph_params 
 	for (size_t k = 0; k < np; k++)
 		if (eval_patient(st, sp, p, t, pids[k], &a, r, err))
 			goto out;
-	r->labelled = a.n;
-	if (a.n == 0) {
+	if (r->labelled == 0) {
 		errf(err, "no lesion of the store has a row in the truth file");
 		goto out;
 	}
@@ -360,6 +445,151 @@ int graphrun_eval(struct store *st, struct space *sp, const struct graph_params 
 	rc = 0;
 out:
 	free(emb);
+	free(all);
+	lab_free(&a);
+	return rc;
+}
+
+void graphrun_result_free(struct graphrun_result *r)
+{
+	sb_free(&r->list);
+}
+
+/* ---- cross-validation ---- */
+
+/* The items of a whose patient is in half `half` (patients numbered in order of first
+ * appearance; a is grouped by patient): lesions, vectors, truth. */
+struct subset {
+	struct lesion *l;
+	const float **emb;
+	int64_t *truth, *pred;
+	int *patient, *study;
+	size_t n, npat;
+};
+
+static void subset_free(struct subset *s)
+{
+	free(s->l);
+	free(s->emb);
+	free(s->truth);
+	free(s->pred);
+	free(s->patient);
+	free(s->study);
+	memset(s, 0, sizeof(*s));
+}
+
+static int subset_make(const struct labelled *a, int half, struct subset *s, char *err)
+{
+	size_t pos = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->l = malloc((a->n ? a->n : 1) * sizeof(*s->l));
+	s->emb = calloc(a->n ? a->n : 1, sizeof(*s->emb));
+	s->truth = malloc((a->n ? a->n : 1) * sizeof(*s->truth));
+	s->pred = malloc((a->n ? a->n : 1) * sizeof(*s->pred));
+	s->patient = malloc((a->n ? a->n : 1) * sizeof(*s->patient));
+	s->study = malloc((a->n ? a->n : 1) * sizeof(*s->study));
+	if (!s->l || !s->emb || !s->truth || !s->pred || !s->patient || !s->study) {
+		subset_free(s);
+		return errf(err, "out of memory");
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		if (i && a->patient[i] != a->patient[i - 1])
+			pos++;
+		if ((int)(pos % 2) != half)
+			continue;
+		if (s->n == 0 || s->patient[s->n - 1] != a->patient[i])
+			s->npat++;
+		s->l[s->n] = a->l[i];
+		s->emb[s->n] = a->has[i] ? a->vec + i * a->dim : NULL;
+		s->truth[s->n] = a->truth[i];
+		s->patient[s->n] = a->patient[i];
+		s->study[s->n] = a->study[i];
+		s->n++;
+	}
+	return 0;
+}
+
+static int subset_eval(struct subset *s, size_t dim, int have_emb, const struct graph_params *p,
+		       struct graph_eval *ev, char *err)
+{
+	for (size_t b = 0; b < s->n;) {
+		size_t e = b;
+		struct graph *g = NULL;
+
+		while (e < s->n && s->patient[e] == s->patient[b])
+			e++;
+		if (graph_build(s->l + b, e - b, have_emb ? s->emb + b : NULL, dim, p, &g, err))
+			return -1;
+		for (size_t k = b; k < e; k++)
+			s->pred[k] = g->track[k - b];
+		graph_destroy(g);
+		b = e;
+	}
+	return graph_eval(s->patient, s->study, s->truth, s->pred, s->n, ev, err);
+}
+
+int graphrun_crossval(struct store *st, struct space *sp, const struct graph_params *p,
+		      const struct graphrun_truth *t, const int64_t *pids, size_t np,
+		      struct graphrun_result *r, char *err)
+{
+	struct labelled a;
+	struct graphrun_result scratch;
+	struct subset h[2];
+	int64_t *all = NULL;
+	int rc = -1, have = 0;
+
+	memset(&a, 0, sizeof(a));
+	memset(h, 0, sizeof(h));
+	memset(&scratch, 0, sizeof(scratch));
+	sb_init(&scratch.list, GRAPHRUN_LIST_MAX);
+	a.dim = sp ? (size_t)space_dim(sp) : 0;
+	if (!pids) {
+		if (store_patient_ids(st, &all, &np, err))
+			goto out;
+		pids = all;
+	}
+	for (size_t k = 0; k < np; k++)
+		if (eval_patient(st, sp, p, t, pids[k], &a, &scratch, err))
+			goto out;
+	for (size_t i = 0; i < a.n; i++)
+		have |= a.has[i];
+	if (subset_make(&a, 0, &h[0], err) || subset_make(&a, 1, &h[1], err))
+		goto out;
+	if (h[0].npat == 0 || h[1].npat == 0) {
+		errf(err, "cross-validation needs labelled lesions of at least 2 patients");
+		goto out;
+	}
+	for (int f = 0; f < 2; f++) {
+		struct subset *fit = &h[f], *test = &h[1 - f];
+		struct graph_eval fit_ev;
+
+		if (graph_calibrate(fit->l, fit->n, have ? fit->emb : NULL, a.dim, fit->truth,
+				    NULL, p, &r->fold_best[f], &fit_ev, NULL, err) ||
+		    subset_eval(test, a.dim, have, &r->fold_best[f], &r->fold_ev[f], err))
+			goto out;
+		r->fold_patients[f] = test->npat;
+	}
+	r->cv.tp = r->fold_ev[0].tp + r->fold_ev[1].tp;
+	r->cv.fp = r->fold_ev[0].fp + r->fold_ev[1].fp;
+	r->cv.fn = r->fold_ev[0].fn + r->fold_ev[1].fn;
+	r->cv.tracks = r->fold_ev[0].tracks + r->fold_ev[1].tracks;
+	r->cv.whole = r->fold_ev[0].whole + r->fold_ev[1].whole;
+	r->cv.multi_tracks = r->fold_ev[0].multi_tracks + r->fold_ev[1].multi_tracks;
+	r->cv.multi_whole = r->fold_ev[0].multi_whole + r->fold_ev[1].multi_whole;
+	r->cv.whole_share = r->cv.tracks ? (double)r->cv.whole / (double)r->cv.tracks : 1;
+	r->cv.multi_whole_share = r->cv.multi_tracks ?
+		(double)r->cv.multi_whole / (double)r->cv.multi_tracks : 1;
+	r->cv.precision = r->cv.tp + r->cv.fp ? (double)r->cv.tp / (double)(r->cv.tp + r->cv.fp) : 1;
+	r->cv.recall = r->cv.tp + r->cv.fn ? (double)r->cv.tp / (double)(r->cv.tp + r->cv.fn) : 1;
+	r->cv.f1 = r->cv.precision + r->cv.recall > 0 ? 2 * r->cv.precision * r->cv.recall /
+		   (r->cv.precision + r->cv.recall) : 0;
+	r->crossval = 1;
+	rc = 0;
+out:
+	subset_free(&h[0]);
+	subset_free(&h[1]);
+	graphrun_result_free(&scratch);
 	free(all);
 	lab_free(&a);
 	return rc;
@@ -429,6 +659,22 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 		p->threshold, p->max_dloc, p->max_size_ratio, p->type_gate,
 		r->with_vec ? "" : "; no embedding evidence");
 	eval_text(b, "graph eval", &r->ev);
+	if (r->list.len) {
+		sb_addf(b, "graph eval: %zu missed and %zu wrong links among the labelled pairs:\n",
+			r->missed, r->wrong);
+		sb_add(b, r->list.p, r->list.len);
+	}
+	for (int f = 0; r->crossval && f < 2; f++) {
+		const struct graph_params *q = &r->fold_best[f];
+
+		sb_addf(b, "crossval fold %d: fitted on half %d (w_loc %g axis %g,%g,%g w_size %g "
+			"w_embed %g threshold %g), measured on half %d (%zu patients)", f + 1, f,
+			q->w_loc, q->axis[0], q->axis[1], q->axis[2], q->w_size, q->w_embed,
+			q->threshold, 1 - f, r->fold_patients[f]);
+		eval_text(b, "", &r->fold_ev[f]);
+	}
+	if (r->crossval)
+		eval_text(b, "crossval both test halves", &r->cv);
 	if (r->calibrated) {
 		eval_text(b, "calibrate: best", &r->best_ev);
 		sb_addf(b, "calibrate: with these weights every grid threshold from %g to %g "

@@ -24,6 +24,23 @@
 #define SEARCH_SUBSET_MAX 4096
 #define SEARCH_BATCH 256
 
+/* which path filtered searches took (search_stats_get); relaxed atomics */
+static uint64_t st_subset, st_overfetch, st_grow, st_ann, st_fallback;
+
+static void bump(uint64_t *c)
+{
+	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
+void search_stats_get(struct search_stats *out)
+{
+	out->exact_subset = __atomic_load_n(&st_subset, __ATOMIC_RELAXED);
+	out->overfetch = __atomic_load_n(&st_overfetch, __ATOMIC_RELAXED);
+	out->overfetch_grow = __atomic_load_n(&st_grow, __ATOMIC_RELAXED);
+	out->overfetch_ann = __atomic_load_n(&st_ann, __ATOMIC_RELAXED);
+	out->ann_fallback = __atomic_load_n(&st_fallback, __ATOMIC_RELAXED);
+}
+
 const char *search_mode_name(int mode)
 {
 	return mode == SEARCH_ANN ? "ann" : "exact";
@@ -180,10 +197,14 @@ static int one_filtered(struct space *sp, struct catalog *cat, const struct sear
 		goto out;
 	}
 	if (n_allowed <= SEARCH_SUBSET_MAX || n_allowed * 20 < total) {
+		bump(&st_subset);
 		rc = exact_subset(sp, q, ids, n_allowed, out, nout, err);
 		goto out;
 	}
 	kk = (size_t)((double)q->k * (double)total / (double)n_allowed * 1.5) + 16;
+	bump(&st_overfetch);
+	if (!exact)
+		bump(&st_ann);
 	for (;;) {
 		if (kk > nvec)
 			kk = nvec;
@@ -203,14 +224,17 @@ static int one_filtered(struct space *sp, struct catalog *cat, const struct sear
 		if (*nout >= q->k || kk >= nvec || kk >= SPACE_K_MAX)
 			break;
 		kk *= 4;
+		bump(&st_grow);
 	}
 	if (!exact) {
 		*mode = SEARCH_ANN;
 		/* never short: an approximate index missed allowed lesions */
-		if (*nout < q->k && (size_t)*nout < n_allowed)
+		if (*nout < q->k && (size_t)*nout < n_allowed) {
+			bump(&st_fallback);
 			rc = exact_subset(sp, q, ids, n_allowed, out, nout, err);
-		else
+		} else {
 			rc = 0;
+		}
 		if (rc == 0 && *nout < q->k)
 			*mode = SEARCH_EXACT;
 		goto out;

@@ -1357,7 +1357,7 @@ static int try_snapshot(struct space *sp, const char *prefix, char *why)
 	MF_STR("space", sp->def.name);
 	MF_STR("metric", space_metric_name(sp->def.metric));
 	MF_STR("index_type", def_type(&sp->def));
-	MF_STR("params", def_params(&sp->def));
+	/* params (efSearch, nprobe) are search-time settings, applied below: not checked */
 #undef MF_STR
 	if (mf_u64(mtext, "dim", 0, &u) || u != (uint64_t)sp->def.dim) {
 		errf(why, "snapshot dimension differs (expected %d)", sp->def.dim);

@@ -13,6 +13,47 @@
 #define SPACEDB_MAX_SPACES 256
 
 static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
+/* search parameters per space ("name:efSearch=128;other:nprobe=32"), set before open */
+static char search_params[512];
+
+int spacedb_set_search_params(const char *spec, char *err)
+{
+	const char *p = spec ? spec : "";
+
+	if (strlen(p) >= sizeof(search_params))
+		return errf(err, "search_params: longer than %zu bytes", sizeof(search_params) - 1);
+	while (*p) {
+		const char *end = strchr(p, ';'), *colon = strchr(p, ':');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (n && (!colon || colon >= p + n || colon == p ||
+			  (size_t)(p + n - colon - 1) >= SPACE_TYPE_MAX))
+			return errf(err, "search_params: '%.*s' is not space:params "
+				    "(e.g. builtin:efSearch=128)", (int)n, p);
+		p += n + (end != NULL);
+	}
+	pthread_mutex_lock(&write_mu);
+	snprintf(search_params, sizeof(search_params), "%s", spec ? spec : "");
+	pthread_mutex_unlock(&write_mu);
+	return 0;
+}
+
+/* def->params from the spec, when the spec names the space */
+static void params_for(struct space_def *def)
+{
+	const char *p = search_params;
+	size_t nl = strlen(def->name);
+
+	while (*p) {
+		const char *end = strchr(p, ';');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (n > nl && !strncmp(p, def->name, nl) && p[nl] == ':')
+			snprintf(def->params, sizeof(def->params), "%.*s", (int)(n - nl - 1),
+				 p + nl + 1);
+		p += n + (end != NULL);
+	}
+}
 
 static void say(spacedb_log_fn log, void *cls, const char *fmt, ...) LSD_PRINTF(3, 4);
 static void say(spacedb_log_fn log, void *cls, const char *fmt, ...)
@@ -43,6 +84,10 @@ int spacedb_open(struct store *st, struct spaces **out, spacedb_log_fn log, void
 	if (spaces_create(&r, err) ||
 	    store_space_list(st, defs, SPACEDB_MAX_SPACES, &n, err))
 		goto out;
+	pthread_mutex_lock(&write_mu);
+	for (i = 0; i < n; i++)
+		params_for(&defs[i]);
+	pthread_mutex_unlock(&write_mu);
 	for (i = 0; i < n; i++) {
 		struct space *sp = NULL;
 		char why[LSD_ERRLEN];
@@ -52,7 +97,7 @@ int spacedb_open(struct store *st, struct spaces **out, spacedb_log_fn log, void
 		if (store_vec_open_space(st, &defs[i], &sp, &how, why, err))
 			goto out;
 		say(log, cls, "%s (%.0f ms)", why, now_ms() - t0);
-		if (how == SPACE_OPEN_REBUILT) {
+		if (how == SPACE_OPEN_REBUILT && !store_readonly(st)) {
 			/* so that the next start can load instead of rebuilding */
 			if (space_snapshot(sp, store_path(st), why))
 				say(log, cls, "space %s: snapshot failed: %s", defs[i].name, why);
@@ -90,6 +135,7 @@ int spacedb_put(struct store *st, struct spaces *r, const struct space_def *def,
 			goto out;
 		if (got == STORE_NOTFOUND)
 			have = *def;
+		params_for(&have);
 		if (space_def_check(&have, err)) {
 			rc = SPACEDB_BAD;
 			goto out;

@@ -23,16 +23,25 @@ int store_err(struct store_conn *c, const char *what, char *err)
 	return errf(err, "%s: %s", what, c && c->db ? sqlite3_errmsg(c->db) : "no connection");
 }
 
-static int conn_open(const char *path, struct store_conn **out, char *err)
+/* ro: 0 read-write, STORE_RO (mode=ro), STORE_RO_IMMUTABLE (immutable=1: no locks, for
+ * read-only media); read-only opens go through a file: URI with the path escaped. */
+static int conn_open(const char *path, int ro, struct store_conn **out, char *err)
 {
 	struct store_conn *c = calloc(1, sizeof(*c));
-	int rc;
+	char uri[4200];
+	int rc, flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 
 	*out = NULL;
 	if (!c)
 		return errf(err, "out of memory");
-	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (ro) {
+		if (store_ro_uri(path, ro, uri, sizeof(uri))) {
+			free(c);
+			return errf(err, "%s: path too long", path);
+		}
+		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
+	}
+	rc = sqlite3_open_v2(ro ? uri : path, &c->db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		errf(err, "%s: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
 		sqlite3_close(c->db);
@@ -41,7 +50,8 @@ static int conn_open(const char *path, struct store_conn **out, char *err)
 	}
 	sqlite3_busy_timeout(c->db, 10000);
 	sqlite3_extended_result_codes(c->db, 1);
-	if (store_exec(c, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", err)) {
+	if (store_exec(c, ro ? "PRAGMA query_only = ON;" :
+		       "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", err)) {
 		sqlite3_close(c->db);
 		free(c);
 		return -1;
@@ -117,7 +127,7 @@ struct store_conn *store_conn_get(struct store *st, char *err)
 	}
 	st->nconn++;
 	pthread_mutex_unlock(&st->mu);
-	if (conn_open(st->path, &c, err)) {
+	if (conn_open(st->path, st->ro, &c, err)) {
 		pthread_mutex_lock(&st->mu);
 		st->nconn--;
 		pthread_cond_signal(&st->cv);
@@ -237,7 +247,7 @@ int store_open(const char *path, struct store **out, char *err)
 		errf(err, "out of memory");
 		goto out;
 	}
-	if (conn_open(path, &c, err))
+	if (conn_open(path, 0, &c, err))
 		goto out;
 	st->nconn = 1;
 	if (store_exec(c, "PRAGMA journal_mode = WAL", e2)) {
@@ -492,6 +502,9 @@ int store_lesion_insert(struct store *st, struct lesion *l, size_t n, size_t *ad
 		struct lesion *x = &l[i], old;
 		char g[2] = { x->gender, '\0' };
 		int r;
+
+		if (i == n / 2)
+			store_debug_pause("ingest");
 
 		if (lesion_validate(x, err))
 			goto out;

@@ -192,6 +192,8 @@ int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_pa
 	for (size_t k = 0; k < g->nedges; k++) {
 		const struct graph_edge *e = &g->edges[k];
 
+		if (k == g->nedges / 2)
+			store_debug_pause("graph");
 		sqlite3_reset(sins);
 		sqlite3_bind_int64(sins, 1, e->from);
 		sqlite3_bind_int64(sins, 2, e->to);

@@ -26,7 +26,13 @@ struct store {
 	int nconn, maxconn;
 	pthread_mutex_t wlock;		/* one writer at a time */
 	int version;
+	int ro;				/* 0, STORE_RO or STORE_RO_IMMUTABLE (store_ro.c) */
 };
+
+#define STORE_RO 1
+#define STORE_RO_IMMUTABLE 2
+/* The file: URI opening path read-only (store_ro.c); -1 if it does not fit. */
+int store_ro_uri(const char *path, int ro, char *out, size_t n);
 
 /* Borrow a connection (blocks while all are busy) and give it back. */
 struct store_conn *store_conn_get(struct store *st, char *err);
@@ -42,6 +48,9 @@ struct store_conn *store_write_begin(struct store *st, char *err);
 int store_write_end(struct store *st, struct store_conn *c, int ok, char *err);
 
 /* Error text for the connection's last failure. */
+/* Tests only (store_debug.c): pause inside a write transaction when
+ * LSD_DEBUG_TX_PAUSE_MS is set (where: "ingest", "vectors", "graph"). */
+void store_debug_pause(const char *where);
 int store_err(struct store_conn *c, const char *what, char *err);
 
 #endif

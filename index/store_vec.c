@@ -208,6 +208,8 @@ int store_vec_put(struct store *st, const struct space_def *def, const int64_t *
 		goto out;
 	sqlite3_bind_text(s, 1, def->name, -1, SQLITE_STATIC);
 	for (i = 0; i < n; i++) {
+		if (i == n / 2)
+			store_debug_pause("vectors");
 		sqlite3_reset(s);
 		sqlite3_bind_int64(s, 2, ids[i]);
 		/* float32 in host order: lesiond builds for little-endian hosts only */

@@ -486,7 +486,7 @@ static void *par_main(void *p)
 	return NULL;
 }
 
-static void par_run(int n, void (*fn)(void *ctx, int tid), void *ctx)
+void train_par_run(int n, void (*fn)(void *ctx, int tid), void *ctx)
 {
 	pthread_t th[TRAIN_THREADS_MAX];
 	struct par_arg arg[TRAIN_THREADS_MAX];
@@ -541,7 +541,7 @@ size_t train_project_many(const struct train_model *m, const float *x, size_t n,
 	j.nthreads = threads < 1 ? 1 : threads > TRAIN_THREADS_MAX ? TRAIN_THREADS_MAX : threads;
 	if ((size_t)j.nthreads > n)
 		j.nthreads = n > 0 ? (int)n : 1;
-	par_run(j.nthreads, proj_worker, &j);
+	train_par_run(j.nthreads, proj_worker, &j);
 	for (t = 0; t < j.nthreads; t++)
 		failed += j.failed[t];
 	return failed;
@@ -635,6 +635,7 @@ struct trainer {
 	long step;
 	/* pseudo labels */
 	float *emb;		/* n * dout */
+	int dout;
 };
 
 static double loc_dist(const struct train_sample *a, const struct train_sample *b)
@@ -901,7 +902,7 @@ static void pseudo_worker(void *ctx, int tid)
 {
 	struct pl_job *j = ctx;
 	struct trainer *t = j->t;
-	const int dout = t->m->dout, k = t->p.pseudo_k;
+	const int dout = t->dout, k = t->p.pseudo_k;
 	size_t lo = t->n * (size_t)tid / t->p.threads, hi = t->n * (size_t)(tid + 1) / t->p.threads;
 	size_t u, s, bi[100];
 	double bd[100];
@@ -941,7 +942,8 @@ static void pseudo_worker(void *ctx, int tid)
 	}
 }
 
-static int pseudo_refresh(struct trainer *t, char *err)
+/* New pseudo-types from the embeddings in t->emb (t->dout floats each). */
+static int pseudo_vote(struct trainer *t, char *err)
 {
 	struct pl_job j;
 	size_t i;
@@ -950,10 +952,7 @@ static int pseudo_refresh(struct trainer *t, char *err)
 	j.newtype = malloc(t->n * sizeof(int));
 	if (!j.newtype)
 		return errf(err, "out of memory");
-	for (i = 0; i < t->n; i++)
-		if (train_project(t->m, t->s[i].x, t->emb + i * t->m->dout))
-			memset(t->emb + i * t->m->dout, 0, (size_t)t->m->dout * sizeof(float));
-	par_run(t->p.threads, pseudo_worker, &j);
+	train_par_run(t->p.threads, pseudo_worker, &j);
 	t->npseudo = 0;
 	for (i = 0; i < t->n; i++) {
 		if (t->skip[i] || t->s[i].type > 0)
@@ -965,6 +964,37 @@ static int pseudo_refresh(struct trainer *t, char *err)
 	free(j.newtype);
 	group_by_type(t);
 	return 0;
+}
+
+static int pseudo_refresh(struct trainer *t, char *err)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (train_project(t->m, t->s[i].x, t->emb + i * t->m->dout))
+			memset(t->emb + i * t->m->dout, 0, (size_t)t->m->dout * sizeof(float));
+	return pseudo_vote(t, err);
+}
+
+/* This epoch's anchors in t->perm: a seeded shuffle of the samples with a type, cut to
+ * anchors_per_epoch; returns their count. */
+static size_t epoch_anchors(struct trainer *t, int epoch)
+{
+	struct rng r;
+	size_t i, nanch;
+
+	memcpy(t->perm, t->act, t->nact * sizeof(size_t));
+	rng_seed_stream(&r, t->p.seed, 0x65706f6368u, (uint64_t)epoch);	/* "epoch" */
+	for (i = t->nact; i > 1; i--) {
+		size_t j = rng_below(&r, i), tmp = t->perm[i - 1];
+
+		t->perm[i - 1] = t->perm[j];
+		t->perm[j] = tmp;
+	}
+	nanch = t->nact;
+	if (t->p.anchors_per_epoch > 0 && (size_t)t->p.anchors_per_epoch < nanch)
+		nanch = (size_t)t->p.anchors_per_epoch;
+	return nanch;
 }
 
 /* Per-dimension mean and 1/std over the samples used; a constant dimension gets 1.
@@ -1073,6 +1103,7 @@ int train_fit(const struct train_sample *s, size_t n, int dim_in,
 	t.s = s;
 	t.n = n;
 	t.p = *p;
+	t.dout = p->dim_out;
 	if (train_model_create(dim_in, p->hidden, p->dim_out, p->seed, &t.m, err))
 		return -1;
 	t.type = malloc((n + 1) * sizeof(int));
@@ -1122,28 +1153,16 @@ int train_fit(const struct train_sample *s, size_t n, int dim_in,
 	}
 	for (t.epoch = 0; t.epoch < p->epochs; t.epoch++) {
 		struct train_progress pr;
-		struct rng r;
 		double t0 = now_ms(), loss = 0;
 		long active = 0, pairs = 0, anchors = 0;
 
 		if (p->pseudo_every > 0 && t.epoch > 0 && t.epoch % p->pseudo_every == 0 &&
 		    pseudo_refresh(&t, err))
 			goto out;
-		/* This epoch's anchors: a seeded shuffle of the samples with a type. */
-		memcpy(t.perm, t.act, t.nact * sizeof(size_t));
-		rng_seed_stream(&r, p->seed, 0x65706f6368u, (uint64_t)t.epoch);	/* "epoch" */
-		for (i = t.nact; i > 1; i--) {
-			size_t j = rng_below(&r, i), tmp = t.perm[i - 1];
-
-			t.perm[i - 1] = t.perm[j];
-			t.perm[j] = tmp;
-		}
-		nanch = t.nact;
-		if (p->anchors_per_epoch > 0 && (size_t)p->anchors_per_epoch < nanch)
-			nanch = (size_t)p->anchors_per_epoch;
+		nanch = epoch_anchors(&t, t.epoch);
 		for (t.batch_lo = 0; t.batch_lo < nanch; t.batch_lo = t.batch_hi) {
 			t.batch_hi = LSD_MIN(nanch, t.batch_lo + (size_t)p->batch);
-			par_run(LSD_MIN(p->threads, TRAIN_CHUNKS), chunk_worker, &t);
+			train_par_run(LSD_MIN(p->threads, TRAIN_CHUNKS), chunk_worker, &t);
 			for (c = 1; c < TRAIN_CHUNKS; c++)
 				for (i = 0; i < t.m->np; i++)
 					t.ch[0].g[i] += t.ch[c].g[i];
@@ -1188,6 +1207,128 @@ int train_fit(const struct train_sample *s, size_t n, int dim_in,
 out:
 	trainer_free(&t);
 	return rc;
+}
+
+/* ---- the sampler alone, for models trained elsewhere (index/cnn.c) ---- */
+
+struct train_sampler {
+	struct trainer t;
+};
+
+int train_sampler_new(const struct train_sample *s, size_t n, const struct train_params *p,
+		      struct train_sampler **out, char *err)
+{
+	struct train_sampler *sm;
+	struct trainer *t;
+	size_t i, used = 0;
+	int ty, two = 0;
+
+	*out = NULL;
+	if (train_params_check(p, err))
+		return -1;
+	sm = calloc(1, sizeof(*sm));
+	if (!sm)
+		return errf(err, "out of memory");
+	t = &sm->t;
+	t->s = s;
+	t->n = n;
+	t->p = *p;
+	t->dout = p->dim_out;
+	t->type = malloc((n + 1) * sizeof(int));
+	t->pseudo = calloc(n + 1, 1);
+	t->skip = calloc(n + 1, 1);
+	t->act = malloc((n + 1) * sizeof(size_t));
+	t->bytype = malloc((n + 1) * sizeof(size_t));
+	t->perm = malloc((n + 1) * sizeof(size_t));
+	if (!t->type || !t->pseudo || !t->skip || !t->act || !t->bytype || !t->perm) {
+		errf(err, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		if (s[i].type != -1 && (s[i].type < 1 || s[i].type > LESION_NTYPES)) {
+			errf(err, "sample %zu (id %lld): type %d not -1 or 1..%d", i,
+			     (long long)s[i].id, s[i].type, LESION_NTYPES);
+			goto fail;
+		}
+		t->skip[i] = p->holdout_split && s[i].split == p->holdout_split;
+		t->type[i] = t->skip[i] ? -1 : s[i].type;
+		used += !t->skip[i];
+	}
+	if (!used) {
+		errf(err, "no samples outside the held-out split");
+		goto fail;
+	}
+	group_by_type(t);
+	t->nseeds = t->nact;
+	for (ty = 1; ty <= LESION_NTYPES; ty++)
+		two |= t->tcount[ty] >= 2;
+	if (!two) {
+		errf(err, "need two samples of one known type; have %zu labelled", t->nseeds);
+		goto fail;
+	}
+	if (thresholds(t, err))
+		goto fail;
+	*out = sm;
+	return 0;
+fail:
+	train_sampler_free(sm);
+	return -1;
+}
+
+void train_sampler_free(struct train_sampler *sm)
+{
+	if (!sm)
+		return;
+	sm->t.emb = NULL;	/* the caller's */
+	trainer_free(&sm->t);
+	free(sm);
+}
+
+size_t train_sampler_epoch(struct train_sampler *sm, int epoch, const size_t **anchors)
+{
+	size_t n = epoch_anchors(&sm->t, epoch);
+
+	*anchors = sm->t.perm;
+	return n;
+}
+
+int train_sampler_pick(const struct train_sampler *sm, size_t a, int epoch, size_t pos,
+		       size_t *seq)
+{
+	struct rng r;
+
+	rng_seed_stream(&r, sm->t.p.seed, (uint64_t)epoch + 1, pos);
+	return pick_sequence(&sm->t, a, &r, seq);
+}
+
+double train_sampler_weight(const struct train_sampler *sm, size_t a)
+{
+	return sm->t.pseudo[a] ? sm->t.p.pseudo_weight : 1.0;
+}
+
+int train_sampler_pseudo(struct train_sampler *sm, float *emb, int dim, char *err)
+{
+	int rc;
+
+	sm->t.emb = emb;
+	sm->t.dout = dim;
+	rc = pseudo_vote(&sm->t, err);
+	sm->t.emb = NULL;
+	return rc;
+}
+
+void train_sampler_counts(const struct train_sampler *sm, size_t *nseeds, size_t *npseudo,
+			  double *thr_loc, double *thr_size)
+{
+	*nseeds = sm->t.nseeds;
+	*npseudo = sm->t.npseudo;
+	*thr_loc = sm->t.thr_loc;
+	*thr_size = sm->t.thr_size;
+}
+
+int train_sampler_type(const struct train_sampler *sm, size_t i)
+{
+	return sm->t.type[i];
 }
 
 /* ---- serialisation: little-endian, independent of the host ---- */

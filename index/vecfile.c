@@ -68,7 +68,9 @@ static const char *py_uint(const char *p, const char *e, uint64_t *v)
 	return p;
 }
 
-static int npy_header(const unsigned char *b, size_t len, struct npy_hdr *h, char *err)
+/* b[0..len): at least the header; total: the whole file's size (payload checked against it) */
+static int npy_header_sized(const unsigned char *b, size_t len, uint64_t total, struct npy_hdr *h,
+			    char *err)
 {
 	const char *p, *e;
 	size_t hl, pre;
@@ -160,13 +162,33 @@ static int npy_header(const unsigned char *b, size_t len, struct npy_hdr *h, cha
 		return errf(err, ".npy row count %" PRIu64 " out of range 1..%zu", shape[0],
 			    VECFILE_MAX_ROWS);
 	/* both bounded above: rows * dim * 4 < 2^31 * 2^16 * 4 fits in 64 bits */
-	if (len - pre - hl != shape[0] * shape[1] * 4)
-		return errf(err, ".npy payload is %zu bytes, shape (%" PRIu64 ", %" PRIu64
-			    ") needs %" PRIu64 " (truncated or padded file)", len - pre - hl,
+	if (total - pre - hl != shape[0] * shape[1] * 4)
+		return errf(err, ".npy payload is %" PRIu64 " bytes, shape (%" PRIu64 ", %" PRIu64
+			    ") needs %" PRIu64 " (truncated or padded file)", total - pre - hl,
 			    shape[0], shape[1], shape[0] * shape[1] * 4);
 	h->off = pre + hl;
 	h->rows = (size_t)shape[0];
 	h->dim = (int)shape[1];
+	return 0;
+}
+
+static int npy_header(const unsigned char *b, size_t len, struct npy_hdr *h, char *err)
+{
+	return npy_header_sized(b, len, len, h, err);
+}
+
+int vecfile_npy_header(const void *buf, size_t len, uint64_t file_size, size_t *off, size_t *rows,
+		       int *dim, char *err)
+{
+	struct npy_hdr h;
+
+	if (file_size < len)
+		return errf(err, "truncated .npy file");
+	if (npy_header_sized(buf, len, file_size, &h, err))
+		return -1;
+	*off = h.off;
+	*rows = h.rows;
+	*dim = h.dim;
 	return 0;
 }
 

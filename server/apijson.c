@@ -194,6 +194,23 @@ static int filter_check(const struct store_filter *f, char *err)
 	return 0;
 }
 
+int apijson_filter_kv(struct store_filter *f, const char *key, const char *val, char *err)
+{
+	return filter_set(f, key, val, err);
+}
+
+int apijson_filter_is_set(const struct store_filter *f)
+{
+	return f->patient || f->study || f->type_mask || f->split_mask || f->min_diam_mm > 0 ||
+	       f->max_diam_mm > 0 || f->gender || !isnan(f->min_age) || !isnan(f->max_age) ||
+	       f->exclude_noisy;
+}
+
+int apijson_filter_done(const struct store_filter *f, char *err)
+{
+	return filter_check(f, err);
+}
+
 int apijson_filter_query(const struct request *r, struct store_filter *f, char *err)
 {
 	int i;

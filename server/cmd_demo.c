@@ -12,18 +12,20 @@
 #include <stdio.h>
 
 static const char usage[] =
-	"usage: lesiond demo --out DIR [--patients N] [--seed S] [--threads T]\n\n"
+	"usage: lesiond demo --out DIR [--patients N] [--seed S] [--threads T] [--csv-only]\n\n"
 	"Write a synthetic DeepLesion dataset (16-bit PNG slices, DL_info.csv,\n"
 	"ground_truth.csv) generated deterministically from the seed.";
 
 int cmd_demo(int argc, char **argv)
 {
-	const char *out = NULL, *pat = "100", *seed = "1", *thr = "2";
+	const char *out = NULL, *pat = "100", *seed = "1", *thr = "2", *csv_only = NULL;
 	const struct cli_opt opts[] = {
 		{ "--out", "DIR", &out, "output directory (required)" },
 		{ "--patients", "N", &pat, "number of patients (default 100)" },
 		{ "--seed", "S", &seed, "random seed (default 1)" },
 		{ "--threads", "T", &thr, "writer threads (default 2)" },
+		{ "--csv-only", NULL, &csv_only, "write DL_info.csv and ground_truth.csv only (no "
+		  "images; the same rows)" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -47,6 +49,17 @@ int cmd_demo(int argc, char **argv)
 		return 2;
 	}
 	rc = 1;
+	if (csv_only) {
+		if (demo_create((int)np, (uint64_t)sd, &d, err) || demo_write_csv(d, out, err)) {
+			fprintf(stderr, "lesiond demo: %s\n", err);
+			goto out;
+		}
+		demo_stats_get(d, &st);
+		printf("demo: %d patients, %d studies, %d lesions (%d tracks), CSV only -> %s\n",
+		       st.patients, st.studies, st.lesions, st.tracks, out);
+		rc = 0;
+		goto out;
+	}
 	if (mkdir_p(out, err) || demo_create((int)np, (uint64_t)sd, &d, err) ||
 	    demo_write(d, out, (int)nt, 1, &st, err)) {
 		fprintf(stderr, "lesiond demo: %s\n", err);

@@ -2,6 +2,7 @@
  * (index/embed.c), both cores, progress on a terminal, resumable. */
 #include "cli.h"
 #include "embed.h"
+#include "learn_cnn.h"
 #include "offline.h"
 #include "util.h"
 
@@ -61,6 +62,21 @@ int cmd_embed(int argc, char **argv)
 	}
 	if (offline_open(&cfg, "embed", &o))
 		return 1;
+	if (strcmp(space, "builtin") && learn_cnn_is(o.st, space, err) == 1) {
+		size_t stored, missing;
+		double t0 = now_ms();
+
+		if (learn_cnn_embed_all(o.st, o.sp, space, cfg.images, (int)nt, &stored, &missing,
+					err)) {
+			fprintf(stderr, "lesiond embed: %s\n", err);
+			goto out;
+		}
+		printf("embed: %zu vectors in space %s (network trained from images), %zu lesions "
+		       "without images, in %.1f s\n", stored, space, missing,
+		       (now_ms() - t0) / 1000.0);
+		rc = 0;
+		goto out;
+	}
 	memset(&eo, 0, sizeof(eo));
 	eo.space = space;
 	eo.images = cfg.images;

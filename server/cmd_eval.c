@@ -13,7 +13,8 @@
 
 static const char usage[] =
 	"usage: lesiond eval [--space builtin] [--split test] [--truth ground_truth.csv] [--json]\n"
-	"       lesiond eval --graph --truth ground_truth.csv [--space NAME] [--calibrate] [--json]\n\n"
+	"       lesiond eval --graph --truth ground_truth.csv [--space NAME] [--calibrate] [--json]\n"
+	"       lesiond eval --graph --pairs PAIRS.csv [--crossval] [--space NAME] [--calibrate]\n\n"
 	"The retrieval protocol of Deep Lesion Graphs: each query lesion with a known coarse type\n"
 	"(default: the test split) retrieves its nearest lesions among other patients'; at K = 1,\n"
 	"5, 10: type precision, type accuracy by majority vote, location error (normalised x,y,z)\n"
@@ -22,7 +23,11 @@ static const char usage[] =
 	"settings (embedding space graph_space, or --space; none: no embedding term) and\n"
 	"report pairwise precision, recall and F1 of same-lesion links against the truth\n"
 	"file's track_id column, and the share of true tracks recovered whole; --calibrate\n"
-	"also grid-searches the weights and threshold (docs/graph.md). Nothing is written.";
+	"also grid-searches the weights and threshold (docs/graph.md). --pairs: the truth is a\n"
+	"CSV of linked lesion_a,lesion_b ids (each track the connected group of its links;\n"
+	"only the lesions it names are scored); every missed and wrong link is listed with its\n"
+	"costs. --crossval: fit on half of the labelled patients, measure on the other half,\n"
+	"both ways (docs/graph.md). Nothing is written.";
 
 static void print_json(const char *space, const struct eval_result *r)
 {
@@ -42,7 +47,7 @@ static void print_json(const char *space, const struct eval_result *r)
 int cmd_eval(int argc, char **argv)
 {
 	const char *space = NULL, *split = "test", *truth = NULL, *json = NULL, *graph = NULL;
-	const char *calibrate = NULL;
+	const char *calibrate = NULL, *pairs = NULL, *crossval = NULL;
 	const struct cli_opt opts[] = {
 		{ "--space", "NAME", &space, "embedding space (default builtin; with --graph "
 		  "graph_space)" },
@@ -51,6 +56,8 @@ int cmd_eval(int argc, char **argv)
 		{ "--json", NULL, &json, "print JSON only" },
 		{ "--graph", NULL, &graph, "evaluate the lesion graph instead (needs --truth)" },
 		{ "--calibrate", NULL, &calibrate, "with --graph: grid-search its parameters" },
+		{ "--pairs", "FILE", &pairs, "with --graph: truth as linked pairs lesion_a,lesion_b" },
+		{ "--crossval", NULL, &crossval, "with --graph: 2-fold cross-validation by patient" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -82,9 +89,19 @@ int cmd_eval(int argc, char **argv)
 		fprintf(stderr, "lesiond eval: --calibrate needs --graph\n");
 		return 2;
 	}
+	if ((pairs || crossval) && !graph) {
+		fprintf(stderr, "lesiond eval: --pairs and --crossval need --graph\n");
+		return 2;
+	}
 	if (graph) {
+		if (pairs && truth) {
+			fprintf(stderr, "lesiond eval: --graph takes --truth or --pairs, not both\n");
+			return 2;
+		}
+		if (pairs)
+			truth = pairs;
 		if (!truth) {
-			fprintf(stderr, "lesiond eval: --graph needs --truth FILE\n");
+			fprintf(stderr, "lesiond eval: --graph needs --truth FILE or --pairs FILE\n");
 			return 2;
 		}
 		if (cmd_graph_space_opt(&cfg, space)) {
@@ -97,7 +114,7 @@ int cmd_eval(int argc, char **argv)
 			fprintf(stderr, "lesiond eval: no embedding space '%s': the graph is built "
 				"without the embedding term\n", cfg.graph_space);
 		rc = cmd_graph_eval("eval", &o, &cfg, truth, NULL, 0, calibrate != NULL,
-				    json != NULL);
+				    crossval != NULL, json != NULL);
 		offline_close(&o);
 		return rc;
 	}

@@ -51,7 +51,7 @@ int cmd_graph_space_opt(struct config *cfg, const char *space)
  * the truth file, print the report; the exit status. Shared with `lesiond eval --graph`. */
 int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
 		   const char *truth_path, const int64_t *pids, size_t np, int calibrate,
-		   int json)
+		   int crossval, int json)
 {
 	struct graphrun_truth t;
 	struct graphrun_result res;
@@ -67,7 +67,9 @@ int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
 		fprintf(stderr, "lesiond %s: %s\n", cmd, err);
 		goto out;
 	}
-	if (graphrun_eval(o->st, sp, &p, &t, pids, np, calibrate, &res, err)) {
+	memset(&res, 0, sizeof(res));
+	if (graphrun_eval(o->st, sp, &p, &t, pids, np, calibrate, &res, err) ||
+	    (crossval && graphrun_crossval(o->st, sp, &p, &t, pids, np, &res, err))) {
 		fprintf(stderr, "lesiond %s: %s\n", cmd, err);
 		goto out;
 	}
@@ -76,6 +78,7 @@ int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
 	rc = 0;
 out:
 	graphrun_truth_free(&t);
+	graphrun_result_free(&res);
 	sb_free(&b);
 	return rc;
 }
@@ -159,7 +162,7 @@ int cmd_graph(int argc, char **argv)
 	}
 	if (truth_path) {
 		fflush(stdout);
-		rc = cmd_graph_eval("graph", &o, &cfg, truth_path, pids, np, calibrate != NULL,
+		rc = cmd_graph_eval("graph", &o, &cfg, truth_path, pids, np, calibrate != NULL, 0,
 				    json != NULL);
 		goto out;
 	}

@@ -5,6 +5,7 @@
 #include "descriptor.h"
 #include "eval.h"
 #include "learn.h"
+#include "learn_cnn.h"
 #include "offline.h"
 #include "util.h"
 
@@ -17,7 +18,9 @@ static const char usage[] =
 	"usage: lesiond train --from SPACE --to NAME [--dim 64] [--hidden 0] [--epochs 30]\n"
 	"       [--seed 1] [--lr 0.005] [--margin 0.2] [--labels FILE] [--eval-split test]\n"
 	"       [--force] [--threads 2] [--batch 64] [--near-q 0.25] [--similar-q 0.25]\n"
-	"       [--pseudo-every 5] [--db PATH]\n\n"
+	"       [--pseudo-every 5] [--db PATH]\n"
+	"       lesiond train --from images --to NAME --images DIR [--epochs 12] [--dim 64]\n"
+	"       [--width 16] [--side 48] [--mm-px 1.5] [--append-weight 0.8] (and the above)\n\n"
 	"Learn a projection (linear, or one hidden layer with --hidden N) from space SPACE to a\n"
 	"new L2-normalised space NAME with a sequence-triplet loss and Deep Lesion Graphs'\n"
 	"sequential sampling. Training sees the coarse types of the catalog (DeepLesion: the\n"
@@ -26,7 +29,10 @@ static const char usage[] =
 	"split (--eval-split, default test; 'none' holds nothing out) is never trained on: a\n"
 	"labels file with types for it is refused unless --force, and its rows stay unused.\n"
 	"Every lesion of SPACE is projected; lesions added to a server later are projected\n"
-	"automatically. The weights, parameters and loss curve are stored in the database.";
+	"automatically. The weights, parameters and loss curve are stored in the database.\n"
+	"--from images trains a convolutional network on the lesions' CT patches instead (the\n"
+	"key slice and its neighbours 2 mm away, side x side pixels at mm-px mm/pixel), with\n"
+	"the same labels, sampling and loss; lesions without images are reported and skipped.";
 
 struct prog {
 	int tty;
@@ -45,6 +51,24 @@ static int on_epoch(void *ctx, const struct train_progress *p)
 	if (g->tty)
 		fprintf(stderr, "  (%.0f s left)\n", eta);
 	return 0;
+}
+
+static int on_cnn_epoch(void *ctx, const struct cnn_progress *p)
+{
+	struct prog *g = ctx;
+
+	fprintf(stderr, "train: epoch %*d/%d  loss %.5f  active %4.1f%%  anchors %d  seeds %d  "
+		"pseudo %d  val 5-NN %s%.3f  %.0f ms\n", p->epochs >= 100 ? 3 : 2, p->epoch,
+		p->epochs, p->loss, 100.0 * p->active, p->anchors, p->n_seeds, p->n_pseudo,
+		p->val_acc < 0 ? "n/a " : "", p->val_acc < 0 ? 0 : p->val_acc, p->ms);
+	(void)g;
+	return 0;
+}
+
+static void on_note(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "train: no image: %s\n", line);
 }
 
 static int parse_int(const char *name, const char *s, int64_t lo, int64_t hi, int *out)
@@ -75,7 +99,7 @@ int cmd_train(int argc, char **argv)
 	const char *seed = NULL, *lr = NULL, *margin = NULL, *labels = NULL, *threads = NULL;
 	const char *eval_split = "test", *force = NULL, *near_q = NULL, *similar_q = NULL;
 	const char *batch = NULL, *pseudo_every = NULL, *keep = NULL, *scale = NULL;
-	const char *append = NULL, *append_w = NULL;
+	const char *append = NULL, *append_w = NULL, *width = NULL, *side = NULL, *mm_px = NULL;
 	const struct cli_opt opts[] = {
 		{ "--from", "SPACE", &from, "source space (e.g. builtin)" },
 		{ "--to", "NAME", &to, "the new space" },
@@ -99,6 +123,9 @@ int cmd_train(int argc, char **argv)
 		{ "--near-q", "Q", &near_q, "\"near location\" quantile (default 0.25)" },
 		{ "--similar-q", "Q", &similar_q, "\"similar size\" quantile (default 0.25)" },
 		{ "--pseudo-every", "N", &pseudo_every, "pseudo-label refresh in epochs, 0 = none (5)" },
+		{ "--width", "N", &width, "--from images: channels of the first block (default 16)" },
+		{ "--side", "N", &side, "--from images: input side in pixels (default 48)" },
+		{ "--mm-px", "X", &mm_px, "--from images: mm per pixel (default 1.5)" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -120,6 +147,12 @@ int cmd_train(int argc, char **argv)
 	}
 	memset(&lo, 0, sizeof(lo));
 	train_params_default(&lo.tp);
+	if (!strcmp(from, "images")) {
+		struct cnn_params cp;
+
+		cnn_params_default(&cp);
+		lo.tp = cp.tp;
+	}
 	lo.tp.global_scale = !(scale && !strcmp(scale, "per-dim"));
 	/* The built-in descriptor's location and size blocks travel along by default: the
 	 * triplet loss ranks them after type, and without them the learned space loses
@@ -135,7 +168,7 @@ int cmd_train(int argc, char **argv)
 			fprintf(stderr, "lesiond train: --append-dims: A:B with 0 <= A < B, or none\n");
 			return 2;
 		}
-	} else if (!strcmp(from, "builtin")) {
+	} else if (!strcmp(from, "builtin") || !strcmp(from, "images")) {
 		lo.append_lo = DESC_LOC_OFF;
 		lo.append_hi = DESC_RAW_DIM;
 	}
@@ -187,6 +220,61 @@ int cmd_train(int argc, char **argv)
 	}
 	if (offline_open(&cfg, "train", &o))
 		goto out_free;
+	if (!strcmp(from, "images")) {
+		struct learn_cnn_opts co;
+		struct learn_cnn_report cr;
+
+		memset(&co, 0, sizeof(co));
+		cnn_params_default(&co.cp);
+		co.cp.tp = lo.tp;
+		co.cp.arch.dim = lo.tp.dim_out;
+		co.append_w = append && !strcmp(append, "none") ? 0 : append_w ? lo.append_w : 0.8;
+		if ((width && parse_int("--width", width, 4, 64, &co.cp.arch.width)) ||
+		    (side && parse_int("--side", side, 16, 128, &co.cp.arch.side)) ||
+		    (mm_px && parse_real("--mm-px", mm_px, &co.cp.arch.mm_px))) {
+			rc = 2;
+			goto out;
+		}
+		if (cnn_arch_check(&co.cp.arch, err)) {
+			fprintf(stderr, "lesiond train: %s\n", err);
+			rc = 2;
+			goto out;
+		}
+		co.to = to;
+		co.images = cfg.images;
+		co.labels = lo.labels;
+		co.labels_n = lo.labels_n;
+		co.labels_name = labels;
+		co.eval_split = lo.eval_split;
+		co.force = lo.force;
+		co.progress = on_cnn_epoch;
+		co.note = on_note;
+		g.tty = 0;
+		g.t0 = now_ms();
+		co.ctx = &g;
+		r = learn_cnn_train(o.st, o.sp, o.cat, &co, &cr, err);
+		if (r) {
+			fprintf(stderr, "lesiond train: %s\n", err);
+			rc = r == LEARN_REFUSED ? 2 : 1;
+			goto out;
+		}
+		printf("train: space %s (CNN %d px at %g mm/px, width %d, dim %d%s) from images: %zu "
+		       "lesions, %zu without images (%zu unreadable), %zu labelled (%s), %zu held out "
+		       "(%s split), %d pseudo-labelled\n", to, co.cp.arch.side, co.cp.arch.mm_px,
+		       co.cp.arch.width, co.cp.arch.dim, co.append_w > 0 ? " + location, size" : "",
+		       cr.lesions, cr.missing, cr.failed, cr.labelled, labels ? labels : "catalog types",
+		       cr.held_out, lo.eval_split ? lesion_split_name(lo.eval_split) : "no",
+		       cr.n_pseudo);
+		if (cr.eval_labels)
+			printf("train: ignored the types of %zu %s-split lesions in %s (--force)\n",
+			       cr.eval_labels, lesion_split_name(lo.eval_split), labels);
+		printf("train: patches in %.1f s; %d epochs in %.1f s, final loss %.5f, val 5-NN %.3f; "
+		       "%zu vectors written in %.1f s total; model stored in the database\n",
+		       cr.patch_seconds, co.cp.tp.epochs, cr.train_seconds, cr.final_loss,
+		       cr.final_val, cr.stored, cr.seconds);
+		rc = 0;
+		goto out;
+	}
 	if (!offline_space(&o, "train", from))
 		goto out;
 	g.tty = isatty(2);

@@ -31,6 +31,11 @@ void h_graph_params(const struct config *c, struct graph_params *p)
 	p->w_loc = c->graph_w_loc;
 	p->w_size = c->graph_w_size;
 	p->threshold = c->graph_threshold;
+	p->axis[0] = c->graph_axis_x;
+	p->axis[1] = c->graph_axis_y;
+	p->axis[2] = c->graph_axis_z;
+	p->sequential = c->graph_sequential;
+	p->align = c->graph_align;
 }
 
 struct space *h_graph_space(struct spaces *sp, const struct config *c)

@@ -12,6 +12,7 @@
 #include "catalog.h"
 #include "coalesce.h"
 #include "embed.h"
+#include "learn_cnn.h"
 #include "slicecache.h"
 #include "handlers.h"
 #include "json.h"
@@ -135,7 +136,7 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 	struct lesion l;
 	double b[4], sp, zi = 5;
 	const char *slice, *unknown;
-	int pat, st, se, sl, used = 0, i, known_loc = 0;
+	int pat, st, se, sl, used = 0, i, known_loc = 0, cnn;
 	char err[LSD_ERRLEN];
 
 	p->status = 422;
@@ -148,9 +149,12 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 		snprintf(p->err, sizeof(p->err), "image: unknown field '%.40s'", unknown);
 		return -1;
 	}
-	if (strcmp(space_name(p->sp), DEFAULT_SPACE) || space_dim(p->sp) != DESC_DIM) {
-		snprintf(p->err, sizeof(p->err), "image queries use the built-in descriptor: space "
-			 "must be '%s'", DEFAULT_SPACE);
+	/* the built-in descriptor, or a network trained by `lesiond train --from images` */
+	cnn = strcmp(space_name(p->sp), DEFAULT_SPACE) &&
+	      learn_cnn_is(app->st, space_name(p->sp), err) == 1;
+	if (!cnn && (strcmp(space_name(p->sp), DEFAULT_SPACE) || space_dim(p->sp) != DESC_DIM)) {
+		snprintf(p->err, sizeof(p->err), "image queries use the built-in descriptor ('%s') "
+			 "or a space trained from images", DEFAULT_SPACE);
 		return -1;
 	}
 	slice = json_str(json_get(img, "slice"));
@@ -234,13 +238,15 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 	eo.weights[0] = (float)app->cfg.desc_w_appearance;
 	eo.weights[1] = (float)app->cfg.desc_w_location;
 	eo.weights[2] = (float)app->cfg.desc_w_size;
-	p->vec = malloc(DESC_DIM * sizeof(float));
+	p->vec = malloc((size_t)space_dim(p->sp) * sizeof(float));
 	if (!p->vec) {
 		p->status = 500;
 		snprintf(p->err, sizeof(p->err), "out of memory");
 		return -1;
 	}
-	i = embed_region(app->st, &eo, &l, known_loc, p->vec, err);
+	i = cnn ? learn_cnn_region(app->st, space_name(p->sp), app->cfg.images, &l, known_loc, p->vec,
+				   space_dim(p->sp), err)
+		: embed_region(app->st, &eo, &l, known_loc, p->vec, err);
 	if (i) {
 		p->status = i == DESC_ENOIMG ? 404 : 422;
 		snprintf(p->err, sizeof(p->err), "image: %.480s", err);
@@ -438,7 +444,7 @@ static int run_one(struct app *app, struct pq *p, struct sb *b, char *err)
 	if (p->lesion_id)
 		sb_addf(b, ",\"query\":{\"lesion_id\":%lld}", (long long)p->lesion_id);
 	else if (p->image)
-		sb_adds(b, ",\"query\":{\"image\":true,\"space\":\"builtin\"}");
+		sb_addf(b, ",\"query\":{\"image\":true,\"space\":\"%s\"}", space_name(p->sp));
 	else
 		sb_adds(b, ",\"query\":{\"vector\":true}");
 	sb_addf(b, ",\"k\":%d,\"mode\":\"%s\",\"count\":%d,", p->q.k, search_mode_name(mode), n);
@@ -745,9 +751,19 @@ void h_search_batch(const struct request *r, struct reply *rp)
 {
 	struct batch *bt;
 
+	if (r->content_type && !strcmp(r->content_type, "application/x-npy")) {
+		h_search_batch_npy(r, rp);	/* h_search_npz.c */
+		return;
+	}
+	if (req_query(r, "format") && strcmp(req_query(r, "format"), "ndjson")) {
+		reply_problem(rp, 406, "an NDJSON batch is answered as NDJSON; for .npz send the "
+			      "queries as application/x-npy");
+		return;
+	}
 	if (!r->content_type || (strcmp(r->content_type, "application/x-ndjson") &&
 				 strcmp(r->content_type, "application/json"))) {
-		reply_problem(rp, 415, "send application/x-ndjson: one query object per line");
+		reply_problem(rp, 415, "send application/x-ndjson (one query object per line) or "
+			      "application/x-npy (n x d float32 vectors)");
 		return;
 	}
 	if (!r->body) {

@@ -11,6 +11,7 @@
 #include "handlers.h"
 #include "json.h"
 #include "learn.h"
+#include "learn_cnn.h"
 #include "log.h"
 #include "space.h"
 #include "spacedb.h"
@@ -66,6 +67,9 @@ static void on_added(struct app *app, const struct lesion *l, size_t n)
 				log_msg(LOG_WARN, "lesion %lld: not projected into a trained space: %s",
 					(long long)l[i].id, err);
 		}
+		/* and into every space `lesiond train --from images` learned */
+		if (learn_cnn_embed_new(app->st, app->sp, app->cfg.images, l, n, err))
+			log_msg(LOG_WARN, "added lesions not embedded by a trained network: %s", err);
 	}
 	if (prev_added)
 		prev_added(app, l, n);
@@ -121,6 +125,23 @@ static void metrics_spaces(struct app *app, struct sb *b)
 	}
 	sb_addf(b, "# HELP lesiond_lesions Lesions in the catalog.\n# TYPE lesiond_lesions gauge\n"
 		   "lesiond_lesions %zu\n", catalog_count(app->cat));
+	{
+		struct search_stats ss;
+
+		search_stats_get(&ss);
+		sb_addf(b, "# HELP lesiond_search_filtered_total Filtered searches by the path they "
+			   "took (search.h).\n# TYPE lesiond_search_filtered_total counter\n"
+			   "lesiond_search_filtered_total{path=\"exact_subset\"} %llu\n"
+			   "lesiond_search_filtered_total{path=\"overfetch\"} %llu\n"
+			   "lesiond_search_filtered_total{path=\"overfetch_ann\"} %llu\n"
+			   "lesiond_search_filtered_total{path=\"ann_fallback\"} %llu\n"
+			   "# HELP lesiond_search_overfetch_grow_total Over-fetch k' growth rounds.\n"
+			   "# TYPE lesiond_search_overfetch_grow_total counter\n"
+			   "lesiond_search_overfetch_grow_total %llu\n",
+			(unsigned long long)ss.exact_subset, (unsigned long long)ss.overfetch,
+			(unsigned long long)ss.overfetch_ann, (unsigned long long)ss.ann_fallback,
+			(unsigned long long)ss.overfetch_grow);
+	}
 	if (app->coal) {
 		struct coalescer_stats cs;
 
@@ -163,7 +184,8 @@ int h_spaces_start(struct app *app, char *err)
 	if (app->cfg.coalesce_max > 1 &&
 	    coalescer_create(app->cfg.coalesce_max, app->cfg.coalesce_wait_us, &app->coal))
 		return errf(err, "out of memory");
-	if (spacedb_open(app->st, &app->sp, log_line, NULL, err))
+	if (spacedb_set_search_params(app->cfg.search_params, err) ||
+	    spacedb_open(app->st, &app->sp, log_line, NULL, err))
 		return -1;
 	log_msg(LOG_INFO, "catalog: %zu lesions; %zu embedding space(s) loaded in %.0f ms",
 		catalog_count(app->cat), spaces_count(app->sp), now_ms() - t0);

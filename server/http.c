@@ -456,6 +456,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		s->req.if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 								   MHD_HTTP_HEADER_IF_NONE_MATCH);
 		s->req.origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+		s->req.accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
 		s->req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 								   MHD_HTTP_HEADER_AUTHORIZATION);
 		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &s->req);

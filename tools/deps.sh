@@ -4,6 +4,7 @@
 # Called by `make deps` (and by `make run` / `make test` when a stamp is missing).
 # Idempotent: each step checks before it acts, so a second run does nothing.
 #   1. apt packages (dev headers, FAISS, OpenBLAS, curl for tests, clang for fuzzing;
+#      numpy, Slurm, munge and GNU parallel for the batch-kNN tests;
 #      LESIOND_BUILD_ONLY=1: only those needed to build)
 #   2. a deb-src entry for Debian's main archive, then `apt-get source faiss`
 #   3. playwright-core (npm, version pinned by tests/e2e/package-lock.json) into
@@ -26,7 +27,8 @@ libfaiss-dev libopenblas-dev libgnutls28-dev
 # what the tests, fuzzing and TLS checks use; LESIOND_BUILD_ONLY=1 (the container image's
 # build stage) installs only what building lesiond needs, and implies LESIOND_NO_BROWSER
 if [ -z "${LESIOND_BUILD_ONLY:-}" ]; then
-	PKGS="$PKGS curl sqlite3 gnutls-bin clang libclang-rt-14-dev jq python3"
+	PKGS="$PKGS curl sqlite3 gnutls-bin clang libclang-rt-14-dev jq python3 python3-numpy
+slurm-wlm munge parallel"
 else
 	LESIOND_NO_BROWSER=1
 fi

@@ -49,6 +49,45 @@ check "train with catalog labels" "$LESIOND" train --from builtin --to learned_v
 check "eval builtin" jq -e >/dev/null '.queries > 5 and .skipped == 0' "$T_DIR/eval_b.json"
 check "eval learned" jq -e >/dev/null '.queries > 5 and .skipped == 0 and (.at[1].type_precision | . >= 0 and . <= 1)' "$T_DIR/eval_l.json"
 echo "# builtin P@5 $(jq .at[1].type_precision "$T_DIR/eval_b.json"), learned P@5 $(jq .at[1].type_precision "$T_DIR/eval_l.json")"
+# type precision at K = 1, 5, 10 recomputed here (numpy over the vectors read from SQLite
+# with Python's sqlite3, types from ground_truth.csv): each test-split query ranks the
+# other patients' lesions by squared L2; precision = same type among the K hits
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+for sp in builtin learned; do
+	[ "$sp" = builtin ] && ej="$T_DIR/eval_b.json" || ej="$T_DIR/eval_l.json"
+	check "eval $sp: type precision at 1, 5, 10 equals an independent computation" \
+		"$PY" - "$DB" "$D/ground_truth.csv" "$sp" "$ej" <<'PYEOF'
+import csv, json, sqlite3, sys
+import numpy as np
+db, truth, space, ej = sys.argv[1:5]
+t = {int(r["lesion_id"]): int(r["true_type"]) for r in csv.DictReader(open(truth))}
+c = sqlite3.connect(db)
+dim = c.execute("SELECT dim FROM spaces WHERE name = ?", (space,)).fetchone()[0]
+les = {i: (p, s) for i, p, s in c.execute("SELECT id, patient, split FROM lesions")}
+rows = c.execute("SELECT lesion_id, vec FROM vectors WHERE space = ? ORDER BY lesion_id", (space,)).fetchall()
+ids = np.array([r[0] for r in rows])
+v = np.array([np.frombuffer(r[1], dtype="<f4", count=dim) for r in rows], dtype=np.float64)
+pat = np.array([les[i][0] for i in ids])
+prec = {1: [], 5: [], 10: []}
+for qi, q in enumerate(ids):
+    if les[q][1] != 3 or t.get(q, -1) < 1:
+        continue
+    d = ((v - v[qi]) ** 2).sum(axis=1)
+    d[pat == pat[qi]] = np.inf
+    order = [j for j in np.argsort(d, kind="stable") if np.isfinite(d[j])][:10]
+    for K in prec:
+        ht = [t.get(ids[j], -1) for j in order[:K]]
+        known = [x for x in ht if x >= 1]
+        if known:
+            prec[K].append(sum(x == t[q] for x in known) / len(known))
+e = json.load(open(ej))
+got = [a["type_precision"] for a in e["at"]]
+want = [float(np.mean(prec[K])) for K in (1, 5, 10)]
+print("# %s: lesiond %s, here %s" % (space, ["%.4f" % x for x in got], ["%.4f" % x for x in want]))
+sys.exit(0 if all(abs(a - b) <= 0.005 for a, b in zip(got, want)) else 1)
+PYEOF
+done
 
 start_server --images "$D/Images_png" || { echo "RESULT $T_PASS $((T_FAIL + 1))"; exit 1; }
 expect GET /v1/stats 200

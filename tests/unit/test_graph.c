@@ -34,6 +34,10 @@ static struct graph_params test_params(void)
 	p.w_size = 0.1;
 	p.w_embed = 0.0;
 	p.threshold = 0.1;
+	/* the hand cases were worked out for the all-pairs rule, isotropic */
+	p.axis[0] = p.axis[1] = p.axis[2] = 1;
+	p.sequential = 0;
+	p.align = 0;
 	p.max_dloc = 0.25;
 	p.max_size_ratio = 4.0;
 	p.type_gate = 1;
@@ -504,7 +508,7 @@ static void test_calibrate(void)
 	size_t n = scenario(l);
 	static const int64_t tr[] = { 1, 2, 3, 4, 1, 2, 5, 3, 4, 1, 5, 3, 4 };
 	static const double wl[] = { 1 }, ws[] = { 0.1 }, thr[] = { 0.001, 0.1, 1.0 };
-	struct graph_grid grid = { wl, ws, NULL, thr, 1, 1, 0, 3 };
+	struct graph_grid grid = { wl, ws, NULL, thr, 1, 1, 0, 3, NULL, 0 };
 	struct graph_params p = test_params(), best;
 	struct graph_eval ev;
 	char err[LSD_ERRLEN];
@@ -545,7 +549,7 @@ static void test_calibrate_plateau(void)
 	static const double wl[] = { 1 }, ws[] = { 0, 0.1 };
 	static const double thr[] = { 0.005, 0.02, 0.03, 0.04, 0.05, 0.1, 0.2 };
 	static const double bad[] = { 0.02, 0.01 };
-	struct graph_grid grid = { wl, ws, NULL, thr, 1, 2, 0, 7 };
+	struct graph_grid grid = { wl, ws, NULL, thr, 1, 2, 0, 7, NULL, 0 };
 	struct graph_params p = test_params(), best;
 	struct graph_eval ev;
 	double run[2] = { 0, 0 };

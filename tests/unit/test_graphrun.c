@@ -188,6 +188,7 @@ static void test_rebuild_with_space(void)
 		/* tracks: {A}, {B,X}, {P,Q}; whole: {P,Q} only (A is joined to X) */
 		CHECK_EQ_INT(r.ev.tracks, 3);
 		CHECK_EQ_INT(r.ev.whole, 1);
+		graphrun_result_free(&r);
 		/* with the space: perfect, and the calibration (grid includes w_embed > 0)
 		 * finds a perfect setting with a positive embedding weight */
 		CHECK_EQ_INT(graphrun_eval(st, sp, &p, &t, NULL, 0, 1, &r, err), 0);
@@ -198,6 +199,7 @@ static void test_rebuild_with_space(void)
 		CHECK_NEAR(r.best_ev.f1, 1, 1e-12);
 		CHECK(r.best.w_embed > 0);
 		CHECK(r.run[0] <= r.best.threshold && r.best.threshold <= r.run[1]);
+		graphrun_result_free(&r);
 		/* one patient only */
 		{
 			const int64_t one = 2;
@@ -205,6 +207,7 @@ static void test_rebuild_with_space(void)
 			CHECK_EQ_INT(graphrun_eval(st, sp, &p, &t, &one, 1, 0, &r, err), 0);
 			CHECK_EQ_INT(r.labelled, 2);
 			CHECK_EQ_INT(r.ev.tp, 1);
+			graphrun_result_free(&r);
 		}
 		graphrun_truth_free(&t);
 		graphrun_truth_free(&t);	/* idempotent */

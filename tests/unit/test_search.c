@@ -38,13 +38,13 @@ static void make_data(struct catalog *cat)
 		memset(l, 0, sizeof(*l));
 		l->id = i;
 		l->patient = 1 + (i - 1) / 7;
-		l->study = 1 + i % 3;
+		l->study = i % 7 == 0 ? 4 : 1 + i % 3;	/* study 4: one lesion */
 		l->type = urand() < 0.2 ? -1 : 1 + (int)(urand() * 8);
 		l->split = 1 + (int)(urand() * 3);
-		l->diam_mm[0] = 4 + urand() * 60;
+		l->diam_mm[0] = 4 + 0.25 * (int)(urand() * 240);	/* exact in float */
 		l->diam_mm[1] = l->diam_mm[0] * 0.6;
 		l->gender = urand() < 0.5 ? 'M' : 'F';
-		l->age = urand() < 0.1 ? NAN : 20 + urand() * 60;
+		l->age = urand() < 0.1 ? NAN : 20 + (int)(urand() * 60);
 		l->noisy = urand() < 0.05;
 		for (d = 0; d < D; d++)	/* clustered, like embeddings */
 			vecs[i - 1][d] = (float)(cluster * 0.3 * ((d + cluster) % 3 == 0) + urand());
@@ -52,10 +52,40 @@ static void make_data(struct catalog *cat)
 	}
 }
 
+/* The filter, written out here over the raw fields (not lesiond's catalog_match or
+ * store_filter_match: the reference must not share the code it checks). */
+static int raw_match(const struct store_filter *f, const struct lesion *l)
+{
+	int tbit = l->type > 0 ? l->type : 0;
+
+	if (f->patient && l->patient != f->patient)
+		return 0;
+	if (f->study && l->study != f->study)
+		return 0;
+	if (f->type_mask && !((f->type_mask >> tbit) & 1u))
+		return 0;
+	if (f->split_mask && !((f->split_mask >> l->split) & 1u))
+		return 0;
+	if (f->min_diam_mm > 0 && l->diam_mm[0] < f->min_diam_mm)
+		return 0;
+	if (f->max_diam_mm > 0 && l->diam_mm[0] > f->max_diam_mm)
+		return 0;
+	if (f->gender && l->gender != f->gender)
+		return 0;
+	if ((!isnan(f->min_age) || !isnan(f->max_age)) && isnan(l->age))
+		return 0;
+	if (!isnan(f->min_age) && l->age < f->min_age)
+		return 0;
+	if (!isnan(f->max_age) && l->age > f->max_age)
+		return 0;
+	if (f->exclude_noisy && l->noisy)
+		return 0;
+	return 1;
+}
+
 static int passes(const struct search_query *q, int64_t id)
 {
 	const struct lesion *l = &les[id];
-	struct catalog_entry e;
 
 	if (id == q->self_id)
 		return 0;
@@ -63,10 +93,7 @@ static int passes(const struct search_query *q, int64_t id)
 		return 0;
 	if (q->same_patient == SEARCH_SP_ONLY && l->patient != q->patient)
 		return 0;
-	if (!q->filter)
-		return 1;
-	catalog_entry_from_lesion(l, &e);
-	return store_filter_match(q->filter, l) && catalog_match(q->filter, &e);
+	return !q->filter || raw_match(q->filter, l);
 }
 
 static double dist(enum space_metric m, const float *a, const float *b)
@@ -114,14 +141,18 @@ static void random_filter(struct store_filter *f)
 		f->type_mask = (unsigned)(urand() * 511) & ~1u;
 	if (urand() < 0.3)
 		f->split_mask = 1u << (1 + (int)(urand() * 3));
-	if (urand() < 0.3)
-		f->min_diam_mm = urand() * 40;
+	if (urand() < 0.3)	/* on the diameters' grid: the bounds are inclusive */
+		f->min_diam_mm = 0.25 * (int)(urand() * 160);
 	if (urand() < 0.2)
-		f->max_diam_mm = 30 + urand() * 40;
+		f->max_diam_mm = 30 + 0.25 * (int)(urand() * 160);
 	if (urand() < 0.2)
 		f->gender = urand() < 0.5 ? 'M' : 'F';
 	if (urand() < 0.2)
-		f->min_age = 30 + urand() * 30;
+		f->min_age = 30 + (int)(urand() * 30);
+	if (urand() < 0.1)
+		f->max_age = 40 + (int)(urand() * 30);
+	if (urand() < 0.05)
+		f->study = 1 + (int)(urand() * 3);
 	if (urand() < 0.1)
 		f->exclude_noisy = 1;
 	if (urand() < 0.05)
@@ -221,7 +252,10 @@ static void test_hnsw_never_short(void)
 
 	compare("HNSW32", SPACE_L2, cat, 0, &r);
 	printf("# HNSW32 filtered recall@k vs brute force: %.4f\n", r);
-	CHECK(r > 0.8);
+	/* most of these queries take the exact subset path (N = 3000 is under the 4,096
+	 * threshold) or the unfiltered path: measured 1.0000; tests/unit/test_search_paths.c
+	 * measures the approximate path itself */
+	CHECK(r >= 0.99);
 }
 
 static void test_selective_filters(void)
@@ -238,15 +272,29 @@ static void test_selective_filters(void)
 	q.self_id = 1;
 	q.patient = les[1].patient;
 	q.k = 10;
-	/* exactly one allowed lesion: patient 100's lesions of study 2 */
-	store_filter_init(&f);
-	f.patient = 100;
-	f.study = les[700].study;
-	q.filter = &f;
-	CHECK_EQ_INT(search_run(sp, cat, &q, 1, &hp, &nh, &mode, err), 0);
-	CHECK(nh >= 1 && nh <= 3);
-	for (int i = 0; i < nh; i++)
-		CHECK(les[hits[i].id].patient == 100);
+	/* exactly one allowed lesion: a (patient, study) pair with one lesion, found by a
+	 * plain loop here */
+	{
+		int64_t only = 0, i, j;
+
+		for (i = 2; i <= N && !only; i++) {
+			int cnt = 0;
+
+			for (j = 1; j <= N; j++)
+				cnt += les[j].patient == les[i].patient && les[j].study == les[i].study;
+			if (cnt == 1)
+				only = i;
+		}
+		CHECK(only > 0);
+		store_filter_init(&f);
+		f.patient = les[only].patient;
+		f.study = les[only].study;
+		q.filter = &f;
+		CHECK_EQ_INT(search_run(sp, cat, &q, 1, &hp, &nh, &mode, err), 0);
+		CHECK_EQ_INT(nh, 1);
+		CHECK_EQ_INT(hits[0].id, only);
+		CHECK_EQ_INT(mode, SEARCH_EXACT);
+	}
 	/* none allowed: an empty answer, not an error */
 	f.patient = 999999;
 	CHECK_EQ_INT(search_run(sp, cat, &q, 1, &hp, &nh, &mode, err), 0);

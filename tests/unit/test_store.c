@@ -98,12 +98,27 @@ static void test_roundtrip_all_rows(void)
 	CHECK_EQ_INT(added, 260);
 	for (i = 0; i < n; i++) {
 		CHECK_EQ_INT(store_lesion_get(st, (int64_t)i + 1, &got, err), 0);
-		CHECK(memcmp(got.recist, v[i].recist, sizeof(got.recist)) == 0);
-		CHECK(memcmp(got.loc, v[i].loc, sizeof(got.loc)) == 0);
-		CHECK(memcmp(got.spacing, v[i].spacing, sizeof(got.spacing)) == 0);
-		CHECK(got.type == v[i].type && got.split == v[i].split && got.gender == v[i].gender);
-		CHECK(isnan(got.age) == isnan(v[i].age));
+		/* every field (the derived ones included), bit for bit */
+		CHECK_EQ_INT(got.id, (int64_t)i + 1);
 		CHECK_STR(got.file_name, v[i].file_name);
+		CHECK(got.patient == v[i].patient && got.study == v[i].study);
+		CHECK(got.series == v[i].series && got.key_slice == v[i].key_slice);
+		CHECK(memcmp(got.recist, v[i].recist, sizeof(got.recist)) == 0);
+		CHECK(memcmp(got.bbox, v[i].bbox, sizeof(got.bbox)) == 0);
+		CHECK(memcmp(got.diam_px, v[i].diam_px, sizeof(got.diam_px)) == 0);
+		CHECK(memcmp(got.loc, v[i].loc, sizeof(got.loc)) == 0);
+		CHECK(got.type == v[i].type && got.noisy == v[i].noisy);
+		CHECK(memcmp(got.slice_range, v[i].slice_range, sizeof(got.slice_range)) == 0);
+		CHECK(memcmp(got.spacing, v[i].spacing, sizeof(got.spacing)) == 0);
+		CHECK(memcmp(got.image_size, v[i].image_size, sizeof(got.image_size)) == 0);
+		CHECK(memcmp(got.window, v[i].window, sizeof(got.window)) == 0);
+		CHECK(got.gender == v[i].gender && got.split == v[i].split);
+		CHECK(isnan(got.age) == isnan(v[i].age));
+		CHECK(isnan(v[i].age) || got.age == v[i].age);
+		/* derived: long/short diameter in mm = px x spacing x, computed here */
+		CHECK_NEAR(got.diam_mm[0], v[i].diam_px[0] * v[i].spacing[0], 1e-4);
+		CHECK_NEAR(got.diam_mm[1], v[i].diam_px[1] * v[i].spacing[0], 1e-4);
+		CHECK_STR(got.image_path, v[i].image_path);
 	}
 	/* same rows again: nothing changes */
 	CHECK_EQ_INT(store_lesion_insert(st, v, n, &added, &same, err), 0);

@@ -1,0 +1,103 @@
+/* cnn.h - the lesion network: a small VGG-like CNN on the lesion's CT patch, trained with
+ * Deep Lesion Graphs' sequence-triplet loss (index/cnn.c; layers in nn.h, sampling in
+ * train.h's train_sampler).
+ *
+ * Input (as in DLG / the NIH lesion networks): a side x side patch at mm_px mm/pixel
+ * centred on the lesion box, channels = the key slice and its neighbours 2 mm above and
+ * below (desc_patch: nearest/interpolated slices at that fixed offset) in a wide window
+ * (HU / 1000, clipped to [-1, 1]) plus the key slice in a soft-tissue window (W400/L40).
+ * Network: 3 blocks of two 3x3 conv + ReLU (width w, 2w, 4w), 2x2 max pool between
+ * blocks; each block's output is global-average-pooled and the three are concatenated
+ * (DLG's multi-scale features), then a fully connected layer to dim and L2 normalisation.
+ * Training: Adam on mini-batches of anchors, gradients summed in a fixed number of
+ * chunks (deterministic for a seed whatever the thread count), augmentation by shift,
+ * scale and intensity jitter of a cached larger patch.
+ */
+#ifndef LSD_CNN_H
+#define LSD_CNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "train.h"
+
+#define CNN_SLICES 3		/* slices read per lesion (desc_patch) */
+#define CNN_CH 4		/* network input channels */
+#define CNN_MARGIN_PX 16	/* extra border of the cached patch, for augmentation */
+
+struct cnn_arch {
+	int side;		/* input side in pixels, multiple of 4, 16..128 (default 48) */
+	double mm_px;		/* mm per pixel (default 1.5) */
+	int width;		/* channels of the first block, 4..64 (default 16) */
+	int dim;		/* embedding dimension, 2..1024 (default 64) */
+};
+
+struct cnn_params {
+	struct cnn_arch arch;
+	struct train_params tp;	/* epochs, seed, lr, batch, margin, threads, pseudo-labels,
+				 * sampling (train.h); tp.dim_out is arch.dim */
+	double shift_mm;	/* augmentation: uniform shift +- (default 3) */
+	double scale_jit;	/* scale in [1-s, 1+s] (default 0.1) */
+	double hu_jit;		/* intensity offset sd in HU (default 20) */
+	int val_every;		/* validation kNN every N epochs; 0 none (default 1) */
+};
+
+/* A lesion's cached input: CNN_SLICES planes of (side + 2 CNN_MARGIN_PX)^2 HU values. */
+struct cnn_patch {
+	int16_t *hu;
+};
+
+/* Per-epoch report (cnn_fit's progress callback). */
+struct cnn_progress {
+	int epoch, epochs;
+	double loss, active, ms;
+	int anchors, n_seeds, n_pseudo;
+	double val_acc;		/* 5-NN type vote of labelled val lesions among other
+				 * patients' labelled lesions; -1 when not measured */
+};
+typedef int (*cnn_progress_fn)(void *ctx, const struct cnn_progress *p);
+
+struct cnn_model;
+
+void cnn_params_default(struct cnn_params *p /* OUT */);
+int cnn_arch_check(const struct cnn_arch *a, char *err);
+int cnn_model_create(const struct cnn_arch *a, uint64_t seed, struct cnn_model **m /* OUT */,
+		     char *err);
+void cnn_model_free(struct cnn_model *m);
+const struct cnn_arch *cnn_model_arch(const struct cnn_model *m);
+/* The flat parameter vector (tests: gradient checks). */
+float *cnn_model_params(struct cnn_model *m, size_t *n /* OUT */);
+
+/* Side of the cached patch for an architecture. */
+int cnn_patch_side(const struct cnn_arch *a);
+/* Network input (CNN_CH x side x side) from a cached patch with the given jitter
+ * (dx, dy in mm, scale, HU offset); zero jitter = the centred, unscaled input. */
+void cnn_input(const struct cnn_arch *a, const int16_t *hu, double dx_mm, double dy_mm,
+	       double scale, double hu_off, float *x /* OUT */);
+
+/* Unit-length embedding of one input; returns 0, or -1 when it is the zero vector.
+ * Thread-safe (allocates its own scratch). */
+int cnn_forward(const struct cnn_model *m, const float *x, float *y /* OUT dim */);
+/* Embeddings of n cached patches on threads; rows that fail are zeros. Returns failures. */
+size_t cnn_embed_many(const struct cnn_model *m, const struct cnn_patch *p, size_t n,
+		      float *y /* OUT n * dim */, int threads);
+/* Sequence-triplet loss of an anchor and its sequence (inputs), and (when grad is not
+ * NULL) its gradient added to grad (cnn_model_params layout). For the gradient check. */
+double cnn_seq_loss(const struct cnn_model *m, const float *const *x, int k, double margin,
+		    float *grad);
+
+/* Train on n samples (train.h's label and split fields; x unused) with cached patches
+ * patch[i] (hu NULL: the lesion has no image and is never used). */
+int cnn_fit(const struct train_sample *s, const struct cnn_patch *patch, size_t n,
+	    const struct cnn_params *p, struct cnn_model **model /* OUT */,
+	    double *loss_curve /* OUT epochs, may be NULL */,
+	    double *val_curve /* OUT epochs, may be NULL */, int *n_pseudo /* OUT */,
+	    cnn_progress_fn progress, void *ctx, char *err);
+
+/* "LSDCNN01" blob: arch, weights (little-endian float32), FNV-1a checksum. */
+int cnn_model_serialize(const struct cnn_model *m, void **blob /* OUT */, size_t *len /* OUT */,
+			char *err);
+int cnn_model_deserialize(const void *blob, size_t len, struct cnn_model **m /* OUT */,
+			  char *err);
+
+#endif

@@ -1,0 +1,75 @@
+#!/bin/sh
+# train_cnn.sh - black-box tests of `lesiond train --from images` (the lesion network) on a
+# small demo: training (a progress line per epoch with the validation 5-NN, the model row
+# with its loss and validation curves), determinism for a seed on one thread, lesions
+# without images reported and skipped, `lesiond embed --space`, eval, and over HTTP:
+# similar-lesion and image-region search in the CNN space, a lesion POSTed over HTTP
+# embedded into it automatically.
+. "$(dirname "$0")/lib.sh"
+DB="$T_DIR/lesiond.db"
+D="$T_DIR/demo"
+"$LESIOND" demo --out "$D" --patients 12 --seed 5 > /dev/null 2>&1
+"$LESIOND" ingest --csv "$D/DL_info.csv" --db "$DB" > /dev/null 2>&1
+N=$(($(wc -l < "$D/DL_info.csv") - 1))
+check "demo has lesions" test "$N" -gt 50
+# one lesion's series gone: it is reported and skipped
+GONE=$(sqlite3 "$DB" "select id from lesions order by id desc limit 1")
+GONE_DIR=$(sqlite3 "$DB" "select printf('%06d_%02d_%02d', patient, study, series) from lesions where id=$GONE")
+mv "$D/Images_png/$GONE_DIR" "$D/gone"
+NIMG=$(sqlite3 "$DB" "select count(*) from lesions where printf('%06d_%02d_%02d', patient, study, series) <> '$GONE_DIR'")
+
+"$LESIOND" train --from images --to cnn --labels "$D/ground_truth.csv" --epochs 3 \
+	--images "$D/Images_png" --db "$DB" > /dev/null 2> "$T_DIR/refused.err"
+check "eval-split labels refused (exit 2)" test $? = 2
+"$LESIOND" train --from images --to cnn --epochs 2 --db "$DB" > /dev/null 2>&1
+check "no --images: exit 1" test $? = 1
+"$LESIOND" train --from images --to cnn --side 50 --images "$D/Images_png" --db "$DB" > /dev/null 2>&1
+check "bad --side: exit 2" test $? = 2
+
+check "train --from images" "$LESIOND" train --from images --to cnn --labels "$D/ground_truth.csv" \
+	--force --epochs 3 --width 8 --seed 4 --threads 1 --images "$D/Images_png" --db "$DB" \
+	> "$T_DIR/train.out" 2> "$T_DIR/train.err"
+cat "$T_DIR/train.out"
+check "one progress line per epoch, with val 5-NN" test "$(grep -c '^train: epoch .* val 5-NN' "$T_DIR/train.err")" = 3
+check "missing images reported" grep -q "no image: lesion [0-9]*: $GONE_DIR/[0-9]*.png: no such file" "$T_DIR/train.err"
+check "summary counts the lesions without images" grep -q "$N lesions, [1-9][0-9]* without images" "$T_DIR/train.out"
+check "every lesion with images embedded" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnn'")" = "$NIMG"
+check "model row" test "$(sqlite3 "$DB" "select from_space || ' ' || json_array_length(loss_curve) || ' ' || json_array_length(json_extract(params, '\$.val_acc')) || ' ' || json_extract(params, '\$.width') || ' ' || (length(weights) > 10000) from models where name='cnn'")" = "@images 3 3 8 1"
+"$LESIOND" train --from images --to cnn2 --labels "$D/ground_truth.csv" --force --epochs 3 \
+	--width 8 --seed 4 --threads 1 --images "$D/Images_png" --db "$DB" > /dev/null 2>&1
+check "deterministic for a seed" test "$(sqlite3 "$DB" "select count(*) from vectors a join vectors b using (lesion_id) where a.space='cnn' and b.space='cnn2' and a.vec = b.vec")" = "$NIMG"
+check "embed --space cnn" "$LESIOND" embed --space cnn --images "$D/Images_png" --db "$DB"
+check "embed leaves the vectors as trained" test "$(sqlite3 "$DB" "select count(*) from vectors a join vectors b using (lesion_id) where a.space='cnn' and b.space='cnn2' and a.vec = b.vec")" = "$NIMG"
+"$LESIOND" eval --space cnn --truth "$D/ground_truth.csv" --json --db "$DB" 2>/dev/null > "$T_DIR/eval.json"
+check "eval cnn" jq -e >/dev/null '.queries > 5 and (.at[1].type_precision | . >= 0 and . <= 1)' "$T_DIR/eval.json"
+mv "$D/gone" "$D/Images_png/$GONE_DIR"
+
+start_server --images "$D/Images_png" || { echo "RESULT $T_PASS $((T_FAIL + 1))"; exit 1; }
+expect GET /v1/stats 200
+jqt "any(.spaces[]; .name == \"cnn\" and .dim == 69 and .count == $NIMG)"
+ID=$(sqlite3 "$DB" "select id from lesions order by id limit 1")
+expect GET "/v1/lesions/$ID/similar?space=cnn&k=5" 200
+jqt '.count == 5 and .space == "cnn" and ([.results[].distance] | . == sort)'
+# image region: the lesion's own box on its key slice finds the lesion itself first
+SL=$(sqlite3 "$DB" "select printf('%06d_%02d_%02d/%03d.png', patient, study, series, key_slice) from lesions where id=$ID")
+BOX=$(curl -s "$BASE/v1/lesions/$ID" | jq -c '.bounding_box')
+SP=$(curl -s "$BASE/v1/lesions/$ID" | jq '.spacing_mm_px[0]')
+LOC=$(curl -s "$BASE/v1/lesions/$ID" | jq -c '.normalized_location')
+expect POST /v1/search 200 -H 'Content-Type: application/json' \
+	--data "{\"space\":\"cnn\",\"k\":3,\"image\":{\"slice\":\"$SL\",\"bbox\":$BOX,\"spacing_mm\":$SP,\"location\":$LOC}}"
+jqt ".count == 3 and .space == \"cnn\" and .query.image == true and .query.space == \"cnn\""
+jqt ".results[0].lesion_id == $ID"
+expect POST /v1/search 404 -H 'Content-Type: application/json' \
+	--data "{\"space\":\"cnn\",\"k\":3,\"image\":{\"slice\":\"999999_01_01/001.png\",\"bbox\":[1,1,20,20],\"spacing_mm\":0.7}}"
+# a lesion deleted and POSTed again is embedded into cnn and finds the same neighbours
+expect GET "/v1/lesions/$ID/similar?space=cnn&k=5" 200
+jq -c '[.results[].lesion_id]' "$T_DIR/body" > "$T_DIR/before.json"
+curl -s "$BASE/v1/lesions/$ID" | jq 'del(.id)' > "$T_DIR/lesion.json"
+expect DELETE "/v1/lesions/$ID" 204
+expect POST /v1/lesions 201 -H 'Content-Type: application/json' --data @"$T_DIR/lesion.json"
+NEW=$(jq '.ids[0] // .id' "$T_DIR/body")
+expect GET "/v1/lesions/$NEW/similar?space=cnn&k=5" 200
+jqt "[.results[].lesion_id] == $(cat "$T_DIR/before.json")"
+stop_server
+check "added lesion's CNN vector stored" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnn' and lesion_id=$NEW")" = 1
+finish

@@ -1,0 +1,396 @@
+/* test_nn.c - the lesion network: every layer's gradient against finite differences,
+ * the whole network's, determinism for a seed (and across thread counts), a model blob
+ * round trip, and a tiny synthetic problem where only the pixels carry the class. */
+#include "cnn.h"
+#include "nn.h"
+#include "rng.h"
+#include "unit.h"
+
+static struct rng R;
+
+static void fill(float *v, size_t n, double sd)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v[i] = (float)(sd * rng_normal(&R));
+}
+
+static double dotf(const float *a, const float *b, size_t n)
+{
+	double s = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		s += (double)a[i] * b[i];
+	return s;
+}
+
+/* relative agreement of an analytic and a numeric derivative */
+static int close_enough(double an, double nu, double tol)
+{
+	return fabs(an - nu) <= tol * (fabs(an) + fabs(nu)) + tol * 0.05;
+}
+
+enum { C = 3, H = 6, W = 6, CO = 4 };
+
+static double conv_loss(const float *in, const float *wt, const float *b, const float *r)
+{
+	float col[9 * C * H * W], out[CO * H * W];
+
+	nn_conv3_fwd(in, C, H, W, wt, b, CO, col, out);
+	return dotf(out, r, CO * H * W);
+}
+
+static void test_conv_grad(void)
+{
+	float in[C * H * W], wt[CO * 9 * C], b[CO], r[CO * H * W];
+	float col[9 * C * H * W], dcol[9 * C * H * W], dw[CO * 9 * C] = { 0 }, db[CO] = { 0 };
+	float din[C * H * W];
+	const float eps = 1e-2f;
+	int i, bad = 0;
+
+	fill(in, C * H * W, 1);
+	fill(wt, CO * 9 * C, 0.5);
+	fill(b, CO, 0.5);
+	fill(r, CO * H * W, 1);
+	nn_conv3_bwd(in, C, H, W, wt, CO, r, col, dcol, dw, db, din);
+	for (i = 0; i < C * H * W; i++) {
+		float s = in[i];
+		double lp, lm;
+
+		in[i] = s + eps;
+		lp = conv_loss(in, wt, b, r);
+		in[i] = s - eps;
+		lm = conv_loss(in, wt, b, r);
+		in[i] = s;
+		bad += !close_enough(din[i], (lp - lm) / (2 * eps), 1e-2);
+	}
+	for (i = 0; i < CO * 9 * C; i++) {
+		float s = wt[i];
+		double lp, lm;
+
+		wt[i] = s + eps;
+		lp = conv_loss(in, wt, b, r);
+		wt[i] = s - eps;
+		lm = conv_loss(in, wt, b, r);
+		wt[i] = s;
+		bad += !close_enough(dw[i], (lp - lm) / (2 * eps), 1e-2);
+	}
+	for (i = 0; i < CO; i++) {
+		float s = b[i];
+		double lp, lm;
+
+		b[i] = s + eps;
+		lp = conv_loss(in, wt, b, r);
+		b[i] = s - eps;
+		lm = conv_loss(in, wt, b, r);
+		b[i] = s;
+		bad += !close_enough(db[i], (lp - lm) / (2 * eps), 1e-2);
+	}
+	CHECK_EQ_INT(bad, 0);
+}
+
+static void test_pool_gap_relu_grad(void)
+{
+	float in[C * H * W], out[C * H * W / 4], r[C * H * W / 4], din[C * H * W];
+	float g[C], rg[C], dg[C * H * W] = { 0 }, y[C * H * W], ry[C * H * W], dy[C * H * W];
+	int arg[C * H * W / 4], i, bad = 0;
+	const float eps = 1e-3f;
+
+	fill(in, C * H * W, 1);
+	fill(r, C * H * W / 4, 1);
+	nn_pool2_fwd(in, C, H, W, out, arg);
+	nn_pool2_bwd(r, arg, C, H, W, din);
+	for (i = 0; i < C * H * W; i++) {
+		float s = in[i];
+		double lp, lm;
+
+		in[i] = s + eps;
+		nn_pool2_fwd(in, C, H, W, out, arg);
+		lp = dotf(out, r, C * H * W / 4);
+		in[i] = s - eps;
+		nn_pool2_fwd(in, C, H, W, out, arg);
+		lm = dotf(out, r, C * H * W / 4);
+		in[i] = s;
+		bad += !close_enough(din[i], (lp - lm) / (2 * eps), 2e-2);
+	}
+	fill(rg, C, 1);
+	nn_gap_bwd(rg, C, H * W, dg);
+	for (i = 0; i < C * H * W; i++) {
+		float s = in[i];
+		double lp, lm;
+
+		in[i] = s + 1e-2f;
+		nn_gap_fwd(in, C, H * W, g);
+		lp = dotf(g, rg, C);
+		in[i] = s - 1e-2f;
+		nn_gap_fwd(in, C, H * W, g);
+		lm = dotf(g, rg, C);
+		in[i] = s;
+		bad += !close_enough(dg[i], (lp - lm) / 2e-2, 1e-2);
+	}
+	/* ReLU: away from the kink the derivative is 0 or 1 */
+	fill(ry, C * H * W, 1);
+	for (i = 0; i < C * H * W; i++)
+		y[i] = in[i];
+	nn_relu_fwd(y, C * H * W);
+	memcpy(dy, ry, sizeof(dy));
+	nn_relu_bwd(y, dy, C * H * W);
+	for (i = 0; i < C * H * W; i++) {
+		double xp = in[i] + 1e-3, xm = in[i] - 1e-3;
+		double nu = ((xp > 0 ? xp : 0) - (xm > 0 ? xm : 0)) / 2e-3 * ry[i];
+
+		if (fabs(in[i]) > 2e-3)
+			bad += !close_enough(dy[i], nu, 1e-3);
+	}
+	CHECK_EQ_INT(bad, 0);
+}
+
+static void test_fc_l2n_grad(void)
+{
+	enum { NI = 7, NO = 5 };
+	float in[NI], wt[NO * NI], b[NO], z[NO], y[NO], r[NO], dz[NO], dw[NO * NI] = { 0 };
+	float db[NO] = { 0 }, din[NI], norm;
+	const float eps = 1e-2f;
+	int i, bad = 0;
+
+	fill(in, NI, 1);
+	fill(wt, NO * NI, 0.5);
+	fill(b, NO, 0.5);
+	fill(r, NO, 1);
+	/* L = r . l2n(fc(in)) */
+	nn_fc_fwd(in, NI, wt, b, NO, z);
+	norm = nn_l2n_fwd(z, NO, y);
+	nn_l2n_bwd(y, norm, r, NO, dz);
+	nn_fc_bwd(in, NI, wt, NO, dz, dw, db, din);
+	for (i = 0; i < NI + NO * NI; i++) {
+		float *v = i < NI ? &in[i] : &wt[i - NI], s = *v;
+		double lp, lm, an = i < NI ? din[i] : dw[i - NI];
+
+		*v = s + eps;
+		nn_fc_fwd(in, NI, wt, b, NO, z);
+		nn_l2n_fwd(z, NO, y);
+		lp = dotf(y, r, NO);
+		*v = s - eps;
+		nn_fc_fwd(in, NI, wt, b, NO, z);
+		nn_l2n_fwd(z, NO, y);
+		lm = dotf(y, r, NO);
+		*v = s;
+		bad += !close_enough(an, (lp - lm) / (2 * eps), 3e-2);
+	}
+	CHECK_EQ_INT(bad, 0);
+}
+
+static const struct cnn_arch tiny = { 16, 1.0, 4, 8 };
+
+/* The whole network with the sequence loss, on random coordinates of every layer. */
+static void test_network_grad(void)
+{
+	struct cnn_model *m;
+	char err[256];
+	float *x[4], *g, *p;
+	size_t np, i;
+	int k, bad = 0, tried = 0;
+	const int n = CNN_CH * 16 * 16;
+	double l0;
+
+	CHECK(cnn_model_create(&tiny, 3, &m, err) == 0);
+	p = cnn_model_params(m, &np);
+	g = calloc(np, sizeof(float));
+	for (k = 0; k < 4; k++) {
+		x[k] = malloc(n * sizeof(float));
+		fill(x[k], n, 1);
+	}
+	l0 = cnn_seq_loss(m, (const float *const *)x, 3, 4.0, g);	/* margin 4: all active */
+	CHECK(l0 > 0);
+	for (i = 0; i < np; i += 1 + np / 97) {
+		float s = p[i];
+		double lp, lm, nu;
+
+		p[i] = s + 1e-2f;
+		lp = cnn_seq_loss(m, (const float *const *)x, 3, 4.0, NULL);
+		p[i] = s - 1e-2f;
+		lm = cnn_seq_loss(m, (const float *const *)x, 3, 4.0, NULL);
+		p[i] = s;
+		nu = (lp - lm) / 2e-2;
+		tried++;
+		if (!close_enough(g[i], nu, 5e-2)) {
+			bad++;
+			fprintf(stderr, "  param %zu: analytic %g numeric %g\n", i, g[i], nu);
+		}
+	}
+	/* a ReLU or max-pool kink crossed by the step may spoil a few */
+	CHECK(tried > 50);
+	CHECK(bad <= tried / 20);
+	for (k = 0; k < 4; k++)
+		free(x[k]);
+	free(g);
+	cnn_model_free(m);
+}
+
+/* The synthetic problem: type 1 lesions are smooth discs, type 2 discs of the same mean
+ * HU with a fine checkerboard texture; size and location are random for both. */
+#define NSYN 160
+static struct train_sample syn_s[NSYN];
+static struct cnn_patch syn_p[NSYN];
+
+static void make_synthetic(const struct cnn_arch *a)
+{
+	int ps = cnn_patch_side(a), i, k, x, y;
+	struct rng r;
+
+	rng_seed(&r, 77);
+	for (i = 0; i < NSYN; i++) {
+		double rad = 3 + 6 * rng_uniform(&r), cx = ps / 2.0 + 4 * (rng_uniform(&r) - 0.5);
+		double cy = ps / 2.0 + 4 * (rng_uniform(&r) - 0.5);
+		int type = 1 + (i % 2);
+
+		syn_s[i].type = type;
+		syn_s[i].id = i + 1;
+		syn_s[i].patient = i;
+		syn_s[i].split = i < 100 ? 1 : 3;
+		for (k = 0; k < 3; k++)
+			syn_s[i].loc[k] = rng_uniform(&r);
+		syn_s[i].diam_mm[0] = syn_s[i].diam_mm[1] = 2 * rad;
+		syn_p[i].hu = malloc((size_t)CNN_SLICES * ps * ps * sizeof(int16_t));
+		for (k = 0; k < CNN_SLICES; k++)
+			for (y = 0; y < ps; y++)
+				for (x = 0; x < ps; x++) {
+					double d = hypot(x - cx, y - cy), v = 40 + 15 * rng_normal(&r);
+
+					if (d < rad)
+						v = 100 + 15 * rng_normal(&r) +
+						    (type == 2 ? (((x + y) & 1) ? 60 : -60) : 0);
+					syn_p[i].hu[((size_t)k * ps + y) * ps + x] = (int16_t)v;
+				}
+	}
+}
+
+/* 5-NN type vote of the test samples among the train samples. */
+static double knn_acc(const float *y, int dim)
+{
+	int q, j, ok = 0, nq = 0;
+
+	for (q = 100; q < NSYN; q++) {
+		double bd[5];
+		int bt[5], nb = 0, i, v = 0;
+
+		for (j = 0; j < 100; j++) {
+			double d = 0;
+
+			for (i = 0; i < dim; i++)
+				d += (y[q * dim + i] - y[j * dim + i]) * (y[q * dim + i] - y[j * dim + i]);
+			if (nb == 5 && d >= bd[4])
+				continue;
+			if (nb < 5)
+				nb++;
+			for (i = nb - 1; i > 0 && bd[i - 1] > d; i--) {
+				bd[i] = bd[i - 1];
+				bt[i] = bt[i - 1];
+			}
+			bd[i] = d;
+			bt[i] = syn_s[j].type;
+		}
+		for (i = 0; i < nb; i++)
+			v += bt[i] == 1 ? 1 : -1;
+		nq++;
+		ok += (v > 0 ? 1 : 2) == syn_s[q].type;
+	}
+	return (double)ok / nq;
+}
+
+static void test_synthetic_and_determinism(void)
+{
+	struct cnn_params p;
+	struct cnn_model *m1 = NULL, *m2 = NULL, *m3 = NULL, *m4 = NULL;
+	void *b1 = NULL, *b2 = NULL, *b3 = NULL;
+	size_t l1 = 0, l2 = 0, l3 = 0;
+	float y[NSYN * 8], y0[NSYN * 8], hand[NSYN * 2];
+	char err[256];
+	int i, ps;
+	double acc, acc0, acc_hand;
+
+	cnn_params_default(&p);
+	p.arch = (struct cnn_arch){ 16, 1.0, 4, 8 };
+	p.tp.dim_out = 8;
+	p.tp.epochs = 6;
+	p.tp.seed = 5;
+	p.tp.threads = 1;
+	p.tp.batch = 16;
+	p.tp.lr = 3e-3;
+	p.tp.pseudo_every = 0;
+	p.tp.holdout_split = 3;
+	p.val_every = 0;
+	make_synthetic(&p.arch);
+	ps = cnn_patch_side(&p.arch);
+	/* untrained network, and a hand-made cue (mean and sd of the centre) as baselines */
+	CHECK(cnn_model_create(&p.arch, 5, &m4, err) == 0);
+	cnn_embed_many(m4, syn_p, NSYN, y0, 1);
+	acc0 = knn_acc(y0, 8);
+	for (i = 0; i < NSYN; i++) {
+		double s = 0, s2 = 0;
+		int x, yy, n = 0;
+
+		for (yy = ps / 2 - 2; yy < ps / 2 + 2; yy++)
+			for (x = ps / 2 - 2; x < ps / 2 + 2; x++) {
+				double v = syn_p[i].hu[((size_t)ps + yy) * ps + x];
+
+				s += v;
+				s2 += v * v;
+				n++;
+			}
+		hand[2 * i] = (float)(s / n / 100);
+		hand[2 * i + 1] = 0;
+		(void)s2;
+	}
+	acc_hand = knn_acc(hand, 2);
+	CHECK(cnn_fit(syn_s, syn_p, NSYN, &p, &m1, NULL, NULL, NULL, NULL, NULL, err) == 0);
+	CHECK(cnn_fit(syn_s, syn_p, NSYN, &p, &m2, NULL, NULL, NULL, NULL, NULL, err) == 0);
+	p.tp.threads = 2;
+	CHECK(cnn_fit(syn_s, syn_p, NSYN, &p, &m3, NULL, NULL, NULL, NULL, NULL, err) == 0);
+	if (!m1 || !m2 || !m3) {
+		fprintf(stderr, "  %s\n", err);
+		goto out;
+	}
+	CHECK(cnn_model_serialize(m1, &b1, &l1, err) == 0);
+	CHECK(cnn_model_serialize(m2, &b2, &l2, err) == 0);
+	CHECK(cnn_model_serialize(m3, &b3, &l3, err) == 0);
+	CHECK(l1 == l2 && l1 == l3 && !memcmp(b1, b2, l1) && !memcmp(b1, b3, l1));
+	cnn_embed_many(m1, syn_p, NSYN, y, 2);
+	acc = knn_acc(y, 8);
+	printf("  synthetic 5-NN type accuracy: trained CNN %.3f, untrained %.3f, centre mean HU "
+	       "%.3f (chance 0.5)\n", acc, acc0, acc_hand);
+	CHECK(acc >= 0.9);
+	CHECK(acc_hand <= 0.75);
+	/* blob round trip: same embeddings; a flipped byte is refused */
+	cnn_model_free(m2);
+	m2 = NULL;
+	CHECK(cnn_model_deserialize(b1, l1, &m2, err) == 0);
+	if (m2) {
+		cnn_embed_many(m2, syn_p, NSYN, y0, 1);
+		CHECK(!memcmp(y, y0, sizeof(y)));
+	}
+	((unsigned char *)b1)[50] ^= 1;
+	CHECK(cnn_model_deserialize(b1, l1, &m3, err) != 0 || (cnn_model_free(m3), 0));
+out:
+	for (i = 0; i < NSYN; i++)
+		free(syn_p[i].hu);
+	free(b1);
+	free(b2);
+	free(b3);
+	cnn_model_free(m1);
+	cnn_model_free(m2);
+	cnn_model_free(m4);
+}
+
+int main(void)
+{
+	rng_seed(&R, 1234);
+	RUN(test_conv_grad);
+	RUN(test_pool_gap_relu_grad);
+	RUN(test_fc_l2n_grad);
+	RUN(test_network_grad);
+	RUN(test_synthetic_and_determinism);
+	return unit_done();
+}
