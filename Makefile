@@ -9,7 +9,7 @@
 #   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
 #   make style      style checks (banned calls, trailing space, line length)
 #   make mutate     mutation check: one-line mutants, the tests that must catch them
-#   make docker-test  build the container image and run it as a user would (root; ~15 min cold)
+#   make docker-test  build the container image and run it as a user would (root; ~22 min cold)
 #   make clean
 
 VARIANT  ?= release
