@@ -32,7 +32,7 @@ RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-exclude /usr/share/man/*
     && apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libmicrohttpd12 libpng16-16 libcjson1 libsqlite3-0 libopenblas0-pthread libgomp1 \
-        libgnutls30 zlib1g curl \
+        libgnutls30 zlib1g libcurl3-gnutls curl \
     && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt \
         /var/log/dpkg.log \
     && groupadd --system --gid 10001 lesiond \

@@ -22,13 +22,13 @@ BUILD=$(cd "$BUILD" && pwd)
 
 PKGS="gcc g++ make pkg-config dpkg-dev ca-certificates
 libmicrohttpd-dev libpng-dev zlib1g-dev libcjson-dev libsqlite3-dev
-libfaiss-dev libopenblas-dev libgnutls28-dev
+libfaiss-dev libopenblas-dev libgnutls28-dev libcurl4-gnutls-dev
 "
 # what the tests, fuzzing and TLS checks use; LESIOND_BUILD_ONLY=1 (the container image's
 # build stage) installs only what building lesiond needs, and implies LESIOND_NO_BROWSER
 if [ -z "${LESIOND_BUILD_ONLY:-}" ]; then
 	PKGS="$PKGS curl sqlite3 gnutls-bin clang libclang-rt-14-dev jq python3 python3-numpy
-slurm-wlm munge parallel"
+haproxy slurm-wlm munge parallel"
 else
 	LESIOND_NO_BROWSER=1
 fi
