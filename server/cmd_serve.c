@@ -28,18 +28,13 @@
 static const char usage[] =
 	"usage: lesiond serve [--listen ADDR] [--port N] [--threads N] [--db PATH]\n"
 	"                     [--images DIR] [--config FILE] [--port-file FILE]\n"
-<<<<<<< HEAD
+	"                     [--replica-of URL [--replica-key KEY]]\n"
 	"                     [--generate-admin-key FILE]\n\n"
 	"Run the HTTP daemon (default 127.0.0.1:8080). Settings: built-in defaults, then the\n"
 	"config file, then LESIOND_<KEY> environment variables, then these flags.\n"
-	"SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the database.";
-=======
-	"                     [--replica-of URL [--replica-key KEY]]\n\n"
-	"Run the HTTP daemon (default 127.0.0.1:8080). Settings: built-in defaults, then the\n"
-	"config file, then these flags. SIGTERM/SIGINT: stop accepting, finish in-flight\n"
-	"requests, close the database. --replica-of: serve a read replica of that primary\n"
-	"(--db names the replica's own database; writes are refused with 403).";
->>>>>>> main
+	"SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the database.\n"
+	"--replica-of: serve a read replica of that primary (--db names the replica's own\n"
+	"database; writes are refused with 403).";
 
 static int is_loopback(const char *a)
 {
@@ -95,11 +90,8 @@ static void reload_keys(struct app *app, int argc, char **argv, struct auth **ol
 	const struct cli_opt opts[] = {
 		{ "--listen", "ADDR", &listen, "" }, { "--port", "N", &ignored, "" },
 		{ "--threads", "N", &ignored, "" }, { "--port-file", "FILE", &ignored, "" },
-<<<<<<< HEAD
-		{ "--generate-admin-key", "FILE", &gen, "" },
-=======
 		{ "--replica-of", "URL", &ignored, "" }, { "--replica-key", "KEY", &ignored, "" },
->>>>>>> main
+		{ "--generate-admin-key", "FILE", &gen, "" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -126,24 +118,17 @@ static void reload_keys(struct app *app, int argc, char **argv, struct auth **ol
 int cmd_serve(int argc, char **argv)
 {
 	const char *listen = NULL, *port = NULL, *threads = NULL, *port_file = NULL;
-<<<<<<< HEAD
-	const char *gen_key = NULL;
-=======
-	const char *replica_of = NULL, *replica_key = NULL;
->>>>>>> main
+	const char *replica_of = NULL, *replica_key = NULL, *gen_key = NULL;
 	const struct cli_opt opts[] = {
 		{ "--listen", "ADDR", &listen, "address to listen on (default 127.0.0.1)" },
 		{ "--port", "N", &port, "TCP port (default 8080; 0 = any free port)" },
 		{ "--threads", "N", &threads, "worker threads" },
 		{ "--port-file", "FILE", &port_file, "write the bound port here once listening" },
-<<<<<<< HEAD
+		{ "--replica-of", "URL", &replica_of, "serve a read replica of this primary" },
+		{ "--replica-key", "KEY", &replica_key, "an admin key of the primary" },
 		{ "--generate-admin-key", "FILE", &gen_key,
 		  "beyond loopback with no keys and no open_access: use the admin key in FILE, "
 		  "made (mode 0600) when missing" },
-=======
-		{ "--replica-of", "URL", &replica_of, "serve a read replica of this primary" },
-		{ "--replica-key", "KEY", &replica_key, "an admin key of the primary" },
->>>>>>> main
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct app app;
