@@ -82,7 +82,7 @@ static void test_precedence(void)
 	CHECK_EQ_INT(c.threads, 3);		/* file */
 	CHECK_EQ_INT(c.port, 9002);		/* environment over file */
 	CHECK_STR(c.images, "/from/flag");	/* flag over environment */
-	setenv("LESIOND_THREADS", "0", 1);	/* out of range: the parse fails */
+	setenv("LESIOND_THREADS", "9999", 1);	/* out of range: the parse fails */
 	CHECK(cli_parse(3, argv, NULL, "", &c) != 0);
 	unsetenv("LESIOND_THREADS");
 	unset_all();
