@@ -31,7 +31,7 @@ OPT         := $(OPT_$(VARIANT))
 CFLAGS   += $(CSTD) $(OPT) $(WARN) -Iinclude -MMD -MP
 LDFLAGS  += $(filter -fsanitize%,$(OPT)) -fopenmp
 LIBS     := $(DEPS)/libfaiss_c.a -lfaiss -lopenblas -lmicrohttpd -lpng -lz -lcjson \
-            -lsqlite3 -lm -lpthread
+            -lsqlite3 -lcurl -lm -lpthread
 
 INDEX_SRC  := $(wildcard index/*.c)
 SERVER_SRC := $(wildcard server/*.c)
@@ -58,6 +58,9 @@ $(DEPSTAMP): tools/deps.sh
 $(BUILD)/%.o: %.c | $(DEPSTAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# the exact Flat scan splits the rows over an OpenMP team (index/flatscan.c)
+$(BUILD)/index/flatscan.o: CFLAGS += -fopenmp
 
 # migrations/*.sql compiled into the binary, in file-name order
 $(BUILD)/gen/migrations.c: $(MIGRATIONS) tools/embed_sql.sh

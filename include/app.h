@@ -14,6 +14,7 @@ struct auth;
 struct ratelimit;
 struct catalog;
 struct coalescer;
+struct replica;
 
 struct app {
 	struct config cfg;
@@ -25,6 +26,7 @@ struct app {
 	struct coalescer *coal;		/* batches concurrent searches (NULL = off) */
 	struct auth *auth;		/* current API keys; swapped atomically on SIGHUP */
 	struct ratelimit *rl;		/* NULL when rate_limit = 0 */
+	struct replica *replica;	/* NULL on a primary (replica.h) */
 	volatile int ready;		/* /readyz: 1 once the store and indexes are loaded */
 };
 

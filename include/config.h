@@ -36,6 +36,7 @@ struct config {
 	double graph_w_embed, graph_w_loc, graph_w_size, graph_threshold;
 	double graph_axis_x, graph_axis_y, graph_axis_z;
 	int graph_sequential, graph_align;
+	double graph_align_wide;
 	char graph_space[64];	/* embedding space of the graph's d_embed; "" = none */
 	char admin_keys[CONFIG_STR_MAX];
 	char read_keys[CONFIG_STR_MAX];
@@ -46,6 +47,11 @@ struct config {
 	double desc_w_appearance, desc_w_location, desc_w_size;
 	char tls_cert[CONFIG_STR_MAX];
 	char tls_key[CONFIG_STR_MAX];
+	/* replication (server/replica.c, server/h_replication.c) */
+	char replica_of[CONFIG_STR_MAX];	/* primary's base URL: serve as its read replica */
+	char replica_key[CONFIG_STR_MAX];	/* an admin key of the primary */
+	double replica_max_lag;			/* seconds; /readyz 503 beyond */
+	long replication_log_keep;		/* change-log entries a primary keeps */
 };
 
 enum config_type { CFG_STR, CFG_INT, CFG_LONG, CFG_DBL, CFG_BOOL };

@@ -23,6 +23,8 @@ void h_slice_png(const struct request *r, struct reply *rp);
 void h_embedding_put(const struct request *r, struct reply *rp);
 void h_embedding_get(const struct request *r, struct reply *rp);
 void h_space_vectors_post(const struct request *r, struct reply *rp);
+void h_space_get(const struct request *r, struct reply *rp);		/* h_training.c */
+void h_space_training_png(const struct request *r, struct reply *rp);
 /* Create app->cache from cfg.images / slice_cache_mb (none when images is unset: the
  * image routes then answer 503) and add the cache counters to /metrics. */
 int h_images_start(struct app *app, char *err);
@@ -62,6 +64,9 @@ int h_similar_search(const struct request *r, int64_t id, int k_default, int k_m
 struct app;
 int h_spaces_start(struct app *app, char *err);
 void h_spaces_stop(struct app *app);
+/* The loading part of h_spaces_start without installing the hooks: a replica reloads
+ * its catalog and spaces with it after swapping in a new snapshot (after h_spaces_stop). */
+int h_spaces_load(struct app *app, char *err);
 /* h_graph.c */
 void h_patient_graph(const struct request *r, struct reply *rp);
 void h_lesion_track(const struct request *r, struct reply *rp);

@@ -82,13 +82,16 @@ const char *http_status_title(int status);
 typedef void (*handler_fn)(const struct request *r, struct reply *rp);
 
 enum body_class { BODY_NONE = 0, BODY_JSON, BODY_BULK };
+#define ROUTE_WRITE 1
+#define ROUTE_ADMIN 2
 
 struct route {
 	unsigned methods;		/* HTTP_GET | HTTP_HEAD ... */
 	const char *pattern;		/* "/v1/lesions/{}/patch.png": {} captures one segment */
 	handler_fn handler;
 	enum body_class body;		/* which size limit applies */
-	int write;			/* needs an admin key (when keys are configured) */
+	int write;			/* ROUTE_WRITE: a write (admin key; refused on a replica);
+					 * ROUTE_ADMIN: a read that needs an admin key */
 	const char *name;		/* route label for logs and metrics */
 };
 

@@ -5,6 +5,7 @@
  * --force (stop the daemon first). --verify-only checks the backup and stops. */
 #include "backup.h"
 #include "cli.h"
+#include "store_repl.h"
 #include "util.h"
 
 #include <inttypes.h>
@@ -54,6 +55,18 @@ int cmd_restore(int argc, char **argv)
 	    backup_restore(from, cfg.db, force != NULL, m, log_line, NULL, err)) {
 		fprintf(stderr, "lesiond restore: %s\n", err);
 		goto out;
+	}
+	/* a restored database starts a new replication history: replicas that followed the
+	 * old one notice (another log id) and take a new snapshot */
+	if (!verify) {
+		struct store *st = NULL;
+
+		if (store_open(cfg.db, &st, err) || store_repl_new_history(st, err)) {
+			store_close(st);
+			fprintf(stderr, "lesiond restore: %s\n", err);
+			goto out;
+		}
+		store_close(st);
 	}
 	printf("%s %s: schema %d, %" PRId64 " lesions, %d space(s), %d files\n",
 	       verify ? "verified" : "restored", verify ? from : cfg.db, m->schema_version,

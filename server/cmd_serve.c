@@ -13,6 +13,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
+#include "replica.h"
 #include "http.h"
 #include "store.h"
 #include "util.h"
@@ -25,10 +26,12 @@
 
 static const char usage[] =
 	"usage: lesiond serve [--listen ADDR] [--port N] [--threads N] [--db PATH]\n"
-	"                     [--images DIR] [--config FILE] [--port-file FILE]\n\n"
+	"                     [--images DIR] [--config FILE] [--port-file FILE]\n"
+	"                     [--replica-of URL [--replica-key KEY]]\n\n"
 	"Run the HTTP daemon (default 127.0.0.1:8080). Settings: built-in defaults, then the\n"
 	"config file, then these flags. SIGTERM/SIGINT: stop accepting, finish in-flight\n"
-	"requests, close the database.";
+	"requests, close the database. --replica-of: serve a read replica of that primary\n"
+	"(--db names the replica's own database; writes are refused with 403).";
 
 static int is_loopback(const char *a)
 {
@@ -60,6 +63,7 @@ static void reload_keys(struct app *app, int argc, char **argv, struct auth **ol
 	const struct cli_opt opts[] = {
 		{ "--listen", "ADDR", &ignored, "" }, { "--port", "N", &ignored, "" },
 		{ "--threads", "N", &ignored, "" }, { "--port-file", "FILE", &ignored, "" },
+		{ "--replica-of", "URL", &ignored, "" }, { "--replica-key", "KEY", &ignored, "" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -83,11 +87,14 @@ static void reload_keys(struct app *app, int argc, char **argv, struct auth **ol
 int cmd_serve(int argc, char **argv)
 {
 	const char *listen = NULL, *port = NULL, *threads = NULL, *port_file = NULL;
+	const char *replica_of = NULL, *replica_key = NULL;
 	const struct cli_opt opts[] = {
 		{ "--listen", "ADDR", &listen, "address to listen on (default 127.0.0.1)" },
 		{ "--port", "N", &port, "TCP port (default 8080; 0 = any free port)" },
 		{ "--threads", "N", &threads, "worker threads" },
 		{ "--port-file", "FILE", &port_file, "write the bound port here once listening" },
+		{ "--replica-of", "URL", &replica_of, "serve a read replica of this primary" },
+		{ "--replica-key", "KEY", &replica_key, "an admin key of the primary" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct app app;
@@ -104,7 +111,9 @@ int cmd_serve(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	if ((listen && config_set(&app.cfg, "listen", listen, err)) ||
 	    (port && config_set(&app.cfg, "port", port, err)) ||
-	    (threads && config_set(&app.cfg, "threads", threads, err))) {
+	    (threads && config_set(&app.cfg, "threads", threads, err)) ||
+	    (replica_of && config_set(&app.cfg, "replica_of", replica_of, err)) ||
+	    (replica_key && config_set(&app.cfg, "replica_key", replica_key, err))) {
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		return 2;
 	}
@@ -127,6 +136,13 @@ int cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* a replica's database: resumed, or a verified snapshot of the primary */
+	while (app.cfg.replica_of[0] && app.cfg.replica_of[strlen(app.cfg.replica_of) - 1] == '/')
+		app.cfg.replica_of[strlen(app.cfg.replica_of) - 1] = '\0';
+	if (app.cfg.replica_of[0] && replica_bootstrap(&app.cfg, err)) {
+		fprintf(stderr, "lesiond serve: replica: %s\n", err);
+		goto out;
+	}
 	if (store_open(app.cfg.db, &app.st, err)) {
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		goto out;
@@ -150,7 +166,8 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		goto out;
 	}
-	log_msg(LOG_INFO, "listening on %s://%s:%d/ (db %s, images %s, %d threads, %s)",
+	log_msg(LOG_INFO, "listening on %s://%s:%d/ (db %s, images %s, threads %d (0: one per "
+		"connection), %s)",
 		app.cfg.tls_cert[0] ? "https" : "http", app.cfg.listen, httpd_port(h), app.cfg.db,
 		app.cfg.images[0] ? app.cfg.images : "(none)", app.cfg.threads,
 		auth_enabled(app.auth) ? "API keys required" : "no API keys");
@@ -169,8 +186,14 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: spaces: %s\n", err);
 		goto out;
 	}
+	if (app.cfg.replica_of[0] ? replica_start(&app, err) : repl_primary_start(&app, err)) {
+		log_msg(LOG_ERROR, "replication: %s", err);
+		fprintf(stderr, "lesiond serve: replication: %s\n", err);
+		goto out;
+	}
 	__atomic_store_n(&app.ready, 1, __ATOMIC_RELEASE);
-	log_msg(LOG_INFO, "ready");
+	log_msg(LOG_INFO, "ready%s%s", app.replica ? ": read replica of " : "",
+		app.replica ? app.cfg.replica_of : "");
 	for (;;) {
 		if (sigwait(&set, &sig))
 			continue;
@@ -188,6 +211,8 @@ int cmd_serve(int argc, char **argv)
 	rc = 0;
 out:
 	httpd_stop(h, 0);
+	replica_stop(&app);
+	repl_primary_stop(&app);
 	h_spaces_stop(&app);
 	store_close(app.st);
 	h_images_stop(&app);

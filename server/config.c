@@ -17,8 +17,8 @@ const struct config_key config_keys[] = {
 	{ "listen", CFG_STR, OFF(listen), "127.0.0.1", 0, 0, SZ(listen),
 	  "address to listen on (IPv4 or IPv6 literal)" },
 	{ "port", CFG_INT, OFF(port), "8080", 0, 65535, 0, "TCP port; 0 picks a free one" },
-	{ "threads", CFG_INT, OFF(threads), "16", 1, 256, 0,
-	  "HTTP worker threads (more than cores: searches block while batched together)" },
+	{ "threads", CFG_INT, OFF(threads), "0", 0, 256, 0,
+	  "HTTP worker threads; 0 = one per connection (a search blocks while batched)" },
 	{ "db", CFG_STR, OFF(db), "lesiond.db", 0, 0, SZ(db),
 	  "SQLite database; index snapshots are kept beside it" },
 	{ "images", CFG_STR, OFF(images), "", 0, 0, SZ(images),
@@ -37,7 +37,7 @@ const struct config_key config_keys[] = {
 	  "decoded-slice LRU cache size in MiB (0 disables)" },
 	{ "png_level", CFG_INT, OFF(png_level), "1", 0, 9, 0,
 	  "zlib level for rendered PNGs (1: fast, 9: small)" },
-	{ "coalesce_max", CFG_INT, OFF(coalesce_max), "32", 1, 1024, 0,
+	{ "coalesce_max", CFG_INT, OFF(coalesce_max), "256", 1, 1024, 0,
 	  "concurrent unfiltered searches run as one batch, at most this many (1 = off)" },
 	{ "coalesce_wait_us", CFG_INT, OFF(coalesce_wait_us), "300", 0, 100000, 0,
 	  "microseconds a search waits for others to join its batch (only when others are in flight)" },
@@ -76,6 +76,9 @@ const struct config_key config_keys[] = {
 	  "(false: every study pair matched, the earlier rule)" },
 	{ "graph_align", CFG_BOOL, OFF(graph_align), "true", 0, 1, 0,
 	  "lesion graph: match again without each study pair's mean displacement" },
+	{ "graph_align_wide", CFG_DBL, OFF(graph_align_wide), "1", 1, 10, 0,
+	  "lesion graph: the mean displacement is taken from links up to this many "
+	  "thresholds (docs/graph.md: 2 helps the demo, not the real pairs)" },
 	{ "graph_space", CFG_STR, OFF(graph_space), "builtin", 0, 0, SZ(graph_space),
 	  "lesion graph: embedding space of the embedding distance (empty: none; a lesion "
 	  "without a vector there gets no embedding term)" },
@@ -97,6 +100,15 @@ const struct config_key config_keys[] = {
 	  "PEM certificate file: serve HTTPS (with tls_key)" },
 	{ "tls_key", CFG_STR, OFF(tls_key), "", 0, 0, SZ(tls_key),
 	  "PEM private key file for tls_cert" },
+	{ "replica_of", CFG_STR, OFF(replica_of), "", 0, 0, SZ(replica_of),
+	  "serve as a read replica of this primary (base URL, e.g. http://10.0.0.1:8080); "
+	  "empty: this server is a primary" },
+	{ "replica_key", CFG_STR, OFF(replica_key), "", 0, 0, SZ(replica_key),
+	  "replica: an admin key of the primary (when the primary has keys)" },
+	{ "replica_max_lag", CFG_DBL, OFF(replica_max_lag), "2", 0.1, 3600, 0,
+	  "replica: seconds behind the primary beyond which /readyz answers 503" },
+	{ "replication_log_keep", CFG_LONG, OFF(replication_log_keep), "1000000", 100, 1e12, 0,
+	  "primary: change-log entries kept for replicas (an older replica takes a new snapshot)" },
 };
 const size_t config_nkeys = LSD_ARRAY_LEN(config_keys);
 

@@ -5,6 +5,7 @@
 #include "handlers.h"
 #include "json.h"
 #include "metrics.h"
+#include "replica.h"
 #include "space.h"
 #include "store.h"
 
@@ -37,6 +38,15 @@ void h_readyz(const struct request *r, struct reply *rp)
 	}
 	/* searches go on during a rebuild (the old index serves until the swap), but a
 	 * balancer may prefer a replica that is not busy rebuilding */
+	{
+		char why[512];
+
+		if (!replica_in_sync(r->app->replica, why, sizeof(why))) {
+			reply_problem(rp, 503, "%s", why);
+			rp->retry_after = 1;
+			return;
+		}
+	}
 	if (space_rebuilds_running() > 0) {
 		reply_problem(rp, 503, "rebuilding %d index(es); searches are still answered",
 			      space_rebuilds_running());
@@ -63,6 +73,7 @@ void h_metrics(const struct request *r, struct reply *rp)
 	metrics_render(r->app->metrics, &b, route_name);
 	if (h_metrics_extra)
 		h_metrics_extra(r->app, &b);
+	replication_metrics(r->app, &b);
 	if (b.oom) {
 		sb_free(&b);
 		reply_problem(rp, 500, "metrics too large");
@@ -93,6 +104,8 @@ void h_stats(const struct request *r, struct reply *rp)
 	jw_int(&b, c.series);
 	sb_adds(&b, ",\"schema_version\":");
 	jw_int(&b, store_schema_version(r->app->st));
+	sb_adds(&b, ",\"replication\":");
+	replication_stats_json(r->app, &b);
 	sb_adds(&b, ",\"spaces\":[");
 	if (h_stats_extra)
 		h_stats_extra(r->app, &b);

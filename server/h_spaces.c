@@ -175,20 +175,29 @@ static void *snapshotter(void *arg)
 	return NULL;
 }
 
-int h_spaces_start(struct app *app, char *err)
+int h_spaces_load(struct app *app, char *err)
 {
 	double t0 = now_ms();
 
 	if (catalog_create(&app->cat, err) || catalog_load(app->cat, app->st, err))
 		return -1;
 	if (app->cfg.coalesce_max > 1 &&
-	    coalescer_create(app->cfg.coalesce_max, app->cfg.coalesce_wait_us, &app->coal))
+	    coalescer_create(app->cfg.coalesce_max, app->cfg.coalesce_wait_us, 1, &app->coal))
 		return errf(err, "out of memory");
 	if (spacedb_set_search_params(app->cfg.search_params, err) ||
 	    spacedb_open(app->st, &app->sp, log_line, NULL, err))
 		return -1;
 	log_msg(LOG_INFO, "catalog: %zu lesions; %zu embedding space(s) loaded in %.0f ms",
 		catalog_count(app->cat), spaces_count(app->sp), now_ms() - t0);
+	snap_stop = 0;
+	snap_running = pthread_create(&snap_thread, NULL, snapshotter, app) == 0;
+	return 0;
+}
+
+int h_spaces_start(struct app *app, char *err)
+{
+	if (h_spaces_load(app, err))
+		return -1;
 	prev_added = h_lesions_added;
 	h_lesions_added = on_added;
 	prev_deleted = h_lesion_deleted;
@@ -197,8 +206,6 @@ int h_spaces_start(struct app *app, char *err)
 	h_stats_extra = stats_spaces;
 	prev_metrics = h_metrics_extra;
 	h_metrics_extra = metrics_spaces;
-	snap_stop = 0;
-	snap_running = pthread_create(&snap_thread, NULL, snapshotter, app) == 0;
 	return 0;
 }
 

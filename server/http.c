@@ -14,6 +14,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "replica.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -79,6 +80,7 @@ const char *http_status_title(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
+	case 410: return "Gone";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Content";
@@ -478,6 +480,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 					    "allowed: %s", method, url, s->allowbuf);
 		}
 		s->route_idx = (int)(s->route - routes);
+		if (h->app->replica && s->route->write == ROUTE_WRITE)
+			return send_problem(conn, s, 403, NULL, "this server is a read replica; send "
+					    "%s %s to the primary, %s", s->method, s->req.path,
+					    replica_primary_url(h->app->replica));
 		if (access_check(conn, s) != MHD_YES || s->done)
 			return s->done ? MHD_YES : MHD_NO;
 		if (!__atomic_load_n(&h->app->ready, __ATOMIC_ACQUIRE) && !route_always_open(s->route)) {
@@ -522,7 +528,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	s->req.body_len = s->body.len;
 	memset(&rp, 0, sizeof(rp));
 	rp.status = 500;
+	/* on a replica, never between a diff's commit and its index update (replica.h) */
+	replica_gate_enter(s->h->app->replica);
 	s->route->handler(&s->req, &rp);
+	replica_gate_leave(s->h->app->replica);
 	if (!rp.body && !rp.stream && rp.status != 204 && rp.status != 304)
 		reply_problem(&rp, rp.status >= 400 ? rp.status : 500, "handler produced no reply");
 	return send_reply(conn, s, &rp);
@@ -621,7 +630,14 @@ int httpd_start(struct app *app, struct httpd **out, char *err)
 
 #define OPT(k, v, p) do { o[n].option = (k); o[n].value = (intptr_t)(v); o[n].ptr_value = (p); n++; } while (0)
 		OPT(MHD_OPTION_SOCK_ADDR, 0, sa);
-		OPT(MHD_OPTION_THREAD_POOL_SIZE, app->cfg.threads, NULL);
+		/* threads = 0: a thread per connection. A similar search blocks its thread
+		 * while the coalescer batches it with the others; in a pool, every other
+		 * connection of that thread waits too (measured at 32 connections: batches
+		 * of 1.6 queries in a pool of 16, 17 with a thread per connection). */
+		if (app->cfg.threads == 0)
+			flags |= MHD_USE_THREAD_PER_CONNECTION;
+		else
+			OPT(MHD_OPTION_THREAD_POOL_SIZE, app->cfg.threads, NULL);
 		OPT(MHD_OPTION_CONNECTION_LIMIT, app->cfg.conn_limit, NULL);
 		OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, app->cfg.conn_per_ip, NULL);
 		OPT(MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.conn_timeout_s, NULL);

@@ -4,6 +4,7 @@
  * literal suffix ("{}.png"). Captures land in request.args in order. */
 #include "handlers.h"
 #include "http.h"
+#include "replica.h"
 
 #include <string.h>
 
@@ -28,6 +29,8 @@ const struct route routes[] = {
 	{ HTTP_PUT, "/v1/lesions/{}/embedding", h_embedding_put, BODY_JSON, 1, "embedding_put" },
 	{ GET, "/v1/lesions/{}/embedding", h_embedding_get, BODY_NONE, 0, "embedding_get" },
 	{ HTTP_POST, "/v1/spaces/{}/vectors", h_space_vectors_post, BODY_BULK, 1, "vectors_post" },
+	{ GET, "/v1/spaces/{}/training.png", h_space_training_png, BODY_NONE, 0, "space_training_png" },
+	{ GET, "/v1/spaces/{}", h_space_get, BODY_NONE, 0, "space_get" },
 	/* similar-lesion search */
 	{ GET, "/v1/lesions/{}/similar.png", h_similar_png, BODY_NONE, 0, "similar_png" },
 	{ GET, "/v1/lesions/{}/similar", h_similar, BODY_NONE, 0, "similar" },
@@ -40,6 +43,9 @@ const struct route routes[] = {
 	{ GET, "/v1/patients/{}/graph.png", h_patient_graph_png, BODY_NONE, 0, "patient_graph_png" },
 	{ GET, "/v1/patients/{}/graph", h_patient_graph, BODY_NONE, 0, "patient_graph" },
 	{ GET, "/v1/lesions/{}/track", h_lesion_track, BODY_NONE, 0, "lesion_track" },
+	/* replication (a primary's log and snapshots, for its replicas; replica.h) */
+	{ GET, "/v1/replication/changes", h_repl_changes, BODY_NONE, ROUTE_ADMIN, "repl_changes" },
+	{ GET, "/v1/replication/snapshot", h_repl_snapshot, BODY_NONE, ROUTE_ADMIN, "repl_snapshot" },
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
 

@@ -23,6 +23,7 @@ PKGS="gcc g++ make pkg-config dpkg-dev curl ca-certificates
 libmicrohttpd-dev libpng-dev zlib1g-dev libcjson-dev libsqlite3-dev sqlite3
 libfaiss-dev libopenblas-dev libgnutls28-dev gnutls-bin
 clang libclang-rt-14-dev jq python3 python3-numpy
+libcurl4-gnutls-dev haproxy
 slurm-wlm munge parallel
 "
 # the browser test of the web viewer: Debian's chromium, node and npm (a machine may have

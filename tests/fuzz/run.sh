@@ -31,7 +31,8 @@ fvecs:fuzz_vecfile.c:-DFUZZ_FVECS
 ids:fuzz_vecfile.c:-DFUZZ_IDS
 png16:fuzz_png16.c:
 qline:fuzz_qfile.c:-DFUZZ_QLINE
-qfile:fuzz_qfile.c:-DFUZZ_QFILE"
+qfile:fuzz_qfile.c:-DFUZZ_QFILE
+repl:fuzz_repl.c:"
 
 command -v "$CLANG" > /dev/null || { echo "fuzz: $CLANG not found (sh tools/deps.sh)"; \
 	echo "RESULT 0 1"; exit 1; }
