@@ -10,6 +10,7 @@
 #   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
 #   make style      style checks (banned calls, trailing space, line length)
 #   make mutate     mutation check: one-line mutants, the tests that must catch them
+#   make docker-test  build the container image and run it as a user would (root; ~22 min cold)
 #   make clean
 
 VARIANT  ?= release
@@ -58,7 +59,7 @@ LESIOND    := $(BUILD)/lesiond
 PORT       ?= 8080
 DEMO_DIR   ?= build/demo
 
-.PHONY: all deps run test unit e2e asan bench fuzz style clean mutate
+.PHONY: all deps run test unit e2e asan bench fuzz style clean mutate docker-test
 all: $(LESIOND) $(BUILD)/lesiond-generic
 
 deps: $(DEPSTAMP)
@@ -166,6 +167,11 @@ style:
 # the tests that should catch it; prints the survivors. Not in CI (~30 min).
 mutate: all
 	python3 tools/mutate.py $(or $(MUTATE_DIR),build/mutate)
+
+# the container image (Dockerfile), built and used as a person would: tests/docker/run.sh
+# (installs docker.io, starts dockerd and makes a debian:12 base when they are missing)
+docker-test:
+	sh tests/docker/run.sh
 
 clean:
 	rm -rf build/release build/asan build/fuzz build/demo build/test

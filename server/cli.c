@@ -82,6 +82,10 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, const char *usa
 		fprintf(stderr, "lesiond %s: %s\n", argv[0], err);
 		return -1;
 	}
+	if (config_load_env(cfg, err)) {
+		fprintf(stderr, "lesiond %s: %s\n", argv[0], err);
+		return -1;
+	}
 	if ((db && config_set(cfg, "db", db, err)) ||
 	    (images && config_set(cfg, "images", images, err))) {
 		fprintf(stderr, "lesiond %s: %s\n", argv[0], err);

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "handlers.h"
 #include "httpd.h"
+#include "keygen.h"
 #include "log.h"
 #include "metrics.h"
 #include "replica.h"
@@ -28,11 +29,13 @@
 static const char usage[] =
 	"usage: lesiond serve [--listen ADDR] [--port N] [--threads N] [--db PATH]\n"
 	"                     [--images DIR] [--config FILE] [--port-file FILE]\n"
-	"                     [--replica-of URL [--replica-key KEY]]\n\n"
+	"                     [--replica-of URL [--replica-key KEY]]\n"
+	"                     [--generate-admin-key FILE]\n\n"
 	"Run the HTTP daemon (default 127.0.0.1:8080). Settings: built-in defaults, then the\n"
-	"config file, then these flags. SIGTERM/SIGINT: stop accepting, finish in-flight\n"
-	"requests, close the database. --replica-of: serve a read replica of that primary\n"
-	"(--db names the replica's own database; writes are refused with 403).";
+	"config file, then LESIOND_<KEY> environment variables, then these flags.\n"
+	"SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the database.\n"
+	"--replica-of: serve a read replica of that primary (--db names the replica's own\n"
+	"database; writes are refused with 403).";
 
 static int is_loopback(const char *a)
 {
@@ -52,6 +55,30 @@ static void debug_load_delay(void)
 	usleep((useconds_t)(ms * 1000));
 }
 
+/* The API keys. With --generate-admin-key FILE, a server that would have none on a
+ * non-loopback address without open_access uses the admin key in FILE (made first when
+ * missing: keygen.h) instead of being refused. */
+static int serve_auth(struct config *cfg, const char *gen, struct auth **a, char *err)
+{
+	int created;
+
+	if (auth_load(cfg, a, err))
+		return -1;
+	if (!gen || is_loopback(cfg->listen) || auth_enabled(*a) || cfg->open_access)
+		return 0;
+	auth_free(*a);
+	*a = NULL;
+	if (config_set(cfg, "key_file", gen, err) || keygen_admin_file(gen, &created, err) ||
+	    auth_load(cfg, a, err))
+		return -1;
+	if (created)
+		log_msg(LOG_WARN, "no API keys configured: generated an admin key into %s "
+			"(mode 0600); send it as 'Authorization: Bearer KEY'", gen);
+	else
+		log_msg(LOG_INFO, "no API keys configured: using the admin key in %s", gen);
+	return 0;
+}
+
 #define MAX_RELOADS 1024
 
 /* SIGHUP: read the settings again (file, then the same flags) and swap in the new key
@@ -60,11 +87,12 @@ static void debug_load_delay(void)
 static void reload_keys(struct app *app, int argc, char **argv, struct auth **old,
 			size_t *n_old)
 {
-	const char *ignored = NULL;
+	const char *ignored = NULL, *listen = NULL, *gen = NULL;
 	const struct cli_opt opts[] = {
-		{ "--listen", "ADDR", &ignored, "" }, { "--port", "N", &ignored, "" },
+		{ "--listen", "ADDR", &listen, "" }, { "--port", "N", &ignored, "" },
 		{ "--threads", "N", &ignored, "" }, { "--port-file", "FILE", &ignored, "" },
 		{ "--replica-of", "URL", &ignored, "" }, { "--replica-key", "KEY", &ignored, "" },
+		{ "--generate-admin-key", "FILE", &gen, "" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -75,7 +103,10 @@ static void reload_keys(struct app *app, int argc, char **argv, struct auth **ol
 		log_msg(LOG_WARN, "SIGHUP: too many reloads; restart to reload again");
 		return;
 	}
-	if (cli_parse(argc, argv, opts, "", &cfg) || auth_load(&cfg, &a, err)) {
+	err[0] = '\0';
+	if (cli_parse(argc, argv, opts, "", &cfg) ||
+	    (listen && config_set(&cfg, "listen", listen, err)) ||
+	    serve_auth(&cfg, gen, &a, err)) {
 		log_msg(LOG_WARN, "SIGHUP: configuration not reloaded: %s", err);
 		return;
 	}
@@ -88,7 +119,7 @@ static void reload_keys(struct app *app, int argc, char **argv, struct auth **ol
 int cmd_serve(int argc, char **argv)
 {
 	const char *listen = NULL, *port = NULL, *threads = NULL, *port_file = NULL;
-	const char *replica_of = NULL, *replica_key = NULL;
+	const char *replica_of = NULL, *replica_key = NULL, *gen_key = NULL;
 	const struct cli_opt opts[] = {
 		{ "--listen", "ADDR", &listen, "address to listen on (default 127.0.0.1)" },
 		{ "--port", "N", &port, "TCP port (default 8080; 0 = any free port)" },
@@ -96,6 +127,9 @@ int cmd_serve(int argc, char **argv)
 		{ "--port-file", "FILE", &port_file, "write the bound port here once listening" },
 		{ "--replica-of", "URL", &replica_of, "serve a read replica of this primary" },
 		{ "--replica-key", "KEY", &replica_key, "an admin key of the primary" },
+		{ "--generate-admin-key", "FILE", &gen_key,
+		  "beyond loopback with no keys and no open_access: use the admin key in FILE, "
+		  "made (mode 0600) when missing" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct app app;
@@ -118,7 +152,7 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		return 2;
 	}
-	if (auth_load(&app.cfg, &app.auth, err)) {
+	if (serve_auth(&app.cfg, gen_key, &app.auth, err)) {
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		return 2;
 	}

@@ -229,3 +229,23 @@ int config_load(struct config *c, const char *path, int optional, char *err)
 	fclose(f);
 	return rc;
 }
+
+int config_load_env(struct config *c, char *err)
+{
+	char name[64], e2[LSD_ERRLEN];
+	const char *v;
+	size_t i, j;
+
+	for (i = 0; i < config_nkeys; i++) {
+		const char *k = config_keys[i].name;
+
+		memcpy(name, "LESIOND_", 8);
+		for (j = 0; k[j] && 8 + j + 1 < sizeof(name); j++)
+			name[8 + j] = (char)toupper((unsigned char)k[j]);
+		name[8 + j] = '\0';
+		v = getenv(name);
+		if (v && config_set(c, k, v, e2))
+			return errf(err, "environment %s: %s", name, e2);
+	}
+	return 0;
+}

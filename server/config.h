@@ -1,9 +1,10 @@
 /* config.h - lesiond's settings: one table of (name, type, default, bounds, doc).
  *
- * Built-in defaults, then config/lesiond.conf (or --config FILE), then command-line
- * flags, each overriding the one before. Errors name file:line. The table is the
- * single source for the defaults, the parser, `lesiond serve --help` and the sample
- * config file's comments (tests check the file documents every key).
+ * Built-in defaults, then config/lesiond.conf (or --config FILE), then LESIOND_<KEY>
+ * environment variables, then command-line flags, each overriding the one before.
+ * Errors name file:line. The table is the single source for the defaults, the parser,
+ * `lesiond serve --help` and the sample config file's comments (tests check the file
+ * documents every key).
  */
 #ifndef LSD_CONFIG_H
 #define LSD_CONFIG_H
@@ -74,5 +75,9 @@ void config_defaults(struct config *c);
 int config_set(struct config *c, const char *name, const char *value, char *err);
 /* Read "key = value" lines (# comments). Missing file: -1 unless optional. */
 int config_load(struct config *c, const char *path, int optional, char *err);
+/* Each key from the environment variable LESIOND_<KEY> (upper case: LESIOND_PORT,
+ * LESIOND_ADMIN_KEYS, LESIOND_OPEN_ACCESS=1) when it is set; other LESIOND_* variables
+ * are not settings and are ignored. -1 with err naming the variable. */
+int config_load_env(struct config *c, char *err);
 
 #endif

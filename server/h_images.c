@@ -20,19 +20,58 @@
 #include "slicecache.h"
 #include "store.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-/* The one map from render/slicecache status codes to HTTP statuses. */
-static int need_cache(const struct request *r, struct reply *rp)
+/* Serialises attaching the cache to an image root that appeared after the start. */
+static pthread_mutex_t attach_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The slice cache once attached (set once, never reset while serving). */
+static struct slicecache *cache_of(struct app *app)
 {
-	if (!r->app->cache) {
+	return __atomic_load_n(&app->cache, __ATOMIC_ACQUIRE);
+}
+
+struct slicecache *h_images_cache(struct app *app)
+{
+	struct slicecache *c = cache_of(app);
+	char err[LSD_ERRLEN];
+
+	if (c || !app->cfg.images[0])
+		return c;
+	pthread_mutex_lock(&attach_mu);
+	c = app->cache;
+	if (!c && !slicecache_create(app->cfg.images, (size_t)app->cfg.slice_cache_mb << 20,
+				     &c, err)) {
+		__atomic_store_n(&app->cache, c, __ATOMIC_RELEASE);
+		log_msg(LOG_INFO, "image root '%s' is there now: image routes enabled",
+			app->cfg.images);
+	}
+	pthread_mutex_unlock(&attach_mu);
+	return c;
+}
+
+int h_images_need(struct app *app, struct reply *rp)
+{
+	if (h_images_cache(app))
+		return 0;
+	if (app->cfg.images[0])
+		reply_problem(rp, 503, "image root '%s' does not exist (yet): put the "
+			      "DeepLesion Images_png folder there; no restart is needed",
+			      app->cfg.images);
+	else
 		reply_problem(rp, 503, "no image root configured (set images in the config "
 			      "or --images DIR)");
-		return -1;
-	}
-	return 0;
+	return -1;
+}
+
+static int need_cache(const struct request *r, struct reply *rp)
+{
+	return h_images_need(r->app, rp);
 }
 
 /* Fill a 304 (etag matches) and return 1, else 0. */
@@ -54,7 +93,7 @@ static int source_of(const struct request *r, const char *rel, struct render_sou
 {
 	int64_t size, mtime;
 	uint64_t ino;
-	int rc = slicecache_identity(r->app->cache, rel, &size, &mtime, &ino, err);
+	int rc = slicecache_identity(cache_of(r->app), rel, &size, &mtime, &ino, err);
 
 	if (rc)
 		return rc;
@@ -103,7 +142,7 @@ static int patch_source(struct app *app, const struct lesion *l, const struct re
 
 	if (rc)
 		return rc;
-	rc = slicecache_identity(app->cache, rel, &size, &mtime, &ino, err);
+	rc = slicecache_identity(cache_of(app), rel, &size, &mtime, &ino, err);
 	if (rc)
 		return rc;
 	src.path = rel;
@@ -119,13 +158,13 @@ static int patch_pixels(struct app *app, const char *rel, const struct lesion *l
 			const struct render_params *p, void **px, int *chan, char *err)
 {
 	struct slicecache_handle h = { 0 };
-	int rc = slicecache_get(app->cache, rel, &h, err);
+	int rc = slicecache_get(cache_of(app), rel, &h, err);
 
 	*px = NULL;
 	if (rc)
 		return rc;
 	rc = render_patch_pixels(h.s, l, p, px, chan, err);
-	slicecache_release(app->cache, &h);
+	slicecache_release(cache_of(app), &h);
 	return rc;
 }
 
@@ -134,8 +173,8 @@ int h_images_patch_etag(struct app *app, const struct lesion *l, const struct re
 {
 	char rel[LESION_PATH_MAX + 16];
 
-	if (!app->cache)
-		return errf(err, "no image root configured"), LSD_ENOTFOUND;
+	if (!h_images_cache(app))
+		return errf(err, "no image root"), LSD_ENOTFOUND;
 	return patch_source(app, l, p, rel, sizeof(rel), etag, err);
 }
 
@@ -146,8 +185,8 @@ int h_images_patch_pixels(struct app *app, const struct lesion *l, const struct 
 	int rc;
 
 	*px = NULL;
-	if (!app->cache)
-		return errf(err, "no image root configured"), LSD_ENOTFOUND;
+	if (!h_images_cache(app))
+		return errf(err, "no image root"), LSD_ENOTFOUND;
 	rc = patch_source(app, l, p, rel, sizeof(rel), etag, err);
 	return rc ? rc : patch_pixels(app, rel, l, p, px, chan, err);
 }
@@ -248,13 +287,13 @@ void h_slice_png(const struct request *r, struct reply *rp)
 	render_etag(&src, NULL, &p, side, etag);
 	if (not_modified(r, rp, etag))
 		return;
-	rc = slicecache_get(r->app->cache, rel, &h, err);
+	rc = slicecache_get(cache_of(r->app), rel, &h, err);
 	if (rc) {
 		slice_problem(r, rp, rc, err);
 		return;
 	}
 	rc = render_slice_png(h.s, &p, side, &png, &len, err);
-	slicecache_release(r->app->cache, &h);
+	slicecache_release(cache_of(r->app), &h);
 	if (rc) {
 		reply_problem(rp, http_status_of(rc), "%s", err);
 		return;
@@ -267,9 +306,9 @@ void h_images_metrics(struct app *app, struct sb *b)
 {
 	struct slicecache_stats st;
 
-	if (!app->cache)
+	if (!cache_of(app))
 		return;
-	slicecache_stats(app->cache, &st);
+	slicecache_stats(cache_of(app), &st);
 	sb_addf(b, "# HELP lesiond_slice_cache_hits_total Decoded-slice cache hits.\n"
 		"# TYPE lesiond_slice_cache_hits_total counter\n"
 		"lesiond_slice_cache_hits_total %llu\n"
@@ -307,10 +346,17 @@ void h_images_metrics(struct app *app, struct sb *b)
 
 int h_images_start(struct app *app, char *err)
 {
+	struct stat sb;
+
 	if (!app->cfg.images[0])
 		return 0;	/* image routes answer 503 */
-	if (slicecache_create(app->cfg.images, (size_t)app->cfg.slice_cache_mb << 20,
-			      &app->cache, err))
+	/* A root that does not exist yet (an empty volume) is attached on first use once it
+	 * does; meanwhile image routes answer 503. Anything else wrong with it is fatal. */
+	if (stat(app->cfg.images, &sb) && errno == ENOENT)
+		log_msg(LOG_WARN, "image root '%s' does not exist (yet): image routes answer 503 "
+			"until it does", app->cfg.images);
+	else if (slicecache_create(app->cfg.images, (size_t)app->cfg.slice_cache_mb << 20,
+				   &app->cache, err))
 		return -1;
 	return 0;
 }

@@ -173,11 +173,7 @@ static void plan_reply(const struct request *r, struct reply *rp, const struct s
 
 static int need_images(const struct request *r, struct reply *rp)
 {
-	if (r->app->cache)
-		return 0;
-	reply_problem(rp, 503, "no image root configured (set images in the config or "
-		      "--images DIR)");
-	return -1;
+	return h_images_need(r->app, rp);
 }
 
 /* ---- GET /v1/lesions/{id}/similar.png ---- */

@@ -26,8 +26,13 @@ void h_space_vectors_post(const struct request *r, struct reply *rp);
 void h_space_get(const struct request *r, struct reply *rp);		/* h_training.c */
 void h_space_training_png(const struct request *r, struct reply *rp);
 /* Create app->cache from cfg.images / slice_cache_mb (none when images is unset: the
- * image routes then answer 503) and add the cache counters to /metrics. */
+ * image routes then answer 503) and add the cache counters to /metrics. A root that
+ * does not exist yet is not an error: it is attached by h_images_cache once it does. */
 int h_images_start(struct app *app, char *err);
+/* The slice cache, attached on first use to a root that appeared after the start; NULL
+ * while there is none. h_images_need: 0, or -1 with a 503 problem in rp saying why. */
+struct slicecache *h_images_cache(struct app *app);
+int h_images_need(struct app *app, struct reply *rp);
 void h_images_stop(struct app *app);	/* after the HTTP server has stopped */
 /* One lesion's patch for composed pictures (h_sheets.c), through the same slice cache
  * and renderer as patch.png: the strong ETag of the patch (without decoding) and its

@@ -4,7 +4,8 @@
 # Called by `make deps` (and by `make run` / `make test` when a stamp is missing).
 # Idempotent: each step checks before it acts, so a second run does nothing.
 #   1. apt packages (dev headers, FAISS, OpenBLAS, curl for tests, clang for fuzzing;
-#      numpy, Slurm, munge and GNU parallel for the batch-kNN tests)
+#      numpy, Slurm, munge and GNU parallel for the batch-kNN tests;
+#      LESIOND_BUILD_ONLY=1: only those needed to build)
 #   2. a deb-src entry for Debian's main archive, then `apt-get source faiss`
 #   3. playwright-core (npm, version pinned by tests/e2e/package-lock.json) into
 #      tests/e2e/node_modules, for the browser test of the web viewer; it drives
@@ -22,13 +23,18 @@ BUILD=${1:-build}/deps
 mkdir -p "$BUILD"
 BUILD=$(cd "$BUILD" && pwd)
 
-PKGS="gcc g++ make pkg-config dpkg-dev curl ca-certificates
-libmicrohttpd-dev libpng-dev zlib1g-dev libcjson-dev libsqlite3-dev sqlite3
-libfaiss-dev libopenblas-dev libgnutls28-dev gnutls-bin
-clang libclang-rt-14-dev jq python3 python3-numpy
-libcurl4-gnutls-dev haproxy
-slurm-wlm munge parallel
+PKGS="gcc g++ make pkg-config dpkg-dev ca-certificates
+libmicrohttpd-dev libpng-dev zlib1g-dev libcjson-dev libsqlite3-dev
+libfaiss-dev libopenblas-dev libgnutls28-dev libcurl4-gnutls-dev
 "
+# what the tests, fuzzing and TLS checks use; LESIOND_BUILD_ONLY=1 (the container image's
+# build stage) installs only what building lesiond needs, and implies LESIOND_NO_BROWSER
+if [ -z "${LESIOND_BUILD_ONLY:-}" ]; then
+	PKGS="$PKGS curl sqlite3 gnutls-bin clang libclang-rt-14-dev jq python3 python3-numpy
+haproxy slurm-wlm munge parallel"
+else
+	LESIOND_NO_BROWSER=1
+fi
 # the browser test of the web viewer: Debian's chromium, node and npm (a machine may have
 # node from elsewhere, e.g. nodesource); LESIOND_NO_BROWSER=1 leaves them out (images
 # that only run lesiond)
