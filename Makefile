@@ -59,6 +59,9 @@ $(BUILD)/%.o: %.c | $(DEPSTAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# the exact Flat scan splits the rows over an OpenMP team (index/flatscan.c)
+$(BUILD)/index/flatscan.o: CFLAGS += -fopenmp
+
 # migrations/*.sql compiled into the binary, in file-name order
 $(BUILD)/gen/migrations.c: $(MIGRATIONS) tools/embed_sql.sh
 	@mkdir -p $(dir $@)

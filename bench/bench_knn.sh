@@ -7,13 +7,15 @@
 #   - POST /v1/search/batch with the .npy body, format=npz (client wall time).
 # Runs interleaved, 3 rounds, medians; lesiond's figures as a share of raw FAISS's best.
 # Then the peak RSS of `lesiond knn` for 10^5 and 10^6 queries (bounded: the same).
-# Figures only, no pass/fail. BENCH_KNN_ROUNDS (3), BENCH_KNN_BIG=0 skips 10^6.
+# Figures only, no pass/fail. BENCH_KNN_ROUNDS (3), BENCH_KNN_QUERIES (100000),
+# BENCH_KNN_BIG=0 skips 10^6.
 set -u
 BUILD=${1:-build/release}
 LESIOND="$PWD/$BUILD/lesiond"
 RAW="$PWD/$BUILD/bench/bench_faiss_raw"
 T="$PWD/build/bench/knn"
 ROUNDS=${BENCH_KNN_ROUNDS:-3}
+NQ=${BENCH_KNN_QUERIES:-100000}
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 mkdir -p "$T"
@@ -25,9 +27,9 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
 	elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
 fi
 
-$PY - "$T" <<'PY'
+$PY - "$T" "$NQ" <<'PY'
 import numpy as np, sys
-d = sys.argv[1]
+d, nq = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(7)
 dim, n = 256, 32735
 centres = rng.normal(0, 1, size=(1024, dim)).astype("<f4")
@@ -37,7 +39,7 @@ g = draw(n)
 with open(d + "/g.fvecs", "wb") as f:
     f.write(np.hstack([np.full((n, 1), dim, "<i4").view("<f4"), g]).tobytes())
 open(d + "/ids.txt", "w").write("".join("%d\n" % (i + 1) for i in range(n)))
-np.save(d + "/q.npy", draw(100000))
+np.save(d + "/q.npy", draw(nq))
 # a small gallery and 10^5 / 10^6 queries for the memory figure
 gs = draw(2000)
 with open(d + "/gs.fvecs", "wb") as f:
@@ -59,7 +61,7 @@ until curl -sf "$B/readyz" > /dev/null; do sleep 0.2; done
 wall() { # command... : wall seconds of the whole command
 	s=$(date +%s.%N); "$@" > /dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc
 }
-echo "-- 100,000 queries x 32,735 vectors, dim 256, k=10, exact; $ROUNDS rounds, medians (the machine is shared: noisy)"
+echo "-- $NQ queries x 32,735 vectors, dim 256, k=10, exact; $ROUNDS rounds, medians (the machine is shared: noisy)"
 : > "$T/times"
 for r in $(seq 1 "$ROUNDS"); do
 	echo "raw_all $(wall "$RAW" "$T/g.fvecs" "$T/q.npy" 10)" >> "$T/times"
@@ -70,8 +72,9 @@ done
 "$RAW" "$T/g.fvecs" "$T/q.npy" 10 | sed 's/^/   (one raw run: /; s/$/)/'
 "$LESIOND" knn --db "$DB" --queries "$T/q.npy" --k 10 --quiet --out "$T/res" 2>&1 | tail -n 1 | sed 's/^/   (one lesiond run: /; s/$/)/'
 kill -TERM $PID; wait $PID 2>/dev/null
-$PY - "$T/times" <<'PY'
+$PY - "$T/times" "$NQ" <<'PY'
 import statistics, sys
+nq = int(sys.argv[2])
 t = {}
 for line in open(sys.argv[1]):
     k, v = line.split()
@@ -84,7 +87,7 @@ names = {"raw_all": "raw FAISS C API, all threads (whole process incl. reading f
          "npz": "POST /v1/search/batch, .npy in, .npz out (client wall)"}
 for k in ("raw_all", "raw_1", "knn", "npz"):
     print("   %-66s %6.2f s  %7.0f queries/s  %5.0f%% of raw FAISS's best" %
-          (names[k], m[k], 100000 / m[k], 100 * best / m[k]))
+          (names[k], m[k], nq / m[k], 100 * best / m[k]))
 PY
 $PY -c "
 import numpy as np, io

@@ -2,7 +2,9 @@
 # bench_search.sh BUILD - similar-lesion search at DeepLesion's size: 32,735 lesions with
 # random vectors of dimension 256 and 1024 (Flat, exact). Prints single-query latency
 # p50/p99 through HTTP with 1 and 32 concurrent clients (wrk), queries/s, and batch
-# queries/s through POST /v1/search/batch and `lesiond knn`. Figures only, no pass/fail.
+# queries/s through POST /v1/search/batch and `lesiond knn`; at dim 256 also the raw
+# FAISS C API on the same vectors in batches of 4,096 (bench_rawfaiss), the ceiling the
+# c32 figure is compared with. Figures only, no pass/fail.
 set -u
 BUILD=${1:-build/release}
 LESIOND="$PWD/$BUILD/lesiond"
@@ -54,7 +56,17 @@ LUA
 			p50=$(awk '$1 == "50%" {print $2}' "$T/wrk.out")
 			p99=$(awk '$1 == "99%" {print $2}' "$T/wrk.out")
 			echo "   $C client(s): $rps queries/s, p50 $p50, p99 $p99"
+			[ $C = 32 ] && c32=$rps
 		done
+		if [ -x "$BUILD/bench/bench_rawfaiss" ]; then
+			# the ceiling, same vectors, same run, lesiond's BLAS environment
+			core=Haswell; grep -qw avx512f /proc/cpuinfo && core=SkylakeX
+			OPENBLAS_CORETYPE=$core OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 \
+				"$BUILD/bench/bench_rawfaiss" "$T/v.fvecs" 3 > "$T/raw.out" 2>&1
+			raw=$(awk '/^raw FAISS batched/ {print $NF}' "$T/raw.out")
+			sed -n 's/^   batch/   in-process batch/p' "$T/raw.out" | sed 's/$/  (raw FAISS, lesiond space_search)/'
+			echo "   raw FAISS C API, batches of 4,096: $raw queries/s; lesiond c32 / raw = $(echo "scale=2; ${c32:-0} / ${raw:-1}" | bc)"
+		fi
 	else
 		echo "   (wrk not available: skipped)"
 	fi

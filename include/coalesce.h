@@ -14,7 +14,9 @@
 
 struct coalescer;
 
-int coalescer_create(int max_batch, int wait_us, struct coalescer **out /* OUT */);
+/* leaders: batches that may run at once (1: each batch uses every core through the
+ * Flat scan's threads, and the queue gathers while it runs). */
+int coalescer_create(int max_batch, int wait_us, int leaders, struct coalescer **out /* OUT */);
 void coalescer_destroy(struct coalescer *c);
 
 /* Like search_run for one query; blocks until its batch has run. hits has q->k slots. */
@@ -23,7 +25,7 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 		     int *mode /* OUT */, char *err);
 
 struct coalescer_stats {
-	uint64_t queries, batches, max_seen;
+	uint64_t queries, batches, max_seen, waits;	/* waits: leaders that waited for company */
 };
 void coalescer_get_stats(struct coalescer *c, struct coalescer_stats *out /* OUT */);
 

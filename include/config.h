@@ -36,6 +36,7 @@ struct config {
 	double graph_w_embed, graph_w_loc, graph_w_size, graph_threshold;
 	double graph_axis_x, graph_axis_y, graph_axis_z;
 	int graph_sequential, graph_align;
+	double graph_align_wide;
 	char graph_space[64];	/* embedding space of the graph's d_embed; "" = none */
 	char admin_keys[CONFIG_STR_MAX];
 	char read_keys[CONFIG_STR_MAX];

@@ -27,7 +27,8 @@
  *   older lesion); an assigned pair below the threshold extends the track (an edge from
  *   the track's latest lesion, score = 1 - cost / threshold), every other lesion starts
  *   a track. With align = 1, when
- *   the first assignment links >= 2 lesions, each earlier study's offset off is the mean
+ *   the first assignment (threshold x align_wide when align_wide > 1) links >= 2
+ *   lesions, each earlier study's offset off is the mean
  *   displacement of its linked pairs (>= 2 of them; else the mean over all linked
  *   pairs) and the assignment is solved again with it, twice: real follow-ups move
  *   mostly together (the normalisation of the body changes from study to study;
@@ -64,6 +65,8 @@ struct graph_params {
 					 * latest lesions (see "Sequential rule" above) */
 	int align;			/* 1: match again after removing the study pair's mean
 					 * displacement (sequential rule only) */
+	double align_wide;		/* the offsets' first assignment uses threshold x this
+					 * (<= 1: the threshold itself) */
 };
 
 /* Defaults calibrated on the demo dataset (see graph.c for the command). */

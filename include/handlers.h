@@ -23,6 +23,8 @@ void h_slice_png(const struct request *r, struct reply *rp);
 void h_embedding_put(const struct request *r, struct reply *rp);
 void h_embedding_get(const struct request *r, struct reply *rp);
 void h_space_vectors_post(const struct request *r, struct reply *rp);
+void h_space_get(const struct request *r, struct reply *rp);		/* h_training.c */
+void h_space_training_png(const struct request *r, struct reply *rp);
 /* Create app->cache from cfg.images / slice_cache_mb (none when images is unset: the
  * image routes then answer 503) and add the cache counters to /metrics. */
 int h_images_start(struct app *app, char *err);

@@ -40,6 +40,10 @@ void nn_fc_bwd(const float *in, int ni, const float *wt, int no, const float *do
 float nn_l2n_fwd(const float *x, int n, float *y);
 void nn_l2n_bwd(const float *y, float norm, const float *dy, int n, float *dx);
 
+/* OpenBLAS on the calling threads only (the network parallelises over samples; the
+ * daemon sets OPENBLAS_NUM_THREADS=1 anyway, tools and tests may not). */
+void nn_blas_single_thread(void);
+
 /* One Adam step over n parameters: g scaled by gscale; step is 1-based. */
 void nn_adam(float *p, const float *g, float *m, float *v, size_t n, double lr, long step,
 	     double gscale);

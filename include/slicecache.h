@@ -5,7 +5,8 @@
  * Created by `lesiond serve` (app->cache), used by the image handlers and the benches on
  * many threads at once: every call is thread-safe (one mutex, held only for list and
  * table updates, never during file I/O or decoding). A slice handed out is reference
- * counted: it stays valid until slicecache_release, even if evicted meanwhile. The
+ * counted: it stays valid until slicecache_release, even if evicted meanwhile.
+ * Concurrent misses on one slice decode it once (single-flight) and share it. The
  * budget counts decoded pixels (2 bytes each) plus a small per-entry overhead.
  */
 #ifndef LSD_SLICECACHE_H
@@ -37,6 +38,8 @@ struct slicecache_handle {
 
 struct slicecache_stats {
 	uint64_t hits, misses, evictions, errors;
+	uint64_t flight_waits;		/* misses that shared another thread's decode */
+	uint64_t decode_overlaps;	/* decodes started while the same slice was decoding: 0 */
 	size_t bytes, entries, max_bytes;
 };
 

@@ -115,6 +115,9 @@ int space_remove(struct space *sp, const int64_t *ids, size_t n, size_t *removed
  * non-finite query). */
 int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist /* OUT */,
 		 int64_t *ids /* OUT */, char *err);
+/* Threads one exact (Flat) search may use; default (0) the online processors, so a
+ * batch runs on every core. Flat searches scan the memory copy (flatscan.h). */
+void space_set_search_threads(int n);
 /* Exact brute force over an explicit id subset (ids not in the space are skipped; a
  * duplicated id counts once only if the caller passes it once). For filtered search. */
 int space_search_subset(struct space *sp, const float *q, size_t nq, int k,

@@ -487,6 +487,7 @@ size_t cnn_embed_many(const struct cnn_model *m, const struct cnn_patch *p, size
 	size_t f = 0;
 	int t;
 
+	nn_blas_single_thread();
 	j.m = m;
 	j.p = p;
 	j.y = y;
@@ -632,6 +633,7 @@ int cnn_fit(const struct train_sample *s, const struct cnn_patch *patch, size_t 
 
 	*model = NULL;
 	memset(&f, 0, sizeof(f));
+	nn_blas_single_thread();
 	tp.dim_out = p->arch.dim;
 	if (cnn_arch_check(&p->arch, err) || train_params_check(&tp, err))
 		return -1;

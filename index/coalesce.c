@@ -1,10 +1,12 @@
 /* coalesce.c - concurrent searches batched by a leader (see coalesce.h).
  *
  * One mutex guards a FIFO of jobs. A caller enqueues its job and loops until the job is
- * done: while its job is still queued and fewer than one batch per core is running, it
- * becomes a leader (waits up to wait_us for company when others are inside, takes up
- * to max_batch jobs, runs them unlocked, marks them done, broadcasts); otherwise it
- * sleeps on the condition variable. Jobs live on their callers' stacks and are only
+ * done: while its job is still queued and fewer than `leaders` batches are running, it
+ * becomes a leader (waits up to wait_us for the expected company when others are
+ * inside, takes everything queued up to max_batch, runs it unlocked, marks the jobs
+ * done and wakes each owner, then wakes the oldest queued job to lead the next batch);
+ * otherwise it sleeps on its own job's condition variable, so a finished batch wakes
+ * exactly the threads it concerns. Jobs live on their callers' stacks and are only
  * touched under the mutex or by the leader that took them.
  */
 #include "coalesce.h"
@@ -23,20 +25,22 @@ struct cjob {
 	struct search_hit *hits;
 	int nhits, mode, rc, done, taken;
 	char err[LSD_ERRLEN];
+	pthread_cond_t cv;	/* this job's owner sleeps here: done, or lead next */
 	struct cjob *next;
 };
 
 struct coalescer {
 	pthread_mutex_t mu;
-	pthread_cond_t done_cv;		/* a batch finished */
 	pthread_cond_t full_cv;		/* the queue reached max_batch */
 	struct cjob *head, *tail;
 	int queued, inside, busy;	/* busy: batches running */
 	int max_batch, wait_us, max_busy;
+	int avg;		/* recent batch sizes x 16, averaged */
+	int expect;		/* queries a leader waits for: avg / 16, >= 1 */
 	struct coalescer_stats st;
 };
 
-int coalescer_create(int max_batch, int wait_us, struct coalescer **out)
+int coalescer_create(int max_batch, int wait_us, int leaders, struct coalescer **out)
 {
 	struct coalescer *c = calloc(1, sizeof(*c));
 	pthread_condattr_t ca;
@@ -47,14 +51,12 @@ int coalescer_create(int max_batch, int wait_us, struct coalescer **out)
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->done_cv, &ca);
 	pthread_cond_init(&c->full_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	c->max_batch = max_batch < 1 ? 1 : max_batch > 1024 ? 1024 : max_batch;
 	c->wait_us = wait_us < 0 ? 0 : wait_us;
-	c->max_busy = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (c->max_busy < 1)
-		c->max_busy = 1;
+	c->max_busy = leaders < 1 ? 1 : leaders;
+	c->expect = 1;
 	*out = c;
 	return 0;
 }
@@ -64,7 +66,6 @@ void coalescer_destroy(struct coalescer *c)
 	if (!c)
 		return;
 	pthread_mutex_destroy(&c->mu);
-	pthread_cond_destroy(&c->done_cv);
 	pthread_cond_destroy(&c->full_cv);
 	free(c);
 }
@@ -134,6 +135,7 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 	job.sp = sp;
 	job.q = q;
 	job.hits = hits;
+	pthread_cond_init(&job.cv, NULL);
 	pthread_mutex_lock(&c->mu);
 	if (c->tail)
 		c->tail->next = &job;
@@ -142,32 +144,37 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 	c->tail = &job;
 	c->queued++;
 	c->inside++;
-	if (c->queued >= LSD_MIN(c->max_batch, 8))
+	if (c->queued >= c->expect)
 		pthread_cond_broadcast(&c->full_cv);
 	while (!job.done) {
 		struct cjob *list, *last;
-		int n, target;
+		int n;
 
 		if (job.taken || c->busy >= c->max_busy) {
-			pthread_cond_wait(&c->done_cv, &c->mu);
+			/* woken by the leader that ran our job, or (queued, first in line)
+			 * by one that finished, to lead the next batch */
+			pthread_cond_wait(&job.cv, &c->mu);
 			continue;
 		}
 		c->busy++;
-		/* company makes the batch cheaper per query (BLAS from 8 queries on); wait for
-		 * it only while other searches are in flight, and never past wait_us */
-		target = LSD_MIN(c->max_batch, 8);
-		if (c->inside > c->queued + c->busy - 1 || c->inside > 1) {
+		/* Adaptive gathering: the recent batches say how many searches arrive while
+		 * one runs (c->expect); wait up to wait_us for that many, only when other
+		 * searches are in flight. A lone request (inside == 1) never waits; under
+		 * load the queue fills while the previous batch runs, so the leader usually
+		 * finds its company already there and does not wait either. */
+		if (c->inside > 1 && c->queued < c->expect && c->wait_us > 0) {
 			struct timespec ts;
 
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_nsec += (long)c->wait_us * 1000L;
 			ts.tv_sec += ts.tv_nsec / 1000000000L;
 			ts.tv_nsec %= 1000000000L;
-			while (c->queued < target && c->wait_us > 0 &&
+			c->st.waits++;
+			while (c->queued < c->expect &&
 			       pthread_cond_timedwait(&c->full_cv, &c->mu, &ts) != ETIMEDOUT)
 				;
 		}
-		/* take up to max_batch jobs, oldest first (our own job may be among later ones) */
+		/* take everything queued (up to max_batch), oldest first */
 		list = c->head;
 		if (!list) {	/* another leader took everything meanwhile */
 			c->busy--;
@@ -188,20 +195,31 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 		c->st.queries += (uint64_t)n;
 		if ((uint64_t)n > c->st.max_seen)
 			c->st.max_seen = (uint64_t)n;
+		/* expect about what this batch found (a slow-moving average, at least 1, so
+		 * one burst does not make the next lone request wait) */
+		c->avg = (c->avg * 7 + n * 16) / 8;
+		c->expect = LSD_MAX(1, LSD_MIN(c->max_batch, c->avg / 16));
 		pthread_mutex_unlock(&c->mu);
 		run_batch(cat, list);
 		pthread_mutex_lock(&c->mu);
 		while (list) {
 			struct cjob *next = list->next;
 
-			list->done = 1;	/* after this, the owner may return at any time */
+			/* after done = 1 (and the mutex released), the owner may return at any
+			 * time: signal first, while we still hold the mutex */
+			list->done = 1;
+			if (list != &job)
+				pthread_cond_signal(&list->cv);
 			list = next;
 		}
 		c->busy--;
-		pthread_cond_broadcast(&c->done_cv);
+		/* one wake-up, not a herd: the oldest queued job leads the next batch */
+		if (c->head && !c->head->taken)
+			pthread_cond_signal(&c->head->cv);
 	}
 	c->inside--;
 	pthread_mutex_unlock(&c->mu);
+	pthread_cond_destroy(&job.cv);
 	if (job.rc)
 		return errf(err, "%s", job.err);
 	*nhits = job.nhits;

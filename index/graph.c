@@ -60,6 +60,7 @@ void graph_params_default(struct graph_params *p)
 	p->axis[2] = GRAPH_DEF_AXIS_Z;
 	p->sequential = 1;
 	p->align = 1;
+	p->align_wide = 1;
 }
 
 /* ---- Kuhn-Munkres ----
@@ -341,6 +342,7 @@ struct seq {
 	const double *norm;
 	size_t dim;
 	const struct graph_params *p;
+	double thr;		/* the assignment's threshold */
 	size_t *heads, nh;	/* each track's latest lesion */
 	size_t *cols, nb;	/* the lesions of the study being added */
 	double *off;		/* nh x 3 */
@@ -357,7 +359,7 @@ static int seq_solve(struct seq *q, size_t *linked)
 	double tot;
 
 	for (size_t k = 0; k < m * m; k++)
-		q->mat[k] = q->p->threshold;
+		q->mat[k] = q->thr;
 	for (size_t r = 0; r < q->nh; r++)
 		for (size_t c = 0; c < q->nb; c++) {
 			size_t a = q->heads[r], b = q->cols[c];
@@ -366,7 +368,7 @@ static int seq_solve(struct seq *q, size_t *linked)
 			pair_evidence(&q->l[a], &q->l[b], q->emb ? q->emb[a] : NULL, q->norm[a],
 				      q->emb ? q->emb[b] : NULL, q->norm[b], q->dim, q->p,
 				      q->off + 3 * r, e);
-			if (!e->gated && e->cost < q->p->threshold)
+			if (!e->gated && e->cost < q->thr)
 				q->mat[r * m + c] = e->cost;
 		}
 	if (graph_assign(q->mat, m, q->asg, &tot) < 0)
@@ -377,7 +379,7 @@ static int seq_solve(struct seq *q, size_t *linked)
 		const struct pair_ev *e = &q->ev[r * m + c];
 
 		q->match[r] = -1;
-		if (c < q->nb && !e->gated && e->cost < q->p->threshold) {
+		if (c < q->nb && !e->gated && e->cost < q->thr) {
 			q->match[r] = (long)c;
 			(*linked)++;
 		}
@@ -446,10 +448,23 @@ static int seq_candidates(const struct lesion *l, size_t n, const float *const *
 			if (sidx[i] == (int)t)
 				q.cols[q.nb++] = i;
 		memset(q.off, 0, 3 * n * sizeof(*q.off));
-		if (q.nh && seq_solve(&q, &linked))
-			goto out;
+		q.thr = p->threshold;
+		if (q.nh && p->align) {
+			/* with align_wide > 1 the offsets come from a wider first assignment,
+			 * so that a study pair whose lesions all moved together by more than
+			 * the threshold is still aligned */
+			q.thr = p->threshold * (p->align_wide > 1 ? p->align_wide : 1);
+			if (seq_solve(&q, &linked))
+				goto out;
+			q.thr = p->threshold;
+		}
 		for (int pass = 0; q.nh && p->align && pass < 2 && linked >= 2; pass++) {
 			seq_offsets(&q);
+			if (seq_solve(&q, &linked))
+				goto out;
+		}
+		if (q.nh && (!p->align || linked < 2)) {	/* unaligned */
+			memset(q.off, 0, 3 * n * sizeof(*q.off));
 			if (seq_solve(&q, &linked))
 				goto out;
 		}

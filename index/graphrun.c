@@ -7,6 +7,7 @@
  * patient, a calibration one per patient and grid point (graph_calibrate).
  */
 #include "graphrun.h"
+#include "csvline.h"
 #include "linkpairs.h"
 
 #include <math.h>
@@ -70,39 +71,6 @@ static int idpair_cmp(const void *x, const void *y)
 	return (a->id > b->id) - (a->id < b->id);
 }
 
-/* Split a CSV line (no quoting in these files) into at most max fields. */
-static int csv_split(char *s, char **f, int max)
-{
-	int n = 0;
-
-	while (n < max) {
-		f[n++] = s;
-		s = strchr(s, ',');
-		if (!s)
-			break;
-		*s++ = '\0';
-	}
-	return n;
-}
-
-/* The next line of *cur (NUL-terminated in place, CR stripped), or NULL at the end. */
-static char *next_line(char **cur)
-{
-	char *line = *cur, *nl;
-
-	if (!line || !*line)
-		return NULL;
-	nl = strchr(line, '\n');
-	if (nl) {
-		*nl = '\0';
-		*cur = nl + 1;
-	} else {
-		*cur = NULL;
-	}
-	line[strcspn(line, "\r")] = '\0';
-	return line;
-}
-
 /* 1 when the file's header names lesion_a and lesion_b (a pairs file). */
 static int truth_is_pairs(const char *path)
 {
@@ -146,8 +114,8 @@ int graphrun_truth_load(const char *path, struct graphrun_truth *t, char *err)
 	if (!buf)
 		return -1;
 	cur = buf;
-	line = next_line(&cur);
-	nf = line ? csv_split(line, f, TRUTH_MAX_FIELDS) : 0;
+	line = csvline_next(&cur);
+	nf = line ? csvline_split(line, f, TRUTH_MAX_FIELDS) : 0;
 	for (int k = 0; k < nf; k++) {
 		if (!strcmp(f[k], "lesion_id"))
 			ci = k;
@@ -158,13 +126,13 @@ int graphrun_truth_load(const char *path, struct graphrun_truth *t, char *err)
 		errf(err, "%s: header needs lesion_id and track_id columns", path);
 		goto out;
 	}
-	while ((line = next_line(&cur)) != NULL) {
+	while ((line = csvline_next(&cur)) != NULL) {
 		int64_t id, tr;
 
 		lineno++;
 		if (!*line)
 			continue;
-		nf = csv_split(line, f, TRUTH_MAX_FIELDS);
+		nf = csvline_split(line, f, TRUTH_MAX_FIELDS);
 		if (nf <= ci || nf <= ct || parse_i64(f[ci], 1, INT64_MAX, &id) ||
 		    parse_i64(f[ct], INT64_MIN, INT64_MAX, &tr)) {
 			errf(err, "%s:%d: need integer lesion_id and track_id", path, lineno);

@@ -1,8 +1,8 @@
 /* learn_cnn.c - the lesion network as a space (see learn_cnn.h).
  *
  * Load: patch extraction decodes 3-5 PNG slices a lesion (~10 ms, 2 threads); training
- * is cnn_fit's; memory ~ lesions x 3 x (side+32)^2 x 2 bytes of cached patches (70 MB
- * for 10,000 lesions at the defaults).
+ * is cnn_fit's; memory ~ lesions x 3 x (side+32)^2 x 2 bytes of cached patches (384 MB
+ * for 10,000 lesions at the defaults, 1.3 GB for DeepLesion's 32,735).
  */
 #include "learn_cnn.h"
 #include "descriptor.h"
@@ -181,7 +181,7 @@ static double json_num(const char *json, const char *key, double dflt)
 
 static void mix_from_json(const char *json, struct mix *mx)
 {
-	char k[16];
+	char k[32];
 	int j;
 
 	mx->w = json_num(json, "append_w", 0);

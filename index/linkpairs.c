@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csvline.h"
 #include "util.h"
 
 #define PAIRS_MAX_BYTES (64u << 20)
@@ -85,37 +86,6 @@ out:
 	return rc;
 }
 
-static char *next_line(char **cur)
-{
-	char *line = *cur, *nl;
-
-	if (!line || !*line)
-		return NULL;
-	nl = strchr(line, '\n');
-	if (nl) {
-		*nl = '\0';
-		*cur = nl + 1;
-	} else {
-		*cur = NULL;
-	}
-	line[strcspn(line, "\r")] = '\0';
-	return line;
-}
-
-static int split(char *s, char **f, int max)
-{
-	int n = 0;
-
-	while (n < max) {
-		f[n++] = s;
-		s = strchr(s, ',');
-		if (!s)
-			break;
-		*s++ = '\0';
-	}
-	return n;
-}
-
 int linkpairs_load(const char *path, struct linkpairs *p, char *err)
 {
 	char *buf, *cur, *line, *f[PAIRS_MAX_FIELDS];
@@ -127,8 +97,8 @@ int linkpairs_load(const char *path, struct linkpairs *p, char *err)
 	if (!buf)
 		return -1;
 	cur = buf;
-	line = next_line(&cur);
-	nf = line ? split(line, f, PAIRS_MAX_FIELDS) : 0;
+	line = csvline_next(&cur);
+	nf = line ? csvline_split(line, f, PAIRS_MAX_FIELDS) : 0;
 	for (int k = 0; k < nf; k++) {
 		if (!strcmp(f[k], "lesion_a"))
 			ca = k;
@@ -139,13 +109,13 @@ int linkpairs_load(const char *path, struct linkpairs *p, char *err)
 		errf(err, "%s:1: header needs lesion_a and lesion_b columns", path);
 		goto out;
 	}
-	while ((line = next_line(&cur)) != NULL) {
+	while ((line = csvline_next(&cur)) != NULL) {
 		int64_t a, b;
 
 		lineno++;
 		if (!*line)
 			continue;
-		nf = split(line, f, PAIRS_MAX_FIELDS);
+		nf = csvline_split(line, f, PAIRS_MAX_FIELDS);
 		if (nf <= ca || nf <= cb || parse_i64(f[ca], 1, INT64_MAX, &a) ||
 		    parse_i64(f[cb], 1, INT64_MAX, &b)) {
 			errf(err, "%s:%d: lesion_a and lesion_b must be positive integers", path,

@@ -232,6 +232,11 @@ void nn_l2n_bwd(const float *y, float norm, const float *dy, int n, float *dx)
 		dx[i] = norm > 0 ? (float)((dy[i] - y[i] * dot) / norm) : 0.0f;
 }
 
+void nn_blas_single_thread(void)
+{
+	openblas_set_num_threads(1);
+}
+
 void nn_adam(float *p, const float *g, float *m, float *v, size_t n, double lr, long step,
 	     double gscale)
 {

@@ -584,6 +584,7 @@ void render_etag(const struct render_source *src, const struct lesion *l,
 	h = hash_i64(h, p->format);
 	h = hash_i64(h, p->slice_offset);
 	h = hash_i64(h, p->png_level);
+	h = hash_i64(h, IMAGE_ENCODE_VERSION);	/* same pixels, other bytes */
 	h = hash_i64(h, slice_size);
 	snprintf(out, RENDER_ETAG_LEN, "\"r%d-%016llx\"", RENDER_VERSION,
 		 (unsigned long long)h);

@@ -4,8 +4,12 @@
  * Used by the image handlers on MHD worker threads and by the benches. Owns every
  * decoded slice it holds. One mutex guards the hash table, the LRU list and the
  * counters; file I/O and PNG decoding happen outside it, so a slow decode never blocks
- * hits. Two threads missing the same slice at once both decode it and the second insert
- * keeps the first entry (rare; costs one extra decode, never a wrong answer). An entry
+ * hits. Decoding is single-flight: a miss registers a flight for its slice; a second
+ * miss on the same slice meanwhile waits on that flight and shares its result (a
+ * reference to the same entry, even when the cache is off), so concurrent misses on one
+ * slice decode it once. A separate list of the slices being decoded right now counts
+ * any decode that starts while the same slice is already being decoded
+ * (decode_overlaps: 0 unless single-flight is broken; exported in /metrics). An entry
  * evicted while in use is unlinked at once (its bytes leave the budget) and freed by the
  * last release. Expected load: a hit per patch request (one stat() and a table lookup),
  * a 512x512 decode (~4 ms) per miss.
@@ -38,6 +42,23 @@ struct entry {
 	int linked;			/* in the table and the list */
 };
 
+/* A decode in progress; waiters sleep on cv and share its result. */
+struct flight {
+	struct flight *next;
+	const char *key;		/* the decoder's rel, valid while the flight is linked */
+	uint64_t hash;
+	pthread_cond_t cv;
+	int done, rc, refs;		/* refs: the decoder + its waiters */
+	struct entry *e;		/* the result, with one reference per waiter taken */
+	char err[LSD_ERRLEN];
+};
+
+/* A decode running now (independent bookkeeping for the overlap counter). */
+struct running {
+	struct running *next;
+	const char *key;
+};
+
 struct slicecache {
 	char root[PATH_MAX];		/* realpath of the image root, no trailing slash */
 	size_t rootlen;
@@ -46,6 +67,8 @@ struct slicecache {
 	struct entry **tab;
 	size_t nbuckets;		/* power of two */
 	struct entry *head, *tail;
+	struct flight *flights;
+	struct running *running;
 	struct slicecache_stats st;
 };
 
@@ -327,11 +350,29 @@ static void fill(struct slicecache_handle *h, struct entry *e)
 	h->entry_ = e;
 }
 
+/* Finish a flight (unlinked already; lock held): hand its waiters the result, each
+ * with its own reference on e taken now, before anyone can release. */
+static void land(struct flight *f, int rc, struct entry *e)
+{
+	f->done = 1;
+	f->rc = rc;
+	f->e = e;
+	if (e)
+		e->refs += f->refs - 1;
+	pthread_cond_broadcast(&f->cv);
+	if (--f->refs == 0) {
+		pthread_cond_destroy(&f->cv);
+		free(f);
+	}
+}
+
 int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_handle *h,
 		   char *err)
 {
 	char full[PATH_MAX];
 	struct entry *e, *old, *garbage[64];
+	struct flight *f, **fp;
+	struct running me, *rn, **rp;
 	struct stat sb;
 	uint64_t hash;
 	size_t ng = 0, i;
@@ -368,25 +409,75 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 		fill(h, e);
 		return SLICECACHE_OK;
 	}
+	for (f = c->flights; f; f = f->next)
+		if (f->hash == hash && !strcmp(f->key, rel))
+			break;
+	if (f) {	/* someone is decoding this slice: share its result */
+		f->refs++;
+		c->st.flight_waits++;
+		while (!f->done)
+			pthread_cond_wait(&f->cv, &c->mu);
+		rc = f->rc;
+		e = f->e;
+		if (rc != SLICECACHE_OK)
+			errf(err, "%s", f->err);
+		if (--f->refs == 0) {
+			pthread_cond_destroy(&f->cv);
+			free(f);
+		}
+		pthread_mutex_unlock(&c->mu);
+		if (rc == SLICECACHE_OK)
+			fill(h, e);	/* the decoder took our reference */
+		return rc;
+	}
 	c->st.misses++;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		pthread_mutex_unlock(&c->mu);
+		return errf(err, "out of memory"), SLICECACHE_ENOMEM;
+	}
+	f->key = rel;
+	f->hash = hash;
+	f->refs = 1;
+	pthread_cond_init(&f->cv, NULL);
+	f->next = c->flights;
+	c->flights = f;
+	for (rn = c->running; rn; rn = rn->next)
+		if (!strcmp(rn->key, rel))
+			c->st.decode_overlaps++;
+	me.key = rel;
+	me.next = c->running;
+	c->running = &me;
 	pthread_mutex_unlock(&c->mu);
 
 	rc = load(c, rel, hash, &e, err);
 	pthread_mutex_lock(&c->mu);
+	for (rp = &c->running; *rp != &me; rp = &(*rp)->next)
+		;
+	*rp = me.next;
+	for (fp = &c->flights; *fp != f; fp = &(*fp)->next)
+		;
+	*fp = f->next;	/* unlinked: later misses start a new flight (the lock is held
+			 * until the entry is in the table, so none sees the gap) */
 	if (rc != SLICECACHE_OK) {
 		c->st.errors++;
+		snprintf(f->err, sizeof(f->err), "%s", err ? err : "");
+		land(f, rc, NULL);
 		pthread_mutex_unlock(&c->mu);
 		return rc;
 	}
 	old = find(c, rel, hash);
 	if (old && old->size == e->size && old->mtime_ns == e->mtime_ns && old->ino == e->ino) {
-		/* another thread inserted the same file meanwhile: use its entry */
+		/* the same file got inserted meanwhile (only if it changed and changed back):
+		 * use that entry */
 		old->refs++;
+		land(f, rc, old);
 		pthread_mutex_unlock(&c->mu);
 		entry_free(e);
 		fill(h, old);
 		return SLICECACHE_OK;
 	}
+	land(f, rc, e);
 	if (old && (old = drop(c, old)))
 		garbage[ng++] = old;
 	if (e->cost <= c->max_bytes) {

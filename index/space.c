@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE	/* pthread_rwlockattr_setkind_np: writers must not starve under searches */
 #include "space.h"
+#include "flatscan.h"
 #include "util.h"
 
 #include <faiss/c_api/AutoTune_c.h>
@@ -178,6 +179,7 @@ struct space {
 
 	/* memory copy: rows 0..n-1 */
 	float *vec;
+	float *norm;		/* squared L2 norm of each row (flatscan) */
 	int64_t *rid;
 	size_t n, cap;
 	struct idmap map;
@@ -381,6 +383,7 @@ void space_destroy(struct space *sp)
 	faiss_Index_free(sp->index);
 	idmap_free(&sp->map);
 	free(sp->vec);
+	free(sp->norm);
 	free(sp->rid);
 	free(sp->journal);
 	pthread_rwlock_destroy(&sp->lock);
@@ -425,7 +428,7 @@ void space_get_info(struct space *sp, struct space_info *o)
 static int mem_reserve(struct space *sp, size_t more)
 {
 	size_t need = sp->n + more, cap = sp->cap ? sp->cap : 256;
-	float *v;
+	float *v, *nv;
 	int64_t *r;
 
 	if (need > ROWS_MAX)
@@ -440,6 +443,10 @@ static int mem_reserve(struct space *sp, size_t more)
 	if (!v)
 		return -1;
 	sp->vec = v;
+	nv = realloc(sp->norm, cap * sizeof(float));
+	if (!nv)
+		return -1;
+	sp->norm = nv;
 	r = realloc(sp->rid, cap * sizeof(int64_t));
 	if (!r)
 		return -1;
@@ -466,6 +473,7 @@ static void mem_put(struct space *sp, int64_t id, const float *v)
 		idmap_put(&sp->map, id, row);
 	}
 	memcpy(row_ptr(sp, row), v, d * sizeof(float));
+	sp->norm[row] = flatscan_norm(v, d);
 	sp->checksum += space_row_hash(id, v, sp->def.dim);
 	if (id > sp->max_id)
 		sp->max_id = id;
@@ -482,6 +490,7 @@ static int mem_del(struct space *sp, int64_t id)
 	last = --sp->n;
 	if (row != last) {
 		memcpy(row_ptr(sp, row), row_ptr(sp, last), (size_t)sp->def.dim * sizeof(float));
+		sp->norm[row] = sp->norm[last];
 		sp->rid[row] = sp->rid[last];
 		idmap_put(&sp->map, sp->rid[row], row);
 	}
@@ -855,6 +864,86 @@ int space_search_subset(struct space *sp, const float *q, size_t nq, int k, cons
 	return rc;
 }
 
+static void l2_ny(float *out, const float *x, const float *y, size_t d, size_t ny)
+{
+	faiss_fvec_L2sqr_ny(out, x, y, d, ny);
+}
+
+static void ip_ny(float *out, const float *x, const float *y, size_t d, size_t ny)
+{
+	faiss_fvec_inner_products_ny(out, x, y, d, ny);
+}
+
+/* Threads one exact Flat search may use (space_set_search_threads). */
+static int search_threads;	/* 0: the online processors */
+
+void space_set_search_threads(int n)
+{
+	__atomic_store_n(&search_threads, n < 1 ? 1 : n > 64 ? 64 : n, __ATOMIC_RELAXED);
+}
+
+static int threads_for_search(void)
+{
+	int n = __atomic_load_n(&search_threads, __ATOMIC_RELAXED);
+
+	if (n <= 0) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+
+		n = c < 1 ? 1 : c > 64 ? 64 : (int)c;
+	}
+	return n;
+}
+
+/* Flat: the memory copy is the database; candidates from flatscan (BLAS, cached norms,
+ * FLAT_MARGIN more than k for the rounding of the BLAS distance), rescored exactly.
+ * Read lock held. */
+#define FLAT_MARGIN 8
+static int search_flat(struct space *sp, const float *q, size_t nq, int k, float *dist,
+		       int64_t *ids, char *err)
+{
+	size_t d = (size_t)sp->def.dim, kk = LSD_MIN((size_t)k + FLAT_MARGIN, sp->n);
+	size_t chunk, q0, qi, j, nc;
+	int64_t *rows = NULL;
+	struct cand *c = NULL;
+	int rc = -1;
+
+	chunk = LSD_MAX((size_t)1, LSD_MIN(nq, SEARCH_CELLS / (kk ? kk : 1)));
+	rows = malloc(chunk * (kk ? kk : 1) * sizeof(*rows));
+	c = malloc((kk ? kk : 1) * sizeof(*c));
+	if (!rows || !c) {
+		errf(err, "out of memory");
+		goto out;
+	}
+	for (q0 = 0; q0 < nq; q0 += chunk) {
+		size_t m = LSD_MIN(chunk, nq - q0);
+
+		if (kk && flatscan_knn(sp->vec, sp->norm, sp->n, d, sp->def.metric == SPACE_IP,
+				       q + q0 * d, m, kk,
+				       threads_for_search(),
+				       sp->def.metric == SPACE_IP ? ip_ny : l2_ny, rows, err))
+			goto out;
+		for (qi = 0; qi < m; qi++) {
+			const float *qv = q + (q0 + qi) * d;
+
+			for (j = 0, nc = 0; j < kk; j++) {
+				int64_t r = rows[qi * kk + j];
+
+				if (r < 0)
+					break;
+				c[nc].id = sp->rid[r];
+				c[nc].b = badness(sp, qv, row_ptr(sp, (size_t)r));
+				nc++;
+			}
+			emit(sp, c, nc, k, dist + (q0 + qi) * (size_t)k, ids + (q0 + qi) * (size_t)k);
+		}
+	}
+	rc = 0;
+out:
+	free(rows);
+	free(c);
+	return rc;
+}
+
 int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist, int64_t *ids,
 		 char *err)
 {
@@ -873,6 +962,10 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 	}
 	if (!sp->index) {	/* dropped after a FAISS failure: exact scan of the copy */
 		rc = scan_exact(sp, q, nq, k, NULL, 0, dist, ids, err);
+		goto out;
+	}
+	if (!strcmp(sp->active, "Flat")) {
+		rc = search_flat(sp, q, nq, k, dist, ids, err);
 		goto out;
 	}
 	total = index_total(sp);

@@ -166,7 +166,8 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		goto out;
 	}
-	log_msg(LOG_INFO, "listening on %s://%s:%d/ (db %s, images %s, %d threads, %s)",
+	log_msg(LOG_INFO, "listening on %s://%s:%d/ (db %s, images %s, threads %d (0: one per "
+		"connection), %s)",
 		app.cfg.tls_cert[0] ? "https" : "http", app.cfg.listen, httpd_port(h), app.cfg.db,
 		app.cfg.images[0] ? app.cfg.images : "(none)", app.cfg.threads,
 		auth_enabled(app.auth) ? "API keys required" : "no API keys");

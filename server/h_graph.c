@@ -36,6 +36,7 @@ void h_graph_params(const struct config *c, struct graph_params *p)
 	p->axis[2] = c->graph_axis_z;
 	p->sequential = c->graph_sequential;
 	p->align = c->graph_align;
+	p->align_wide = c->graph_align_wide;
 }
 
 struct space *h_graph_space(struct spaces *sp, const struct config *c)

@@ -305,10 +305,19 @@ static void images_metrics(struct app *app, struct sb *b)
 		"lesiond_slice_cache_entries %zu\n"
 		"# HELP lesiond_slice_cache_max_bytes The cache's budget (slice_cache_mb).\n"
 		"# TYPE lesiond_slice_cache_max_bytes gauge\n"
-		"lesiond_slice_cache_max_bytes %zu\n",
+		"lesiond_slice_cache_max_bytes %zu\n"
+		"# HELP lesiond_slice_decode_shared_total Misses that waited for another "
+		"request's decode of the same slice instead of decoding it again.\n"
+		"# TYPE lesiond_slice_decode_shared_total counter\n"
+		"lesiond_slice_decode_shared_total %llu\n"
+		"# HELP lesiond_slice_decode_overlaps_total Decodes started while the same slice "
+		"was being decoded (single-flight: always 0).\n"
+		"# TYPE lesiond_slice_decode_overlaps_total counter\n"
+		"lesiond_slice_decode_overlaps_total %llu\n",
 		(unsigned long long)st.hits, (unsigned long long)st.misses,
 		(unsigned long long)st.evictions, (unsigned long long)st.errors, st.bytes,
-		st.entries, st.max_bytes);
+		st.entries, st.max_bytes, (unsigned long long)st.flight_waits,
+		(unsigned long long)st.decode_overlaps);
 }
 
 int h_images_start(struct app *app, char *err)

@@ -228,8 +228,8 @@ void h_search_batch_npy(const struct request *r, struct reply *rp)
 			      app->cfg.batch_max);
 		return;
 	}
-	if (rows * (size_t)k * 8 + NPYOUT_HEADER > 0xF0000000u) {
-		reply_problem(rp, 413, "n x k = %zu x %lld: the ids array would pass 4 GiB (no ZIP64); "
+	if (rows * (size_t)k * 12 + 4 * NPYOUT_HEADER > 0xFFFF0000u) {
+		reply_problem(rp, 413, "n x k = %zu x %lld: the .npz would pass 4 GiB (no ZIP64); "
 			      "split the batch", rows, (long long)k);
 		return;
 	}

@@ -220,6 +220,7 @@ static void plan_etag(const struct plan *pl, const char *kind, int png_level, ch
 	h = h_int(h, SHEETS_VERSION);
 	h = h_str(h, kind);
 	h = h_int(h, png_level);	/* the encoder's level changes the bytes */
+	h = h_int(h, IMAGE_ENCODE_VERSION);	/* and so does its filter and strategy */
 	h = h_int(h, L->rows);
 	h = h_int(h, L->cols);
 	h = h_int(h, L->tile);

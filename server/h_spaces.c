@@ -182,7 +182,7 @@ int h_spaces_load(struct app *app, char *err)
 	if (catalog_create(&app->cat, err) || catalog_load(app->cat, app->st, err))
 		return -1;
 	if (app->cfg.coalesce_max > 1 &&
-	    coalescer_create(app->cfg.coalesce_max, app->cfg.coalesce_wait_us, &app->coal))
+	    coalescer_create(app->cfg.coalesce_max, app->cfg.coalesce_wait_us, 1, &app->coal))
 		return errf(err, "out of memory");
 	if (spacedb_set_search_params(app->cfg.search_params, err) ||
 	    spacedb_open(app->st, &app->sp, log_line, NULL, err))

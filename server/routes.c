@@ -29,6 +29,8 @@ const struct route routes[] = {
 	{ HTTP_PUT, "/v1/lesions/{}/embedding", h_embedding_put, BODY_JSON, 1, "embedding_put" },
 	{ GET, "/v1/lesions/{}/embedding", h_embedding_get, BODY_NONE, 0, "embedding_get" },
 	{ HTTP_POST, "/v1/spaces/{}/vectors", h_space_vectors_post, BODY_BULK, 1, "vectors_post" },
+	{ GET, "/v1/spaces/{}/training.png", h_space_training_png, BODY_NONE, 0, "space_training_png" },
+	{ GET, "/v1/spaces/{}", h_space_get, BODY_NONE, 0, "space_get" },
 	/* similar-lesion search */
 	{ GET, "/v1/lesions/{}/similar.png", h_similar_png, BODY_NONE, 0, "similar_png" },
 	{ GET, "/v1/lesions/{}/similar", h_similar, BODY_NONE, 0, "similar" },

@@ -77,10 +77,12 @@ const KEY_ITEM = 'lesiond-api-key';
 const apiKey = () => sessionStorage.getItem(KEY_ITEM) || '';
 const authHeaders = (h = {}) => (apiKey() ? { ...h, Authorization: 'Bearer ' + apiKey() } : h);
 
-async function api(path) {
+async function api(path, body) {
 	let res;
 	try {
-		res = await fetch(path, { headers: authHeaders({ Accept: 'application/json' }) });
+		res = await fetch(path, body === undefined ? { headers: authHeaders({ Accept: 'application/json' }) } :
+			{ method: 'POST', body: JSON.stringify(body),
+				headers: authHeaders({ Accept: 'application/json', 'Content-Type': 'application/json' }) });
 	} catch (e) {
 		throw new ApiError(path, 0, 'Network error',
 			'the lesiond server could not be reached (is it still running?)');
@@ -436,6 +438,8 @@ async function renderLesion(id, q, seq) {
 			`${pretty(WINDOWS.find((w) => w[0] === st.window)[1])} window` + (r ? ` (${num(r[0], 0)} … ${num(r[1], 0)} HU)` : '');
 		for (const c of grid.querySelectorAll('.match img'))
 			setSrc(c, patchUrl(c.dataset.id, { size: 160, window: st.window }));
+		if (region.open)
+			regionSlice();
 		saveUrl();
 	}
 
@@ -527,7 +531,10 @@ async function renderLesion(id, q, seq) {
 			grid.replaceChildren(el('p', { class: 'empty' }, 'No lesion matches these filters.'));
 			return;
 		}
-		grid.replaceChildren(...res.results.map((m) => {
+		showMatches(res.results);
+	}
+	function showMatches(results) {
+		grid.replaceChildren(...results.map((m) => {
 			const s = m.lesion || {};
 			const t = typeName(s.type, s.type_name);
 			const card = el('a', { class: 'match', href: matchHref(m.lesion_id), dataset: { id: m.lesion_id, rank: m.rank } },
@@ -545,6 +552,88 @@ async function renderLesion(id, q, seq) {
 	}
 	let simSeq = 0;
 
+	// query by drawing: the whole slice at the current offset; drag a box around anything
+	// and search lesions similar to that region (POST /v1/search {"image":...}) in the
+	// space chosen above
+	const regionImg = el('img', { id: 'region-img', alt: 'the whole CT slice', draggable: 'false' });
+	const regionBox = el('div', { class: 'region-box', id: 'region-box', hidden: true });
+	const regionWrap = el('div', { class: 'region-wrap', id: 'region-wrap' }, regionImg, regionBox);
+	const regionInfo = el('p', { class: 'caption', id: 'region-info' },
+		'Drag a box on the slice to search for lesions that look like it.');
+	const region = el('details', { class: 'region', id: 'region' },
+		el('summary', {}, 'Search by drawing a box on the slice'), regionWrap, regionInfo);
+	region.addEventListener('toggle', () => { if (region.open) regionSlice(); });
+	function regionSlice() {
+		const dir = l.file_name.replace(/_\d+\.png$/, '');
+		setSrc(regionImg, `v1/slices/${dir}/${String(l.key_slice + st.offset).padStart(3, '0')}.png?window=${st.window}`);
+	}
+	let drag = null;
+	const toImage = (ev) => {
+		const r = regionImg.getBoundingClientRect();
+		const sx = (regionImg.naturalWidth || l.image_size[0]) / r.width;
+		const sy = (regionImg.naturalHeight || l.image_size[1]) / r.height;
+		return [Math.max(0, Math.min(r.width, ev.clientX - r.left)), Math.max(0, Math.min(r.height, ev.clientY - r.top)), sx, sy];
+	};
+	const drawBox = (a, b) => {
+		Object.assign(regionBox.style, { left: `${Math.min(a[0], b[0])}px`, top: `${Math.min(a[1], b[1])}px`,
+			width: `${Math.abs(a[0] - b[0])}px`, height: `${Math.abs(a[1] - b[1])}px` });
+		regionBox.hidden = false;
+	};
+	regionWrap.addEventListener('pointerdown', (ev) => {
+		ev.preventDefault();
+		drag = toImage(ev);
+		drawBox(drag, drag);
+	});
+	regionWrap.addEventListener('pointermove', (ev) => { if (drag) drawBox(drag, toImage(ev)); });
+	regionWrap.addEventListener('pointerup', (ev) => {
+		if (!drag)
+			return;
+		const a = drag, b = toImage(ev);
+		drag = null;
+		const box = [Math.min(a[0], b[0]) * a[2], Math.min(a[1], b[1]) * a[3], Math.max(a[0], b[0]) * a[2], Math.max(a[1], b[1]) * a[3]]
+			.map((v) => Math.round(v));
+		if (box[2] - box[0] < 4 || box[3] - box[1] < 4) {
+			regionInfo.textContent = 'Draw a larger box (at least 4 pixels each way).';
+			return;
+		}
+		searchRegion(box);
+	});
+	async function searchRegion(box) {
+		const my = ++simSeq;
+		const sp = l.spacing_mm_px || [];
+		const body = { k: st.k, image: { slice: `${l.file_name.replace(/_\d+\.png$/, '')}/${String(l.key_slice + st.offset).padStart(3, '0')}.png`,
+			bbox: box, spacing_mm: sp[0], slice_interval_mm: sp[2] || undefined } };
+		const space = st.space || (spaceSel.querySelector('select') || {}).value;
+		if (space)
+			body.space = space;
+		const filter = {};
+		if (st.stype)
+			filter.type = st.stype;
+		if (st.ssplit)
+			filter.split = st.ssplit;
+		if (Object.keys(filter).length)
+			body.filter = filter;
+		regionInfo.textContent = `Searching for the region [${box.join(', ')}] in ${space || 'the default space'}…`;
+		grid.replaceChildren(el('p', { class: 'loading' }, 'Searching…'));
+		let res;
+		try {
+			res = await api('v1/search', body);
+		} catch (e) {
+			if (my === simSeq) {
+				grid.replaceChildren(errorBox('Could not search by region.', e,
+					e.status === 422 ? 'Region search needs the built-in descriptor or a space trained from images.' : null));
+				regionInfo.textContent = '';
+			}
+			return;
+		}
+		if (my !== simSeq)
+			return;
+		regionInfo.textContent = `Region [${box.join(', ')}] px on slice ${l.key_slice + st.offset}: ` +
+			`${res.results.length} matches in space ${res.space}`;
+		simInfo.textContent = `${res.results.length} matches for the drawn region`;
+		showMatches(res.results);
+	}
+
 	const head = el('div', { class: 'lhead' },
 		el('h1', {}, `Lesion ${l.id}`, el('small', {}, ` ${pretty(typeName(l.type, l.type_name))}, ${num(l.diameters_mm[0])} mm`)),
 		el('a', { href: `#/patient/${l.patient}?focus=${l.id}`, class: 'button' }, `Patient ${l.patient} timeline →`));
@@ -552,7 +641,7 @@ async function renderLesion(id, q, seq) {
 		el('div', { class: 'tools' }, el('span', { class: 'lbl' }, 'Window'), winButtons),
 		main, caption,
 		el('div', { class: 'tools' }, el('span', { class: 'lbl' }, 'Overlay'), ovButtons),
-		el('div', { class: 'tools' }, el('span', { class: 'lbl' }, 'Slice'), sliceBox));
+		el('div', { class: 'tools' }, el('span', { class: 'lbl' }, 'Slice'), sliceBox), region);
 	// left: the patch, its controls and the metadata; right: the similar lesions
 	view.replaceChildren(head,
 		el('div', { class: 'lesion' },

@@ -47,6 +47,46 @@ expect GET "/v1/lesions/10/similar?k=5&min_diam_mm=20&max_diam_mm=40" 200
 jqt 'all(.results[]; .lesion.diameters_mm[0] >= 20 and .lesion.diameters_mm[0] <= 40)'
 expect GET "/v1/lesions/10/similar?k=5&patient=999" 200
 jqt '.count == 0 and .results == []'
+# filtered answers against a brute force here (csv module + the vectors): ids in order
+# and the count, for filters of every kind (the check above only says each one passes)
+oracle() { # QUERY_ID K QUERYSTRING -> the expected ids, comma-separated
+	python3 - "$LSD_SHARED_DATA/DL_info_sample.csv" "$T_DIR/vecs.txt" "$@" <<'PY'
+import csv, sys
+from urllib.parse import parse_qs
+rows = list(csv.reader(open(sys.argv[1], newline="")))[1:]
+vec = [list(map(float, l.split())) for l in open(sys.argv[2])]
+qid, k, q = int(sys.argv[3]), int(sys.argv[4]), {a: b[0] for a, b in parse_qs(sys.argv[5]).items()}
+T = ["bone", "abdomen", "mediastinum", "liver", "lung", "kidney", "soft_tissue", "pelvis"]
+S = ["train", "val", "test"]
+def ok(i):
+    r = rows[i - 1]
+    t, age = int(r[9]), None if r[16] == "NaN" else float(r[16])
+    d = float(r[7].split(",")[0]) * float(r[12].split(",")[0])
+    if i == qid or i > len(vec):
+        return False
+    if "type" in q and (t < 1 or T[t - 1] not in q["type"].split(",")): return False
+    if "split" in q and S[int(r[17]) - 1] not in q["split"].split(","): return False
+    if "min_diam_mm" in q and d < float(q["min_diam_mm"]): return False
+    if "max_diam_mm" in q and d > float(q["max_diam_mm"]): return False
+    if "gender" in q and r[15] != q["gender"]: return False
+    if "min_age" in q and (age is None or age < float(q["min_age"])): return False
+    if "max_age" in q and (age is None or age > float(q["max_age"])): return False
+    if q.get("same_patient") == "exclude" and r[1] == rows[qid - 1][1]: return False
+    if q.get("same_patient") == "only" and r[1] != rows[qid - 1][1]: return False
+    return True
+qv = vec[qid - 1]
+c = sorted((sum((a - b) ** 2 for a, b in zip(qv, vec[i - 1])), i) for i in range(1, len(rows) + 1) if ok(i))
+print(",".join(str(i) for _, i in c[:k]))
+PY
+}
+for fq in "10 20 type=lung,liver&split=test,val" "10 5 min_diam_mm=20&max_diam_mm=40" \
+	"7 10 min_age=50&max_age=70&gender=M" "33 30 same_patient=exclude&split=train" \
+	"33 10 same_patient=only" "120 50 type=bone,abdomen,mediastinum,kidney,soft_tissue,pelvis"; do
+	set -- $fq
+	want=$(oracle "$1" "$2" "$3")
+	expect GET "/v1/lesions/$1/similar?k=$2&$3" 200
+	jqt "[.results[].lesion_id] == [$want] and .count == ([$want] | length)"
+done
 # POST forms
 expect POST /v1/search 200 -H 'Content-Type: application/json' --data '{"lesion_id":1,"k":5}'
 jqt "[.results[].lesion_id] == [$(sed 's/ /,/g' "$T_DIR/expect1.txt")]"

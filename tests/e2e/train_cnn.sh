@@ -70,6 +70,14 @@ expect POST /v1/lesions 201 -H 'Content-Type: application/json' --data @"$T_DIR/
 NEW=$(jq '.ids[0] // .id' "$T_DIR/body")
 expect GET "/v1/lesions/$NEW/similar?space=cnn&k=5" 200
 jqt "[.results[].lesion_id] == $(cat "$T_DIR/before.json")"
+# the training report
+expect GET /v1/spaces/cnn 200
+jqt '.name == "cnn" and .dim == 69 and .model.from == "@images" and (.model.loss_curve | length) == 3 and (.model.params.val_acc | length) == 3 and all(.model.params.val_acc[]; . >= 0 and . <= 1) and .model.training_png == "/v1/spaces/cnn/training.png"'
+expect GET /v1/spaces/cnn/training.png 200
+check "training.png is a PNG" sh -c "head -c 8 '$T_DIR/body' | od -An -c | grep -q 'P   N   G'"
+check "training.png has the curves' colours" test "$(od -An -v -tx1 "$T_DIR/body" | wc -l)" -gt 50
+expect GET /v1/spaces/nope 404
+expect GET /v1/spaces/nope/training.png 404
 stop_server
 check "added lesion's CNN vector stored" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnn' and lesion_id=$NEW")" = 1
 finish

@@ -365,6 +365,55 @@ async function main() {
 			'location-and-size space');
 	});
 
+	// 4b. query by drawing: a box drawn on the whole slice searches that region (POST
+	// /v1/search {"image":...}) in the chosen space
+	await step('draw a box', async () => {
+		const names = await page.$$eval('#f-space option', (o) => o.map((x) => x.value)).catch(() => []);
+		if (!names.includes('builtin')) {
+			skip('draw a box: needs the built-in space (no `lesiond embed`)');
+			return;
+		}
+		await page.selectOption('#f-space', 'builtin');
+		await page.waitForFunction(() => location.hash.includes('space=builtin'));
+		try {
+			await drawBox();
+		} finally {
+			// back to the space the later steps expect
+			await page.selectOption('#f-space', 'locsize');
+			await page.waitForFunction(() => location.hash.includes('space=locsize'));
+		}
+	});
+	async function drawBox() {
+		await page.click('#region summary');
+		await page.waitForFunction(() => document.querySelector('#region-img')?.naturalWidth > 0);
+		const nat = await page.$eval('#region-img', (i) => [i.naturalWidth, i.naturalHeight]);
+		check('draw a box: the whole slice is shown', nat[0] === 512 && nat[1] === 512, nat.join('x'));
+		const box = lesionRow.Bounding_boxes.split(',').map(Number);
+		await page.$eval('#region-img', (i) => i.scrollIntoView({ block: 'center' }));
+		const rect = await page.$eval('#region-img', (i) => { const r = i.getBoundingClientRect(); return [r.left, r.top, r.width]; });
+		const f = rect[2] / nat[0];
+		const sent = page.waitForRequest((q) => q.url().endsWith('/v1/search') && q.method() === 'POST');
+		await page.mouse.move(rect[0] + box[0] * f, rect[1] + box[1] * f);
+		await page.mouse.down();
+		await page.mouse.move(rect[0] + box[2] * f, rect[1] + box[3] * f, { steps: 6 });
+		await page.mouse.up();
+		const body = JSON.parse((await sent).postData());
+		const series = lesionRow.File_name.replace(/_\d+\.png$/, '');
+		check('draw a box: the request names the slice, the space and the drawn box in image pixels',
+			body.space === 'builtin' && body.image.slice === `${series}/${String(Number(lesionRow.Key_slice_index)).padStart(3, '0')}.png` &&
+			body.image.bbox.every((v, i) => Math.abs(v - box[i]) <= 2 / f + 1) &&
+			Math.abs(body.image.spacing_mm - Number(lesionRow.Spacing_mm_px_.split(',')[0])) < 1e-9, JSON.stringify(body));
+		await page.waitForFunction(() => /matches in space builtin/.test(document.querySelector('#region-info')?.textContent || ''));
+		const ids = await page.$$eval('#matches .match', (c) => c.map((x) => Number(x.dataset.id)));
+		check(`draw a box: 12 matches, the lesion itself (${lesionId}) among them`, ids.length === Math.min(12, csv.length) &&
+			ids.includes(lesionId), ids.join(','));
+		const bv = await page.$eval('#region-box', (b) => !b.hidden && b.getBoundingClientRect().width > 4);
+		check('draw a box: the drawn box stays visible', bv);
+		await shot(page, 'viewer-03c-draw-box.png', `lesion ${lesionId}: a box drawn on the slice and its similar lesions`);
+		await page.click('#region summary');	// closed again
+		await page.$eval('body', () => window.scrollTo(0, 0));
+	}
+
 	// 5. window preset
 	await step('window', async () => {
 		const before = await meanGrey(page, '#main-patch img');

@@ -125,7 +125,7 @@ int main(void)
 	}
 	space_create(&def, &sp, err);
 	space_add(sp, ids, &vecs[0][0], N, err);
-	coalescer_create(16, 200000, &co);
+	coalescer_create(16, 200000, 1, &co);
 	RUN(test_concurrent_equals_alone);
 	RUN(test_alone_does_not_wait);
 	coalescer_destroy(co);

@@ -581,6 +581,85 @@ static void test_defaults(void)
 	CHECK(p.threshold > 0 && p.w_loc >= 0 && p.w_size >= 0 && p.w_embed >= 0);
 }
 
+/* Sequential rule, worked out by hand (axis 1,1,1, w_size 0, threshold 0.1, no align):
+ * study 1: A (0.30,0.30,0.50), B (0.60,0.40,0.50); study 2: B' (0.62,0.40,0.50) only;
+ * study 3: A'' (0.33,0.30,0.50), B'' (0.60,0.43,0.50). Study 2 links B -> B' (0.02);
+ * A's track keeps A as its latest lesion, so study 3 is matched against heads {A, B'}:
+ * A -> A'' (0.03) and B' -> B'' (sqrt(0.02^2 + 0.03^2) = 0.036). Edges: A->A'', B->B',
+ * B'->B'' (consecutive lesions only; the all-pairs rule would also give B->B''). */
+static void test_sequential(void)
+{
+	struct lesion l[5] = {
+		mk(1, 3, 1, 0.30, 0.30, 0.50, 10, -1), mk(2, 3, 1, 0.60, 0.40, 0.50, 10, -1),
+		mk(3, 3, 2, 0.62, 0.40, 0.50, 10, -1), mk(4, 3, 3, 0.33, 0.30, 0.50, 10, -1),
+		mk(5, 3, 3, 0.60, 0.43, 0.50, 10, -1),
+	};
+	struct graph_params p = test_params();
+	struct graph *g = NULL;
+	char err[LSD_ERRLEN];
+	const struct graph_edge *e;
+
+	p.w_size = 0;
+	p.sequential = 1;
+	CHECK(graph_build(l, 5, NULL, 0, &p, &g, err) == 0);
+	if (!g)
+		return;
+	CHECK_EQ_INT(g->nedges, 3);
+	CHECK_EQ_INT(g->ntracks, 2);
+	CHECK((e = find_edge(g, 1, 4)) != NULL && fabs(e->cost - 0.03) < 1e-9);
+	CHECK((e = find_edge(g, 2, 3)) != NULL && fabs(e->cost - 0.02) < 1e-9);
+	CHECK((e = find_edge(g, 3, 5)) != NULL && fabs(e->cost - sqrt(0.0013)) < 1e-9);
+	CHECK(find_edge(g, 2, 5) == NULL);
+	CHECK(track_of(g, 1) == track_of(g, 4) && track_of(g, 2) == track_of(g, 5));
+	CHECK(track_of(g, 1) != track_of(g, 2));
+	graph_destroy(g);
+	/* the all-pairs rule on the same lesions adds B -> B'' */
+	p.sequential = 0;
+	CHECK(graph_build(l, 5, NULL, 0, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 4 && find_edge(g, 2, 5) != NULL);
+	graph_destroy(g);
+}
+
+/* Alignment, by hand: three lesions in study 1, the same three in study 2 all moved by
+ * +0.12 in x (beyond the threshold 0.1), plus 0.01 in y for the second.
+ * - unaligned: every true pair costs >= 0.12 and crossing pairs cost more: no link;
+ * - aligned, align_wide 1: the first assignment links nothing, so no offsets: no link;
+ * - aligned, align_wide 2: the first assignment (threshold 0.2) links the three true
+ *   pairs, offset = (0.12, 0.01/3, 0); then each costs |0.01 - 0.01/3| or 0.01/3 in y:
+ *   three links, the middle one's cost 0.02/3. */
+static void test_aligned(void)
+{
+	struct lesion l[6] = {
+		mk(1, 4, 1, 0.20, 0.30, 0.50, 10, -1), mk(2, 4, 1, 0.50, 0.60, 0.50, 10, -1),
+		mk(3, 4, 1, 0.70, 0.30, 0.60, 10, -1), mk(4, 4, 2, 0.32, 0.30, 0.50, 10, -1),
+		mk(5, 4, 2, 0.62, 0.61, 0.50, 10, -1), mk(6, 4, 2, 0.82, 0.30, 0.60, 10, -1),
+	};
+	struct graph_params p = test_params();
+	struct graph *g = NULL;
+	char err[LSD_ERRLEN];
+	const struct graph_edge *e;
+
+	p.w_size = 0;
+	p.sequential = 1;
+	CHECK(graph_build(l, 6, NULL, 0, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+	p.align = 1;
+	p.align_wide = 1;
+	CHECK(graph_build(l, 6, NULL, 0, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+	p.align_wide = 2;
+	CHECK(graph_build(l, 6, NULL, 0, &p, &g, err) == 0);
+	if (!g)
+		return;
+	CHECK_EQ_INT(g->nedges, 3);
+	CHECK((e = find_edge(g, 2, 5)) != NULL && fabs(e->cost - 0.02 / 3) < 1e-9);
+	CHECK((e = find_edge(g, 1, 4)) != NULL && fabs(e->cost - 0.01 / 3) < 1e-9);
+	CHECK(find_edge(g, 3, 6) != NULL);
+	graph_destroy(g);
+}
+
 int main(void)
 {
 	RUN(test_assign_vs_brute);
@@ -593,5 +672,7 @@ int main(void)
 	RUN(test_calibrate);
 	RUN(test_calibrate_plateau);
 	RUN(test_defaults);
+	RUN(test_sequential);
+	RUN(test_aligned);
 	return unit_done();
 }

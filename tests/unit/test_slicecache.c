@@ -291,11 +291,77 @@ static void test_threads(void)
 	slicecache_stats(c, &st);
 	CHECK_EQ_INT(bad, 0);
 	CHECK_EQ_INT(done, 4 * 1500);
-	CHECK_EQ_INT(st.hits + st.misses, 4 * 1500);
+	CHECK_EQ_INT(st.hits + st.misses + st.flight_waits, 4 * 1500);
+	CHECK_EQ_INT(st.decode_overlaps, 0);
 	CHECK(st.entries <= 3);
 	CHECK(st.bytes <= st.max_bytes);
 	CHECK(st.evictions > 0);
 	slicecache_destroy(c);
+}
+
+/* ---- single-flight: 16 threads missing one big slice at once, cache off ---- */
+
+#define BIG 512
+static struct slicecache *sf_cache;
+static pthread_barrier_t sf_bar;
+static int sf_bad;
+
+static void *sf_work(void *arg)
+{
+	struct slicecache_handle h;
+	char err[LSD_ERRLEN];
+	int i, bad = 0;
+
+	(void)arg;
+	pthread_barrier_wait(&sf_bar);
+	for (i = 0; i < 50; i++) {
+		if (slicecache_get(sf_cache, "big/1.png", &h, err)) {
+			bad++;
+			continue;
+		}
+		if (h.s->w != BIG || h.s->h != BIG || h.s->hu[0] != -500 ||
+		    h.s->hu[BIG * BIG - 1] != (int)((BIG * BIG - 1) % 1000) - 500)
+			bad++;
+		slicecache_release(sf_cache, &h);
+	}
+	__atomic_add_fetch(&sf_bad, bad, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void test_single_flight(void)
+{
+	static uint16_t v[BIG * BIG];
+	struct slicecache_stats st;
+	char path[PATH_MAX], err[LSD_ERRLEN];
+	pthread_t t[16];
+	int i;
+
+	snprintf(path, sizeof(path), "%s/big", root);
+	mkdir(path, 0755);
+	for (i = 0; i < BIG * BIG; i++)
+		v[i] = (uint16_t)(i % 1000 - 500 + 32768);
+	snprintf(path, sizeof(path), "%s/big/1.png", root);
+	CHECK_EQ_INT(image_write_png16_file(path, v, BIG, BIG, 6, err), 0);
+	/* budget 0: nothing is kept, so every get decodes unless it joins a decode in flight */
+	CHECK_EQ_INT(slicecache_create(root, 0, &sf_cache, err), 0);
+	if (!sf_cache)
+		return;
+	pthread_barrier_init(&sf_bar, NULL, 16);
+	for (i = 0; i < 16; i++)
+		pthread_create(&t[i], NULL, sf_work, NULL);
+	for (i = 0; i < 16; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&sf_bar);
+	slicecache_stats(sf_cache, &st);
+	printf("# 800 gets of one slice by 16 threads, cache off: %llu decodes, %llu shared, "
+	       "%llu overlapping\n", (unsigned long long)st.misses,
+	       (unsigned long long)st.flight_waits, (unsigned long long)st.decode_overlaps);
+	CHECK_EQ_INT(sf_bad, 0);
+	CHECK_EQ_INT(st.misses + st.flight_waits, 16 * 50);
+	CHECK_EQ_INT(st.decode_overlaps, 0);
+	CHECK(st.flight_waits > 0);	/* threads did meet on a decode and shared it */
+	CHECK_EQ_INT(st.entries, 0);
+	slicecache_destroy(sf_cache);
 }
 
 int main(void)
@@ -306,5 +372,6 @@ int main(void)
 	RUN(test_lru);
 	RUN(test_refcount_and_replace);
 	RUN(test_threads);
+	RUN(test_single_flight);
 	return unit_done();
 }

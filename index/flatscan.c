@@ -1,0 +1,207 @@
+/* flatscan.c - exact kNN over a float matrix with sgemm blocks (see flatscan.h).
+ *
+ * Per thread: a contiguous share of the rows, walked in blocks of BLOCK rows; for each
+ * block one sgemm gives the nq x BLOCK inner products (kept in L2 cache), then each
+ * query's badness (norm - 2 ip, or -ip) is compared with its heap's worst before any
+ * heap work. Queries are taken QBLOCK at a time. The heaps of the threads are merged
+ * and sorted at the end. Compiled with -fopenmp (threads through an OpenMP team).
+ */
+#include "flatscan.h"
+#include "util.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK 1024	/* database rows per sgemm */
+#define QBLOCK 256	/* queries per sgemm */
+#define MIN_ROWS_PER_THREAD 8192
+
+/* OpenBLAS's Fortran interface (LP64), as FAISS itself declares it */
+extern int sgemm_(const char *transa, const char *transb, const int *m, const int *n,
+		  const int *k, const float *alpha, const float *a, const int *lda,
+		  const float *b, const int *ldb, const float *beta, float *c, const int *ldc);
+
+struct hc {
+	float b;
+	int64_t row;
+};
+
+static int worse(const struct hc *a, const struct hc *b)
+{
+	return a->b > b->b || (a->b == b->b && a->row > b->row);
+}
+
+static int hc_cmp(const void *pa, const void *pb)
+{
+	const struct hc *a = pa, *b = pb;
+
+	return worse(a, b) ? 1 : worse(b, a) ? -1 : 0;
+}
+
+/* max-heap (worst at h[0]) of at most k */
+static void push(struct hc *h, size_t *n, size_t k, struct hc c)
+{
+	size_t i, p;
+
+	if (*n == k) {
+		if (!worse(&h[0], &c))
+			return;
+		i = 0;
+		for (;;) {
+			size_t l = 2 * i + 1, r = l + 1, m = i;
+			const struct hc *cm = &c;
+
+			if (l < k && worse(&h[l], cm)) {
+				m = l;
+				cm = &h[l];
+			}
+			if (r < k && worse(&h[r], cm))
+				m = r;
+			if (m == i)
+				break;
+			h[i] = h[m];
+			i = m;
+		}
+		h[i] = c;
+		return;
+	}
+	i = (*n)++;
+	while (i > 0) {
+		p = (i - 1) / 2;
+		if (!worse(&c, &h[p]))
+			break;
+		h[i] = h[p];
+		i = p;
+	}
+	h[i] = c;
+}
+
+float flatscan_norm(const float *x, size_t d)
+{
+	float s = 0;
+	size_t i;
+
+	for (i = 0; i < d; i++)
+		s += x[i] * x[i];
+	return s;
+}
+
+/* Offer line[0..nb) (badness of rows j0..) to one query's heap. */
+static void offer(const float *line, size_t nb, size_t j0, struct hc *hq, size_t *n, size_t k)
+{
+	float thr = *n == k ? hq[0].b : 0;
+	int full = *n == k;
+	size_t j;
+
+	for (j = 0; j < nb; j++) {
+		struct hc c;
+
+		if (full && line[j] > thr)
+			continue;
+		c.b = line[j];
+		c.row = (int64_t)(j0 + j);
+		push(hq, n, k, c);
+		if (*n == k) {
+			full = 1;
+			thr = hq[0].b;
+		}
+	}
+}
+
+/* rows [r0, r1) against queries [0, nq): heaps h[qi*k ..], counts hn[qi] */
+static void scan_part(const float *db, const float *norms, size_t r0, size_t r1, size_t d, int ip,
+		      const float *q, size_t nq, size_t k, flatscan_dist_fn dist_ny, float *blk,
+		      struct hc *h, size_t *hn)
+{
+	const float one = 1, zero = 0;
+	const int di = (int)d;
+	size_t q0, j0, qi, j;
+
+	if (dist_ny && nq < FLATSCAN_SEQ_NQ) {
+		for (qi = 0; qi < nq; qi++)
+			for (j0 = r0; j0 < r1; j0 += BLOCK) {
+				size_t nb = LSD_MIN((size_t)BLOCK, r1 - j0);
+
+				dist_ny(blk, q + qi * d, db + j0 * d, d, nb);
+				if (ip)
+					for (j = 0; j < nb; j++)
+						blk[j] = -blk[j];
+				offer(blk, nb, j0, h + qi * k, &hn[qi], k);
+			}
+		return;
+	}
+	for (q0 = 0; q0 < nq; q0 += QBLOCK) {
+		size_t m = LSD_MIN((size_t)QBLOCK, nq - q0);
+		const int mi = (int)m;
+
+		for (j0 = r0; j0 < r1; j0 += BLOCK) {
+			size_t nb = LSD_MIN((size_t)BLOCK, r1 - j0);
+			const int nbi = (int)nb;
+
+			/* blk[qi * nb + j] = <q_qi, db_(j0+j)> */
+			sgemm_("T", "N", &nbi, &mi, &di, &one, db + j0 * d, &di, q + q0 * d, &di,
+			       &zero, blk, &nbi);
+			for (qi = 0; qi < m; qi++) {
+				float *line = blk + qi * nb;
+
+				for (j = 0; j < nb; j++)
+					line[j] = ip ? -line[j] : norms[j0 + j] - 2 * line[j];
+				offer(line, nb, j0, h + (q0 + qi) * k, &hn[q0 + qi], k);
+			}
+		}
+	}
+}
+
+int flatscan_knn(const float *db, const float *norms, size_t n, size_t d, int ip,
+		 const float *q, size_t nq, size_t k, int threads, flatscan_dist_fn dist_ny,
+		 int64_t *rows, char *err)
+{
+	size_t nt, t, qi, i;
+	struct hc *h = NULL, *merged = NULL;
+	size_t *hn = NULL;
+	float *blk = NULL;
+	int rc = -1;
+
+	if (threads < 1)
+		threads = 1;
+	nt = LSD_MIN((size_t)threads, n / MIN_ROWS_PER_THREAD);
+	if (nt < 1)
+		nt = 1;
+	if (d > (size_t)1 << 20 || k > ((size_t)1 << 24) / (nq ? nq : 1) / nt + 1)
+		return errf(err, "flat scan: k=%zu too large for %zu queries", k, nq);
+	h = malloc(nt * nq * k * sizeof(*h));
+	hn = calloc(nt * nq, sizeof(*hn));
+	blk = malloc(nt * (size_t)QBLOCK * BLOCK * sizeof(*blk));
+	merged = malloc(nt * k * sizeof(*merged));
+	if (!h || !hn || !blk || !merged) {
+		errf(err, "out of memory");
+		goto out;
+	}
+	if (nt == 1) {
+		scan_part(db, norms, 0, n, d, ip, q, nq, k, dist_ny, blk, h, hn);
+	} else {
+#pragma omp parallel for num_threads((int)nt) schedule(static, 1)
+		for (t = 0; t < nt; t++)
+			scan_part(db, norms, n * t / nt, n * (t + 1) / nt, d, ip, q, nq, k, dist_ny,
+				  blk + t * (size_t)QBLOCK * BLOCK, h + t * nq * k, hn + t * nq);
+	}
+	for (qi = 0; qi < nq; qi++) {
+		size_t m = 0;
+
+		for (t = 0; t < nt; t++) {
+			memcpy(merged + m, h + (t * nq + qi) * k, hn[t * nq + qi] * sizeof(*merged));
+			m += hn[t * nq + qi];
+		}
+		qsort(merged, m, sizeof(*merged), hc_cmp);
+		for (i = 0; i < k; i++)
+			rows[qi * k + i] = i < m ? merged[i].row : -1;
+	}
+	rc = 0;
+out:
+	free(h);
+	free(hn);
+	free(blk);
+	free(merged);
+	return rc;
+}
