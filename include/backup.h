@@ -52,6 +52,10 @@ struct backup_manifest {
 	int nfiles;
 };
 
+/* 1 when name may be a file of a backup directory ([A-Za-z0-9._-], not starting with
+ * '.', shorter than backup_file.name): what a manifest or a snapshot stream may name. */
+int backup_name_ok(const char *name);
+
 typedef void (*backup_log_fn)(void *cls, const char *line);
 
 /* Back up the open store (the live database) into dir (created; must hold no MANIFEST).

@@ -94,6 +94,8 @@ def main():
     if sh("make -j2 " + targets, log) != 0:
         sys.exit("baseline build failed (see %s)" % log)
     for t in sorted({t for m in ms for t in m[3]}):
+        if os.environ.get("MUTATE_SKIP_BASELINE"):
+            break
         r = run_test(t, log, env)
         if r:
             r = run_test(t, log, env)
@@ -103,7 +105,7 @@ def main():
             BASE_FAILED[t] = int(r.split()[0])
             print("baseline: %s has %s without any mutation (a loaded machine?); a mutant "
                   "must add failures to count as killed" % (t, r), flush=True)
-    killed, survived = [], []
+    killed, survived, invalid = [], [], []
     for n, (f, old, new, tests) in enumerate(ms, 1):
         if ONLY and n not in ONLY:
             continue
@@ -123,7 +125,12 @@ def main():
         need = " ".join(("build/release/lesiond" if t.endswith(".sh") else "build/release/tests/" + t)
                         for t in tests)
         if sh("make -j2 " + need, log) != 0:
-            why = "does not compile"
+            open(path, "w").write(orig)
+            os.utime(path, None)
+            invalid.append((n, f, old))
+            print("%2d  INVALID  (does not compile: fix the mutant) %s: %s" % (n, f, old.strip()),
+                  flush=True)
+            continue
         else:
             for t in tests:
                 r = run_test(t, log, env)
@@ -145,6 +152,8 @@ def main():
                                                           100.0 * len(killed) / max(total, 1)))
     for n, f, old, tests in survived:
         print("survivor %d: %s: %s (ran: %s)" % (n, f, old.strip(), tests))
+    for n, f, old in invalid:
+        print("invalid %d: %s: %s (does not compile; not counted)" % (n, f, old.strip()))
     sh("make -j2 " + targets, log)
     return 0
 
