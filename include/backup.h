@@ -53,6 +53,10 @@ struct backup_manifest {
 	int nfiles;
 };
 
+/* 1 when name may be a file of a backup directory ([A-Za-z0-9._-], not starting with
+ * '.', shorter than backup_file.name): what a manifest or a snapshot stream may name. */
+int backup_name_ok(const char *name);
+
 typedef lsd_note_fn backup_log_fn;
 
 /* Back up the open store (the live database) into dir (created; must hold no MANIFEST).

@@ -134,6 +134,11 @@ static int name_ok(const char *s)
 	return 1;
 }
 
+int backup_name_ok(const char *name)
+{
+	return name_ok(name);
+}
+
 /* ---- manifest text ---- */
 
 static int manifest_write(const char *dir, const struct backup_manifest *m, char *err)

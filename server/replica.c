@@ -120,17 +120,6 @@ static void problem_detail(const struct sb *b, char *out, size_t n)
 
 /* ---- snapshots ---- */
 
-static int name_ok(const char *s)
-{
-	if (!*s || *s == '.' || strlen(s) >= 160)
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'))
-			return 0;
-	return 1;
-}
-
 static void rm_dir(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -140,7 +129,7 @@ static void rm_dir(const char *dir)
 	if (!d)
 		return;
 	while ((e = readdir(d)))
-		if (name_ok(e->d_name)) {	/* only names a snapshot may hold */
+		if (backup_name_ok(e->d_name)) {	/* only names a snapshot may hold */
 			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
 			unlink(p);
 		}
@@ -172,7 +161,7 @@ static int unpack(FILE *f, const char *dir, char *err)
 		}
 		if (!strcmp(line, "END\n"))
 			break;
-		if (sscanf(line, "F %199s %llu", name, &size) != 2 || !name_ok(name) ||
+		if (sscanf(line, "F %199s %llu", name, &size) != 2 || !backup_name_ok(name) ||
 		    size > (1ull << 42) || nfiles > BACKUP_MAX_FILES) {
 			errf(err, "snapshot: bad file header");
 			goto out;
