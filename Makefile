@@ -4,6 +4,7 @@
 #   make deps       install Debian packages and build the FAISS C API (idempotent)
 #   make run        build, generate the demo dataset once, import it, serve on 127.0.0.1:8080
 #   make test       unit + black-box tests; prints "N passed, N failed"
+#   make unit       only the C unit tests; make e2e only the black-box tests
 #   make asan       the same tests on an ASan+UBSan build, then a short run of each fuzz target
 #   make bench      benchmarks, printing figures
 #   make fuzz       libFuzzer targets, each for FUZZ_SECONDS
@@ -40,6 +41,15 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 INDEX_OBJ  := $(INDEX_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 WWW        := $(sort $(wildcard server/www/*.html server/www/*.js server/www/*.css))
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/www.o $(BUILD)/gen/openapi.o
+# The sanitizer variants compile cJSON from Debian's source (tools/deps.sh fetches it)
+# into the daemon, so ASan/UBSan see inside the JSON parser; release links -lcjson.
+CJSON_OBJ_asan := $(BUILD)/gen/cJSON.o
+CJSON_OBJ_fuzz := $(BUILD)/gen/cJSON.o
+SERVER_OBJ += $(CJSON_OBJ_$(VARIANT))
+# The two layers: include/ holds the library's (index/) public headers, server/ the
+# daemon's own. Only the daemon, its tests and fuzz targets see server/, so a daemon
+# header included from index/ does not compile (tools/style.sh checks it too).
+$(SERVER_OBJ): CFLAGS += -Iserver
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(wildcard bench/bench_*.c)
@@ -69,6 +79,10 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) tools/embed_sql.sh
 	sh tools/embed_sql.sh $(MIGRATIONS) > $@
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/cJSON.o: | $(DEPSTAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) -w -c $(DEPS)/cjson/cJSON.c -o $@
 
 # docs/openapi.json served at /v1/openapi.json
 $(BUILD)/gen/openapi.c: docs/openapi.json tools/embed_text.sh
@@ -106,7 +120,7 @@ $(BUILD)/lesiond-generic: $(SERVER_OBJ) $(BUILD)/liblesion.a $(BUILD)/variant_ge
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libserver.a $(BUILD)/liblesion.a \
 		$(BUILD)/variant_generic.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@.o
+	$(CC) $(CFLAGS) -Iserver -Itests/unit -c $< -o $@.o
 	$(CXX) $(LDFLAGS) -o $@ $@.o $(BUILD)/variant_generic.o $(BUILD)/libserver.a \
 		$(BUILD)/liblesion.a $(LIBS)
 
@@ -129,9 +143,13 @@ $(E2E_NODE): tests/e2e/package-lock.json
 
 test: all $(UNIT_BIN) $(E2E_NODE)
 	sh tests/run.sh $(BUILD)
+unit: all $(UNIT_BIN)
+	sh tests/run.sh $(BUILD) unit
+e2e: all $(E2E_NODE)
+	sh tests/run.sh $(BUILD) e2e
 
 # the sanitizer pass: every test on the ASan+UBSan build, then each fuzz target for
-# FUZZ_SMOKE_SECONDS (default 8; 10 targets) from its seeds and regression inputs
+# FUZZ_SMOKE_SECONDS (default 8; 11 targets) from its seeds and regression inputs
 asan:
 	$(MAKE) VARIANT=asan test
 	sh tests/fuzz/run.sh $(or $(FUZZ_SMOKE_SECONDS),8)

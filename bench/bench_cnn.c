@@ -39,7 +39,7 @@ int main(void)
 	struct rng r;
 	char err[256];
 	const char *env = getenv("CNN_BENCH_N");
-	size_t n = env ? (size_t)atol(env) : 10000, ni = 2000, i, k, np;
+	size_t n = env ? (size_t)strtol(env, NULL, 10) : 10000, ni = 2000, i, k, np;
 	float *y;
 	double cpu0;
 	int t;

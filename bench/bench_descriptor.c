@@ -78,7 +78,7 @@ static int mem_slice(void *cls, const char *rel, struct slice16 *out, char *err)
 	(void)cls;
 	if (sscanf(rel, "%6d_%2d_%2d/%3d.png", &p, &st, &se, &idx) != 4 || p < 1 ||
 	    p > NSERIES || idx < 1 || idx > NSLICE)
-		return DESC_ENOIMG;
+		return LSD_ENOTFOUND;
 	s = &mem[p - 1][idx - 1];
 	out->w = s->w;
 	out->h = s->h;
@@ -86,7 +86,7 @@ static int mem_slice(void *cls, const char *rel, struct slice16 *out, char *err)
 	if (!out->hu)
 		return errf(err, "out of memory");
 	memcpy(out->hu, s->hu, sizeof(int16_t) * (size_t)s->w * s->h);
-	return DESC_OK;
+	return LSD_OK;
 }
 
 static int cmpd(const void *a, const void *b)
@@ -121,7 +121,7 @@ static double run(const struct lesion *ls, desc_slice_fn fn, void *cls, int thre
 		t[r] = now_ms() - t0;
 		c[r] = (cpu_ms() - c0) / NLES;
 		for (i = 0; i < NLES; i++)
-			if (st[i] != DESC_OK)
+			if (st[i] != LSD_OK)
 				fprintf(stderr, "lesion %d failed: %d\n", i, st[i]);
 	}
 	qsort(t, RUNS, sizeof(double), cmpd);

@@ -30,11 +30,11 @@ int main(int argc, char **argv)
 	long n, d, i, j;
 	float *c, *v;
 
-	if (argc != 4 || (n = atol(argv[1])) < 1 || (d = atol(argv[2])) < 1 || d > 65536) {
+	if (argc != 4 || (n = strtol(argv[1], NULL, 10)) < 1 || (d = strtol(argv[2], NULL, 10)) < 1 || d > 65536) {
 		fprintf(stderr, "usage: gen_vectors N D SEED > out.fvecs\n");
 		return 2;
 	}
-	s = 88172645463325252ull ^ (uint64_t)atol(argv[3]) * 0x9e3779b97f4a7c15ull;
+	s = 88172645463325252ull ^ (uint64_t)strtol(argv[3], NULL, 10) * 0x9e3779b97f4a7c15ull;
 	c = malloc(1024 * (size_t)d * sizeof(*c));
 	v = malloc((size_t)d * sizeof(*v));
 	if (!c || !v)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "util.h"
 
 #define BACKUP_MANIFEST "MANIFEST"
 #define BACKUP_DB "lesiond.db"
@@ -56,7 +57,7 @@ struct backup_manifest {
  * '.', shorter than backup_file.name): what a manifest or a snapshot stream may name. */
 int backup_name_ok(const char *name);
 
-typedef void (*backup_log_fn)(void *cls, const char *line);
+typedef lsd_note_fn backup_log_fn;
 
 /* Back up the open store (the live database) into dir (created; must hold no MANIFEST).
  * *m (may be NULL) gets what the manifest records. */

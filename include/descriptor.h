@@ -29,11 +29,8 @@
 #include "image.h"
 #include "lesion.h"
 
-/* Return codes. DESC_ENOIMG: an image the descriptor needs (the key slice) is absent;
- * the lesion gets no vector and is reported, never guessed. */
-#define DESC_OK 0
-#define DESC_ERR (-1)
-#define DESC_ENOIMG (-2)
+/* Return codes (util.h): LSD_OK; LSD_EFAIL; LSD_ENOTFOUND: an image the descriptor needs
+ * (the key slice) is absent: the lesion gets no vector and is reported, never guessed. */
 
 /* Blocks, in the order they are concatenated. */
 enum desc_block { DESC_BLOCK_APPEARANCE = 0, DESC_BLOCK_LOCATION = 1, DESC_BLOCK_SIZE = 2 };
@@ -79,8 +76,8 @@ extern const size_t desc_ncomponents;
 void desc_block_range(int block, int *off /* OUT */, int *dim /* OUT */);
 
 /* Read one slice given its path relative to the images root ("000001_01_01/109.png").
- * Fill *out (caller frees with slice16_free). Return DESC_OK, DESC_ENOIMG when the file
- * does not exist, DESC_ERR (err filled) when it exists but cannot be read. Must be
+ * Fill *out (caller frees with slice16_free). Return LSD_OK, LSD_ENOTFOUND when the file
+ * does not exist, LSD_EFAIL (err filled) when it exists but cannot be read. Must be
  * thread-safe when used by desc_bulk with several threads. */
 typedef int (*desc_slice_fn)(void *cls, const char *relpath, struct slice16 *out /* OUT */,
 			     char *err);
@@ -91,14 +88,14 @@ int desc_slice_files(void *cls, const char *relpath, struct slice16 *out /* OUT 
 /* The raw feature vector of one lesion into raw[DESC_RAW_DIM]. Uses key_slice,
  * slice_range, spacing, recist, bbox, loc, diam_mm and image_path (its series dir).
  * Missing neighbour slices fall back towards the key slice, as LesaNet does; a missing
- * key slice is DESC_ENOIMG. Deterministic. */
+ * key slice is LSD_ENOTFOUND. Deterministic. */
 int desc_raw(const struct lesion *l, desc_slice_fn fn, void *cls, float *raw /* OUT */,
 	     char *err);
 
 /* The lesion's three slices (DESC_SLICE_MM apart, as desc_raw reads them) resampled to
  * n x n pixels of step_mm mm, centred on the box centre, in HU (DESC_AIR_HU outside the
  * image): out[0..3*n*n), slice -2 mm first. For the learned network (index/cnn.c).
- * DESC_OK, DESC_ENOIMG (key slice missing) or DESC_ERR. */
+ * LSD_OK, LSD_ENOTFOUND (key slice missing) or LSD_EFAIL. */
 int desc_patch(const struct lesion *l, desc_slice_fn fn, void *cls, int n, double step_mm,
 	       float *out /* OUT 3*n*n */, char *err);
 
@@ -106,7 +103,7 @@ int desc_patch(const struct lesion *l, desc_slice_fn fn, void *cls, int n, doubl
  * status[i] gets desc_raw's return for lesion i (raw rows of failed lesions are zero).
  * progress (may be NULL) is called after each lesion, serialised under a mutex, with the
  * count done so far; a non-zero return from it stops the run (remaining status =
- * DESC_ERR). errs (may be NULL) receives n * LSD_ERRLEN bytes of per-lesion messages.
+ * LSD_EFAIL). errs (may be NULL) receives n * LSD_ERRLEN bytes of per-lesion messages.
  * Returns 0, or -1 when threads could not be started or the run was stopped. */
 typedef int (*desc_progress_fn)(void *cls, size_t done, size_t total);
 int desc_bulk(const struct lesion *ls, size_t n, desc_slice_fn fn, void *cls, int nthreads,
@@ -119,7 +116,7 @@ struct desc_stats {
 	float mean[DESC_RAW_DIM];
 	float std[DESC_RAW_DIM];	/* population std; 0 for constant components */
 };
-/* From the rows i with ok == NULL or ok[i] == DESC_OK. n may be 0 (mean 0, std 0). */
+/* From the rows i with ok == NULL or ok[i] == LSD_OK. n may be 0 (mean 0, std 0). */
 void desc_stats_compute(const float *raw, const int *ok, size_t n, struct desc_stats *out);
 /* Fixed-size little-endian blob for the store: magic, version, dim, n, mean[], std[]. */
 #define DESC_STATS_BLOB_LEN (8 + 4 + 4 + 8 + 8 * DESC_RAW_DIM)

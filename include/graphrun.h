@@ -2,9 +2,10 @@
  * store's lesions with embedding evidence from one space, ground-truth track files, and
  * the evaluation and calibration of the graph against them.
  *
- * Shared by store_graph_rebuild (graphrun_vectors), `lesiond graph` (rebuild, --truth,
- * --calibrate) and `lesiond eval --graph`, so both commands measure the graph the same
- * way. Nothing here writes to the store. Load: a patient at a time; the whole DeepLesion
+ * Shared by `lesiond graph` (rebuild, --truth, --calibrate), the daemon's lesion writes
+ * (graphrun_rebuild of one patient) and `lesiond eval --graph`, so both commands measure
+ * the graph the same way. Only graphrun_rebuild writes to the store (its edges, through
+ * store_graph_replace). Load: a patient at a time; the whole DeepLesion
  * (32k lesions, 4.4k patients) evaluates in well under a second, a calibration grid of
  * a few hundred settings in seconds.
  */
@@ -32,6 +33,18 @@ struct graphrun_vecs {
 int graphrun_vectors(struct space *sp, const struct lesion *l, size_t n,
 		     struct graphrun_vecs *v /* OUT */, char *err);
 void graphrun_vecs_free(struct graphrun_vecs *v);
+
+/* Recompute one patient's graph from its current lesions and replace its stored edges,
+ * in one write transaction (a patient with no lesions left ends with no edges). Call
+ * after adding or deleting a lesion of that patient. sp: the space whose vectors give
+ * the embedding evidence (NULL: none; a lesion without a vector there gets none).
+ * stats may be NULL. */
+struct graphrun_stats {
+	size_t lesions, edges, dropped, tracks;
+	size_t with_vec;	/* lesions with a vector in sp */
+};
+int graphrun_rebuild(struct store *st, int64_t patient, const struct graph_params *p,
+		     struct space *sp, struct graphrun_stats *stats /* OUT */, char *err);
 
 /* Ground truth: a CSV whose header names at least lesion_id and track_id (other
  * columns ignored, no quoting), e.g. the demo's ground_truth.csv
@@ -72,7 +85,7 @@ void graphrun_result_free(struct graphrun_result *r);
 
 /* Build the graph of every patient in pids[0..np-1] (pids NULL: every patient in the
  * store) in memory from its current lesions, parameters *p and the vectors of sp (NULL:
- * none), exactly as store_graph_rebuild would store it, and score the labelled lesions
+ * none), exactly as graphrun_rebuild would store it, and score the labelled lesions
  * against t (graph_eval). With calibrate, also grid-search the default grid
  * (graph_calibrate) on the labelled lesions only; gates come from *p. */
 int graphrun_eval(struct store *st, struct space *sp, const struct graph_params *p,

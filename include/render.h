@@ -32,15 +32,9 @@
 #include "image.h"
 #include "lesion.h"
 
-/* Status codes (return values); the HTTP layer maps them to statuses. */
-enum render_status {
-	RENDER_OK = 0,
-	RENDER_EMALFORMED = -1,	/* parameter text is not what it should be (400) */
-	RENDER_EINVAL = -2,	/* well-formed but invalid: unknown preset, lo >= hi (422) */
-	RENDER_ENOENT = -3,	/* no such slice / slice offset outside the range (404) */
-	RENDER_EIMAGE = -4,	/* the source image is unreadable or corrupt (500) */
-	RENDER_ENOMEM = -5	/* out of memory (500) */
-};
+/* Status codes: util.h's enum lsd_status (LSD_EMALFORMED parameter text, LSD_EINVAL
+ * unknown preset or lo >= hi, LSD_ENOTFOUND no such slice or offset outside the range,
+ * LSD_EIMAGE an unreadable source image, LSD_ENOMEM). */
 
 #define RENDER_SIZE_DEFAULT 128
 #define RENDER_SIZE_MAX 1024
@@ -77,8 +71,8 @@ struct render_params {
 };
 
 /* Window text: a preset name, "dicom" (l's DICOM window; l may be NULL -> EINVAL) or
- * "lo,hi" in HU. NULL or "" means "dicom". Returns RENDER_OK, RENDER_EMALFORMED
- * ("1,abc", "1,2,3") or RENDER_EINVAL (unknown preset, lo >= hi, no DICOM window), with
+ * "lo,hi" in HU. NULL or "" means "dicom". Returns LSD_OK, LSD_EMALFORMED
+ * ("1,abc", "1,2,3") or LSD_EINVAL (unknown preset, lo >= hi, no DICOM window), with
  * err (LSD_ERRLEN) set on failure. */
 int render_window_parse(const char *s, const struct lesion *l, double *lo /* OUT */,
 			double *hi /* OUT */, char *err);
@@ -98,7 +92,7 @@ double render_long_diam_mm(const struct lesion *l);
 double render_default_fov_mm(const struct lesion *l);
 
 /* Relative path (under the image root) of the slice at key_slice + offset:
- * "<series_dir>/%03d.png". RENDER_ENOENT when outside [slice_range[0], slice_range[1]]. */
+ * "<series_dir>/%03d.png". LSD_ENOTFOUND when outside [slice_range[0], slice_range[1]]. */
 int render_slice_path(const struct lesion *l, int offset, char *out, size_t n, char *err);
 
 /* A square view: centre (cx, cy) in 0-based pixel coordinates, fov_mm wide, spacing

@@ -3,8 +3,9 @@
  * coarse lesion-type colours.
  *
  * Pure pixels (no I/O, no HTTP, no shared state): the sheet handlers (server/h_sheets.c)
- * render each patch with render.h, then place it here and encode the canvas with
- * image.h. Thread-safe. Expected load: one canvas per sheet request, a few megapixels
+ * describe a picture as a plan (cells, texts, links; below), take its ETag, and have it
+ * drawn here, each patch rendered through their callback (render.h, slice cache) and the
+ * canvas encoded with image.h. Thread-safe. Expected load: one canvas per sheet request, a few megapixels
  * at most (a cap the caller checks with sheet_layout's w and h).
  *
  * Geometry. A layout is a grid of rows x cols cells after an optional row-label column
@@ -25,17 +26,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lesion.h"
+#include "render.h"
+#include "util.h"
+
 #define SHEET_GLYPH_W 5
 #define SHEET_GLYPH_H 7
 #define SHEET_ADVANCE 6		/* horizontal pixels per character at scale 1 */
 #define SHEET_LINE 9		/* vertical pixels per text line at scale 1 */
 #define SHEET_MAX_SIDE 8192	/* largest canvas side sheet_create accepts */
+#define SHEET_TEXT_LEN 160	/* a text of a plan, bytes with the NUL */
+#define SHEET_MIN_W 360		/* narrow plans are widened so header and legend read */
+#define SHEET_PLAN_VERSION 1	/* bump when the drawing changes: it is part of the ETag */
 
 /* Colours are 0xRRGGBB. */
 #define SHEET_RGB_BG 0x1a1a1a		/* canvas background */
 #define SHEET_RGB_TEXT 0xe8e8e8		/* text */
 #define SHEET_RGB_DIM 0x8c8c8c		/* secondary text */
 #define SHEET_RGB_EMPTY 0x2c2c2c	/* an empty cell (no lesion at that study) */
+#define SHEET_RGB_QUERY 0xffffff	/* outer frame marking the query tile */
 
 struct sheet {
 	int w, h;
@@ -105,5 +114,79 @@ void sheet_cell_text(const struct sheet_layout *L, int row, int col, int i, int 
 
 /* Columns for n tiles in a roughly 3:2 landscape grid: ceil(sqrt(1.5 n)), at most n. */
 int sheet_auto_cols(int n);
+
+/* ---------- plans ----------
+ * A plan is everything a composed picture shows: the layout, every cell (which lesion,
+ * its render parameters, border colour, text), free texts and connector lines. Its
+ * strong ETag hashes all of it together with each cell's patch ETag (filled by the
+ * caller, without decoding), so it is known, and If-None-Match answered, before any
+ * slice is decoded; drawing then asks the caller for each patch's pixels.
+ */
+
+/* One grid cell. l NULL: an empty cell (no lesion at that study). */
+struct sheet_cell {
+	int row, col;
+	const struct lesion *l;
+	struct render_params p;
+	uint32_t border;
+	int highlight;			/* a second, white frame (the query) */
+	char label[2][SHEET_TEXT_LEN];	/* lines under the tile */
+	char centre[32];		/* text inside an empty cell */
+	char badge[16];			/* text on a tab in the tile's top-left corner */
+	char etag[RENDER_ETAG_LEN];	/* the patch's ETag; "" when its slice is unusable */
+	char why[LSD_ERRLEN];		/* why the slice is unusable */
+};
+
+struct sheet_label {
+	int x, y, max_w;
+	int scale;
+	uint32_t rgb;
+	char s[SHEET_TEXT_LEN];
+};
+
+/* A connector from the frame of (row, c0) to the frame of (row, c1), at tile mid-height. */
+struct sheet_link {
+	int row, c0, c1;
+	uint32_t rgb;
+};
+
+struct sheet_plan {
+	struct sheet_layout L;
+	int w, h;			/* canvas (>= L.w) */
+	int legend_y;			/* 0: no legend */
+	struct sheet_cell *cells;
+	int ncells, capcells;
+	struct sheet_label *texts;
+	int ntexts, captexts;
+	struct sheet_link *links;
+	int nlinks, caplinks;
+};
+
+/* Room for cells, texts and links (all zero). 0, or -1 out of memory (free it anyway). */
+int sheet_plan_alloc(struct sheet_plan *pl /* OUT */, int cells, int texts, int links);
+void sheet_plan_free(struct sheet_plan *pl);
+/* The next cell, at (row, col); NULL when the plan is full. */
+struct sheet_cell *sheet_plan_cell(struct sheet_plan *pl, int row, int col);
+/* A free text with its top-left at (x, y) (dropped when the plan is full). */
+void sheet_plan_text(struct sheet_plan *pl, int x, int y, int max_w, int scale, uint32_t rgb,
+		     const char *s);
+/* Canvas size (at least SHEET_MIN_W wide) and, with legend, the legend's place below the
+ * grid, once pl->L's inputs are set. 0, or -1 with err (sheet_layout's). */
+int sheet_plan_layout(struct sheet_plan *pl, int legend, char *err);
+/* The strong ETag ("\"s1-<16 hex>\"") of a plan drawn as kind at PNG level png_level. */
+void sheet_plan_etag(const struct sheet_plan *pl, const char *kind, int png_level, char *out,
+		     size_t n);
+/* A cell's patch: *px (malloc'd, freed by the caller) tile x tile pixels, *chan 1 or 3.
+ * Non-zero: draw the cell as "NO IMAGE" (the callback says why where it logs). */
+typedef int (*sheet_patch_fn)(void *cls, const struct lesion *l, const struct render_params *p,
+			      void **px /* OUT */, int *chan /* OUT */);
+/* Draw the plan (patches through patch) and encode it as an 8-bit RGB PNG: *png malloc'd.
+ * 0, or -1 with err. */
+int sheet_plan_draw(const struct sheet_plan *pl, sheet_patch_fn patch, void *cls, int png_level,
+		    unsigned char **png /* OUT */, size_t *len /* OUT */, char *err);
+/* "12.3 MM", or "? MM" when mm is not a positive number. */
+void sheet_mm_text(char *out, size_t n, double mm);
+/* A type's display name: "soft tissue", "unlabelled". */
+void sheet_type_text(int type, char *out, size_t n);
 
 #endif

@@ -19,14 +19,9 @@
 
 struct slicecache;
 
-/* Status codes, as in render.h: 0 ok; the others map to HTTP statuses in the handler. */
-enum slicecache_status {
-	SLICECACHE_OK = 0,
-	SLICECACHE_EBADPATH = -1,	/* path rejected (absolute, "..", NUL, escapes root): 400 */
-	SLICECACHE_ENOENT = -3,		/* no such file: 404 */
-	SLICECACHE_EIMAGE = -4,		/* not a readable 16-bit gray PNG: 500 */
-	SLICECACHE_ENOMEM = -5
-};
+/* Status codes: util.h's enum lsd_status (LSD_EMALFORMED path rejected: absolute, "..",
+ * NUL, escapes the root; LSD_ENOTFOUND no such file; LSD_EIMAGE not a readable 16-bit
+ * gray PNG; LSD_ENOMEM). */
 
 /* A slice in use: s stays valid until slicecache_release(h). */
 struct slicecache_handle {
@@ -51,11 +46,11 @@ void slicecache_destroy(struct slicecache *c);	/* every handle must be released 
 
 /* Check a relative path of len bytes as it came from a URL: non-empty, not absolute, no
  * NUL, no control characters or backslashes, no empty, "." or ".." segments. Returns 0 or
- * SLICECACHE_EBADPATH with err. */
+ * LSD_EMALFORMED with err. */
 int slicecache_path_check(const char *rel, size_t len, char *err);
 
-/* Resolve rel under the root with realpath(): SLICECACHE_EBADPATH when it (through
- * symlinks) leaves the root, SLICECACHE_ENOENT when missing. out gets the real path. */
+/* Resolve rel under the root with realpath(): LSD_EMALFORMED when it (through
+ * symlinks) leaves the root, LSD_ENOTFOUND when missing. out gets the real path. */
 int slicecache_resolve(const struct slicecache *c, const char *rel, char *out, size_t n,
 		       char *err);
 

@@ -45,7 +45,9 @@
 #define SPACE_DIM_MAX 65536
 #define SPACE_K_MAX 100000
 
-#define SPACE_NOTFOUND 1
+/* Exact searches of this many queries at once go through BLAS (spaces_create sets it):
+ * one pass over the vectors for the whole batch. The coalescer aims for it. */
+#define SPACE_BLAS_MIN_NQ 8
 
 enum space_metric { SPACE_L2 = 1, SPACE_IP = 2 };
 
@@ -123,7 +125,7 @@ void space_set_search_threads(int n);
 int space_search_subset(struct space *sp, const float *q, size_t nq, int k,
 			const int64_t *subset, size_t n_subset, float *dist /* OUT */,
 			int64_t *ids /* OUT */, char *err);
-/* Copy the stored vector of id into out (dim floats): 0, SPACE_NOTFOUND. */
+/* Copy the stored vector of id into out (dim floats): 0, LSD_ENOTFOUND. */
 int space_get_vector(struct space *sp, int64_t id, float *out /* OUT */);
 /* 1 if id has a vector in the space. */
 int space_has(struct space *sp, int64_t id);

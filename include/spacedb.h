@@ -14,10 +14,11 @@
 
 #include "space.h"
 #include "store.h"
+#include "util.h"
 
 /* A log sink for one-line messages (which snapshot was loaded, why an index was
  * rebuilt); may be NULL. */
-typedef void (*spacedb_log_fn)(void *cls, const char *line);
+typedef lsd_note_fn spacedb_log_fn;
 
 /* FAISS search parameters per space, applied to spaces opened or created afterwards:
  * "name:params;name:params", params as FAISS's ParameterSpace takes them
@@ -32,11 +33,8 @@ int spacedb_open(struct store *st, struct spaces **out /* OUT */, spacedb_log_fn
 
 /* Insert or replace vectors of space def->name (created if absent, in the store and the
  * registry). Checks dimension, finiteness and lesion ids before writing anything.
- * Returns 0; SPACEDB_DIM (dimension differs from the existing space: 422),
- * SPACEDB_UNKNOWN (unknown lesion ids, listed in err), SPACEDB_BAD (bad values), or -1. */
-#define SPACEDB_DIM 2
-#define SPACEDB_UNKNOWN 3
-#define SPACEDB_BAD 4
+ * Returns 0; LSD_EINVAL (dimension differs from the existing space, or bad values),
+ * LSD_ENOTFOUND (unknown lesion ids, listed in err), or -1. */
 int spacedb_put(struct store *st, struct spaces *r, const struct space_def *def,
 		const int64_t *ids, const float *vecs, size_t n, char *err);
 

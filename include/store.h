@@ -11,13 +11,13 @@
 #define LSD_STORE_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "lesion.h"
 
 struct store;
 
-#define STORE_NOTFOUND 1
 
 int store_open(const char *path, struct store **out /* OUT */, char *err);
 /* Open read-only (index/store_ro.c): nothing is ever written to the database; SQLite may
@@ -41,7 +41,7 @@ struct store_counts {
 };
 int store_counts(struct store *st, struct store_counts *out /* OUT */, char *err);
 
-/* 0, STORE_NOTFOUND, or -1 with err. */
+/* 0, LSD_ENOTFOUND, or -1 with err. */
 int store_lesion_get(struct store *st, int64_t id, struct lesion *out /* OUT */, char *err);
 
 /* Insert lesions in one transaction. With ids set (id > 0) each is inserted under that
@@ -66,6 +66,45 @@ struct store_filter {
 };
 void store_filter_init(struct store_filter *f);
 /* 1 if the lesion satisfies the filter. */
+/* The fields a filter looks at, from a lesion or a catalog entry: the one predicate both
+ * use. diam_float: the long diameter was rounded to float (the catalog), so the diameter
+ * bounds are rounded to float too and boundary cases agree with the store's exact ones
+ * to float precision. age NAN: unknown (excluded by either age bound). */
+struct store_filter_fields {
+	int64_t patient, study;
+	int type, split, noisy;
+	double diam_mm, age;
+	int diam_float;
+	char gender;
+};
+/* inline: the catalog runs it on every entry of a filtered scan */
+static inline int store_filter_test(const struct store_filter *f, const struct store_filter_fields *x)
+{
+	double lo = x->diam_float ? (double)(float)f->min_diam_mm : f->min_diam_mm;
+	double hi = x->diam_float ? (double)(float)f->max_diam_mm : f->max_diam_mm;
+
+	if (f->patient && x->patient != f->patient)
+		return 0;
+	if (f->study && x->study != f->study)
+		return 0;
+	if (f->type_mask && !(f->type_mask & (1u << (x->type > 0 ? x->type : 0))))
+		return 0;
+	if (f->split_mask && !(f->split_mask & (1u << x->split)))
+		return 0;
+	if (f->min_diam_mm > 0 && !(x->diam_mm >= lo))
+		return 0;
+	if (f->max_diam_mm > 0 && !(x->diam_mm <= hi))
+		return 0;
+	if (f->gender && x->gender != f->gender)
+		return 0;
+	if (!isnan(f->min_age) && !(x->age >= f->min_age))
+		return 0;	/* NaN age fails the comparison: excluded */
+	if (!isnan(f->max_age) && !(x->age <= f->max_age))
+		return 0;
+	if (f->exclude_noisy && x->noisy)
+		return 0;
+	return 1;
+}
 int store_filter_match(const struct store_filter *f, const struct lesion *l);
 
 /* A page of lesions with id > after, in id order; *n_out <= limit. */
@@ -99,17 +138,17 @@ int store_patient_lesions(struct store *st, int64_t patient, struct lesion **out
 /* Every patient id that has lesions, ascending; malloc'd. */
 int store_patient_ids(struct store *st, int64_t **out /* OUT */, size_t *n /* OUT */,
 		      char *err);
-/* Recompute one patient's graph from its current lesions and replace its stored edges,
- * in one write transaction (a patient with no lesions left ends with no edges). Call
- * after adding or deleting a lesion of that patient. sp: the space whose vectors give
- * the embedding evidence (NULL: none; a lesion without a vector there gets none).
- * stats may be NULL. */
-struct store_graph_stats {
-	size_t lesions, edges, dropped, tracks;
-	size_t with_vec;	/* lesions with a vector in sp */
-};
-int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_params *p,
-			struct space *sp, struct store_graph_stats *stats /* OUT */, char *err);
+/* Replace one patient's stored edges in one write transaction: the patient's lesions
+ * (ordered by study, id; n = 0 when none is left) are read while the write lock keeps
+ * other writers out, build computes the edges from them (the edges stay the callback's:
+ * they must live until it is called again or the replacement returns), and the old edges
+ * are replaced all-or-nothing. build returns 0, or -1 with err (nothing changes). The
+ * graph is graphrun_rebuild's (graphrun.h); the store only reads and writes rows. */
+typedef int (*store_graph_build_fn)(void *cls, const struct lesion *l, size_t n,
+				    const struct graph_edge **e /* OUT */, size_t *ne /* OUT */,
+				    char *err);
+int store_graph_replace(struct store *st, int64_t patient, store_graph_build_fn build, void *cls,
+			char *err);
 /* The stored edges of one patient, in (from, to) order; malloc'd. */
 int store_graph_edges(struct store *st, int64_t patient, struct graph_edge **out /* OUT */,
 		      size_t *n /* OUT */, char *err);

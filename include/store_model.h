@@ -32,7 +32,7 @@ struct store_model {
 
 /* Insert or replace the row m->name (the space must exist). created_at 0 = now. */
 int store_model_put(struct store *st, const struct store_model *m, char *err);
-/* 0 (out's strings and blob malloc'd: store_model_release), STORE_NOTFOUND, or -1. */
+/* 0 (out's strings and blob malloc'd: store_model_release), LSD_ENOTFOUND, or -1. */
 int store_model_get(struct store *st, const char *name, struct store_model *out /* OUT */,
 		    char *err);
 /* Free what store_model_get allocated (the struct itself is the caller's); NULL ok. */

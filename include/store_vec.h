@@ -22,7 +22,7 @@
  * *created 0 (the caller compares); else *out = *def and *created 1. */
 int store_space_ensure(struct store *st, const struct space_def *def, struct space_def *out /* OUT */,
 		       int *created /* OUT */, char *err);
-/* 0, STORE_NOTFOUND, or -1. */
+/* 0, LSD_ENOTFOUND, or -1. */
 int store_space_get(struct store *st, const char *name, struct space_def *out /* OUT */, char *err);
 /* Every space, in name order; *n <= max. */
 int store_space_list(struct store *st, struct space_def *out /* OUT */, size_t max, size_t *n /* OUT */,

@@ -9,9 +9,26 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdarg.h>
 
 #define LSD_ERRLEN 512
+
+/* The library's one error vocabulary. A function that can fail returns 0 or one of these
+ * (never an HTTP status), with a message in the caller's err buffer; -1 (errf's return)
+ * is LSD_EFAIL. The server maps them to HTTP statuses in one function (http.h,
+ * http_status_of); the command line prints err. */
+enum lsd_status {
+	LSD_OK = 0,
+	LSD_EFAIL = -1,		/* anything else: I/O, SQLite, FAISS (500) */
+	LSD_EMALFORMED = -2,	/* input text is not what it should be: a bad path (400) */
+	LSD_EINVAL = -3,	/* well-formed but invalid: out of range, unknown name (422) */
+	LSD_ENOTFOUND = -4,	/* no such lesion, slice, space, vector or image (404) */
+	LSD_EIMAGE = -5,	/* a source image exists but is unreadable or corrupt (500) */
+	LSD_ENOMEM = -6,	/* out of memory (500) */
+	LSD_EUNAVAIL = -7,	/* not available now: no image root, still loading (503) */
+	LSD_ETOOLARGE = -8	/* more than a configured limit allows (413) */
+};
 
 /* lesiond's release version (backup manifests, logs) */
 #define LSD_VERSION "0.1.0"
@@ -56,10 +73,22 @@ int file_write_atomic(const char *path, const void *data, size_t len, char *err)
 /* Same without fsync (bulk generated files: a crash leaves the old file or none). */
 int file_write_atomic_nosync(const char *path, const void *data, size_t len, char *err);
 int mkdir_p(const char *path, char *err);
+/* fsync the directory holding path ("." without a slash), so a rename into it is
+ * durable. 0, or -1 (errno) when it cannot be opened or synced. */
+int fsync_dir_of(const char *path);
+/* Size and FNV-1a 64 (fnv1a64, from the offset basis) of an open file from its start,
+ * read in blocks; the position is left at the end. 0, or -1 (errno) on a read error or
+ * out of memory. */
+int file_fnv(FILE *f, uint64_t *fnv /* OUT */, uint64_t *size /* OUT */);
 
 /* Strict number parsing: the whole string must be a number in range. 0 on success. */
 int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out /* OUT */);
 int parse_f64(const char *s, double *out /* OUT */);
+
+/* A progress or diagnostic line for the caller to log (leaf modules do not log): fn
+ * gets one formatted line (at most LSD_ERRLEN + 127 bytes); fn NULL drops it. */
+typedef void (*lsd_note_fn)(void *cls, const char *line);
+void lsd_note(lsd_note_fn fn, void *cls, const char *fmt, ...) LSD_PRINTF(3, 4);
 
 /* FNV-1a 64-bit, for ETags and checksums that need not be cryptographic. */
 uint64_t fnv1a64(const void *p, size_t n, uint64_t seed);

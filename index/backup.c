@@ -27,20 +27,6 @@
 #define CHUNK (1u << 20)
 #define MANIFEST_MAX (1u << 20)
 
-static void say(backup_log_fn log, void *cls, const char *fmt, ...) LSD_PRINTF(3, 4);
-static void say(backup_log_fn log, void *cls, const char *fmt, ...)
-{
-	char line[LSD_ERRLEN];
-	va_list ap;
-
-	if (!log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	log(cls, line);
-}
-
 static int join(char *out, size_t n, const char *dir, const char *name)
 {
 	int k = snprintf(out, n, "%s/%s", dir, name);
@@ -65,35 +51,17 @@ static int exists(const char *path)
 	return stat(path, &sb) == 0;
 }
 
-/* Size and FNV-1a 64 of a file, streamed. */
+/* Size and FNV-1a 64 of a file, streamed (file_fnv). */
 static int hash_file(const char *path, uint64_t *size, uint64_t *fnv, char *err)
 {
 	FILE *f = fopen(path, "rb");
-	char *buf = malloc(CHUNK);
-	uint64_t h = 0, total = 0;
-	size_t n;
-	int rc = -1;
+	int rc;
 
-	if (!f || !buf) {
-		errf(err, "%s: %s", path, f ? "out of memory" : strerror(errno));
-		goto out;
-	}
-	while ((n = fread(buf, 1, CHUNK, f)) > 0) {
-		h = fnv1a64(buf, n, h);
-		total += n;
-	}
-	if (ferror(f)) {
-		errf(err, "%s: read error", path);
-		goto out;
-	}
-	*size = total;
-	*fnv = total ? h : fnv1a64("", 0, 0);
-	rc = 0;
-out:
-	if (f)
-		fclose(f);
-	free(buf);
-	return rc;
+	if (!f)
+		return errf(err, "%s: %s", path, strerror(errno));
+	rc = file_fnv(f, fnv, size);
+	fclose(f);
+	return rc ? errf(err, "%s: read error", path) : 0;
 }
 
 /* Copy src to dst (replaced; fsynced), checksumming what was copied. */
@@ -152,24 +120,6 @@ out:
 	free(buf);
 	if (rc && out >= 0)
 		unlink(dst);
-	return rc;
-}
-
-static int fsync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, rc;
-
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	fd = open(dir, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
 	return rc;
 }
 
@@ -401,7 +351,7 @@ static int snapshot_spaces(const char *copy, struct backup_manifest *m, backup_l
 
 		if (store_vec_open_space(st, &defs[i], &sp, &how, why, err))
 			goto out;
-		say(log, cls, "space %s: index %s (%s)", defs[i].name,
+		lsd_note(log, cls, "space %s: index %s (%s)", defs[i].name,
 		    how == SPACE_OPEN_LOADED ? "from the live snapshot" : "rebuilt", why);
 		if (space_snapshot(sp, copy, err)) {
 			space_destroy(sp);
@@ -457,7 +407,7 @@ int backup_create(struct store *st, const char *dir, struct backup_manifest *mou
 	strftime(m->created, sizeof(m->created), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (store_backup(st, copy, err))
 		goto out;
-	say(log, cls, "database copied to %s in %.0f ms", copy, now_ms() - t0);
+	lsd_note(log, cls, "database copied to %s in %.0f ms", copy, now_ms() - t0);
 	/* the live snapshots, as a head start: used only where they match the copy */
 	if (store_space_list(st, defs, BACKUP_MAX_SPACES, &n, err))
 		goto out;
@@ -490,7 +440,7 @@ int backup_create(struct store *st, const char *dir, struct backup_manifest *mou
 	}
 	if (manifest_write(dir, m, err))
 		goto out;
-	say(log, cls, "backup complete in %.0f ms: %" PRId64 " lesions, %d space(s), %d files",
+	lsd_note(log, cls, "backup complete in %.0f ms: %" PRId64 " lesions, %d space(s), %d files",
 	    now_ms() - t0, m->counts.lesions, m->nspaces, m->nfiles);
 	if (mout)
 		*mout = *m;
@@ -585,7 +535,7 @@ int backup_restore(const char *dir, const char *db, int force, struct backup_man
 	}
 	if (backup_verify(dir, m, err))
 		goto out;
-	say(log, cls, "backup %s verified: %d files, %" PRId64 " lesions, %d space(s), schema %d, "
+	lsd_note(log, cls, "backup %s verified: %d files, %" PRId64 " lesions, %d space(s), schema %d, "
 	    "lesiond %s", dir, m->nfiles, m->counts.lesions, m->nspaces, m->schema_version,
 	    m->lesiond_version);
 	if (m->schema_version > migrations_count) {
@@ -630,7 +580,7 @@ int backup_restore(const char *dir, const char *db, int force, struct backup_man
 	}
 	side_file(side, sizeof(side), tmp[0], "-shm");
 	unlink(side);
-	say(log, cls, "staged copy checked (integrity, counts, vector checksums)");
+	lsd_note(log, cls, "staged copy checked (integrity, counts, vector checksums)");
 	/* commit: the old database's side files would not match the new one */
 	side_file(side, sizeof(side), db, "-wal");
 	unlink(side);
@@ -643,8 +593,8 @@ int backup_restore(const char *dir, const char *db, int force, struct backup_man
 		}
 		tmp[i][0] = '\0';
 	}
-	fsync_dir(db);
-	say(log, cls, "restored into %s", db);
+	fsync_dir_of(db);
+	lsd_note(log, cls, "restored into %s", db);
 	if (mout)
 		*mout = *m;
 	rc = 0;

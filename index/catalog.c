@@ -137,31 +137,13 @@ int catalog_load(struct catalog *c, struct store *st, char *err)
 
 int catalog_match(const struct store_filter *f, const struct catalog_entry *e)
 {
-	if (!e->present)
-		return 0;
-	if (f->patient && e->patient != f->patient)
-		return 0;
-	if (f->study && e->study != f->study)
-		return 0;
-	if (f->type_mask && !(f->type_mask & (1u << (e->type > 0 ? e->type : 0))))
-		return 0;
-	if (f->split_mask && !(f->split_mask & (1u << e->split)))
-		return 0;
-	/* the filter bounds are compared in double on the float-rounded sizes; the store
-	 * keeps the exact values, so boundary cases agree to float precision */
-	if (f->min_diam_mm > 0 && !((double)e->diam_mm[0] >= (float)f->min_diam_mm))
-		return 0;
-	if (f->max_diam_mm > 0 && !((double)e->diam_mm[0] <= (float)f->max_diam_mm))
-		return 0;
-	if (f->gender && e->gender != f->gender)
-		return 0;
-	if (!isnan(f->min_age) && !(e->age >= f->min_age))
-		return 0;
-	if (!isnan(f->max_age) && !(e->age <= f->max_age))
-		return 0;
-	if (f->exclude_noisy && e->noisy)
-		return 0;
-	return 1;
+	struct store_filter_fields x = {
+		.patient = e->patient, .study = e->study, .type = e->type, .split = e->split,
+		.noisy = e->noisy, .diam_mm = e->diam_mm[0], .age = e->age, .diam_float = 1,
+		.gender = e->gender,
+	};
+
+	return e->present && store_filter_test(f, &x);
 }
 
 const struct catalog_entry *catalog_lock(struct catalog *c, int64_t *max_id)

@@ -112,13 +112,13 @@ int desc_slice_files(void *cls, const char *relpath, struct slice16 *out, char *
 	if (stat(path, &st) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR) {
 			errf(err, "%s: no such file", relpath);
-			return DESC_ENOIMG;
+			return LSD_ENOTFOUND;
 		}
 		return errf(err, "%s: %s", relpath, strerror(errno));
 	}
 	if (image_read_png16(path, 0, out, err) != 0)
-		return DESC_ERR;
-	return DESC_OK;
+		return LSD_EFAIL;
+	return LSD_OK;
 }
 
 #define CACHE_MAX 9
@@ -132,7 +132,7 @@ struct slicecache {
 	struct slice16 s[CACHE_MAX];
 };
 
-/* Slice `idx` of the series, or rc DESC_ENOIMG / DESC_ERR. Cached for the call. */
+/* Slice `idx` of the series, or rc LSD_ENOTFOUND / LSD_EFAIL. Cached for the call. */
 static int cache_get(struct slicecache *c, int idx, const struct slice16 **out, char *err)
 {
 	char rel[LESION_PATH_MAX + 16];
@@ -141,7 +141,7 @@ static int cache_get(struct slicecache *c, int idx, const struct slice16 **out, 
 	*out = NULL;
 	for (i = 0; i < c->n; i++)
 		if (c->idx[i] == idx) {
-			if (c->rc[i] == DESC_OK)
+			if (c->rc[i] == LSD_OK)
 				*out = &c->s[i];
 			else
 				errf(err, "%s/%03d.png: unavailable", c->dir, idx);
@@ -153,14 +153,14 @@ static int cache_get(struct slicecache *c, int idx, const struct slice16 **out, 
 	i = c->n++;
 	c->idx[i] = idx;
 	rc = c->fn(c->cls, rel, &c->s[i], err);
-	if (rc == DESC_OK && (!c->s[i].hu || c->s[i].w <= 0 || c->s[i].h <= 0)) {
+	if (rc == LSD_OK && (!c->s[i].hu || c->s[i].w <= 0 || c->s[i].h <= 0)) {
 		slice16_free(&c->s[i]);
 		rc = errf(err, "%s: empty slice", rel);
 	}
-	if (rc != DESC_OK && rc != DESC_ENOIMG)
-		rc = DESC_ERR;
+	if (rc != LSD_OK && rc != LSD_ENOTFOUND)
+		rc = LSD_EFAIL;
 	c->rc[i] = rc;
-	if (rc == DESC_OK)
+	if (rc == LSD_OK)
 		*out = &c->s[i];
 	return rc;
 }
@@ -170,7 +170,7 @@ static void cache_free(struct slicecache *c)
 	int i;
 
 	for (i = 0; i < c->n; i++)
-		if (c->rc[i] == DESC_OK)
+		if (c->rc[i] == LSD_OK)
 			slice16_free(&c->s[i]);
 	c->n = 0;
 }
@@ -189,7 +189,7 @@ static int slice_at(struct slicecache *c, const struct lesion *l, int delta,
 		if (delta == 0 || !valid_range ||
 		    (idx >= l->slice_range[0] && idx <= l->slice_range[1])) {
 			rc = cache_get(c, idx, out, err);
-			if (rc != DESC_ENOIMG || delta == 0)
+			if (rc != LSD_ENOTFOUND || delta == 0)
 				return rc;
 		}
 		delta -= delta > 0 ? 1 : -1;
@@ -245,12 +245,12 @@ static int three_slices(struct slicecache *c, const struct lesion *l, struct vsl
 	int side, rc;
 
 	rc = slice_at(c, l, 0, &key, err);
-	if (rc != DESC_OK)
+	if (rc != LSD_OK)
 		return rc;
 	for (side = 0; side < 3; side++)
 		v[side] = (struct vslice){ key, key, 0.0 };
 	if (!(l->spacing[2] > 0) || !isfinite(l->spacing[2]))
-		return DESC_OK;
+		return LSD_OK;
 	rel = DESC_SLICE_MM / l->spacing[2];
 	a = rel - floor(rel);
 	if (a < 1e-6 || a > 1 - 1e-6) {
@@ -258,21 +258,21 @@ static int three_slices(struct slicecache *c, const struct lesion *l, struct vsl
 
 		for (side = -1; side <= 1; side += 2) {
 			rc = slice_at(c, l, side * d, &s1, err);
-			if (rc != DESC_OK)
-				return rc == DESC_ENOIMG ? DESC_ERR : rc;
+			if (rc != LSD_OK)
+				return rc == LSD_ENOTFOUND ? LSD_EFAIL : rc;
 			v[side + 1] = (struct vslice){ s1, s1, 0.0 };
 		}
-		return DESC_OK;
+		return LSD_OK;
 	}
 	for (side = -1; side <= 1; side += 2) {
 		rc = slice_at(c, l, side * (int)ceil(rel), &s1, err);
-		if (rc == DESC_OK)
+		if (rc == LSD_OK)
 			rc = slice_at(c, l, side * (int)floor(rel), &s2, err);
-		if (rc != DESC_OK)
-			return rc == DESC_ENOIMG ? DESC_ERR : rc;
+		if (rc != LSD_OK)
+			return rc == LSD_ENOTFOUND ? LSD_EFAIL : rc;
 		v[side + 1] = (struct vslice){ s1, s2, a };
 	}
-	return DESC_OK;
+	return LSD_OK;
 }
 
 /* ---- geometry ---- */
@@ -706,7 +706,7 @@ int desc_raw(const struct lesion *l, desc_slice_fn fn, void *cls, float *raw, ch
 	struct geom g = { 0 };
 	struct work *w = NULL;
 	const char *slash;
-	int rc = DESC_ERR, k;
+	int rc = LSD_EFAIL, k;
 
 	memset(raw, 0, DESC_RAW_DIM * sizeof(float));
 	memset(&c, 0, sizeof(c));
@@ -721,9 +721,9 @@ int desc_raw(const struct lesion *l, desc_slice_fn fn, void *cls, float *raw, ch
 	if (geometry(l, &g, err) != 0)
 		goto out;
 	rc = three_slices(&c, l, v, err);
-	if (rc != DESC_OK)
+	if (rc != LSD_OK)
 		goto out;
-	rc = DESC_ERR;
+	rc = LSD_EFAIL;
 	w = malloc(sizeof(*w));
 	if (!w) {
 		errf(err, "out of memory");
@@ -741,9 +741,9 @@ int desc_raw(const struct lesion *l, desc_slice_fn fn, void *cls, float *raw, ch
 			errf(err, "component %d not finite", k);
 			goto out;
 		}
-	rc = DESC_OK;
+	rc = LSD_OK;
 out:
-	if (rc != DESC_OK)
+	if (rc != LSD_OK)
 		memset(raw, 0, DESC_RAW_DIM * sizeof(float));
 	free(w);
 	cache_free(&c);
@@ -757,7 +757,7 @@ int desc_patch(const struct lesion *l, desc_slice_fn fn, void *cls, int n, doubl
 	struct vslice v[3];
 	struct geom g = { 0 };
 	const char *slash;
-	int rc = DESC_ERR, k;
+	int rc = LSD_EFAIL, k;
 
 	memset(&c, 0, sizeof(c));
 	c.fn = fn;
@@ -771,7 +771,7 @@ int desc_patch(const struct lesion *l, desc_slice_fn fn, void *cls, int n, doubl
 	if (geometry(l, &g, err) != 0)
 		goto out;
 	rc = three_slices(&c, l, v, err);
-	if (rc != DESC_OK)
+	if (rc != LSD_OK)
 		goto out;
 	for (k = 0; k < 3; k++)
 		resample(&v[k], &g, g.bcx, g.bcy, n, step_mm, out + (size_t)k * n * n);
@@ -850,7 +850,7 @@ int desc_bulk(const struct lesion *ls, size_t n, desc_slice_fn fn, void *cls, in
 	b.progress = progress;
 	b.pcls = pcls;
 	for (k = 0; k < n; k++)
-		status[k] = DESC_ERR;
+		status[k] = LSD_EFAIL;
 	if (pthread_mutex_init(&b.mu, NULL) != 0)
 		return errf(err, "mutex init failed");
 	for (i = 1; i < nthreads; i++) {
@@ -867,7 +867,7 @@ int desc_bulk(const struct lesion *ls, size_t n, desc_slice_fn fn, void *cls, in
 	if (b.stop)
 		rc = errf(err, "stopped after %zu of %zu lesions", b.done, n);
 	for (k = b.done < n ? 0 : n; k < n; k++)
-		if (status[k] == DESC_ERR && errs && !errs[k * LSD_ERRLEN])
+		if (status[k] == LSD_EFAIL && errs && !errs[k * LSD_ERRLEN])
 			snprintf(errs + k * LSD_ERRLEN, LSD_ERRLEN, "not computed");
 	return rc;
 }
@@ -885,7 +885,7 @@ void desc_stats_compute(const float *raw, const int *ok, size_t n, struct desc_s
 	for (i = 0; i < n; i++) {
 		const float *r = raw + i * DESC_RAW_DIM;
 
-		if (ok && ok[i] != DESC_OK)
+		if (ok && ok[i] != LSD_OK)
 			continue;
 		cnt++;
 		for (k = 0; k < DESC_RAW_DIM; k++) {

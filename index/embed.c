@@ -70,7 +70,7 @@ static int stats_load(struct store *st, const struct embed_opts *o, struct desc_
 	rc = store_meta_get(st, key, hex, 2 * DESC_STATS_BLOB_LEN + 8, err);
 	if (rc) {
 		free(hex);
-		return rc == STORE_NOTFOUND ? 1 : -1;
+		return rc == LSD_ENOTFOUND ? 1 : -1;
 	}
 	if (strlen(hex) != 2 * DESC_STATS_BLOB_LEN) {
 		free(hex);
@@ -158,7 +158,7 @@ int embed_all(struct store *st, struct spaces *r, const struct embed_opts *o,
 			      o->threads, raw, status, errs, NULL, NULL, err))
 			goto out;
 		for (j = 0; j < m; j++) {
-			if (status[j] == DESC_OK) {
+			if (status[j] == LSD_OK) {
 				ids[good] = todo[i + j].id;
 				if (good != j)
 					memmove(raw + good * DESC_RAW_DIM, raw + j * DESC_RAW_DIM,
@@ -166,7 +166,7 @@ int embed_all(struct store *st, struct spaces *r, const struct embed_opts *o,
 				good++;
 				continue;
 			}
-			if (status[j] == DESC_ENOIMG)
+			if (status[j] == LSD_ENOTFOUND)
 				rep->missing++;
 			else
 				rep->failed++;
@@ -202,7 +202,7 @@ int embed_all(struct store *st, struct spaces *r, const struct embed_opts *o,
 		if (space_get_vector(rsp, all.v[i].id, raw + nraw * DESC_RAW_DIM))
 			continue;
 		ids[nraw] = all.v[i].id;
-		ok[nraw] = DESC_OK;
+		ok[nraw] = LSD_OK;
 		nraw++;
 	}
 	desc_stats_compute(raw, ok, nraw, &stats);
@@ -284,5 +284,70 @@ int embed_region(struct store *st, const struct embed_opts *o, const struct lesi
 	}
 	if (desc_finish(raw, &stats, o->weights, out))
 		return errf(err, "descriptor could not be finished");
+	return 0;
+}
+
+int embed_slice_name_parse(const char *slice, int *patient, int *study, int *series,
+			   int *key_slice)
+{
+	int used = 0;
+
+	return sscanf(slice, "%6d_%2d_%2d/%4d.png%n", patient, study, series, key_slice,
+		      &used) == 4 && (size_t)used == strlen(slice);
+}
+
+int embed_image(struct store *st, const struct embed_opts *o, const struct embed_image_query *q,
+		float *out, char *err)
+{
+	struct lesion l;
+
+	if (embed_image_lesion(q, &l, err))
+		return -1;
+	return embed_region(st, o, &l, q->location != NULL, out, err);
+}
+
+int embed_image_lesion(const struct embed_image_query *q, struct lesion *lo, char *err)
+{
+	const double *b = q->bbox;
+	double cy = (b[1] + b[3]) / 2, cx = (b[0] + b[2]) / 2;
+	struct lesion l;
+	int sl;
+
+	memset(&l, 0, sizeof(l));
+	if (!embed_slice_name_parse(q->slice, &l.patient, &l.study, &l.series, &l.key_slice))
+		return errf(err, "slice: not <patient>_<study>_<series>/<slice>.png");
+	if (q->location)
+		memcpy(l.loc, q->location, sizeof(l.loc));
+	sl = l.key_slice;
+	l.slice_range[0] = sl > 100 ? sl - 100 : 0;
+	l.slice_range[1] = sl + 100;
+	memcpy(l.bbox, b, sizeof(l.bbox));
+	if (b[2] - b[0] >= b[3] - b[1]) {	/* long axis along x through the centre */
+		double rl = LSD_MAX((b[2] - b[0]) / 2 - 5, 1), rs = LSD_MAX((b[3] - b[1]) / 2 - 5, 1);
+		double r[8] = { cx - rl, cy, cx + rl, cy, cx, cy - rs, cx, cy + rs };
+
+		memcpy(l.recist, r, sizeof(r));
+		l.diam_px[0] = 2 * rl;
+		l.diam_px[1] = 2 * rs;
+	} else {
+		double rl = LSD_MAX((b[3] - b[1]) / 2 - 5, 1), rs = LSD_MAX((b[2] - b[0]) / 2 - 5, 1);
+		double r[8] = { cx, cy - rl, cx, cy + rl, cx - rs, cy, cx + rs, cy };
+
+		memcpy(l.recist, r, sizeof(r));
+		l.diam_px[0] = 2 * rl;
+		l.diam_px[1] = 2 * rs;
+	}
+	l.spacing[0] = l.spacing[1] = q->spacing_mm;
+	l.spacing[2] = q->slice_interval_mm > 0 ? q->slice_interval_mm : 5;
+	l.image_size[0] = l.image_size[1] = 512;
+	l.window[0] = -160;
+	l.window[1] = 240;
+	l.gender = 'U';
+	l.age = NAN;
+	l.split = 1;
+	l.type = -1;
+	lesion_derive(&l);
+	snprintf(l.image_path, sizeof(l.image_path), "%s", q->slice);
+	*lo = l;
 	return 0;
 }

@@ -1,8 +1,8 @@
 /* graphrun.c - the lesion graph over a store: vectors for graph_build, ground-truth
  * track files, whole-store evaluation and calibration, and the report text.
  *
- * Called by store_graph_rebuild (graphrun_vectors, once per patient rebuild), by
- * `lesiond graph` and by `lesiond eval --graph` (the rest). Owns nothing between calls.
+ * Called by `lesiond graph` and the daemon's lesion writes (graphrun_rebuild, one
+ * patient at a time) and by `lesiond eval --graph` (the rest). Owns nothing between calls.
  * Load: one pass over the store's patients; an evaluation is one graph_build per
  * patient, a calibration one per patient and grid point (graph_calibrate).
  */
@@ -56,6 +56,54 @@ void graphrun_vecs_free(struct graphrun_vecs *v)
 	free(v->emb);
 	free(v->buf);
 	memset(v, 0, sizeof(*v));
+}
+
+/* ---- one patient's stored graph ---- */
+
+struct rebuild {
+	const struct graph_params *p;
+	struct space *sp;
+	struct graphrun_vecs v;
+	struct graph *g;
+};
+
+/* store_graph_replace's callback: the graph of the patient's lesions, read under the
+ * store's write lock; the edges live in r->g until the caller frees it. */
+static int rebuild_build(void *cls, const struct lesion *l, size_t n,
+			 const struct graph_edge **e, size_t *ne, char *err)
+{
+	struct rebuild *r = cls;
+
+	if (graphrun_vectors(r->sp, l, n, &r->v, err) ||
+	    graph_build(l, n, (const float *const *)r->v.emb, r->v.dim, r->p, &r->g, err))
+		return -1;
+	*e = r->g->edges;
+	*ne = r->g->nedges;
+	return 0;
+}
+
+int graphrun_rebuild(struct store *st, int64_t patient, const struct graph_params *p,
+		     struct space *sp, struct graphrun_stats *stats, char *err)
+{
+	struct rebuild r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.p = p;
+	r.sp = sp;
+	if (stats)
+		memset(stats, 0, sizeof(*stats));
+	rc = store_graph_replace(st, patient, rebuild_build, &r, err);
+	if (rc == 0 && stats && r.g) {
+		stats->lesions = r.g->n;
+		stats->edges = r.g->nedges;
+		stats->dropped = r.g->ndropped;
+		stats->tracks = r.g->ntracks;
+		stats->with_vec = r.v.have;
+	}
+	graph_destroy(r.g);
+	graphrun_vecs_free(&r.v);
+	return rc;
 }
 
 /* ---- truth ---- */

@@ -199,7 +199,7 @@ static int check_target(struct store *st, struct spaces *r, const struct learn_o
 		return 0;
 	rc = store_model_get(st, o->to, &m, err);
 	store_model_release(&m);
-	if (rc == STORE_NOTFOUND)
+	if (rc == LSD_ENOTFOUND)
 		return errf(err, "space %s exists and was not made by lesiond train; choose "
 			    "another name", o->to);
 	if (rc)

@@ -114,7 +114,7 @@ static void patch_worker(void *ctx, int tid)
 		}
 		j->rc[i] = desc_patch(&j->l[i], desc_slice_files, (void *)(uintptr_t)j->images, ps,
 				      j->a->mm_px, buf, j->errs + i * LSD_ERRLEN);
-		if (j->rc[i] != DESC_OK)
+		if (j->rc[i] != LSD_OK)
 			continue;
 		h = malloc(np * sizeof(int16_t));
 		if (!h) {
@@ -244,9 +244,9 @@ static int check_target(struct store *st, struct spaces *r, const char *to, int 
 		return 0;
 	rc = store_model_get(st, to, &m, err);
 	if (rc == 0 && strcmp(m.from_space, LEARN_CNN_FROM))
-		rc = STORE_NOTFOUND;
+		rc = LSD_ENOTFOUND;
 	store_model_release(&m);
-	if (rc == STORE_NOTFOUND)
+	if (rc == LSD_ENOTFOUND)
 		return errf(err, "space %s exists and was not made by lesiond train --from images; "
 			    "choose another name", to);
 	if (rc)
@@ -319,8 +319,8 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 	if (patches(all.v, all.n, &o->cp.arch, o->images, o->cp.tp.threads, pa, rcs, &errs, err))
 		goto out;
 	for (i = 0; i < all.n; i++)
-		if (rcs[i] != DESC_OK) {
-			if (rcs[i] == DESC_ENOIMG)
+		if (rcs[i] != LSD_OK) {
+			if (rcs[i] == LSD_ENOTFOUND)
 				rep->missing++;
 			else
 				rep->failed++;
@@ -505,7 +505,7 @@ int learn_cnn_is(struct store *st, const char *name, char *err)
 
 	memset(&row, 0, sizeof(row));
 	rc = store_model_get(st, name, &row, err);
-	if (rc == STORE_NOTFOUND)
+	if (rc == LSD_ENOTFOUND)
 		return 0;
 	if (rc)
 		return -1;
@@ -614,7 +614,7 @@ int learn_cnn_region(struct store *st, const char *name, const char *images,
 	struct mix mx;
 	float *y = NULL;
 	char *errs = NULL;
-	int rc = -1, prc = DESC_ERR;
+	int rc = -1, prc = LSD_EFAIL;
 
 	if (load(st, name, &m, &mx, &def, err))
 		return -1;
@@ -629,8 +629,8 @@ int learn_cnn_region(struct store *st, const char *name, const char *images,
 	}
 	if (patches(l, 1, cnn_model_arch(m), images, 1, &pa, &prc, &errs, err))
 		goto out;
-	if (prc != DESC_OK) {
-		rc = prc == DESC_ENOIMG ? DESC_ENOIMG : -1;
+	if (prc != LSD_OK) {
+		rc = prc == LSD_ENOTFOUND ? LSD_ENOTFOUND : -1;
 		errf(err, "%s", errs);
 		goto out;
 	}

@@ -37,41 +37,41 @@ int render_window_parse(const char *s, const struct lesion *l, double *lo, doubl
 	if (!s || !*s || !strcmp(s, "dicom")) {
 		if (!l)
 			return errf(err, "window=dicom needs a lesion; give a preset or lo,hi"),
-			       RENDER_EINVAL;
+			       LSD_EINVAL;
 		if (!isfinite(l->window[0]) || !isfinite(l->window[1]) ||
 		    l->window[0] >= l->window[1])
 			return errf(err, "the lesion has no usable DICOM window (%g,%g)",
-				    l->window[0], l->window[1]), RENDER_EINVAL;
+				    l->window[0], l->window[1]), LSD_EINVAL;
 		*lo = l->window[0];
 		*hi = l->window[1];
-		return RENDER_OK;
+		return LSD_OK;
 	}
 	for (i = 0; i < render_npresets; i++) {
 		if (!strcmp(s, render_presets[i].name)) {
 			*lo = render_presets[i].level - render_presets[i].width / 2;
 			*hi = render_presets[i].level + render_presets[i].width / 2;
-			return RENDER_OK;
+			return LSD_OK;
 		}
 	}
 	comma = strchr(s, ',');
 	if (!comma)
 		return errf(err, "window: unknown preset '%.40s' (soft_tissue, lung, liver, "
-			    "bone, brain, mediastinum, dicom or lo,hi in HU)", s), RENDER_EINVAL;
+			    "bone, brain, mediastinum, dicom or lo,hi in HU)", s), LSD_EINVAL;
 	na = (size_t)(comma - s);
 	if (na >= sizeof(a) || strlen(comma + 1) >= sizeof(b))
-		return errf(err, "window: too long"), RENDER_EMALFORMED;
+		return errf(err, "window: too long"), LSD_EMALFORMED;
 	memcpy(a, s, na);
 	a[na] = '\0';
 	memcpy(b, comma + 1, strlen(comma + 1) + 1);
 	if (parse_f64(a, lo) || parse_f64(b, hi) || !isfinite(*lo) || !isfinite(*hi))
 		return errf(err, "window: expected lo,hi in HU, got '%.40s'", s),
-		       RENDER_EMALFORMED;
+		       LSD_EMALFORMED;
 	if (*lo >= *hi)
 		return errf(err, "window: lo (%g) must be below hi (%g)", *lo, *hi),
-		       RENDER_EINVAL;
+		       LSD_EINVAL;
 	if (*lo < -32768 || *hi > 32767)
-		return errf(err, "window: outside the HU range -32768..32767"), RENDER_EINVAL;
-	return RENDER_OK;
+		return errf(err, "window: outside the HU range -32768..32767"), LSD_EINVAL;
+	return LSD_OK;
 }
 
 void render_params_init(struct render_params *p, int png_level)
@@ -90,16 +90,16 @@ int render_params_parse(const char *size, const char *fov_mm, const char *overla
 
 	if (size) {
 		if (parse_i64(size, INT32_MIN, INT32_MAX, &v))
-			return errf(err, "size: not an integer"), RENDER_EMALFORMED;
+			return errf(err, "size: not an integer"), LSD_EMALFORMED;
 		if (v < 1 || v > RENDER_SIZE_MAX)
-			return errf(err, "size: must be 1..%d", RENDER_SIZE_MAX), RENDER_EINVAL;
+			return errf(err, "size: must be 1..%d", RENDER_SIZE_MAX), LSD_EINVAL;
 		p->size = (int)v;
 	}
 	if (fov_mm) {
 		if (parse_f64(fov_mm, &d) || !isfinite(d))
-			return errf(err, "fov_mm: not a number"), RENDER_EMALFORMED;
+			return errf(err, "fov_mm: not a number"), LSD_EMALFORMED;
 		if (d < 1 || d > 1000)
-			return errf(err, "fov_mm: must be 1..1000 mm"), RENDER_EINVAL;
+			return errf(err, "fov_mm: must be 1..1000 mm"), LSD_EINVAL;
 		p->fov_mm = d;
 	}
 	if (overlay) {
@@ -110,11 +110,11 @@ int render_params_parse(const char *size, const char *fov_mm, const char *overla
 		else if (!strcmp(overlay, "recist"))
 			p->overlay = RENDER_OVERLAY_RECIST;
 		else
-			return errf(err, "overlay: none, bbox or recist"), RENDER_EINVAL;
+			return errf(err, "overlay: none, bbox or recist"), LSD_EINVAL;
 	}
 	if (slice_offset) {
 		if (parse_i64(slice_offset, -100000, 100000, &v))
-			return errf(err, "slice_offset: not an integer"), RENDER_EMALFORMED;
+			return errf(err, "slice_offset: not an integer"), LSD_EMALFORMED;
 		p->slice_offset = (int)v;
 	}
 	if (format) {
@@ -123,11 +123,11 @@ int render_params_parse(const char *size, const char *fov_mm, const char *overla
 		else if (!strcmp(format, "png16"))
 			p->format = RENDER_FMT_PNG16;
 		else
-			return errf(err, "format: png or png16"), RENDER_EINVAL;
+			return errf(err, "format: png or png16"), LSD_EINVAL;
 	}
 	if (p->format == RENDER_FMT_PNG16 && p->overlay != RENDER_OVERLAY_NONE)
-		return errf(err, "format=png16 takes no overlay"), RENDER_EINVAL;
-	return RENDER_OK;
+		return errf(err, "format=png16 takes no overlay"), LSD_EINVAL;
+	return LSD_OK;
 }
 
 static double spacing_x(const struct lesion *l)
@@ -173,7 +173,7 @@ int render_slice_path(const struct lesion *l, int offset, char *out, size_t n, c
 	if (s < l->slice_range[0] || s > l->slice_range[1])
 		return errf(err, "slice_offset %d: slice %ld is outside the lesion's range "
 			    "%d..%d", offset, s, l->slice_range[0], l->slice_range[1]),
-		       RENDER_ENOENT;
+		       LSD_ENOTFOUND;
 	if (slash && slash != l->image_path) {
 		memcpy(dir, l->image_path, (size_t)(slash - l->image_path));
 		dir[slash - l->image_path] = '\0';
@@ -182,8 +182,8 @@ int render_slice_path(const struct lesion *l, int offset, char *out, size_t n, c
 	}
 	w = snprintf(out, n, "%s/%03ld.png", dir, s);
 	if (w < 0 || (size_t)w >= n)
-		return errf(err, "slice path too long"), RENDER_EINVAL;
-	return RENDER_OK;
+		return errf(err, "slice path too long"), LSD_EINVAL;
+	return LSD_OK;
 }
 
 void render_lesion_view(const struct lesion *l, const struct render_params *p,
@@ -379,14 +379,14 @@ int render_patch_pixels(const struct slice16 *s, const struct lesion *l,
 	size_t n, i;
 	float *hu = NULL;
 	void *px = NULL;
-	int rc = RENDER_ENOMEM;
+	int rc = LSD_ENOMEM;
 
 	*pxout = NULL;
 	*chan = 0;
 	if (p->size < 1 || p->size > RENDER_SIZE_MAX)
-		return errf(err, "size: must be 1..%d", RENDER_SIZE_MAX), RENDER_EINVAL;
+		return errf(err, "size: must be 1..%d", RENDER_SIZE_MAX), LSD_EINVAL;
 	if (p->format != RENDER_FMT_PNG16 && !(p->lo < p->hi))
-		return errf(err, "window: lo must be below hi"), RENDER_EINVAL;
+		return errf(err, "window: lo must be below hi"), LSD_EINVAL;
 	render_lesion_view(l, p, &v);
 	n = (size_t)v.size * v.size;
 	hu = malloc(n * sizeof(*hu));
@@ -435,7 +435,7 @@ int render_patch_pixels(const struct slice16 *s, const struct lesion *l,
 	}
 	*pxout = px;
 	px = NULL;
-	rc = RENDER_OK;
+	rc = LSD_OK;
 out:
 	free(hu);
 	free(px);
@@ -448,8 +448,8 @@ static int encode(const void *px, int w, int h, int chan, int level, unsigned ch
 	enum image_fmt f = chan == 3 ? IMAGE_RGB8 : chan == 2 ? IMAGE_GRAY16 : IMAGE_GRAY8;
 
 	if (image_encode_png(px, w, h, f, level, png, len, err))
-		return RENDER_ENOMEM;
-	return RENDER_OK;
+		return LSD_ENOMEM;
+	return LSD_OK;
 }
 
 int render_patch_png(const struct slice16 *s, const struct lesion *l,
@@ -461,7 +461,7 @@ int render_patch_png(const struct slice16 *s, const struct lesion *l,
 	*png = NULL;
 	*len = 0;
 	rc = render_patch_pixels(s, l, p, &px, &chan, err);
-	if (rc == RENDER_OK)
+	if (rc == LSD_OK)
 		rc = encode(px, p->size, p->size, chan, p->png_level, png, len, err);
 	free(px);
 	return rc;
@@ -474,14 +474,14 @@ int render_slice_png(const struct slice16 *s, const struct render_params *p, int
 	int w = s->w, h = s->h, chan = p->format == RENDER_FMT_PNG16 ? 2 : 1;
 	float *hu = NULL;
 	void *px = NULL;
-	int rc = RENDER_ENOMEM;
+	int rc = LSD_ENOMEM;
 
 	*png = NULL;
 	*len = 0;
 	if (p->format != RENDER_FMT_PNG16 && !(p->lo < p->hi))
-		return errf(err, "window: lo must be below hi"), RENDER_EINVAL;
+		return errf(err, "window: lo must be below hi"), LSD_EINVAL;
 	if (size < 0 || size > RENDER_SIZE_MAX)
-		return errf(err, "size: must be 1..%d", RENDER_SIZE_MAX), RENDER_EINVAL;
+		return errf(err, "size: must be 1..%d", RENDER_SIZE_MAX), LSD_EINVAL;
 	if (size > 0) {
 		struct render_view v;
 

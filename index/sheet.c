@@ -5,10 +5,12 @@
  * is clipped to the canvas, so callers never write out of bounds.
  */
 #include "sheet.h"
+#include "image.h"
 #include "lesion.h"
 #include "util.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -323,4 +325,243 @@ int sheet_auto_cols(int n)
 	int c = (int)ceil(sqrt(1.5 * n));
 
 	return LSD_MAX(1, LSD_MIN(c, n));
+}
+
+/* ---------- plans: what a composed picture holds, its ETag, drawing it ---------- */
+
+void sheet_plan_free(struct sheet_plan *pl)
+{
+	if (!pl)
+		return;
+	free(pl->cells);
+	free(pl->texts);
+	free(pl->links);
+}
+
+int sheet_plan_alloc(struct sheet_plan *pl, int cells, int texts, int links)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->cells = calloc((size_t)LSD_MAX(cells, 1), sizeof(*pl->cells));
+	pl->texts = calloc((size_t)LSD_MAX(texts, 1), sizeof(*pl->texts));
+	pl->links = calloc((size_t)LSD_MAX(links, 1), sizeof(*pl->links));
+	pl->capcells = cells;
+	pl->captexts = texts;
+	pl->caplinks = links;
+	return pl->cells && pl->texts && pl->links ? 0 : -1;
+}
+
+struct sheet_cell *sheet_plan_cell(struct sheet_plan *pl, int row, int col)
+{
+	struct sheet_cell *c;
+
+	if (pl->ncells >= pl->capcells)
+		return NULL;
+	c = &pl->cells[pl->ncells++];
+	c->row = row;
+	c->col = col;
+	return c;
+}
+
+void sheet_plan_text(struct sheet_plan *pl, int x, int y, int max_w, int scale, uint32_t rgb,
+		     const char *s)
+{
+	struct sheet_label *t;
+
+	if (pl->ntexts >= pl->captexts)
+		return;
+	t = &pl->texts[pl->ntexts++];
+	t->x = x;
+	t->y = y;
+	t->max_w = max_w;
+	t->scale = scale;
+	t->rgb = rgb;
+	snprintf(t->s, sizeof(t->s), "%s", s);
+}
+
+int sheet_plan_layout(struct sheet_plan *pl, int legend, char *err)
+{
+	int lh = 0;
+
+	pl->L.bottom = 0;
+	if (sheet_layout(&pl->L, err))
+		return -1;
+	pl->w = LSD_MAX(pl->L.w, SHEET_MIN_W);
+	if (legend) {
+		lh = sheet_legend_height(pl->w - 2 * pl->L.gap, pl->L.scale);
+		pl->L.bottom = lh;
+		if (sheet_layout(&pl->L, err))
+			return -1;
+		pl->legend_y = pl->L.h - pl->L.gap - lh;
+	}
+	pl->h = pl->L.h;
+	return 0;
+}
+
+static uint64_t h_int(uint64_t h, int64_t v)
+{
+	return fnv1a64(&v, sizeof(v), h);
+}
+
+static uint64_t h_str(uint64_t h, const char *s)
+{
+	return fnv1a64(s, strlen(s) + 1, h);
+}
+
+void sheet_plan_etag(const struct sheet_plan *pl, const char *kind, int png_level, char *out,
+		      size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const struct sheet_layout *L = &pl->L;
+
+	h = h_int(h, SHEET_PLAN_VERSION);
+	h = h_str(h, kind);
+	h = h_int(h, png_level);	/* the encoder's level changes the bytes */
+	h = h_int(h, IMAGE_ENCODE_VERSION);	/* and so does its filter and strategy */
+	h = h_int(h, L->rows);
+	h = h_int(h, L->cols);
+	h = h_int(h, L->tile);
+	h = h_int(h, L->border);
+	h = h_int(h, L->gap);
+	h = h_int(h, L->lines);
+	h = h_int(h, L->scale);
+	h = h_int(h, L->left);
+	h = h_int(h, L->top);
+	h = h_int(h, L->bottom);
+	h = h_int(h, pl->w);
+	h = h_int(h, pl->h);
+	h = h_int(h, pl->legend_y);
+	for (int i = 0; i < pl->ncells; i++) {
+		const struct sheet_cell *c = &pl->cells[i];
+
+		h = h_int(h, c->row);
+		h = h_int(h, c->col);
+		h = h_int(h, c->l ? c->l->id : 0);
+		h = h_int(h, c->border);
+		h = h_int(h, c->highlight);
+		h = h_str(h, c->label[0]);
+		h = h_str(h, c->label[1]);
+		h = h_str(h, c->centre);
+		h = h_str(h, c->badge);
+		/* the patch ETag covers the file, the lesion's geometry and every parameter */
+		h = h_str(h, c->etag);
+	}
+	for (int i = 0; i < pl->ntexts; i++) {
+		const struct sheet_label *t = &pl->texts[i];
+
+		h = h_int(h, t->x);
+		h = h_int(h, t->y);
+		h = h_int(h, t->max_w);
+		h = h_int(h, t->scale);
+		h = h_int(h, t->rgb);
+		h = h_str(h, t->s);
+	}
+	for (int i = 0; i < pl->nlinks; i++) {
+		h = h_int(h, pl->links[i].row);
+		h = h_int(h, pl->links[i].c0);
+		h = h_int(h, pl->links[i].c1);
+		h = h_int(h, pl->links[i].rgb);
+	}
+	snprintf(out, n, "\"s%d-%016llx\"", SHEET_PLAN_VERSION, (unsigned long long)h);
+}
+
+static void draw_empty(struct sheet *s, const struct sheet_plan *pl, const struct sheet_cell *c, int x,
+		       int y, const char *msg)
+{
+	int t = pl->L.tile, sc = pl->L.scale, tw;
+
+	sheet_fill(s, x, y, t, t, SHEET_RGB_EMPTY);
+	if (!msg || !*msg)
+		return;
+	tw = LSD_MIN(sheet_text_width(msg, sc), t - 4);
+	sheet_text(s, x + (t - tw) / 2, y + (t - SHEET_GLYPH_H * sc) / 2, msg, sc, t - 4,
+		   c->l ? SHEET_RGB_TEXT : SHEET_RGB_DIM);
+}
+
+static void draw_cell(struct sheet *s, const struct sheet_plan *pl, const struct sheet_cell *c,
+		      sheet_patch_fn patch, void *cls)
+{
+	const struct sheet_layout *L = &pl->L;
+	void *px = NULL;
+	int x, y, chan = 0;
+
+	sheet_cell_tile(L, c->row, c->col, &x, &y);
+	if (!c->l) {
+		draw_empty(s, pl, c, x, y, c->centre);
+	} else if (!c->etag[0] || patch(cls, c->l, &c->p, &px, &chan) || (chan != 1 && chan != 3)) {
+		draw_empty(s, pl, c, x, y, "NO IMAGE");
+	} else {
+		sheet_blit(s, x, y, px, L->tile, L->tile, chan);
+	}
+	free(px);
+	if (c->l || c->border != SHEET_RGB_EMPTY)
+		sheet_frame(s, x, y, L->tile, L->tile, L->border, c->border);
+	if (c->highlight)
+		sheet_frame(s, x - L->border, y - L->border, L->tile + 2 * L->border,
+			    L->tile + 2 * L->border, 2, SHEET_RGB_QUERY);
+	if (c->badge[0]) {	/* a tab in the border colour, dark text */
+		int bw = LSD_MIN(sheet_text_width(c->badge, L->scale) + 4 * L->scale, L->tile);
+
+		sheet_fill(s, x, y, bw, (SHEET_GLYPH_H + 4) * L->scale, c->border);
+		sheet_text(s, x + 2 * L->scale, y + 2 * L->scale, c->badge, L->scale, bw - 4 * L->scale,
+			   SHEET_RGB_BG);
+	}
+	for (int i = 0; i < 2 && i < L->lines; i++) {
+		int tx, ty;
+
+		sheet_cell_text(L, c->row, c->col, i, &tx, &ty);
+		sheet_text(s, tx, ty, c->label[i], L->scale, L->cell_w,
+			   i == 0 ? SHEET_RGB_TEXT : SHEET_RGB_DIM);
+	}
+}
+
+int sheet_plan_draw(const struct sheet_plan *pl, sheet_patch_fn patch, void *cls, int png_level,
+		    unsigned char **png, size_t *len, char *err)
+{
+	const struct sheet_layout *L = &pl->L;
+	struct sheet *s = NULL;
+	int rc;
+
+	if (sheet_create(pl->w, pl->h, SHEET_RGB_BG, &s, err))
+		return -1;
+	for (int i = 0; i < pl->nlinks; i++) {
+		const struct sheet_link *k = &pl->links[i];
+		int x0, y0, x1, y1;
+
+		sheet_cell_tile(L, k->row, k->c0, &x0, &y0);
+		sheet_cell_tile(L, k->row, k->c1, &x1, &y1);
+		sheet_line(s, x0 + L->tile + L->border, y0 + L->tile / 2, x1 - L->border - 1,
+			   y0 + L->tile / 2, 3, k->rgb);
+	}
+	for (int i = 0; i < pl->ncells; i++)
+		draw_cell(s, pl, &pl->cells[i], patch, cls);
+	for (int i = 0; i < pl->ntexts; i++) {
+		const struct sheet_label *t = &pl->texts[i];
+
+		sheet_text(s, t->x, t->y, t->s, t->scale, t->max_w, t->rgb);
+	}
+	if (pl->legend_y)
+		sheet_legend(s, L->gap, pl->legend_y, pl->w - 2 * L->gap, L->scale);
+	rc = image_encode_png(s->rgb, s->w, s->h, IMAGE_RGB8, png_level, png, len, err);
+	sheet_destroy(s);
+	return rc ? -1 : 0;
+}
+
+void sheet_mm_text(char *out, size_t n, double mm)
+{
+	if (mm > 0 && isfinite(mm))
+		snprintf(out, n, "%.1f MM", mm);
+	else
+		snprintf(out, n, "? MM");
+}
+
+void sheet_type_text(int type, char *out, size_t n)
+{
+	const char *s = lesion_type_name(type);
+	size_t i;
+
+	if (!s)
+		s = "unlabelled";
+	for (i = 0; s[i] && i + 1 < n; i++)
+		out[i] = s[i] == '_' ? ' ' : s[i];
+	out[i] = '\0';
 }

@@ -173,27 +173,27 @@ int slicecache_path_check(const char *rel, size_t len, char *err)
 	size_t i, seg = 0;
 
 	if (!rel || len == 0)
-		return errf(err, "empty slice path"), SLICECACHE_EBADPATH;
+		return errf(err, "empty slice path"), LSD_EMALFORMED;
 	if (len >= PATH_MAX / 2)
-		return errf(err, "slice path too long"), SLICECACHE_EBADPATH;
+		return errf(err, "slice path too long"), LSD_EMALFORMED;
 	if (rel[0] == '/')
-		return errf(err, "absolute slice path"), SLICECACHE_EBADPATH;
+		return errf(err, "absolute slice path"), LSD_EMALFORMED;
 	for (i = 0; i <= len; i++) {
 		unsigned char ch = i < len ? (unsigned char)rel[i] : '/';
 
 		if (i < len && (ch < 0x20 || ch == 0x7f || ch == '\\'))
 			return errf(err, "slice path: control character, NUL or backslash"),
-			       SLICECACHE_EBADPATH;
+			       LSD_EMALFORMED;
 		if (ch != '/')
 			continue;
 		/* segment rel[seg, i) */
 		if (i == seg || (i - seg == 1 && rel[seg] == '.') ||
 		    (i - seg == 2 && rel[seg] == '.' && rel[seg + 1] == '.'))
 			return errf(err, "slice path: empty, '.' or '..' segment"),
-			       SLICECACHE_EBADPATH;
+			       LSD_EMALFORMED;
 		seg = i + 1;
 	}
-	return SLICECACHE_OK;
+	return LSD_OK;
 }
 
 static int join(const struct slicecache *c, const char *rel, char *out, size_t n, char *err)
@@ -201,8 +201,8 @@ static int join(const struct slicecache *c, const char *rel, char *out, size_t n
 	int w = snprintf(out, n, "%.*s/%s", (int)c->rootlen, c->root, rel);
 
 	if (w < 0 || (size_t)w >= n)
-		return errf(err, "slice path too long"), SLICECACHE_EBADPATH;
-	return SLICECACHE_OK;
+		return errf(err, "slice path too long"), LSD_EMALFORMED;
+	return LSD_OK;
 }
 
 int slicecache_resolve(const struct slicecache *c, const char *rel, char *out, size_t n,
@@ -212,22 +212,22 @@ int slicecache_resolve(const struct slicecache *c, const char *rel, char *out, s
 	int rc;
 
 	rc = slicecache_path_check(rel, strlen(rel), err);
-	if (rc == SLICECACHE_OK)
+	if (rc == LSD_OK)
 		rc = join(c, rel, full, sizeof(full), err);
-	if (rc != SLICECACHE_OK)
+	if (rc != LSD_OK)
 		return rc;
 	if (!realpath(full, real)) {
 		if (errno == ENOENT || errno == ENOTDIR)
-			return errf(err, "no such slice: %s", rel), SLICECACHE_ENOENT;
-		return errf(err, "slice %s: %s", rel, strerror(errno)), SLICECACHE_ENOENT;
+			return errf(err, "no such slice: %s", rel), LSD_ENOTFOUND;
+		return errf(err, "slice %s: %s", rel, strerror(errno)), LSD_ENOTFOUND;
 	}
 	/* the real path must be strictly below the real root */
 	if (strncmp(real, c->root, c->rootlen) || real[c->rootlen] != '/')
-		return errf(err, "slice path %s leaves the image root", rel), SLICECACHE_EBADPATH;
+		return errf(err, "slice path %s leaves the image root", rel), LSD_EMALFORMED;
 	if (strlen(real) >= n)
-		return errf(err, "slice path too long"), SLICECACHE_EBADPATH;
+		return errf(err, "slice path too long"), LSD_EMALFORMED;
 	memcpy(out, real, strlen(real) + 1);
-	return SLICECACHE_OK;
+	return LSD_OK;
 }
 
 static int64_t mtime_ns(const struct stat *sb)
@@ -243,14 +243,14 @@ int slicecache_identity(const struct slicecache *c, const char *rel, int64_t *si
 	int rc;
 
 	rc = slicecache_resolve(c, rel, real, sizeof(real), err);
-	if (rc != SLICECACHE_OK)
+	if (rc != LSD_OK)
 		return rc;
 	if (stat(real, &sb) || !S_ISREG(sb.st_mode))
-		return errf(err, "no such slice: %s", rel), SLICECACHE_ENOENT;
+		return errf(err, "no such slice: %s", rel), LSD_ENOTFOUND;
 	*size = (int64_t)sb.st_size;
 	*mtime = mtime_ns(&sb);
 	*ino = (uint64_t)sb.st_ino;
-	return SLICECACHE_OK;
+	return LSD_OK;
 }
 
 /* Open the resolved file without following a final symlink, check it is a regular file,
@@ -266,20 +266,20 @@ static int load(struct slicecache *c, const char *rel, uint64_t hash, struct ent
 
 	*eout = NULL;
 	rc = slicecache_resolve(c, rel, real, sizeof(real), err);
-	if (rc != SLICECACHE_OK)
+	if (rc != LSD_OK)
 		return rc;
 	fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		rc = errno == ENOENT ? SLICECACHE_ENOENT : SLICECACHE_EBADPATH;
+		rc = errno == ENOENT ? LSD_ENOTFOUND : LSD_EMALFORMED;
 		errf(err, "slice %s: %s", rel, strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-		rc = SLICECACHE_ENOENT;
+		rc = LSD_ENOTFOUND;
 		errf(err, "slice %s is not a regular file", rel);
 		goto out;
 	}
-	rc = SLICECACHE_ENOMEM;
+	rc = LSD_ENOMEM;
 	e = calloc(1, sizeof(*e));
 	if (!e || !(e->key = strdup(rel)) || !(f = fdopen(fd, "rb"))) {
 		errf(err, "out of memory");
@@ -291,7 +291,7 @@ static int load(struct slicecache *c, const char *rel, uint64_t hash, struct ent
 
 		snprintf(why, sizeof(why), "%s", err ? err : "");
 		errf(err, "slice %s: %s", rel, why);
-		rc = SLICECACHE_EIMAGE;
+		rc = LSD_EIMAGE;
 		goto out;
 	}
 	e->hash = hash;
@@ -303,7 +303,7 @@ static int load(struct slicecache *c, const char *rel, uint64_t hash, struct ent
 	e->refs = 1;
 	*eout = e;
 	e = NULL;
-	rc = SLICECACHE_OK;
+	rc = LSD_OK;
 out:
 	if (f)
 		fclose(f);
@@ -380,15 +380,15 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 
 	memset(h, 0, sizeof(*h));
 	rc = slicecache_path_check(rel, strlen(rel), err);
-	if (rc == SLICECACHE_OK)
+	if (rc == LSD_OK)
 		rc = join(c, rel, full, sizeof(full), err);
-	if (rc != SLICECACHE_OK)
+	if (rc != LSD_OK)
 		return rc;
 	if (stat(full, &sb)) {
 		pthread_mutex_lock(&c->mu);
 		c->st.errors++;
 		pthread_mutex_unlock(&c->mu);
-		return errf(err, "no such slice: %s", rel), SLICECACHE_ENOENT;
+		return errf(err, "no such slice: %s", rel), LSD_ENOTFOUND;
 	}
 	hash = fnv1a64(rel, strlen(rel), 0x9e3779b97f4a7c15ULL);
 	pthread_mutex_lock(&c->mu);
@@ -407,7 +407,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 		c->st.hits++;
 		pthread_mutex_unlock(&c->mu);
 		fill(h, e);
-		return SLICECACHE_OK;
+		return LSD_OK;
 	}
 	for (f = c->flights; f; f = f->next)
 		if (f->hash == hash && !strcmp(f->key, rel))
@@ -419,14 +419,14 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 			pthread_cond_wait(&f->cv, &c->mu);
 		rc = f->rc;
 		e = f->e;
-		if (rc != SLICECACHE_OK)
+		if (rc != LSD_OK)
 			errf(err, "%s", f->err);
 		if (--f->refs == 0) {
 			pthread_cond_destroy(&f->cv);
 			free(f);
 		}
 		pthread_mutex_unlock(&c->mu);
-		if (rc == SLICECACHE_OK)
+		if (rc == LSD_OK)
 			fill(h, e);	/* the decoder took our reference */
 		return rc;
 	}
@@ -434,7 +434,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 	f = calloc(1, sizeof(*f));
 	if (!f) {
 		pthread_mutex_unlock(&c->mu);
-		return errf(err, "out of memory"), SLICECACHE_ENOMEM;
+		return errf(err, "out of memory"), LSD_ENOMEM;
 	}
 	f->key = rel;
 	f->hash = hash;
@@ -459,7 +459,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 		;
 	*fp = f->next;	/* unlinked: later misses start a new flight (the lock is held
 			 * until the entry is in the table, so none sees the gap) */
-	if (rc != SLICECACHE_OK) {
+	if (rc != LSD_OK) {
 		c->st.errors++;
 		snprintf(f->err, sizeof(f->err), "%s", err ? err : "");
 		land(f, rc, NULL);
@@ -475,7 +475,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 		pthread_mutex_unlock(&c->mu);
 		entry_free(e);
 		fill(h, old);
-		return SLICECACHE_OK;
+		return LSD_OK;
 	}
 	land(f, rc, e);
 	if (old && (old = drop(c, old)))
@@ -509,7 +509,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 	for (i = 0; i < ng; i++)
 		entry_free(garbage[i]);
 	fill(h, e);
-	return SLICECACHE_OK;
+	return LSD_OK;
 }
 
 void slicecache_release(struct slicecache *c, struct slicecache_handle *h)

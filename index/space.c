@@ -1,4 +1,5 @@
-/* space.c - named embedding spaces over the FAISS C API; the only file that includes FAISS.
+/* space.c - named embedding spaces over the FAISS C API (the space module, space*.c, is
+ * the only one that includes FAISS; space_int.h is what its files share).
  *
  * Called by the daemon (searches from request threads, writes from the vector handlers,
  * snapshots from its maintenance path), by import-vectors and knn on the command line,
@@ -11,7 +12,7 @@
  * from a snapshot, or dropped (searches then scan the copy exactly) at any time.
  */
 #define _GNU_SOURCE	/* pthread_rwlockattr_setkind_np: writers must not starve under searches */
-#include "space.h"
+#include "space_int.h"
 #include "flatscan.h"
 #include "util.h"
 
@@ -24,8 +25,6 @@
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/impl/AuxIndexStructures_c.h>
 #include <faiss/c_api/index_factory_c.h>
-#include <faiss/c_api/index_io_c.h>
-#include <faiss/c_api/utils/distances_c.h>
 #include <faiss/c_api/utils/distances_c.h>
 
 #include <errno.h>
@@ -47,168 +46,11 @@
 /* rows per FAISS add: in practice one call (IndexFlat grows by copying) */
 #define ADD_CHUNK ((size_t)1 << 26)
 #define SEARCH_CELLS ((size_t)1 << 22)		/* nq * k' cells per FAISS search call */
-#define SPACE_BLAS_MIN_NQ 8			/* batches from this size use BLAS */
 #define OMP_MIN_NQ 32				/* fewer queries: one thread, no OpenMP team */
-#define MANIFEST_MAX 65536
-#define INDEX_FILE_MAX ((size_t)1 << 40)
-#define MANIFEST_FORMAT "lesiond-space-snapshot-1"
-
-/* ---------- id -> row map: linear probing, backward-shift deletion ---------- */
-
-struct idmap {
-	int64_t *key;	/* 0 = empty (ids are > 0) */
-	uint32_t *row;
-	size_t cap;	/* power of two */
-	size_t n;
-};
-
-static size_t idmap_slot(int64_t id, size_t cap)
-{
-	uint64_t x = (uint64_t)id;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return (size_t)x & (cap - 1);
-}
-
-static void idmap_free(struct idmap *m)
-{
-	free(m->key);
-	free(m->row);
-	memset(m, 0, sizeof(*m));
-}
-
-static int idmap_find(const struct idmap *m, int64_t id, size_t *row)
-{
-	size_t i;
-
-	if (!m->cap)
-		return 0;
-	for (i = idmap_slot(id, m->cap); m->key[i]; i = (i + 1) & (m->cap - 1)) {
-		if (m->key[i] == id) {
-			if (row)
-				*row = m->row[i];
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* Make room for `more` insertions without failing later. */
-static int idmap_reserve(struct idmap *m, size_t more)
-{
-	size_t need = m->n + more, cap = m->cap ? m->cap : 64, i;
-	struct idmap nm = {0};
-
-	while (need * 10 > cap * 7) {
-		if (cap > ((size_t)1 << 40))
-			return -1;
-		cap *= 2;
-	}
-	if (cap == m->cap)
-		return 0;
-	nm.key = calloc(cap, sizeof(*nm.key));
-	nm.row = malloc(cap * sizeof(*nm.row));
-	if (!nm.key || !nm.row) {
-		idmap_free(&nm);
-		return -1;
-	}
-	nm.cap = cap;
-	for (i = 0; i < m->cap; i++) {
-		size_t j;
-
-		if (!m->key[i])
-			continue;
-		for (j = idmap_slot(m->key[i], cap); nm.key[j]; j = (j + 1) & (cap - 1))
-			;
-		nm.key[j] = m->key[i];
-		nm.row[j] = m->row[i];
-	}
-	nm.n = m->n;
-	idmap_free(m);
-	*m = nm;
-	return 0;
-}
-
-/* Insert or update; the caller reserved room. */
-static void idmap_put(struct idmap *m, int64_t id, size_t row)
-{
-	size_t i;
-
-	for (i = idmap_slot(id, m->cap); m->key[i]; i = (i + 1) & (m->cap - 1)) {
-		if (m->key[i] == id) {
-			m->row[i] = (uint32_t)row;
-			return;
-		}
-	}
-	m->key[i] = id;
-	m->row[i] = (uint32_t)row;
-	m->n++;
-}
-
-static void idmap_del(struct idmap *m, int64_t id)
-{
-	size_t i, j, k, mask = m->cap - 1;
-
-	if (!m->cap)
-		return;
-	for (i = idmap_slot(id, m->cap); m->key[i] != id; i = (i + 1) & mask)
-		if (!m->key[i])
-			return;
-	/* backward shift: pull later entries of the cluster into the hole */
-	for (j = (i + 1) & mask; m->key[j]; j = (j + 1) & mask) {
-		k = idmap_slot(m->key[j], m->cap);
-		/* the entry at j may move to i if its home k is not in (i, j] cyclically */
-		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
-			m->key[i] = m->key[j];
-			m->row[i] = m->row[j];
-			i = j;
-		}
-	}
-	m->key[i] = 0;
-	m->n--;
-}
 
 /* ---------- the space ---------- */
 
-struct space {
-	struct space_def def;
-	pthread_rwlock_t lock;		/* everything below */
-	pthread_mutex_t build_mu;	/* one rebuild or snapshot at a time */
-
-	/* memory copy: rows 0..n-1 */
-	float *vec;
-	float *norm;		/* squared L2 norm of each row (flatscan) */
-	int64_t *rid;
-	size_t n, cap;
-	struct idmap map;
-	uint64_t checksum;
-	int64_t max_id;
-
-	/* the derived index: NULL = none (not loaded yet, or dropped after a FAISS failure) */
-	FaissIndex *index;
-	char active[SPACE_TYPE_MAX];
-	int removable;
-	int loaded;		/* the start-up load finished (index or not) */
-	size_t train_attempt_n;	/* count at the last failed training attempt */
-
-	/* writes made while a rebuild runs off to the side, replayed before the swap */
-	int journaling, joverflow;
-	int64_t *journal;
-	size_t jn, jcap;
-
-	uint64_t writes, snap_writes;
-	int snap_stale;		/* the index was rebuilt since the last snapshot */
-};
-
-struct spaces {
-	pthread_mutex_t mu;
-	struct space **v;
-	size_t n, cap;
-};
-
-static int faiss_errf(char *err, const char *what)
+int space_faiss_errf(char *err, const char *what)
 {
 	const char *m = faiss_get_last_error();
 
@@ -235,23 +77,23 @@ int space_metric_parse(const char *s, enum space_metric *out)
 	return -1;
 }
 
-static FaissMetricType faiss_metric(enum space_metric m)
+FaissMetricType space_faiss_metric(enum space_metric m)
 {
 	return m == SPACE_IP ? METRIC_INNER_PRODUCT : METRIC_L2;
 }
 
-static const char *def_type(const struct space_def *d)
+const char *space_def_type(const struct space_def *d)
 {
 	return d->index_type[0] ? d->index_type : "Flat";
 }
 
-static const char *def_params(const struct space_def *d)
+const char *space_def_params(const struct space_def *d)
 {
 	if (d->params[0])
 		return d->params;
-	if (strstr(def_type(d), "IVF"))
+	if (strstr(space_def_type(d), "IVF"))
 		return "nprobe=16";
-	if (strstr(def_type(d), "HNSW"))
+	if (strstr(space_def_type(d), "HNSW"))
 		return "efSearch=64";
 	return "";
 }
@@ -272,7 +114,7 @@ static int name_ok(const char *s)
 	return 1;
 }
 
-static int apply_params(FaissIndex *idx, const char *params, char *err)
+int space_apply_params(FaissIndex *idx, const char *params, char *err)
 {
 	FaissParameterSpace *ps = NULL;
 	int rc = -1;
@@ -280,11 +122,11 @@ static int apply_params(FaissIndex *idx, const char *params, char *err)
 	if (!params || !*params)
 		return 0;
 	if (faiss_ParameterSpace_new(&ps)) {
-		faiss_errf(err, "FAISS parameter space");
+		space_faiss_errf(err, "FAISS parameter space");
 		goto out;
 	}
 	if (faiss_ParameterSpace_set_index_parameters(ps, idx, params)) {
-		faiss_errf(err, "search parameters");
+		space_faiss_errf(err, "search parameters");
 		goto out;
 	}
 	rc = 0;
@@ -309,16 +151,16 @@ int space_def_check(const struct space_def *def, char *err)
 	if (memchr(def->provenance, '\n', strnlen(def->provenance, SPACE_PROV_MAX)) ||
 	    memchr(def->provenance, '\r', strnlen(def->provenance, SPACE_PROV_MAX)))
 		return errf(err, "space %s: provenance must be one line", def->name);
-	if (strchr(def_type(def), '\n') || strchr(def->params, '\n'))
+	if (strchr(space_def_type(def), '\n') || strchr(def->params, '\n'))
 		return errf(err, "space %s: index type must be one line", def->name);
-	if (faiss_index_factory(&idx, def->dim, def_type(def), faiss_metric(def->metric))) {
+	if (faiss_index_factory(&idx, def->dim, space_def_type(def), space_faiss_metric(def->metric))) {
 		char m[LSD_ERRLEN];
 
-		faiss_errf(m, "FAISS");
-		errf(err, "space %s: index type '%s' not accepted (%s)", def->name, def_type(def), m);
+		space_faiss_errf(m, "FAISS");
+		errf(err, "space %s: index type '%s' not accepted (%s)", def->name, space_def_type(def), m);
 		goto out;
 	}
-	if (apply_params(idx, def_params(def), err))
+	if (space_apply_params(idx, space_def_params(def), err))
 		goto out;
 	rc = 0;
 out:
@@ -401,7 +243,7 @@ int space_dim(const struct space *sp)
 	return sp->def.dim;
 }
 
-static size_t index_total(const struct space *sp)
+size_t space_index_total(const struct space *sp)
 {
 	return sp->index ? (size_t)faiss_Index_ntotal(sp->index) : 0;
 }
@@ -413,7 +255,7 @@ void space_get_info(struct space *sp, struct space_info *o)
 	o->def = sp->def;
 	snprintf(o->index_active, sizeof(o->index_active), "%s", sp->index ? sp->active : "none");
 	o->count = sp->n;
-	o->index_total = index_total(sp);
+	o->index_total = space_index_total(sp);
 	o->stale = o->index_total > sp->n ? o->index_total - sp->n : 0;
 	o->max_id = sp->max_id;
 	o->checksum = sp->checksum;
@@ -666,7 +508,7 @@ int space_remove(struct space *sp, const int64_t *ids, size_t n, size_t *removed
 int space_get_vector(struct space *sp, int64_t id, float *out)
 {
 	size_t row;
-	int rc = SPACE_NOTFOUND;
+	int rc = LSD_ENOTFOUND;
 
 	pthread_rwlock_rdlock(&sp->lock);
 	if (idmap_find(&sp->map, id, &row)) {
@@ -968,7 +810,7 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 		rc = search_flat(sp, q, nq, k, dist, ids, err);
 		goto out;
 	}
-	total = index_total(sp);
+	total = space_index_total(sp);
 	stale = total > sp->n ? total - sp->n : 0;
 	kk = LSD_MIN((size_t)k + stale, total);
 	if (kk == 0) {
@@ -996,7 +838,7 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 		if (m < OMP_MIN_NQ)
 			omp_set_num_threads(omp_prev);
 		if (r) {
-			faiss_errf(err, "search");
+			space_faiss_errf(err, "search");
 			goto out;
 		}
 		for (qi = 0; qi < m; qi++) {
@@ -1041,7 +883,7 @@ static int cmp_i64(const void *pa, const void *pb)
 /* Whether the index supports remove_ids: the flat-codes and IVF families do; anything
  * else (HNSW, transforms, ...) is treated as append-only and gets tombstones. Decided by
  * type, not by trying: the C API prints every exception it catches. */
-static int probe_removable(FaissIndex *sub)
+int space_probe_removable(FaissIndex *sub)
 {
 	return faiss_IndexFlat_cast(sub) || faiss_IndexIVF_cast(sub) ||
 	       faiss_IndexScalarQuantizer_cast(sub);
@@ -1074,16 +916,16 @@ static int build_index(const struct space_def *def, const int64_t *rid, const fl
 
 	*out = NULL;
 	*train_failed = 0;
-	if (faiss_index_factory(&sub, def->dim, def_type(def), faiss_metric(def->metric))) {
-		faiss_errf(err, "index factory");
+	if (faiss_index_factory(&sub, def->dim, space_def_type(def), space_faiss_metric(def->metric))) {
+		space_faiss_errf(err, "index factory");
 		goto out;
 	}
-	snprintf(active, SPACE_TYPE_MAX, "%s", def_type(def));
+	snprintf(active, SPACE_TYPE_MAX, "%s", space_def_type(def));
 	if (!faiss_Index_is_trained(sub)) {
 		size_t ns = LSD_MIN(n, TRAIN_MAX), step = ns ? n / ns : 1;
 		int ok = 0;
 
-		if (can_train(sub, def_type(def), n) && (sample = malloc(ns * d * sizeof(float)))) {
+		if (can_train(sub, space_def_type(def), n) && (sample = malloc(ns * d * sizeof(float)))) {
 			for (i = 0; i < ns; i++)
 				memcpy(sample + i * d, vec + i * step * d, d * sizeof(float));
 			ok = faiss_Index_train(sub, (int64_t)ns, sample) == 0;
@@ -1092,29 +934,29 @@ static int build_index(const struct space_def *def, const int64_t *rid, const fl
 			faiss_Index_free(sub);
 			sub = NULL;
 			*train_failed = 1;
-			if (faiss_index_factory(&sub, def->dim, "Flat", faiss_metric(def->metric))) {
-				faiss_errf(err, "index factory");
+			if (faiss_index_factory(&sub, def->dim, "Flat", space_faiss_metric(def->metric))) {
+				space_faiss_errf(err, "index factory");
 				goto out;
 			}
 			snprintf(active, SPACE_TYPE_MAX, "Flat");
 		}
 	}
-	*removable = probe_removable(sub);
+	*removable = space_probe_removable(sub);
 	if (faiss_IndexIDMap2_new(&map, sub)) {
-		faiss_errf(err, "IndexIDMap2");
+		space_faiss_errf(err, "IndexIDMap2");
 		goto out;
 	}
 	faiss_IndexIDMap2_set_own_fields(map, 1);
 	idx = (FaissIndex *)map;
 	sub = NULL;
-	if (strcmp(active, "Flat") || !strcmp(def_type(def), "Flat"))
-		if (apply_params(idx, def_params(def), err))
+	if (strcmp(active, "Flat") || !strcmp(space_def_type(def), "Flat"))
+		if (space_apply_params(idx, space_def_params(def), err))
 			goto out;
 	for (i = 0; i < n; i += ADD_CHUNK) {
 		size_t m = LSD_MIN(ADD_CHUNK, n - i);
 
 		if (faiss_Index_add_with_ids(idx, (int64_t)m, vec + i * d, rid + i)) {
-			faiss_errf(err, "index add");
+			space_faiss_errf(err, "index add");
 			goto out;
 		}
 	}
@@ -1181,7 +1023,7 @@ static int rebuild(struct space *sp, char *err)
 			if (!nt || touched[nt - 1] != touched[i])
 				touched[nt++] = touched[i];
 		if (removable && remove_from_index(idx, touched, nt)) {
-			faiss_errf(err, "index remove");
+			space_faiss_errf(err, "index remove");
 			goto out_journal;
 		}
 		for (i = 0; i < nt; i++) {
@@ -1192,7 +1034,7 @@ static int rebuild(struct space *sp, char *err)
 			nl++;
 		}
 		if (nl && faiss_Index_add_with_ids(idx, (int64_t)nl, lvec, live)) {
-			faiss_errf(err, "index add");
+			space_faiss_errf(err, "index add");
 			goto out_journal;
 		}
 	}
@@ -1247,433 +1089,10 @@ int space_needs_rebuild(struct space *sp)
 	int r;
 
 	pthread_rwlock_rdlock(&sp->lock);
-	total = index_total(sp);
+	total = space_index_total(sp);
 	stale = total > sp->n ? total - sp->n : 0;
 	r = !sp->index || stale > LSD_MAX((size_t)1000, sp->n / 10) ||
 	    (sp->train_attempt_n && sp->n >= 2 * sp->train_attempt_n);
 	pthread_rwlock_unlock(&sp->lock);
 	return r;
-}
-
-/* ---------- snapshots ---------- */
-
-int space_snapshot_paths(const char *prefix, const char *name, char *index_path,
-			 char *manifest_path, size_t n)
-{
-	int a = snprintf(index_path, n, "%s.space-%s.faiss", prefix, name);
-	int b = snprintf(manifest_path, n, "%s.space-%s.manifest", prefix, name);
-
-	return (a < 0 || (size_t)a >= n || b < 0 || (size_t)b >= n) ? -1 : 0;
-}
-
-static int fsync_dir_of(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, rc;
-
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-/* Size and FNV-1a 64 of a file, read in blocks. */
-static int hash_file(FILE *f, uint64_t *h, uint64_t *size)
-{
-	static const size_t BLK = 1 << 20;
-	unsigned char *buf = malloc(BLK);
-	size_t r;
-
-	*h = 0;
-	*size = 0;
-	if (!buf)
-		return -1;
-	rewind(f);
-	while ((r = fread(buf, 1, BLK, f)) > 0) {
-		*h = fnv1a64(buf, r, *h);
-		*size += r;
-	}
-	free(buf);
-	return ferror(f) ? -1 : 0;
-}
-
-int space_snapshot(struct space *sp, const char *prefix, char *err)
-{
-	char ipath[PATH_MAX], mpath[PATH_MAX], tmp[PATH_MAX + 32];
-	struct sb m;
-	FILE *f = NULL;
-	uint64_t h = 0, size = 0, writes;
-	size_t count, total;
-	int64_t max_id;
-	uint64_t checksum;
-	int rc = -1, fd;
-
-	sb_init(&m, MANIFEST_MAX);
-	if (space_snapshot_paths(prefix, sp->def.name, ipath, mpath, sizeof(ipath)))
-		return errf(err, "snapshot path too long");
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", ipath, (long)getpid());
-	pthread_mutex_lock(&sp->build_mu);
-	f = fopen(tmp, "w+b");
-	if (!f) {
-		errf(err, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	pthread_rwlock_rdlock(&sp->lock);
-	if (!sp->loaded || !sp->index) {
-		pthread_rwlock_unlock(&sp->lock);
-		errf(err, "space %s: no index to snapshot", sp->def.name);
-		goto out;
-	}
-	count = sp->n;
-	total = index_total(sp);
-	max_id = sp->max_id;
-	checksum = sp->checksum;
-	writes = sp->writes;
-	sb_addf(&m, "format=%s\nspace=%s\ndim=%d\nmetric=%s\nindex_type=%s\nindex_active=%s\n"
-		"params=%s\ncount=%zu\nindex_total=%zu\nmax_id=%" PRId64 "\nvectors_checksum=%016"
-		PRIx64 "\n", MANIFEST_FORMAT, sp->def.name, sp->def.dim,
-		space_metric_name(sp->def.metric), def_type(&sp->def), sp->active,
-		def_params(&sp->def), count, total, max_id, checksum);
-	rc = faiss_write_index(sp->index, f);
-	pthread_rwlock_unlock(&sp->lock);
-	if (rc) {
-		rc = -1;
-		faiss_errf(err, "write index");
-		goto out;
-	}
-	rc = -1;
-	if (fflush(f) || fsync(fileno(f)) || hash_file(f, &h, &size)) {
-		errf(err, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = fclose(f);
-	f = NULL;
-	if (fd || rename(tmp, ipath)) {
-		errf(err, "%s: %s", ipath, strerror(errno));
-		goto out;
-	}
-	fsync_dir_of(ipath);
-	sb_addf(&m, "index_bytes=%" PRIu64 "\nindex_fnv1a64=%016" PRIx64 "\n", size, h);
-	if (m.oom) {
-		errf(err, "manifest too long");
-		goto out;
-	}
-	if (file_write_atomic(mpath, m.p, m.len, err))
-		goto out;
-	pthread_rwlock_wrlock(&sp->lock);
-	sp->snap_writes = writes;
-	sp->snap_stale = 0;
-	pthread_rwlock_unlock(&sp->lock);
-	rc = 0;
-out:
-	if (f) {
-		fclose(f);
-		unlink(tmp);
-	}
-	pthread_mutex_unlock(&sp->build_mu);
-	sb_free(&m);
-	return rc;
-}
-
-/* value of key in a key=value manifest, copied into v; NULL if absent */
-static const char *mf_get(const char *text, const char *key, char *v, size_t n)
-{
-	size_t kl = strlen(key);
-	const char *p = text;
-
-	while (p && *p) {
-		const char *eol = strchr(p, '\n');
-		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
-
-		if (ll > kl && !strncmp(p, key, kl) && p[kl] == '=') {
-			size_t vl = ll - kl - 1;
-
-			if (vl >= n)
-				return NULL;
-			memcpy(v, p + kl + 1, vl);
-			v[vl] = 0;
-			return v;
-		}
-		p = eol ? eol + 1 : NULL;
-	}
-	return NULL;
-}
-
-static int mf_u64(const char *text, const char *key, int hex, uint64_t *out)
-{
-	char v[64], *end;
-
-	if (!mf_get(text, key, v, sizeof(v)) || !v[0])
-		return -1;
-	errno = 0;
-	*out = strtoull(v, &end, hex ? 16 : 10);
-	return (errno || *end || v[0] == '-') ? -1 : 0;
-}
-
-/* Try the snapshot; 0 = installed, -1 = refused (why says why). Write lock not held. */
-static int try_snapshot(struct space *sp, const char *prefix, char *why)
-{
-	char ipath[PATH_MAX], mpath[PATH_MAX], v[SPACE_PROV_MAX], active[SPACE_TYPE_MAX];
-	char *mtext = NULL, *itext = NULL;
-	size_t mlen = 0, ilen = 0, i, seen_n = 0, row, idn = 0;
-	uint64_t u, bytes, fnv, total;
-	FaissIndex *idx = NULL;
-	FaissIndexIDMap2 *map;
-	FILE *mf = NULL;
-	unsigned char *seen = NULL;
-	int64_t *idm = NULL;
-	int rc = -1, removable;
-	struct stat stt;
-
-	if (space_snapshot_paths(prefix, sp->def.name, ipath, mpath, sizeof(ipath)))
-		return errf(why, "snapshot path too long");
-	if (stat(mpath, &stt) && errno == ENOENT)
-		return errf(why, "no snapshot (%s absent)", mpath);
-	if (!(mtext = file_read(mpath, MANIFEST_MAX, &mlen, why)))
-		goto out;
-	if (!mf_get(mtext, "format", v, sizeof(v)) || strcmp(v, MANIFEST_FORMAT)) {
-		errf(why, "manifest %s is not a lesiond snapshot manifest", mpath);
-		goto out;
-	}
-#define MF_STR(key, want) do { if (!mf_get(mtext, key, v, sizeof(v)) || strcmp(v, want)) { \
-	errf(why, "snapshot %s differs (%s, expected %s)", key, mf_get(mtext, key, v, sizeof(v)) \
-	     ? v : "missing", want); goto out; } } while (0)
-	MF_STR("space", sp->def.name);
-	MF_STR("metric", space_metric_name(sp->def.metric));
-	MF_STR("index_type", def_type(&sp->def));
-	/* params (efSearch, nprobe) are search-time settings, applied below: not checked */
-#undef MF_STR
-	if (mf_u64(mtext, "dim", 0, &u) || u != (uint64_t)sp->def.dim) {
-		errf(why, "snapshot dimension differs (expected %d)", sp->def.dim);
-		goto out;
-	}
-	if (!mf_get(mtext, "index_active", v, sizeof(v)) ||
-	    (strcmp(v, def_type(&sp->def)) && strcmp(v, "Flat"))) {
-		errf(why, "snapshot index_active is not %s or Flat", def_type(&sp->def));
-		goto out;
-	}
-	snprintf(active, sizeof(active), "%.*s", (int)sizeof(active) - 1, v);
-	pthread_rwlock_rdlock(&sp->lock);
-	{
-		uint64_t cnt = 0, mid = 0, cks = 0;
-		int bad = mf_u64(mtext, "count", 0, &cnt) || mf_u64(mtext, "max_id", 0, &mid) ||
-			  mf_u64(mtext, "vectors_checksum", 1, &cks);
-
-		if (bad || cnt != sp->n || mid != (uint64_t)sp->max_id || cks != sp->checksum) {
-			errf(why, "snapshot is of another vector set (%" PRIu64 " vectors, max id %"
-			     PRIu64 "; the database has %zu, max id %" PRId64 "%s)", cnt, mid, sp->n,
-			     sp->max_id, (cnt == sp->n && mid == (uint64_t)sp->max_id) ?
-			     ", different content" : "");
-			pthread_rwlock_unlock(&sp->lock);
-			goto out;
-		}
-	}
-	pthread_rwlock_unlock(&sp->lock);
-	if (mf_u64(mtext, "index_bytes", 0, &bytes) || mf_u64(mtext, "index_fnv1a64", 1, &fnv) ||
-	    mf_u64(mtext, "index_total", 0, &total) || bytes > INDEX_FILE_MAX) {
-		errf(why, "manifest %s incomplete", mpath);
-		goto out;
-	}
-	if (stat(ipath, &stt)) {
-		errf(why, "%s: %s", ipath, strerror(errno));
-		goto out;
-	}
-	if ((uint64_t)stt.st_size != bytes) {
-		errf(why, "index file %s has %lld bytes, manifest says %" PRIu64 " (truncated or replaced)",
-		     ipath, (long long)stt.st_size, bytes);
-		goto out;
-	}
-	if (!(itext = file_read(ipath, (size_t)bytes + 1, &ilen, why)))
-		goto out;
-	if (ilen != bytes || fnv1a64(itext, ilen, 0) != fnv) {
-		errf(why, "index file %s fails its checksum (corrupt or foreign)", ipath);
-		goto out;
-	}
-	if (!(mf = fmemopen(itext, ilen, "rb")) || faiss_read_index(mf, 0, &idx)) {
-		faiss_errf(why, "FAISS cannot read the snapshot");
-		goto out;
-	}
-	if (!(map = faiss_IndexIDMap2_cast(idx)) || faiss_Index_d(idx) != sp->def.dim ||
-	    faiss_Index_metric_type(idx) != faiss_metric(sp->def.metric) ||
-	    (uint64_t)faiss_Index_ntotal(idx) != total) {
-		errf(why, "snapshot index is not an IndexIDMap2 of %d dims, metric %s, %" PRIu64
-		     " entries", sp->def.dim, space_metric_name(sp->def.metric), total);
-		goto out;
-	}
-	faiss_IndexIDMap2_id_map(map, &idm, &idn);
-	pthread_rwlock_rdlock(&sp->lock);
-	if (idn != total || !(seen = calloc(sp->n + 1, 1))) {
-		pthread_rwlock_unlock(&sp->lock);
-		errf(why, "snapshot id map has %zu ids, expected %" PRIu64, idn, total);
-		goto out;
-	}
-	for (i = 0; i < idn; i++) {
-		if (idm[i] <= 0)
-			break;
-		if (idmap_find(&sp->map, idm[i], &row) && !seen[row]) {
-			seen[row] = 1;
-			seen_n++;
-		}
-	}
-	pthread_rwlock_unlock(&sp->lock);
-	if (i < idn || seen_n != sp->n) {
-		errf(why, "snapshot index holds %zu of the %zu live ids", seen_n, sp->n);
-		goto out;
-	}
-	removable = probe_removable(faiss_IndexIDMap2_sub_index(map));
-	if (strcmp(active, "Flat") || !strcmp(def_type(&sp->def), "Flat"))
-		if (apply_params(idx, def_params(&sp->def), why))
-			goto out;
-	pthread_rwlock_wrlock(&sp->lock);
-	faiss_Index_free(sp->index);
-	sp->index = idx;
-	idx = NULL;
-	sp->loaded = 1;
-	sp->removable = removable;
-	snprintf(sp->active, sizeof(sp->active), "%s", active);
-	sp->snap_writes = sp->writes;
-	sp->snap_stale = 0;
-	sp->train_attempt_n = strcmp(active, def_type(&sp->def)) ? sp->n : 0;
-	pthread_rwlock_unlock(&sp->lock);
-	errf(why, "loaded snapshot %s (%zu vectors, %" PRIu64 " index entries, %s)", ipath,
-	     seen_n, total, active);
-	rc = 0;
-out:
-	if (mf)
-		fclose(mf);
-	faiss_Index_free(idx);
-	free(seen);
-	free(mtext);
-	free(itext);
-	return rc;
-}
-
-int space_open_index(struct space *sp, const char *prefix, int *how, char *why, char *err)
-{
-	char reason[LSD_ERRLEN] = "no snapshot location";
-	int rc;
-
-	*how = 0;
-	if (prefix) {
-		pthread_mutex_lock(&sp->build_mu);
-		rc = try_snapshot(sp, prefix, reason);
-		pthread_mutex_unlock(&sp->build_mu);
-		if (!rc) {
-			*how = SPACE_OPEN_LOADED;
-			errf(why, "space %s: %s", sp->def.name, reason);
-			return 0;
-		}
-	}
-	if (space_rebuild(sp, err))
-		return -1;
-	*how = SPACE_OPEN_REBUILT;
-	errf(why, "space %s: rebuilt from the database (%zu vectors, %s): %s", sp->def.name, sp->n,
-	     sp->active, reason);
-	return 0;
-}
-
-/* ---------- registry ---------- */
-
-int spaces_create(struct spaces **out, char *err)
-{
-	struct spaces *r = calloc(1, sizeof(*r));
-
-	*out = NULL;
-	if (!r)
-		return errf(err, "out of memory");
-	/* Exact search of 8+ queries at once goes through BLAS: one pass over the vectors
-	 * for the whole batch. Measured on 32,735 x 256 (one core): 8 queries 1,745/s and 16
-	 * queries 3,022/s through BLAS, against ~1,100/s one by one (FAISS's default
-	 * threshold is 20). This is what makes coalescing concurrent queries pay. */
-	faiss_set_distance_compute_blas_threshold(SPACE_BLAS_MIN_NQ);
-	pthread_mutex_init(&r->mu, NULL);
-	*out = r;
-	return 0;
-}
-
-void spaces_destroy(struct spaces *r)
-{
-	size_t i;
-
-	if (!r)
-		return;
-	for (i = 0; i < r->n; i++)
-		space_destroy(r->v[i]);
-	free(r->v);
-	pthread_mutex_destroy(&r->mu);
-	free(r);
-}
-
-int spaces_add(struct spaces *r, struct space *sp, char *err)
-{
-	size_t i;
-	int rc = -1;
-
-	pthread_mutex_lock(&r->mu);
-	for (i = 0; i < r->n; i++)
-		if (!strcmp(r->v[i]->def.name, sp->def.name)) {
-			errf(err, "space %s exists", sp->def.name);
-			goto out;
-		}
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 8;
-		struct space **v;
-
-		if (cap > 4096 || !(v = realloc(r->v, cap * sizeof(*v)))) {
-			errf(err, "too many spaces");
-			goto out;
-		}
-		r->v = v;
-		r->cap = cap;
-	}
-	r->v[r->n++] = sp;
-	rc = 0;
-out:
-	pthread_mutex_unlock(&r->mu);
-	return rc;
-}
-
-struct space *spaces_get(struct spaces *r, const char *name)
-{
-	struct space *sp = NULL;
-	size_t i;
-
-	pthread_mutex_lock(&r->mu);
-	for (i = 0; i < r->n; i++)
-		if (!strcmp(r->v[i]->def.name, name)) {
-			sp = r->v[i];
-			break;
-		}
-	pthread_mutex_unlock(&r->mu);
-	return sp;
-}
-
-size_t spaces_count(struct spaces *r)
-{
-	size_t n;
-
-	pthread_mutex_lock(&r->mu);
-	n = r->n;
-	pthread_mutex_unlock(&r->mu);
-	return n;
-}
-
-struct space *spaces_at(struct spaces *r, size_t i)
-{
-	struct space *sp = NULL;
-
-	pthread_mutex_lock(&r->mu);
-	if (i < r->n)
-		sp = r->v[i];
-	pthread_mutex_unlock(&r->mu);
-	return sp;
 }

@@ -55,20 +55,6 @@ static void params_for(struct space_def *def)
 	}
 }
 
-static void say(spacedb_log_fn log, void *cls, const char *fmt, ...) LSD_PRINTF(3, 4);
-static void say(spacedb_log_fn log, void *cls, const char *fmt, ...)
-{
-	char line[LSD_ERRLEN + 128];
-	va_list ap;
-
-	if (!log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	log(cls, line);
-}
-
 int spacedb_open(struct store *st, struct spaces **out, spacedb_log_fn log, void *cls,
 		 char *err)
 {
@@ -96,11 +82,11 @@ int spacedb_open(struct store *st, struct spaces **out, spacedb_log_fn log, void
 
 		if (store_vec_open_space(st, &defs[i], &sp, &how, why, err))
 			goto out;
-		say(log, cls, "%s (%.0f ms)", why, now_ms() - t0);
+		lsd_note(log, cls, "%s (%.0f ms)", why, now_ms() - t0);
 		if (how == SPACE_OPEN_REBUILT && !store_readonly(st)) {
 			/* so that the next start can load instead of rebuilding */
 			if (space_snapshot(sp, store_path(st), why))
-				say(log, cls, "space %s: snapshot failed: %s", defs[i].name, why);
+				lsd_note(log, cls, "space %s: snapshot failed: %s", defs[i].name, why);
 		}
 		if (spaces_add(r, sp, err)) {
 			space_destroy(sp);
@@ -131,13 +117,13 @@ int spacedb_put(struct store *st, struct spaces *r, const struct space_def *def,
 	if (!sp) {
 		/* a new space: registered only once its first vectors are in SQLite */
 		got = store_space_get(st, def->name, &have, err);
-		if (got < 0)
+		if (got && got != LSD_ENOTFOUND)
 			goto out;
-		if (got == STORE_NOTFOUND)
+		if (got == LSD_ENOTFOUND)
 			have = *def;
 		params_for(&have);
 		if (space_def_check(&have, err)) {
-			rc = SPACEDB_BAD;
+			rc = LSD_EINVAL;
 			goto out;
 		}
 		if (space_create(&have, &fresh, err))
@@ -147,11 +133,11 @@ int spacedb_put(struct store *st, struct spaces *r, const struct space_def *def,
 	if (space_dim(sp) != def->dim) {
 		errf(err, "space '%s' has dimension %d, got vectors of dimension %d",
 		     def->name, space_dim(sp), def->dim);
-		rc = SPACEDB_DIM;
+		rc = LSD_EINVAL;
 		goto out;
 	}
 	if (space_check_vectors(sp, ids, vecs, n, err)) {
-		rc = SPACEDB_BAD;
+		rc = LSD_EINVAL;
 		goto out;
 	}
 	space_get_info(sp, &info);
@@ -167,11 +153,11 @@ int spacedb_put(struct store *st, struct spaces *r, const struct space_def *def,
 			sb_adds(&b, " ...");
 		snprintf(err, LSD_ERRLEN, "%s", b.p ? b.p : "unknown lesion ids");
 		sb_free(&b);
-		rc = SPACEDB_UNKNOWN;
+		rc = LSD_ENOTFOUND;
 		goto out;
 	}
 	if (rc == STORE_VEC_DIM) {
-		rc = SPACEDB_DIM;
+		rc = LSD_EINVAL;
 		goto out;
 	}
 	if (rc)
@@ -215,16 +201,16 @@ int spacedb_snapshot(struct store *st, struct spaces *r, uint64_t min_writes,
 		if (!info.writes_since_snapshot || info.writes_since_snapshot < min_writes)
 			continue;
 		if (space_needs_rebuild(sp) && space_rebuild(sp, err)) {
-			say(log, cls, "space %s: rebuild failed: %s", info.def.name, err);
+			lsd_note(log, cls, "space %s: rebuild failed: %s", info.def.name, err);
 			rc = -1;
 			continue;
 		}
 		if (space_snapshot(sp, store_path(st), err)) {
-			say(log, cls, "space %s: snapshot failed: %s", info.def.name, err);
+			lsd_note(log, cls, "space %s: snapshot failed: %s", info.def.name, err);
 			rc = -1;
 			continue;
 		}
-		say(log, cls, "space %s: snapshot written (%zu vectors, %.0f ms)", info.def.name,
+		lsd_note(log, cls, "space %s: snapshot written (%zu vectors, %.0f ms)", info.def.name,
 		    info.count, now_ms() - t0);
 	}
 	return rc;

@@ -410,7 +410,7 @@ int store_lesion_get(struct store *st, int64_t id, struct lesion *out, char *err
 		row_to_lesion(s, out);
 		rc = 0;
 	} else if (r == SQLITE_DONE) {
-		rc = STORE_NOTFOUND;
+		rc = LSD_ENOTFOUND;
 	} else {
 		store_err(c, "lesion get", err);
 	}
@@ -599,7 +599,7 @@ int store_lesion_delete(struct store *st, int64_t id, char *err)
 out:
 	if (store_write_end(st, c, ok, err))
 		return -1;
-	return found ? 0 : STORE_NOTFOUND;
+	return found ? 0 : LSD_ENOTFOUND;
 }
 
 void store_filter_init(struct store_filter *f)
@@ -611,27 +611,13 @@ void store_filter_init(struct store_filter *f)
 
 int store_filter_match(const struct store_filter *f, const struct lesion *l)
 {
-	if (f->patient && l->patient != f->patient)
-		return 0;
-	if (f->study && l->study != f->study)
-		return 0;
-	if (f->type_mask && !(f->type_mask & (1u << (l->type > 0 ? l->type : 0))))
-		return 0;
-	if (f->split_mask && !(f->split_mask & (1u << l->split)))
-		return 0;
-	if (f->min_diam_mm > 0 && !(l->diam_mm[0] >= f->min_diam_mm))
-		return 0;
-	if (f->max_diam_mm > 0 && !(l->diam_mm[0] <= f->max_diam_mm))
-		return 0;
-	if (f->gender && l->gender != f->gender)
-		return 0;
-	if (!isnan(f->min_age) && !(l->age >= f->min_age))
-		return 0;	/* NaN age fails the comparison: excluded */
-	if (!isnan(f->max_age) && !(l->age <= f->max_age))
-		return 0;
-	if (f->exclude_noisy && l->noisy)
-		return 0;
-	return 1;
+	struct store_filter_fields x = {
+		.patient = l->patient, .study = l->study, .type = l->type, .split = l->split,
+		.noisy = l->noisy, .diam_mm = l->diam_mm[0], .age = l->age, .diam_float = 0,
+		.gender = l->gender,
+	};
+
+	return store_filter_test(f, &x);
 }
 
 static const char SQL_LIST[] = "SELECT " LESION_COLS " FROM lesions WHERE id > ?1 "
@@ -774,7 +760,7 @@ int store_meta_get(struct store *st, const char *key, char *val, size_t n, char 
 		snprintf(val, n, "%s", (const char *)sqlite3_column_text(s, 0));
 		rc = 0;
 	} else if (r == SQLITE_DONE) {
-		rc = STORE_NOTFOUND;
+		rc = LSD_ENOTFOUND;
 	} else {
 		store_err(c, "meta get", err);
 	}

@@ -2,17 +2,16 @@
  * order, and the persisted edges (table graph_edges, migrations/0003_graph.sql).
  *
  * Called by `lesiond graph` (every patient), by the lesion write handlers (the one
- * patient whose lesions changed) and by the graph / track handlers (reads). The graph
- * itself is computed by graph.c; a rebuild runs inside one write transaction: the
- * patient's lesions are read while the write lock keeps other writers out, the graph is
- * built (with each lesion's vector from the given space as embedding evidence), and the
- * patient's edges are replaced all-or-nothing. Deleting a lesion removes
+ * patient whose lesions changed, both through graphrun_rebuild) and by the graph / track
+ * handlers (reads). The graph itself is computed by the caller's callback (graph.c
+ * through graphrun.c); a replacement runs inside one write transaction: the patient's
+ * lesions are read while the write lock keeps other writers out, the callback builds
+ * the edges, and the patient's edges are replaced all-or-nothing. Deleting a lesion removes
  * its edges by ON DELETE CASCADE. Load: one rebuild per lesion write, a few ms for a
  * patient with dozens of lesions; a full rebuild is one transaction per patient.
  */
 #include "store_int.h"
 #include "graph.h"
-#include "graphrun.h"
 #include "util.h"
 
 #include <math.h>
@@ -156,20 +155,16 @@ static void bind_opt(sqlite3_stmt *s, int i, double v)
 		sqlite3_bind_double(s, i, v);
 }
 
-int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_params *p,
-			struct space *sp, struct store_graph_stats *stats, char *err)
+int store_graph_replace(struct store *st, int64_t patient, store_graph_build_fn build, void *cls,
+			char *err)
 {
-	struct graphrun_vecs v;
+	const struct graph_edge *e = NULL;
 	struct store_conn *c = NULL;
 	struct lesion *l = NULL;
-	struct graph *g = NULL;
 	sqlite3_stmt *sdel = NULL, *sins = NULL;
-	size_t n = 0;
+	size_t n = 0, ne = 0;
 	int ok = 0;
 
-	memset(&v, 0, sizeof(v));
-	if (stats)
-		memset(stats, 0, sizeof(*stats));
 	c = store_write_begin(st, err);
 	if (!c)
 		return -1;
@@ -177,8 +172,7 @@ int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_pa
 	 * we hold keeps every other writer out until we are done */
 	if (store_patient_lesions(st, patient, &l, &n, err))
 		goto out;
-	if (graphrun_vectors(sp, l, n, &v, err) ||
-	    graph_build(l, n, (const float *const *)v.emb, v.dim, p, &g, err))
+	if (build(cls, l, n, &e, &ne, err))
 		goto out;
 	sdel = store_stmt(c, SQL_EDEL, err);
 	sins = sdel ? store_stmt(c, SQL_EINS, err) : NULL;
@@ -189,31 +183,22 @@ int store_graph_rebuild(struct store *st, int64_t patient, const struct graph_pa
 		store_err(c, "graph edges delete", err);
 		goto out;
 	}
-	for (size_t k = 0; k < g->nedges; k++) {
-		const struct graph_edge *e = &g->edges[k];
-
-		if (k == g->nedges / 2)
+	for (size_t k = 0; k < ne; k++) {
+		if (k == ne / 2)
 			store_debug_pause("graph");
 		sqlite3_reset(sins);
-		sqlite3_bind_int64(sins, 1, e->from);
-		sqlite3_bind_int64(sins, 2, e->to);
+		sqlite3_bind_int64(sins, 1, e[k].from);
+		sqlite3_bind_int64(sins, 2, e[k].to);
 		sqlite3_bind_int64(sins, 3, patient);
-		sqlite3_bind_double(sins, 4, e->score);
-		sqlite3_bind_double(sins, 5, e->cost);
-		bind_opt(sins, 6, e->d_embed);
-		sqlite3_bind_double(sins, 7, e->d_loc);
-		bind_opt(sins, 8, e->size_ratio);
+		sqlite3_bind_double(sins, 4, e[k].score);
+		sqlite3_bind_double(sins, 5, e[k].cost);
+		bind_opt(sins, 6, e[k].d_embed);
+		sqlite3_bind_double(sins, 7, e[k].d_loc);
+		bind_opt(sins, 8, e[k].size_ratio);
 		if (sqlite3_step(sins) != SQLITE_DONE) {
 			store_err(c, "graph edge insert", err);
 			goto out;
 		}
-	}
-	if (stats) {
-		stats->lesions = n;
-		stats->edges = g->nedges;
-		stats->dropped = g->ndropped;
-		stats->tracks = g->ntracks;
-		stats->with_vec = v.have;
 	}
 	ok = 1;
 out:
@@ -221,8 +206,6 @@ out:
 		sqlite3_reset(sdel);
 	if (sins)
 		sqlite3_reset(sins);
-	graph_destroy(g);
-	graphrun_vecs_free(&v);
 	free(l);
 	if (store_write_end(st, c, ok, err))
 		return -1;

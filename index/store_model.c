@@ -89,7 +89,7 @@ int store_model_get(struct store *st, const char *name, struct store_model *out,
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	r = sqlite3_step(s);
 	if (r == SQLITE_DONE) {
-		rc = STORE_NOTFOUND;
+		rc = LSD_ENOTFOUND;
 		goto out_reset;
 	}
 	if (r != SQLITE_ROW) {

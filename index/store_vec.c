@@ -51,7 +51,7 @@ static void row_to_def(sqlite3_stmt *s, struct space_def *d)
 	copy_col(s, 4, d->provenance, sizeof(d->provenance));
 }
 
-/* 0 found, STORE_NOTFOUND, -1 */
+/* 0 found, LSD_ENOTFOUND, -1 */
 static int space_get_conn(struct store_conn *c, const char *name, struct space_def *out, char *err)
 {
 	sqlite3_stmt *s = store_stmt(c, SQL_SPACE_GET, err);
@@ -69,7 +69,7 @@ static int space_get_conn(struct store_conn *c, const char *name, struct space_d
 	sqlite3_reset(s);
 	if (r != SQLITE_DONE)
 		return store_err(c, "space lookup", err);
-	return STORE_NOTFOUND;
+	return LSD_ENOTFOUND;
 }
 
 /* Inside a write transaction: the space's stored definition, inserting def if absent. */
@@ -80,8 +80,8 @@ static int ensure_conn(struct store_conn *c, const struct space_def *def, struct
 	int r = space_get_conn(c, def->name, out, err);
 
 	*created = 0;
-	if (r <= 0)
-		return r;
+	if (r != LSD_ENOTFOUND)
+		return r;	/* found (0) or failed */
 	s = store_stmt(c, SQL_SPACE_INS, err);
 	if (!s)
 		return -1;

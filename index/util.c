@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -189,10 +190,52 @@ out:
 	return out;
 }
 
+int fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int file_fnv(FILE *f, uint64_t *fnv, uint64_t *size)
+{
+	static const size_t BLK = 1 << 20;
+	unsigned char *buf = malloc(BLK);
+	uint64_t h = fnv1a64("", 0, 0), total = 0;
+	size_t r;
+
+	*fnv = h;
+	*size = 0;
+	if (!buf) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rewind(f);
+	while ((r = fread(buf, 1, BLK, f)) > 0) {
+		h = fnv1a64(buf, r, h);
+		total += r;
+	}
+	free(buf);
+	*fnv = h;
+	*size = total;
+	return ferror(f) ? -1 : 0;
+}
+
 static int write_atomic(const char *path, const void *data, size_t len, int sync, char *err)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	const char *p = data, *slash;
+	char tmp[PATH_MAX];
+	const char *p = data;
 	int fd = -1, rc = -1;
 	size_t off = 0;
 
@@ -224,22 +267,8 @@ static int write_atomic(const char *path, const void *data, size_t len, int sync
 		errf(err, "%s: rename: %s", path, strerror(errno));
 		goto out;
 	}
-	slash = strrchr(path, '/');
-	if (!sync) {
-		rc = 0;
-		goto out;
-	}
-	if (slash) {
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	} else {
-		snprintf(dir, sizeof(dir), ".");
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-		fd = -1;
-	}
+	if (sync)
+		fsync_dir_of(path);
 	rc = 0;
 out:
 	if (fd >= 0)
@@ -321,4 +350,17 @@ int file_write_atomic(const char *path, const void *data, size_t len, char *err)
 int file_write_atomic_nosync(const char *path, const void *data, size_t len, char *err)
 {
 	return write_atomic(path, data, len, 0, err);
+}
+
+void lsd_note(lsd_note_fn fn, void *cls, const char *fmt, ...)
+{
+	char line[LSD_ERRLEN + 128];
+	va_list ap;
+
+	if (!fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fn(cls, line);
 }

@@ -74,17 +74,23 @@ void apijson_lesion(struct sb *b, const struct lesion *l)
 	sb_addf(b, ",\"patch_url\":\"/v1/lesions/%lld/patch.png\"}", (long long)l->id);
 }
 
-void apijson_lesion_summary(struct sb *b, const struct lesion *l)
+void apijson_lesion_summary(struct sb *b, int64_t id, const struct catalog_entry *e)
 {
+	double d[2], loc[3];
+
 	sb_addf(b, "{\"id\":%lld,\"patient\":%d,\"study\":%d,\"series\":%d,\"key_slice\":%d",
-		(long long)l->id, l->patient, l->study, l->series, l->key_slice);
-	type_fields(b, l->type);
-	sb_addf(b, ",\"split\":%d,\"split_name\":", l->split);
-	jw_str(b, lesion_split_name(l->split));
+		(long long)id, e->patient, e->study, e->series, e->key_slice);
+	type_fields(b, e->type);
+	sb_addf(b, ",\"split\":%d,\"split_name\":", e->split);
+	jw_str(b, lesion_split_name(e->split));
+	for (int k = 0; k < 2; k++)
+		d[k] = round((double)e->diam_mm[k] * 1e4) / 1e4;
+	for (int k = 0; k < 3; k++)
+		loc[k] = round((double)e->loc[k] * 1e6) / 1e6;
 	sb_adds(b, ",\"diameters_mm\":");
-	nums(b, l->diam_mm, 2);
+	nums(b, d, 2);
 	sb_adds(b, ",\"normalized_location\":");
-	nums(b, l->loc, 3);
+	nums(b, loc, 3);
 	sb_addc(b, '}');
 }
 
@@ -459,7 +465,7 @@ int apijson_path_lesion(const struct request *r, struct lesion *l, struct reply 
 		return -1;
 	}
 	rc = store_lesion_get(r->app->st, id, l, err);
-	if (rc == STORE_NOTFOUND) {
+	if (rc == LSD_ENOTFOUND) {
 		reply_problem(rp, 404, "no lesion %lld", (long long)id);
 		return -1;
 	}

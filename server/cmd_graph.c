@@ -139,9 +139,9 @@ int cmd_graph(int argc, char **argv)
 		goto out;
 	}
 	for (size_t k = 0; k < np; k++) {
-		struct store_graph_stats s;
+		struct graphrun_stats s;
 
-		if (store_graph_rebuild(o.st, pids[k], &p, sp, &s, err)) {
+		if (graphrun_rebuild(o.st, pids[k], &p, sp, &s, err)) {
 			fprintf(stderr, "lesiond graph: patient %lld: %s\n", (long long)pids[k], err);
 			goto out;
 		}

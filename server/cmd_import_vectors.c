@@ -103,7 +103,7 @@ int cmd_import_vectors(int argc, char **argv)
 		goto out;
 	}
 	r = store_space_get(st, space, &have, err);
-	if (r < 0) {
+	if (r && r != LSD_ENOTFOUND) {
 		fprintf(stderr, "lesiond import-vectors: %s\n", err);
 		goto out;
 	}

@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "replica.h"
 #include "http.h"
+#include "routes.h"
 #include "store.h"
 #include "util.h"
 
@@ -181,8 +182,6 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: %s\n", err);
 		goto out;
 	}
-	h_lesions_added = h_graph_lesions_added;	/* keep each patient's graph current */
-	h_lesion_deleted = h_graph_lesion_deleted;
 	if (h_images_start(&app, err)) {
 		fprintf(stderr, "lesiond serve: images: %s\n", err);
 		goto out;
@@ -192,7 +191,7 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: out of memory\n");
 		goto out;
 	}
-	if (metrics_create((int)routes_count, &app.metrics)) {
+	if (metrics_create((int)routes_count, routes_name, &app.metrics)) {
 		fprintf(stderr, "lesiond serve: out of memory\n");
 		goto out;
 	}
@@ -215,7 +214,7 @@ int cmd_serve(int argc, char **argv)
 	/* Now the indexes, with HTTP up: /healthz 200, /readyz and data routes 503 until
 	 * ready is set (after every hook and pointer below is in place). */
 	debug_load_delay();
-	if (h_spaces_start(&app, err)) {	/* chains the hooks above */
+	if (h_spaces_start(&app, err)) {
 		log_msg(LOG_ERROR, "spaces: %s", err);
 		fprintf(stderr, "lesiond serve: spaces: %s\n", err);
 		goto out;

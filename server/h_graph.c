@@ -13,6 +13,7 @@
 #include "apijson.h"
 #include "app.h"
 #include "graph.h"
+#include "graphrun.h"
 #include "handlers.h"
 #include "log.h"
 #include "space.h"
@@ -23,6 +24,22 @@
 #include <string.h>
 
 #define GRAPH_REPLY_MAX (16u << 20)
+
+/* "k":v for n numbers, each after a comma (the first too unless first_bare). */
+struct num_field {
+	const char *k;
+	double v;
+};
+
+static void num_fields(struct sb *b, const struct num_field *f, int n, int first_bare)
+{
+	for (int i = 0; i < n; i++) {
+		if (i || !first_bare)
+			sb_addc(b, ',');
+		jw_key(b, f[i].k);
+		jw_num(b, f[i].v);
+	}
+}
 
 void h_graph_params(const struct config *c, struct graph_params *p)
 {
@@ -47,11 +64,11 @@ struct space *h_graph_space(struct spaces *sp, const struct config *c)
 static void rebuild(struct app *app, int64_t patient)
 {
 	struct graph_params p;
-	struct store_graph_stats s;
+	struct graphrun_stats s;
 	char err[LSD_ERRLEN];
 
 	h_graph_params(&app->cfg, &p);
-	if (store_graph_rebuild(app->st, patient, &p, h_graph_space(app->sp, &app->cfg), &s,
+	if (graphrun_rebuild(app->st, patient, &p, h_graph_space(app->sp, &app->cfg), &s,
 				err))
 		log_msg(LOG_ERROR, "graph: patient %lld: rebuild failed: %s", (long long)patient,
 			err);
@@ -168,14 +185,10 @@ void h_patient_graph(const struct request *r, struct reply *rp)
 		jw_int(&b, e[k].to);
 		sb_adds(&b, ",\"score\":");
 		jw_num(&b, e[k].score);
-		sb_adds(&b, ",\"components\":{\"d_embed\":");
-		jw_num(&b, e[k].d_embed);
-		sb_adds(&b, ",\"d_loc\":");
-		jw_num(&b, e[k].d_loc);
-		sb_adds(&b, ",\"size_ratio\":");
-		jw_num(&b, e[k].size_ratio);
-		sb_adds(&b, ",\"cost\":");
-		jw_num(&b, e[k].cost);
+		sb_adds(&b, ",\"components\":{");
+		num_fields(&b, (const struct num_field[]){ { "d_embed", e[k].d_embed },
+			{ "d_loc", e[k].d_loc }, { "size_ratio", e[k].size_ratio },
+			{ "cost", e[k].cost } }, 4, 1);
 		sb_adds(&b, "}}");
 	}
 	sb_adds(&b, "],\"tracks\":");
@@ -250,22 +263,12 @@ void h_lesion_track(const struct request *r, struct reply *rp)
 		jw_int(&b, q->study);
 		sb_adds(&b, ",\"present\":");
 		sb_adds(&b, q->id ? "true" : "false");
-		sb_adds(&b, ",\"long_mm\":");
-		jw_num(&b, q->long_mm);
-		sb_adds(&b, ",\"short_mm\":");
-		jw_num(&b, q->short_mm);
-		sb_adds(&b, ",\"sum_mm\":");
-		jw_num(&b, q->sum_mm);
-		sb_adds(&b, ",\"change_from_baseline_mm\":");
-		jw_num(&b, q->d_base_mm);
-		sb_adds(&b, ",\"change_from_baseline_pct\":");
-		jw_num(&b, q->d_base_pct);
-		sb_adds(&b, ",\"nadir_mm\":");
-		jw_num(&b, q->nadir_mm);
-		sb_adds(&b, ",\"change_from_nadir_mm\":");
-		jw_num(&b, q->d_nadir_mm);
-		sb_adds(&b, ",\"change_from_nadir_pct\":");
-		jw_num(&b, q->d_nadir_pct);
+		num_fields(&b, (const struct num_field[]){ { "long_mm", q->long_mm },
+			{ "short_mm", q->short_mm }, { "sum_mm", q->sum_mm },
+			{ "change_from_baseline_mm", q->d_base_mm },
+			{ "change_from_baseline_pct", q->d_base_pct }, { "nadir_mm", q->nadir_mm },
+			{ "change_from_nadir_mm", q->d_nadir_mm },
+			{ "change_from_nadir_pct", q->d_nadir_pct } }, 8, 0);
 		sb_adds(&b, ",\"recist\":");
 		jw_str(&b, graph_recist_name(q->cat));
 		sb_addc(&b, '}');

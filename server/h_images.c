@@ -27,17 +27,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The one map from render/slicecache status codes to HTTP statuses. */
-int h_images_status(int rc)
-{
-	switch (rc) {
-	case RENDER_EMALFORMED: return 400;	/* == SLICECACHE_EBADPATH for URL paths */
-	case RENDER_EINVAL: return 422;
-	case RENDER_ENOENT: return 404;		/* == SLICECACHE_ENOENT */
-	default: return 500;			/* EIMAGE, ENOMEM */
-	}
-}
-
 /* Serialises attaching the cache to an image root that appeared after the start. */
 static pthread_mutex_t attach_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -90,8 +79,7 @@ static int not_modified(const struct request *r, struct reply *rp, const char *e
 {
 	snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
 	rp->immutable = 1;
-	if (r->if_none_match && (strstr(r->if_none_match, etag) ||
-				 !strcmp(r->if_none_match, "*"))) {
+	if (req_etag_matches(r, etag)) {
 		rp->status = 304;
 		rp->content_type = "image/png";
 		return 1;
@@ -125,13 +113,13 @@ static void reply_png(struct reply *rp, unsigned char *png, size_t len)
 /* A cache failure for a slice the caller named or the lesion points at. */
 static void slice_problem(const struct request *r, struct reply *rp, int rc, const char *err)
 {
-	if (rc == SLICECACHE_EIMAGE) {
+	if (rc == LSD_EIMAGE) {
 		log_msg(LOG_ERROR, "req %llu: %s", (unsigned long long)r->id, err);
 		reply_problem(rp, 500, "%s", err);
-	} else if (rc == SLICECACHE_EBADPATH) {
+	} else if (rc == LSD_EMALFORMED) {
 		reply_problem(rp, 404, "%s", err);	/* never reveal what is outside */
 	} else {
-		reply_problem(rp, h_images_status(rc), "%s", err);
+		reply_problem(rp, http_status_of(rc), "%s", err);
 	}
 }
 
@@ -186,7 +174,7 @@ int h_images_patch_etag(struct app *app, const struct lesion *l, const struct re
 	char rel[LESION_PATH_MAX + 16];
 
 	if (!h_images_cache(app))
-		return errf(err, "no image root"), RENDER_ENOENT;
+		return errf(err, "no image root"), LSD_ENOTFOUND;
 	return patch_source(app, l, p, rel, sizeof(rel), etag, err);
 }
 
@@ -198,7 +186,7 @@ int h_images_patch_pixels(struct app *app, const struct lesion *l, const struct 
 
 	*px = NULL;
 	if (!h_images_cache(app))
-		return errf(err, "no image root"), RENDER_ENOENT;
+		return errf(err, "no image root"), LSD_ENOTFOUND;
 	rc = patch_source(app, l, p, rel, sizeof(rel), etag, err);
 	return rc ? rc : patch_pixels(app, rel, l, p, px, chan, err);
 }
@@ -218,10 +206,10 @@ void h_lesion_patch(const struct request *r, struct reply *rp)
 	render_params_init(&p, r->app->cfg.png_level);
 	rc = common_params(r, &p, err);
 	/* png16 is unwindowed, but an explicit bad window= is still an error */
-	if (rc == RENDER_OK && (p.format != RENDER_FMT_PNG16 || req_query(r, "window")))
+	if (rc == LSD_OK && (p.format != RENDER_FMT_PNG16 || req_query(r, "window")))
 		rc = render_window_parse(req_query(r, "window"), &l, &p.lo, &p.hi, err);
-	if (rc != RENDER_OK) {
-		reply_problem(rp, h_images_status(rc), "%s", err);
+	if (rc != LSD_OK) {
+		reply_problem(rp, http_status_of(rc), "%s", err);
 		return;
 	}
 	rc = patch_source(r->app, &l, &p, rel, sizeof(rel), etag, err);
@@ -282,11 +270,11 @@ void h_slice_png(const struct request *r, struct reply *rp)
 		return;
 	}
 	rc = common_params(r, &p, err);
-	if (rc == RENDER_OK && p.format != RENDER_FMT_PNG16)
+	if (rc == LSD_OK && p.format != RENDER_FMT_PNG16)
 		rc = render_window_parse(win && *win ? win : "soft_tissue", NULL, &p.lo, &p.hi,
 					 err);
-	if (rc != RENDER_OK) {
-		reply_problem(rp, h_images_status(rc), "%s", err);
+	if (rc != LSD_OK) {
+		reply_problem(rp, http_status_of(rc), "%s", err);
 		return;
 	}
 	side = size ? p.size : 0;
@@ -307,21 +295,17 @@ void h_slice_png(const struct request *r, struct reply *rp)
 	rc = render_slice_png(h.s, &p, side, &png, &len, err);
 	slicecache_release(cache_of(r->app), &h);
 	if (rc) {
-		reply_problem(rp, h_images_status(rc), "%s", err);
+		reply_problem(rp, http_status_of(rc), "%s", err);
 		return;
 	}
 	reply_png(rp, png, len);
 	snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
 }
 
-static void (*prev_metrics)(struct app *app, struct sb *b);
-
-static void images_metrics(struct app *app, struct sb *b)
+void h_images_metrics(struct app *app, struct sb *b)
 {
 	struct slicecache_stats st;
 
-	if (prev_metrics)
-		prev_metrics(app, b);
 	if (!cache_of(app))
 		return;
 	slicecache_stats(cache_of(app), &st);
@@ -374,8 +358,6 @@ int h_images_start(struct app *app, char *err)
 	else if (slicecache_create(app->cfg.images, (size_t)app->cfg.slice_cache_mb << 20,
 				   &app->cache, err))
 		return -1;
-	prev_metrics = h_metrics_extra;
-	h_metrics_extra = images_metrics;
 	return 0;
 }
 

@@ -13,9 +13,6 @@
 #define LIST_MAX 1000
 #define POST_MAX_LESIONS 1000000
 
-/* Called after lesions were added / one was deleted (set by serve; may be NULL). */
-void (*h_lesions_added)(struct app *app, const struct lesion *l, size_t n);
-void (*h_lesion_deleted)(struct app *app, const struct lesion *l);
 
 void h_lesion_get(const struct request *r, struct reply *rp)
 {
@@ -170,8 +167,7 @@ void h_lesions_post(const struct request *r, struct reply *rp)
 		reply_problem(rp, strstr(err, "already exists") ? 409 : 422, "%s", err);
 		return;
 	}
-	if (h_lesions_added)
-		h_lesions_added(r->app, v, n);
+	h_events_lesions_added(r->app, v, n);
 	sb_init(&b, 32u << 20);
 	sb_adds(&b, "{\"ids\":[");
 	for (i = 0; i < n; i++) {
@@ -193,7 +189,7 @@ void h_lesion_delete(const struct request *r, struct reply *rp)
 	if (apijson_path_lesion(r, &l, rp))
 		return;
 	rc = store_lesion_delete(r->app->st, l.id, err);
-	if (rc == STORE_NOTFOUND) {	/* deleted by someone else meanwhile */
+	if (rc == LSD_ENOTFOUND) {	/* deleted by someone else meanwhile */
 		reply_problem(rp, 404, "no lesion %lld", (long long)l.id);
 		return;
 	}
@@ -201,7 +197,6 @@ void h_lesion_delete(const struct request *r, struct reply *rp)
 		reply_problem(rp, 500, "%s", err);
 		return;
 	}
-	if (h_lesion_deleted)
-		h_lesion_deleted(r->app, &l);
+	h_events_lesion_deleted(r->app, &l);
 	rp->status = 204;
 }

@@ -14,8 +14,6 @@
 
 /* Other modules add their gauges to /metrics and their part of /v1/stats through these
  * hooks (set by serve when the module is present); NULL means nothing to add. */
-void (*h_metrics_extra)(struct app *app, struct sb *b);
-void (*h_stats_extra)(struct app *app, struct sb *b);
 
 void h_healthz(const struct request *r, struct reply *rp)
 {
@@ -58,11 +56,6 @@ void h_readyz(const struct request *r, struct reply *rp)
 	reply_json(rp, 200, &b);
 }
 
-static const char *route_name(int i)
-{
-	return routes[i].name;
-}
-
 void h_metrics(const struct request *r, struct reply *rp)
 {
 	struct sb b;
@@ -70,9 +63,8 @@ void h_metrics(const struct request *r, struct reply *rp)
 	char *p;
 
 	sb_init(&b, 4 << 20);
-	metrics_render(r->app->metrics, &b, route_name);
-	if (h_metrics_extra)
-		h_metrics_extra(r->app, &b);
+	metrics_render(r->app->metrics, &b);
+	h_events_metrics(r->app, &b);
 	replication_metrics(r->app, &b);
 	if (b.oom) {
 		sb_free(&b);
@@ -107,8 +99,7 @@ void h_stats(const struct request *r, struct reply *rp)
 	sb_adds(&b, ",\"replication\":");
 	replication_stats_json(r->app, &b);
 	sb_adds(&b, ",\"spaces\":[");
-	if (h_stats_extra)
-		h_stats_extra(r->app, &b);
+	h_events_stats_spaces(r->app, &b);
 	sb_adds(&b, "]}");
 	reply_json(rp, 200, &b);
 }

@@ -32,103 +32,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHEETS_VERSION 1	/* bump when the drawing changes: it is part of the ETag */
+#define SHEET_PLAN_VERSION 1	/* bump when the drawing changes: it is part of the ETag */
 #define SHEETS_TILE_MIN 32
 #define SHEETS_TILE_MAX 256
 #define SHEETS_K_DEFAULT 10
 #define SHEETS_K_MAX 100
 #define SHEETS_COLS_MAX 32
-#define SHEETS_MIN_W 360	/* narrow sheets are widened so header and legend read */
+#define SHEET_MIN_W 360	/* narrow sheets are widened so header and legend read */
 #define SHEETS_BORDER 3
 #define SHEETS_GAP 10
-#define SHEETS_TEXT_LEN 160
-#define SHEETS_RGB_QUERY 0xffffff	/* outer frame marking the query tile */
-
-/* One grid cell. l NULL: an empty cell (no lesion at that study). */
-struct cell {
-	int row, col;
-	const struct lesion *l;
-	struct render_params p;
-	uint32_t border;
-	int highlight;			/* a second, white frame (the query) */
-	char label[2][SHEETS_TEXT_LEN];	/* lines under the tile */
-	char centre[32];		/* text inside an empty cell */
-	char badge[16];			/* text on a tab in the tile's top-left corner */
-	char etag[RENDER_ETAG_LEN];	/* the patch's ETag; "" when its slice is unusable */
-	char why[LSD_ERRLEN];		/* why the slice is unusable */
-};
-
-struct text {
-	int x, y, max_w;
-	int scale;
-	uint32_t rgb;
-	char s[SHEETS_TEXT_LEN];
-};
-
-/* A connector from the frame of (row, c0) to the frame of (row, c1), at tile mid-height. */
-struct link {
-	int row, c0, c1;
-	uint32_t rgb;
-};
-
-struct plan {
-	struct sheet_layout L;
-	int w, h;			/* canvas (>= L.w) */
-	int legend_y;			/* 0: no legend */
-	struct cell *cells;
-	int ncells, capcells;
-	struct text *texts;
-	int ntexts, captexts;
-	struct link *links;
-	int nlinks, caplinks;
-};
-
-static void plan_free(struct plan *pl)
-{
-	free(pl->cells);
-	free(pl->texts);
-	free(pl->links);
-}
-
-static int plan_alloc(struct plan *pl, int cells, int texts, int links)
-{
-	memset(pl, 0, sizeof(*pl));
-	pl->cells = calloc((size_t)LSD_MAX(cells, 1), sizeof(*pl->cells));
-	pl->texts = calloc((size_t)LSD_MAX(texts, 1), sizeof(*pl->texts));
-	pl->links = calloc((size_t)LSD_MAX(links, 1), sizeof(*pl->links));
-	pl->capcells = cells;
-	pl->captexts = texts;
-	pl->caplinks = links;
-	return pl->cells && pl->texts && pl->links ? 0 : -1;
-}
-
-static struct cell *add_cell(struct plan *pl, int row, int col)
-{
-	struct cell *c;
-
-	if (pl->ncells >= pl->capcells)
-		return NULL;
-	c = &pl->cells[pl->ncells++];
-	c->row = row;
-	c->col = col;
-	return c;
-}
-
-static void add_text(struct plan *pl, int x, int y, int max_w, int scale, uint32_t rgb,
-		     const char *s)
-{
-	struct text *t;
-
-	if (pl->ntexts >= pl->captexts)
-		return;
-	t = &pl->texts[pl->ntexts++];
-	t->x = x;
-	t->y = y;
-	t->max_w = max_w;
-	t->scale = scale;
-	t->rgb = rgb;
-	snprintf(t->s, sizeof(t->s), "%s", s);
-}
+#define SHEET_TEXT_LEN 160
+#define SHEET_RGB_QUERY 0xffffff	/* outer frame marking the query tile */
 
 /* ---- parameters ---- */
 
@@ -158,7 +72,7 @@ static int sheet_params(const struct request *r, const struct lesion *wl, struct
 	rc = render_params_parse(req_query(r, "size"), req_query(r, "fov_mm"),
 				 req_query(r, "overlay"), NULL, req_query(r, "format"), &q->p, err);
 	if (rc) {
-		reply_problem(rp, h_images_status(rc), "%s", err);
+		reply_problem(rp, http_status_of(rc), "%s", err);
 		return -1;
 	}
 	if (q->p.format != RENDER_FMT_GRAY8) {
@@ -184,7 +98,7 @@ static int sheet_params(const struct request *r, const struct lesion *wl, struct
 		rc = render_window_parse(q->explicit_window ? win : NULL, wl, &q->p.lo, &q->p.hi,
 					 err);
 		if (rc) {
-			reply_problem(rp, h_images_status(rc), "%s", err);
+			reply_problem(rp, http_status_of(rc), "%s", err);
 			return -1;
 		}
 	}
@@ -193,213 +107,62 @@ static int sheet_params(const struct request *r, const struct lesion *wl, struct
 }
 
 /* Which lesion patch goes into the cell: its ETag now (no decoding). */
-static void cell_source(struct app *app, struct cell *c)
+static void cell_source(struct app *app, struct sheet_cell *c)
 {
 	if (h_images_patch_etag(app, c->l, &c->p, c->etag, c->why))
 		c->etag[0] = '\0';
 }
 
-/* ---- ETag of a plan ---- */
+/* A cell's patch for sheet_plan_draw, through the slice cache; a failure is logged once
+ * (the file was there when the ETag was computed a moment ago). */
+struct patch_cls {
+	struct app *app;
+	uint64_t rid;
+};
 
-static uint64_t h_int(uint64_t h, int64_t v)
+static int plan_patch(void *cls, const struct lesion *l, const struct render_params *p,
+		      void **px, int *chan)
 {
-	return fnv1a64(&v, sizeof(v), h);
-}
-
-static uint64_t h_str(uint64_t h, const char *s)
-{
-	return fnv1a64(s, strlen(s) + 1, h);
-}
-
-static void plan_etag(const struct plan *pl, const char *kind, int png_level, char *out,
-		      size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	const struct sheet_layout *L = &pl->L;
-
-	h = h_int(h, SHEETS_VERSION);
-	h = h_str(h, kind);
-	h = h_int(h, png_level);	/* the encoder's level changes the bytes */
-	h = h_int(h, IMAGE_ENCODE_VERSION);	/* and so does its filter and strategy */
-	h = h_int(h, L->rows);
-	h = h_int(h, L->cols);
-	h = h_int(h, L->tile);
-	h = h_int(h, L->border);
-	h = h_int(h, L->gap);
-	h = h_int(h, L->lines);
-	h = h_int(h, L->scale);
-	h = h_int(h, L->left);
-	h = h_int(h, L->top);
-	h = h_int(h, L->bottom);
-	h = h_int(h, pl->w);
-	h = h_int(h, pl->h);
-	h = h_int(h, pl->legend_y);
-	for (int i = 0; i < pl->ncells; i++) {
-		const struct cell *c = &pl->cells[i];
-
-		h = h_int(h, c->row);
-		h = h_int(h, c->col);
-		h = h_int(h, c->l ? c->l->id : 0);
-		h = h_int(h, c->border);
-		h = h_int(h, c->highlight);
-		h = h_str(h, c->label[0]);
-		h = h_str(h, c->label[1]);
-		h = h_str(h, c->centre);
-		h = h_str(h, c->badge);
-		/* the patch ETag covers the file, the lesion's geometry and every parameter */
-		h = h_str(h, c->etag);
-	}
-	for (int i = 0; i < pl->ntexts; i++) {
-		const struct text *t = &pl->texts[i];
-
-		h = h_int(h, t->x);
-		h = h_int(h, t->y);
-		h = h_int(h, t->max_w);
-		h = h_int(h, t->scale);
-		h = h_int(h, t->rgb);
-		h = h_str(h, t->s);
-	}
-	for (int i = 0; i < pl->nlinks; i++) {
-		h = h_int(h, pl->links[i].row);
-		h = h_int(h, pl->links[i].c0);
-		h = h_int(h, pl->links[i].c1);
-		h = h_int(h, pl->links[i].rgb);
-	}
-	snprintf(out, n, "\"s%d-%016llx\"", SHEETS_VERSION, (unsigned long long)h);
-}
-
-/* ---- drawing ---- */
-
-static void draw_empty(struct sheet *s, const struct plan *pl, const struct cell *c, int x,
-		       int y, const char *msg)
-{
-	int t = pl->L.tile, sc = pl->L.scale, tw;
-
-	sheet_fill(s, x, y, t, t, SHEET_RGB_EMPTY);
-	if (!msg || !*msg)
-		return;
-	tw = LSD_MIN(sheet_text_width(msg, sc), t - 4);
-	sheet_text(s, x + (t - tw) / 2, y + (t - SHEET_GLYPH_H * sc) / 2, msg, sc, t - 4,
-		   c->l ? SHEET_RGB_TEXT : SHEET_RGB_DIM);
-}
-
-static void draw_cell(struct app *app, struct sheet *s, const struct plan *pl,
-		      const struct cell *c, uint64_t rid)
-{
-	const struct sheet_layout *L = &pl->L;
+	struct patch_cls *pc = cls;
 	char err[LSD_ERRLEN];
-	void *px = NULL;
-	int x, y, chan = 0;
 
-	sheet_cell_tile(L, c->row, c->col, &x, &y);
-	if (!c->l) {
-		draw_empty(s, pl, c, x, y, c->centre);
-	} else if (!c->etag[0] || h_images_patch_pixels(app, c->l, &c->p, &px, &chan, err) ||
-		   (chan != 1 && chan != 3)) {
-		if (c->etag[0])	/* the file was there a moment ago: say why once */
-			log_msg(LOG_WARN, "req %llu: lesion %lld: %s", (unsigned long long)rid,
-				(long long)c->l->id, err);
-		draw_empty(s, pl, c, x, y, "NO IMAGE");
-	} else {
-		sheet_blit(s, x, y, px, L->tile, L->tile, chan);
-	}
-	free(px);
-	if (c->l || c->border != SHEET_RGB_EMPTY)
-		sheet_frame(s, x, y, L->tile, L->tile, L->border, c->border);
-	if (c->highlight)
-		sheet_frame(s, x - L->border, y - L->border, L->tile + 2 * L->border,
-			    L->tile + 2 * L->border, 2, SHEETS_RGB_QUERY);
-	if (c->badge[0]) {	/* a tab in the border colour, dark text */
-		int bw = LSD_MIN(sheet_text_width(c->badge, L->scale) + 4 * L->scale, L->tile);
-
-		sheet_fill(s, x, y, bw, (SHEET_GLYPH_H + 4) * L->scale, c->border);
-		sheet_text(s, x + 2 * L->scale, y + 2 * L->scale, c->badge, L->scale, bw - 4 * L->scale,
-			   SHEET_RGB_BG);
-	}
-	for (int i = 0; i < 2 && i < L->lines; i++) {
-		int tx, ty;
-
-		sheet_cell_text(L, c->row, c->col, i, &tx, &ty);
-		sheet_text(s, tx, ty, c->label[i], L->scale, L->cell_w,
-			   i == 0 ? SHEET_RGB_TEXT : SHEET_RGB_DIM);
-	}
-}
-
-/* Draw the plan and encode it. 0, or -1 with err. */
-static int plan_draw(struct app *app, const struct plan *pl, uint64_t rid, unsigned char **png,
-		     size_t *len, char *err)
-{
-	const struct sheet_layout *L = &pl->L;
-	struct sheet *s = NULL;
-	int rc;
-
-	if (sheet_create(pl->w, pl->h, SHEET_RGB_BG, &s, err))
+	if (h_images_patch_pixels(pc->app, l, p, px, chan, err)) {
+		log_msg(LOG_WARN, "req %llu: lesion %lld: %s", (unsigned long long)pc->rid,
+			(long long)l->id, err);
 		return -1;
-	for (int i = 0; i < pl->nlinks; i++) {
-		const struct link *k = &pl->links[i];
-		int x0, y0, x1, y1;
-
-		sheet_cell_tile(L, k->row, k->c0, &x0, &y0);
-		sheet_cell_tile(L, k->row, k->c1, &x1, &y1);
-		sheet_line(s, x0 + L->tile + L->border, y0 + L->tile / 2, x1 - L->border - 1,
-			   y0 + L->tile / 2, 3, k->rgb);
 	}
-	for (int i = 0; i < pl->ncells; i++)
-		draw_cell(app, s, pl, &pl->cells[i], rid);
-	for (int i = 0; i < pl->ntexts; i++) {
-		const struct text *t = &pl->texts[i];
-
-		sheet_text(s, t->x, t->y, t->s, t->scale, t->max_w, t->rgb);
-	}
-	if (pl->legend_y)
-		sheet_legend(s, L->gap, pl->legend_y, pl->w - 2 * L->gap, L->scale);
-	rc = image_encode_png(s->rgb, s->w, s->h, IMAGE_RGB8, app->cfg.png_level, png, len, err);
-	sheet_destroy(s);
-	return rc ? -1 : 0;
+	return 0;
 }
 
-/* Canvas size and legend position once the layout's rows and columns are known. */
-static int plan_layout(struct plan *pl, int legend, struct reply *rp)
+/* Canvas size and legend position once the layout's rows and columns are known (422). */
+static int plan_layout(struct sheet_plan *pl, struct reply *rp)
 {
 	char err[LSD_ERRLEN];
-	int lh = 0;
 
-	pl->L.bottom = 0;
-	if (sheet_layout(&pl->L, err))
-		goto fail;
-	pl->w = LSD_MAX(pl->L.w, SHEETS_MIN_W);
-	if (legend) {
-		lh = sheet_legend_height(pl->w - 2 * pl->L.gap, pl->L.scale);
-		pl->L.bottom = lh;
-		if (sheet_layout(&pl->L, err))
-			goto fail;
-		pl->legend_y = pl->L.h - pl->L.gap - lh;
-	}
-	pl->h = pl->L.h;
-	return 0;
-fail:
+	if (sheet_plan_layout(pl, 1, err) == 0)
+		return 0;
 	reply_problem(rp, 422, "%s", err);
 	return -1;
 }
 
 /* Answer 304 or render and send the plan; always no-cache (see the file comment). */
-static void plan_reply(const struct request *r, struct reply *rp, const struct plan *pl,
+static void plan_reply(const struct request *r, struct reply *rp, const struct sheet_plan *pl,
 		       const char *kind)
 {
 	char etag[RENDER_ETAG_LEN + 8], err[LSD_ERRLEN];
+	struct patch_cls pc = { r->app, r->id };
 	unsigned char *png = NULL;
 	size_t len = 0;
 
-	plan_etag(pl, kind, r->app->cfg.png_level, etag, sizeof(etag));
+	sheet_plan_etag(pl, kind, r->app->cfg.png_level, etag, sizeof(etag));
 	rp->cache_control = "no-cache";
-	if (r->if_none_match && (strstr(r->if_none_match, etag) ||
-				 !strcmp(r->if_none_match, "*"))) {
+	if (req_etag_matches(r, etag)) {
 		rp->status = 304;
 		rp->content_type = "image/png";
 		snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
 		return;
 	}
-	if (plan_draw(r->app, pl, r->id, &png, &len, err)) {
+	if (sheet_plan_draw(pl, plan_patch, &pc, r->app->cfg.png_level, &png, &len, err)) {
 		reply_problem(rp, 500, "%s", err);
 		return;
 	}
@@ -411,27 +174,6 @@ static void plan_reply(const struct request *r, struct reply *rp, const struct p
 static int need_images(const struct request *r, struct reply *rp)
 {
 	return h_images_need(r->app, rp);
-}
-
-static void fmt_mm(char *out, size_t n, double mm)
-{
-	if (mm > 0 && isfinite(mm))
-		snprintf(out, n, "%.1f MM", mm);
-	else
-		snprintf(out, n, "? MM");
-}
-
-/* A type's display name: "soft tissue", "unlabelled". */
-static void type_text(int type, char *out, size_t n)
-{
-	const char *s = lesion_type_name(type);
-	size_t i;
-
-	if (!s)
-		s = "unlabelled";
-	for (i = 0; s[i] && i + 1 < n; i++)
-		out[i] = s[i] == '_' ? ' ' : s[i];
-	out[i] = '\0';
 }
 
 /* ---- GET /v1/lesions/{id}/similar.png ---- */
@@ -464,8 +206,8 @@ void h_similar_png(const struct request *r, struct reply *rp)
 	struct lesion *ls = NULL;	/* [0] the query, then the hits */
 	struct search_hit *hits = NULL;
 	struct sheet_req q;
-	struct plan pl;
-	char err[LSD_ERRLEN], space[64], line[SHEETS_TEXT_LEN], filt[SHEETS_TEXT_LEN], mm[32];
+	struct sheet_plan pl;
+	char err[LSD_ERRLEN], space[64], line[SHEET_TEXT_LEN], filt[SHEET_TEXT_LEN], mm[32];
 	int nh = 0, nt = 0, rc;
 	int64_t id;
 
@@ -482,7 +224,7 @@ void h_similar_png(const struct request *r, struct reply *rp)
 		return;
 	}
 	rc = store_lesion_get(r->app->st, id, &ls[0], err);
-	if (rc == STORE_NOTFOUND) {
+	if (rc == LSD_ENOTFOUND) {
 		reply_problem(rp, 404, "no lesion %lld", (long long)id);
 		goto out;
 	}
@@ -503,7 +245,7 @@ void h_similar_png(const struct request *r, struct reply *rp)
 			nt++;
 		}
 	}
-	if (plan_alloc(&pl, nt, 4, 0)) {
+	if (sheet_plan_alloc(&pl, nt, 4, 0)) {
 		reply_problem(rp, 500, "out of memory");
 		goto out;
 	}
@@ -515,10 +257,10 @@ void h_similar_png(const struct request *r, struct reply *rp)
 	pl.L.lines = 2;
 	pl.L.scale = q.scale;
 	pl.L.top = 2 * SHEET_LINE * q.scale;
-	if (plan_layout(&pl, 1, rp))
+	if (plan_layout(&pl, rp))
 		goto out;
 	for (int i = 0; i < nt; i++) {
-		struct cell *c = add_cell(&pl, i / pl.L.cols, i % pl.L.cols);
+		struct sheet_cell *c = sheet_plan_cell(&pl, i / pl.L.cols, i % pl.L.cols);
 		const struct lesion *l = &ls[i];
 		char tn[32];
 
@@ -527,8 +269,8 @@ void h_similar_png(const struct request *r, struct reply *rp)
 		c->l = l;
 		c->p = q.p;
 		c->border = sheet_type_rgb(l->type);
-		type_text(l->type, tn, sizeof(tn));
-		fmt_mm(mm, sizeof(mm), l->diam_mm[0]);
+		sheet_type_text(l->type, tn, sizeof(tn));
+		sheet_mm_text(mm, sizeof(mm), l->diam_mm[0]);
 		if (i == 0) {
 			c->highlight = 1;
 			snprintf(c->label[0], sizeof(c->label[0]), "QUERY #%lld", (long long)l->id);
@@ -545,15 +287,15 @@ void h_similar_png(const struct request *r, struct reply *rp)
 	}
 	snprintf(line, sizeof(line), "LESION #%lld: %d MOST SIMILAR IN SPACE %s", (long long)id,
 		 nt - 1, space);
-	add_text(&pl, pl.L.gap, pl.L.gap, pl.w - 2 * pl.L.gap, q.scale, SHEET_RGB_TEXT, line);
+	sheet_plan_text(&pl, pl.L.gap, pl.L.gap, pl.w - 2 * pl.L.gap, q.scale, SHEET_RGB_TEXT, line);
 	filters_text(r, filt, sizeof(filt));
 	snprintf(line, sizeof(line), "WINDOW %.0f,%.0f HU%s%.100s", q.p.lo, q.p.hi,
 		 filt[0] ? "  " : "", filt);
-	add_text(&pl, pl.L.gap, pl.L.gap + SHEET_LINE * q.scale, pl.w - 2 * pl.L.gap, q.scale,
+	sheet_plan_text(&pl, pl.L.gap, pl.L.gap + SHEET_LINE * q.scale, pl.w - 2 * pl.L.gap, q.scale,
 		 SHEET_RGB_DIM, line);
 	plan_reply(r, rp, &pl, "similar");
 out:
-	plan_free(&pl);
+	sheet_plan_free(&pl);
 	free(hits);
 	free(ls);
 }
@@ -576,8 +318,8 @@ void h_patient_graph_png(const struct request *r, struct reply *rp)
 	int *track = NULL, *studies = NULL, ntracks = 0, ns = 0;
 	size_t n = 0, ne = 0;
 	struct sheet_req q;
-	struct plan pl;
-	char line[SHEETS_TEXT_LEN], err[LSD_ERRLEN], mm[32];
+	struct sheet_plan pl;
+	char line[SHEET_TEXT_LEN], err[LSD_ERRLEN], mm[32];
 	int64_t pid;
 
 	memset(&pl, 0, sizeof(pl));
@@ -607,7 +349,7 @@ void h_patient_graph_png(const struct request *r, struct reply *rp)
 		if (ns == 0 || studies[ns - 1] != studies[i])
 			studies[ns++] = studies[i];
 	/* every (track, study) cell, 4 texts a row plus title and column heads, links */
-	if (plan_alloc(&pl, ntracks * ns, 2 + ns + 4 * ntracks, ntracks * ns)) {
+	if (sheet_plan_alloc(&pl, ntracks * ns, 2 + ns + 4 * ntracks, ntracks * ns)) {
 		reply_problem(rp, 500, "out of memory");
 		goto out;
 	}
@@ -620,17 +362,17 @@ void h_patient_graph_png(const struct request *r, struct reply *rp)
 	pl.L.scale = q.scale;
 	pl.L.left = 12 * SHEET_ADVANCE * q.scale;
 	pl.L.top = 2 * SHEET_LINE * q.scale + 2 * q.scale;
-	if (plan_layout(&pl, 1, rp))
+	if (plan_layout(&pl, rp))
 		goto out;
 	snprintf(line, sizeof(line), "PATIENT %lld: %d TRACK%s OVER %d STUD%s", (long long)pid,
 		 ntracks, ntracks == 1 ? "" : "S", ns, ns == 1 ? "Y" : "IES");
-	add_text(&pl, pl.L.gap, pl.L.gap, pl.w - 2 * pl.L.gap, q.scale, SHEET_RGB_TEXT, line);
+	sheet_plan_text(&pl, pl.L.gap, pl.L.gap, pl.w - 2 * pl.L.gap, q.scale, SHEET_RGB_TEXT, line);
 	for (int s = 0; s < ns; s++) {
 		int x, y;
 
 		sheet_cell_tile(&pl.L, 0, s, &x, &y);
 		snprintf(line, sizeof(line), "STUDY %d", studies[s]);
-		add_text(&pl, x - pl.L.border, pl.L.gap + SHEET_LINE * q.scale + 2 * q.scale,
+		sheet_plan_text(&pl, x - pl.L.border, pl.L.gap + SHEET_LINE * q.scale + 2 * q.scale,
 			 pl.L.cell_w, q.scale, SHEET_RGB_DIM, line);
 	}
 	for (int t = 0; t < ntracks; t++) {
@@ -658,29 +400,29 @@ void h_patient_graph_png(const struct request *r, struct reply *rp)
 			int rc = render_window_parse(NULL, tl[0], &p.lo, &p.hi, err);
 
 			if (rc) {
-				reply_problem(rp, h_images_status(rc), "lesion %lld: %s",
+				reply_problem(rp, http_status_of(rc), "lesion %lld: %s",
 					      (long long)tl[0]->id, err);
 				goto out;
 			}
 		}
-		type_text(tl[0]->type, tn, sizeof(tn));
+		sheet_type_text(tl[0]->type, tn, sizeof(tn));
 		sheet_cell_tile(&pl.L, t, 0, &x, &y);
 		lx = pl.L.gap;
 		y -= pl.L.border;
 		snprintf(line, sizeof(line), "TRACK %d", t + 1);
-		add_text(&pl, lx, y, pl.L.left, q.scale, SHEET_RGB_TEXT, line);
-		add_text(&pl, lx, y + SHEET_LINE * q.scale, pl.L.left, q.scale,
+		sheet_plan_text(&pl, lx, y, pl.L.left, q.scale, SHEET_RGB_TEXT, line);
+		sheet_plan_text(&pl, lx, y + SHEET_LINE * q.scale, pl.L.left, q.scale,
 			 sheet_type_rgb(tl[0]->type), tn);
 		snprintf(line, sizeof(line), "%zu LESION%s", nt, nt == 1 ? "" : "S");
-		add_text(&pl, lx, y + 2 * SHEET_LINE * q.scale, pl.L.left, q.scale, SHEET_RGB_DIM,
+		sheet_plan_text(&pl, lx, y + 2 * SHEET_LINE * q.scale, pl.L.left, q.scale, SHEET_RGB_DIM,
 			 line);
 		if (np > 0) {
 			snprintf(line, sizeof(line), "RECIST %s", graph_recist_name(pts[np - 1].cat));
-			add_text(&pl, lx, y + 3 * SHEET_LINE * q.scale, pl.L.left, q.scale,
+			sheet_plan_text(&pl, lx, y + 3 * SHEET_LINE * q.scale, pl.L.left, q.scale,
 				 SHEET_RGB_TEXT, line);
 		}
 		for (int s = 0; s < ns; s++) {
-			struct cell *c = add_cell(&pl, t, s);
+			struct sheet_cell *c = sheet_plan_cell(&pl, t, s);
 			const struct graph_point *pt = NULL;
 			const struct lesion *here = NULL;
 
@@ -703,7 +445,7 @@ void h_patient_graph_png(const struct request *r, struct reply *rp)
 			}
 			c->l = here;
 			c->border = sheet_type_rgb(here->type);
-			fmt_mm(mm, sizeof(mm), here->diam_mm[1]);
+			sheet_mm_text(mm, sizeof(mm), here->diam_mm[1]);
 			if (here->diam_mm[0] > 0)
 				snprintf(c->label[0], sizeof(c->label[0]), "%.1f X %s",
 					 here->diam_mm[0], mm);
@@ -721,7 +463,7 @@ void h_patient_graph_png(const struct request *r, struct reply *rp)
 					 (long long)here->id);
 			cell_source(r->app, c);
 			if (prev >= 0 && pl.nlinks < pl.caplinks) {
-				struct link *k = &pl.links[pl.nlinks++];
+				struct sheet_link *k = &pl.links[pl.nlinks++];
 
 				k->row = t;
 				k->c0 = prev;
@@ -733,7 +475,7 @@ void h_patient_graph_png(const struct request *r, struct reply *rp)
 	}
 	plan_reply(r, rp, &pl, "graph");
 out:
-	plan_free(&pl);
+	sheet_plan_free(&pl);
 	free(l);
 	free(e);
 	free(track);

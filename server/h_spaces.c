@@ -1,8 +1,8 @@
 /* h_spaces.c - the daemon's side of embedding spaces: start-up (catalog and every
  * space loaded from the store, each index from its snapshot or rebuilt, with a log
- * line saying which), the hooks that keep them current when lesions are added or
- * deleted, the spaces' entries in /v1/stats and /metrics, a background thread that
- * snapshots spaces after enough writes, and the final snapshot at shutdown.
+ * line saying which), keeping them current when lesions are added or deleted (called
+ * from h_events.c), the spaces' entries in /v1/stats and /metrics, a background thread
+ * that snapshots spaces after enough writes, and the final snapshot at shutdown.
  */
 #include "app.h"
 #include "catalog.h"
@@ -22,10 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void (*prev_added)(struct app *app, const struct lesion *l, size_t n);
-static void (*prev_deleted)(struct app *app, const struct lesion *l);
-static void (*prev_stats)(struct app *app, struct sb *b);
-static void (*prev_metrics)(struct app *app, struct sb *b);
 static pthread_t snap_thread;
 static int snap_running;
 static volatile int snap_stop;
@@ -36,11 +32,13 @@ static void log_line(void *cls, const char *line)
 	log_msg(LOG_INFO, "%s", line);
 }
 
-static void on_added(struct app *app, const struct lesion *l, size_t n)
+void h_spaces_lesions_added(struct app *app, const struct lesion *l, size_t n)
 {
 	char err[LSD_ERRLEN];
 	size_t i;
 
+	if (!app->sp || !app->cat)
+		return;	/* not started */
 	for (i = 0; i < n; i++)
 		if (catalog_put(app->cat, &l[i], err))
 			log_msg(LOG_ERROR, "catalog: %s", err);
@@ -61,7 +59,7 @@ static void on_added(struct app *app, const struct lesion *l, size_t n)
 				break;	/* `lesiond embed` never ran: no statistics to use */
 			if (rc)
 				log_msg(LOG_WARN, "lesion %lld: no built-in descriptor: %s",
-					(long long)l[i].id, rc == DESC_ENOIMG ? "image missing" : err);
+					(long long)l[i].id, rc == LSD_ENOTFOUND ? "image missing" : err);
 			/* and into every space `lesiond train` learned from builtin */
 			else if (learn_project_new(app->st, app->sp, "builtin", &l[i].id, 1, NULL, err))
 				log_msg(LOG_WARN, "lesion %lld: not projected into a trained space: %s",
@@ -71,19 +69,17 @@ static void on_added(struct app *app, const struct lesion *l, size_t n)
 		if (learn_cnn_embed_new(app->st, app->sp, app->cfg.images, l, n, err))
 			log_msg(LOG_WARN, "added lesions not embedded by a trained network: %s", err);
 	}
-	if (prev_added)
-		prev_added(app, l, n);
 }
 
-static void on_deleted(struct app *app, const struct lesion *l)
+void h_spaces_lesion_deleted(struct app *app, const struct lesion *l)
 {
+	if (!app->sp || !app->cat)
+		return;	/* not started */
 	catalog_remove(app->cat, l->id);
 	spacedb_forget(app->sp, l->id);
-	if (prev_deleted)
-		prev_deleted(app, l);
 }
 
-static void stats_spaces(struct app *app, struct sb *b)
+void h_spaces_stats(struct app *app, struct sb *b)
 {
 	size_t i, n = app->sp ? spaces_count(app->sp) : 0;
 
@@ -105,14 +101,14 @@ static void stats_spaces(struct app *app, struct sb *b)
 		jw_str(b, info.def.provenance);
 		sb_addc(b, '}');
 	}
-	if (prev_stats)
-		prev_stats(app, b);
 }
 
-static void metrics_spaces(struct app *app, struct sb *b)
+void h_spaces_metrics(struct app *app, struct sb *b)
 {
 	size_t i, n = app->sp ? spaces_count(app->sp) : 0;
 
+	if (!app->sp)
+		return;	/* not started: no spaces, no catalog yet */
 	sb_adds(b, "# HELP lesiond_space_vectors Live vectors per embedding space.\n"
 		   "# TYPE lesiond_space_vectors gauge\n");
 	for (i = 0; i < n; i++) {
@@ -153,8 +149,6 @@ static void metrics_spaces(struct app *app, struct sb *b)
 			(unsigned long long)cs.queries, (unsigned long long)cs.batches,
 			(unsigned long long)cs.max_seen);
 	}
-	if (prev_metrics)
-		prev_metrics(app, b);
 }
 
 /* Snapshot spaces that took snapshot_every writes, every few seconds. */
@@ -196,17 +190,7 @@ int h_spaces_load(struct app *app, char *err)
 
 int h_spaces_start(struct app *app, char *err)
 {
-	if (h_spaces_load(app, err))
-		return -1;
-	prev_added = h_lesions_added;
-	h_lesions_added = on_added;
-	prev_deleted = h_lesion_deleted;
-	h_lesion_deleted = on_deleted;
-	prev_stats = h_stats_extra;
-	h_stats_extra = stats_spaces;
-	prev_metrics = h_metrics_extra;
-	h_metrics_extra = metrics_spaces;
-	return 0;
+	return h_spaces_load(app, err);	/* the events reach the spaces through h_events.c */
 }
 
 void h_spaces_stop(struct app *app)

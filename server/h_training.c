@@ -90,7 +90,7 @@ void h_space_get(const struct request *r, struct reply *rp)
 	}
 	memset(&m, 0, sizeof(m));
 	rc = store_model_get(r->app->st, name, &m, err);
-	if (rc && rc != STORE_NOTFOUND) {
+	if (rc && rc != LSD_ENOTFOUND) {
 		reply_problem(rp, 500, "%s", err);
 		return;
 	}
@@ -134,7 +134,7 @@ void h_space_training_png(const struct request *r, struct reply *rp)
 	memset(&m, 0, sizeof(m));
 	rc = store_model_get(r->app->st, name, &m, err);
 	if (rc) {
-		if (rc == STORE_NOTFOUND)
+		if (rc == LSD_ENOTFOUND)
 			reply_problem(rp, 404, "space '%.64s' was not trained by lesiond train", name);
 		else
 			reply_problem(rp, 500, "%s", err);

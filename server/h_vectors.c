@@ -128,14 +128,13 @@ static int put_vectors(const struct request *r, struct reply *rp, const struct s
 		if (learn_project_new(r->app->st, r->app->sp, def->name, ids, n, NULL, err))
 			log_msg(LOG_WARN, "projection into trained spaces failed: %s", err);
 		return 0;
-	case SPACEDB_UNKNOWN:	/* err lists them */
+	case LSD_ENOTFOUND:	/* err lists them */
 		if (single)
 			reply_problem(rp, 404, "no lesion %" PRId64, ids[0]);
 		else
 			reply_problem(rp, 422, "%s; nothing was stored", err);
 		break;
-	case SPACEDB_DIM:
-	case SPACEDB_BAD:
+	case LSD_EINVAL:	/* dimension, values */
 		reply_problem(rp, 422, "%s", err);
 		break;
 	default:
@@ -186,8 +185,10 @@ void h_embedding_put(const struct request *r, struct reply *rp)
 			return;
 		}
 		if (json_vector(doc, &vec, &dim, err)) {
+			int status = json_is_arr(doc) ? 422 : 400;	/* before doc is freed */
+
 			json_free(doc);
-			reply_problem(rp, json_is_arr(doc) ? 422 : 400, "%s", err);
+			reply_problem(rp, status, "%s", err);
 			return;
 		}
 		json_free(doc);
@@ -282,8 +283,10 @@ void h_space_vectors_post(const struct request *r, struct reply *rp)
 			continue;
 		}
 		if (json_parse(p, (size_t)(le - p), &doc, err) || !json_is_obj(doc)) {
+			const char *why = doc ? "not an object" : err;	/* before doc is freed */
+
 			json_free(doc);
-			reply_problem(rp, 400, "line %zu: %s", line, doc ? "not an object" : err);
+			reply_problem(rp, 400, "line %zu: %s", line, why);
 			goto out;
 		}
 		jid = json_get(doc, "lesion_id");

@@ -4,7 +4,8 @@
  * Per-request state (struct rstate) is born in the first access-handler call and freed
  * only in the completion callback, on every path (done, client gone, timeout). Bodies
  * are counted while they arrive and capped per route (413 queued at once when the
- * declared or received size passes the cap). Handlers (routes.c) never see MHD. Each
+ * declared or received size passes the cap). Handlers (routes.c) never see MHD; they
+ * fill a struct reply through reply.c. Each
  * request gets one access-log line and one metrics observation. Load: thousands of
  * small requests per second on a pool of `threads` workers.
  */
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "replica.h"
+#include "routes.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -51,102 +53,6 @@ struct rstate {
 	char allowbuf[96];
 	struct httpd *h;
 };
-
-static const char *route_label(int i)
-{
-	return i >= 0 && (size_t)i < routes_count ? routes[i].name : "unmatched";
-}
-
-const char *req_query(const struct request *r, const char *key)
-{
-	int i;
-
-	for (i = r->nquery - 1; i >= 0; i--)
-		if (!strcmp(r->qkey[i], key))
-			return r->qval[i];
-	return NULL;
-}
-
-const char *http_status_title(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 410: return "Gone";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	default: return "Error";
-	}
-}
-
-int reply_bytes(struct reply *rp, int status, const char *ctype, void *body, size_t len)
-{
-	rp->status = status;
-	rp->content_type = ctype;
-	free(rp->body);
-	rp->body = body;
-	rp->body_len = len;
-	return 0;
-}
-
-int reply_json(struct reply *rp, int status, struct sb *b)
-{
-	size_t n;
-	char *p;
-
-	if (b->oom) {
-		sb_free(b);
-		return reply_problem(rp, 500, "reply too large");
-	}
-	p = sb_steal(b, &n);
-	return reply_bytes(rp, status, "application/json", p, n);
-}
-
-int reply_problem(struct reply *rp, int status, const char *fmt, ...)
-{
-	char detail[LSD_ERRLEN];
-	struct sb b;
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	sb_init(&b, 8192);
-	sb_adds(&b, "{\"type\":\"about:blank\",\"status\":");
-	jw_int(&b, status);
-	sb_adds(&b, ",\"title\":");
-	jw_str(&b, http_status_title(status));
-	sb_adds(&b, ",\"detail\":");
-	jw_str(&b, detail);
-	sb_adds(&b, "}");
-	rp->stream = NULL;
-	rp->etag[0] = '\0';
-	rp->immutable = 0;
-	rp->cache_control = NULL;
-	if (b.oom) {
-		sb_free(&b);
-		return reply_bytes(rp, status, "application/problem+json", NULL, 0);
-	}
-	{
-		char *p = sb_steal(&b, &n);
-
-		return reply_bytes(rp, status, "application/problem+json", p, n);
-	}
-}
 
 static enum http_method method_of(const char *m)
 {
@@ -235,8 +141,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct rstate *s,
 	char idbuf[32];
 	int not_modified = 0;
 
-	if (rp->etag[0] && s->req.if_none_match && rp->status == 200 &&
-	    (strstr(s->req.if_none_match, rp->etag) || !strcmp(s->req.if_none_match, "*")))
+	if (rp->status == 200 && req_etag_matches(&s->req, rp->etag))
 		not_modified = 1;
 	if (not_modified) {
 		free(rp->body);
@@ -359,15 +264,6 @@ static enum MHD_Result preflight(struct MHD_Connection *conn, struct rstate *s, 
 	return ret;
 }
 
-/* Routes that answer while serve is still loading the indexes (the others get 503):
- * the probes, the metrics and the API description touch no data. */
-static int route_always_open(const struct route *r)
-{
-	return !strcmp(r->name, "healthz") || !strcmp(r->name, "readyz") ||
-	       !strcmp(r->name, "metrics") || !strcmp(r->name, "openapi") ||
-	       !strncmp(r->name, "www_", 4);
-}
-
 /* API keys and rate limits: queues 401/403/429 and marks s->done when refused.
  * The health probes are always open (orchestrators call them without keys), and so are
  * the web viewer's static files (no data in them; the viewer asks for a key and sends it
@@ -380,8 +276,7 @@ static enum MHD_Result access_check(struct MHD_Connection *conn, struct rstate *
 	uint64_t who = 0;
 	int retry = 0;
 
-	if (!strcmp(s->route->name, "healthz") || !strcmp(s->route->name, "readyz") ||
-	    !strncmp(s->route->name, "www_", 4))
+	if (s->route->access & ROUTE_PUBLIC)
 		return MHD_YES;
 	if (auth_enabled(a)) {
 		lv = auth_check(a, s->req.authorization, &who);
@@ -394,7 +289,7 @@ static enum MHD_Result access_check(struct MHD_Connection *conn, struct rstate *
 			rp.www_authenticate = 1;
 			return send_reply(conn, s, &rp);
 		}
-		if (s->route->write && lv < AUTH_ADMIN)
+		if ((s->route->access & (ROUTE_WRITE | ROUTE_ADMIN)) && lv < AUTH_ADMIN)
 			return send_problem(conn, s, 403, NULL, "this is a read-only key; %s %s "
 					    "needs an admin key", s->method, s->req.path);
 	}
@@ -443,7 +338,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (!s->req.path) {
 		/* first call: headers are here, the body (if any) is not */
-		char ct[96];
+		char ct[96], why[128];
 
 		s->req.path = url;
 		snprintf(s->method, sizeof(s->method), "%s", method);
@@ -468,6 +363,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (s->req.nquery > REQ_MAX_QUERY)
 			return send_problem(conn, s, 400, NULL, "more than %d query parameters",
 					    REQ_MAX_QUERY);
+		/* one place for every route: a NUL would cut a decoded path or query value
+		 * short (/v1/lesions/1%00x read as lesion 1), other control bytes are never
+		 * part of a valid one */
+		if (req_uri_check(s->url ? s->url : "", why, sizeof(why)))
+			return send_problem(conn, s, 400, NULL, "%s", why);
 		s->route = routes_match(url, s->req.method == HTTP_HEAD ? HTTP_GET :
 					s->req.method, &allow, &s->req);
 		if (s->req.method == HTTP_OPTIONS && allow)
@@ -480,13 +380,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 					    "allowed: %s", method, url, s->allowbuf);
 		}
 		s->route_idx = (int)(s->route - routes);
-		if (h->app->replica && s->route->write == ROUTE_WRITE)
+		if (h->app->replica && (s->route->access & ROUTE_WRITE))
 			return send_problem(conn, s, 403, NULL, "this server is a read replica; send "
 					    "%s %s to the primary, %s", s->method, s->req.path,
 					    replica_primary_url(h->app->replica));
 		if (access_check(conn, s) != MHD_YES || s->done)
 			return s->done ? MHD_YES : MHD_NO;
-		if (!__atomic_load_n(&h->app->ready, __ATOMIC_ACQUIRE) && !route_always_open(s->route)) {
+		if (!__atomic_load_n(&h->app->ready, __ATOMIC_ACQUIRE) && !(s->route->access & ROUTE_EARLY)) {
 			memset(&rp, 0, sizeof(rp));
 			reply_problem(&rp, 503, "loading the database and indexes; retry shortly "
 				      "(GET /readyz says when)");
@@ -568,7 +468,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		s->status = 499;	/* client gone / timeout before a reply */
 	log_msg(LOG_INFO, "req=%llu %s %s route=%s status=%d bytes=%zu us=%llu%s",
 		(unsigned long long)s->req.id, s->method[0] ? s->method : "-", s->url,
-		route_label(s->route_idx), s->status, s->bytes, (unsigned long long)us,
+		routes_name(s->route_idx), s->status, s->bytes, (unsigned long long)us,
 		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" :
 		toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " (timeout)" :
 		toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? " (client gone)" : " (aborted)");

@@ -21,10 +21,11 @@ struct route_m {
 
 struct metrics {
 	int nroutes;
+	const char *(*route_name)(int i);
 	struct route_m *r;	/* nroutes + 1: the last is "unmatched" */
 };
 
-int metrics_create(int nroutes, struct metrics **out)
+int metrics_create(int nroutes, const char *(*route_name)(int i), struct metrics **out)
 {
 	struct metrics *m = calloc(1, sizeof(*m));
 
@@ -32,6 +33,7 @@ int metrics_create(int nroutes, struct metrics **out)
 	if (!m)
 		return -1;
 	m->nroutes = nroutes;
+	m->route_name = route_name;
 	m->r = calloc((size_t)nroutes + 1, sizeof(*m->r));
 	if (!m->r) {
 		free(m);
@@ -66,7 +68,7 @@ void metrics_observe(struct metrics *m, int route, int status, uint64_t usec)
 	__atomic_fetch_add(&r->sum_us, usec, __ATOMIC_RELAXED);
 }
 
-void metrics_render(struct metrics *m, struct sb *b, const char *(*route_name)(int i))
+void metrics_render(struct metrics *m, struct sb *b)
 {
 	int ri;
 	size_t i;
@@ -74,7 +76,7 @@ void metrics_render(struct metrics *m, struct sb *b, const char *(*route_name)(i
 	sb_adds(b, "# HELP lesiond_http_requests_total HTTP requests by route and status.\n"
 		   "# TYPE lesiond_http_requests_total counter\n");
 	for (ri = 0; ri <= m->nroutes; ri++) {
-		const char *name = ri < m->nroutes ? route_name(ri) : "unmatched";
+		const char *name = ri < m->nroutes ? m->route_name(ri) : "unmatched";
 
 		for (i = 0; i < NSTATUS; i++) {
 			uint64_t c = __atomic_load_n(&m->r[ri].count[i], __ATOMIC_RELAXED);
@@ -94,7 +96,7 @@ void metrics_render(struct metrics *m, struct sb *b, const char *(*route_name)(i
 	sb_adds(b, "# HELP lesiond_http_request_duration_seconds Request latency by route.\n"
 		   "# TYPE lesiond_http_request_duration_seconds histogram\n");
 	for (ri = 0; ri <= m->nroutes; ri++) {
-		const char *name = ri < m->nroutes ? route_name(ri) : "unmatched";
+		const char *name = ri < m->nroutes ? m->route_name(ri) : "unmatched";
 		uint64_t cum = 0;
 
 		for (i = 0; i <= NBUCKETS; i++)

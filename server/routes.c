@@ -1,34 +1,38 @@
-/* routes.c - the route table: method, pattern, handler, body limit, write access.
+/* routes.c - the route table: method, pattern, handler, body limit, access (ROUTE_*).
  * Read it at a glance; routes_match is a linear scan (a few dozen rows, microseconds).
  * Pattern segments: literal text, or "{}" (one non-empty segment), optionally with a
  * literal suffix ("{}.png"). Captures land in request.args in order. */
+#include "routes.h"
 #include "handlers.h"
-#include "http.h"
 #include "replica.h"
 
 #include <string.h>
 
 #define GET (HTTP_GET | HTTP_HEAD)
+#define WRITE ROUTE_WRITE
+#define ADMIN ROUTE_ADMIN
+#define EARLY ROUTE_EARLY
+#define PUBLIC (ROUTE_PUBLIC | ROUTE_EARLY)
 
 const struct route routes[] = {
 	/* service */
-	{ GET, "/healthz", h_healthz, BODY_NONE, 0, "healthz" },
-	{ GET, "/readyz", h_readyz, BODY_NONE, 0, "readyz" },
-	{ GET, "/metrics", h_metrics, BODY_NONE, 0, "metrics" },
+	{ GET, "/healthz", h_healthz, BODY_NONE, PUBLIC, "healthz" },
+	{ GET, "/readyz", h_readyz, BODY_NONE, PUBLIC, "readyz" },
+	{ GET, "/metrics", h_metrics, BODY_NONE, EARLY, "metrics" },
 	{ GET, "/v1/stats", h_stats, BODY_NONE, 0, "stats" },
-	{ GET, "/v1/openapi.json", h_openapi, BODY_NONE, 0, "openapi" },
+	{ GET, "/v1/openapi.json", h_openapi, BODY_NONE, EARLY, "openapi" },
 	/* the web viewer (server/www/, embedded) */
-	{ GET, "/", h_www_index, BODY_NONE, 0, "www_index" },
-	{ GET, "/www/{}", h_www_file, BODY_NONE, 0, "www_file" },
+	{ GET, "/", h_www_index, BODY_NONE, PUBLIC, "www_index" },
+	{ GET, "/www/{}", h_www_file, BODY_NONE, PUBLIC, "www_file" },
 	/* lesions */
 	{ GET, "/v1/lesions", h_lesions_list, BODY_NONE, 0, "lesions_list" },
-	{ HTTP_POST, "/v1/lesions", h_lesions_post, BODY_BULK, 1, "lesions_post" },
+	{ HTTP_POST, "/v1/lesions", h_lesions_post, BODY_BULK, WRITE, "lesions_post" },
 	{ GET, "/v1/lesions/{}", h_lesion_get, BODY_NONE, 0, "lesion_get" },
-	{ HTTP_DELETE, "/v1/lesions/{}", h_lesion_delete, BODY_NONE, 1, "lesion_delete" },
+	{ HTTP_DELETE, "/v1/lesions/{}", h_lesion_delete, BODY_NONE, WRITE, "lesion_delete" },
 	/* embeddings */
-	{ HTTP_PUT, "/v1/lesions/{}/embedding", h_embedding_put, BODY_JSON, 1, "embedding_put" },
+	{ HTTP_PUT, "/v1/lesions/{}/embedding", h_embedding_put, BODY_JSON, WRITE, "embedding_put" },
 	{ GET, "/v1/lesions/{}/embedding", h_embedding_get, BODY_NONE, 0, "embedding_get" },
-	{ HTTP_POST, "/v1/spaces/{}/vectors", h_space_vectors_post, BODY_BULK, 1, "vectors_post" },
+	{ HTTP_POST, "/v1/spaces/{}/vectors", h_space_vectors_post, BODY_BULK, WRITE, "vectors_post" },
 	{ GET, "/v1/spaces/{}/training.png", h_space_training_png, BODY_NONE, 0, "space_training_png" },
 	{ GET, "/v1/spaces/{}", h_space_get, BODY_NONE, 0, "space_get" },
 	/* similar-lesion search */
@@ -44,10 +48,15 @@ const struct route routes[] = {
 	{ GET, "/v1/patients/{}/graph", h_patient_graph, BODY_NONE, 0, "patient_graph" },
 	{ GET, "/v1/lesions/{}/track", h_lesion_track, BODY_NONE, 0, "lesion_track" },
 	/* replication (a primary's log and snapshots, for its replicas; replica.h) */
-	{ GET, "/v1/replication/changes", h_repl_changes, BODY_NONE, ROUTE_ADMIN, "repl_changes" },
-	{ GET, "/v1/replication/snapshot", h_repl_snapshot, BODY_NONE, ROUTE_ADMIN, "repl_snapshot" },
+	{ GET, "/v1/replication/changes", h_repl_changes, BODY_NONE, ADMIN, "repl_changes" },
+	{ GET, "/v1/replication/snapshot", h_repl_snapshot, BODY_NONE, ADMIN, "repl_snapshot" },
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
+
+const char *routes_name(int i)
+{
+	return i >= 0 && (size_t)i < routes_count ? routes[i].name : "unmatched";
+}
 
 /* Match one path segment [s, s+n) against a pattern segment [p, p+pn). */
 static int seg_match(const char *p, size_t pn, const char *s, size_t n, struct request *r,

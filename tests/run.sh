@@ -1,9 +1,12 @@
 #!/bin/sh
-# run.sh BUILD - run every unit test binary and every black-box script, add up their
-# "RESULT passed failed" lines and print the closing line "N passed, N failed".
+# run.sh BUILD [all|unit|e2e] - run every unit test binary and every black-box script
+# (or only one of the two kinds), add up their "RESULT passed failed" lines and print the
+# closing line "N passed, N failed".
 # Exit status 1 when anything failed or a test program died without a RESULT line.
 set -u
 BUILD=${1:-build/release}
+KIND=${2:-all}
+case "$KIND" in all|unit|e2e) ;; *) echo "run.sh: kind is all, unit or e2e"; exit 2 ;; esac
 export LESIOND="$PWD/$BUILD/lesiond"
 export LSD_SHARED_DATA="${LSD_SHARED_DATA:-$(cd .. && pwd)/shared/data/deeplesion}"
 export LSD_TEST_TMP="${LSD_TEST_TMP:-$PWD/build/test/$(basename "$BUILD")}"
@@ -32,6 +35,7 @@ tally() { # name, output file, exit status
 }
 
 for t in "$BUILD"/tests/test_*; do
+	[ "$KIND" = e2e ] && break
 	case "$t" in *.o|*.d) continue ;; esac
 	[ -x "$t" ] || continue
 	out="$LSD_TEST_TMP/$(basename "$t").out"
@@ -39,12 +43,14 @@ for t in "$BUILD"/tests/test_*; do
 	tally "$(basename "$t")" "$out" $?
 done
 for t in tests/e2e/*.sh; do
+	[ "$KIND" = unit ] && break
 	[ "$(basename "$t")" = lib.sh ] && continue
 	out="$LSD_TEST_TMP/$(basename "$t").out"
 	sh "$t" > "$out" 2>&1
 	tally "$(basename "$t")" "$out" $?
 done
 for t in tests/e2e/*.mjs; do
+	[ "$KIND" = unit ] && break
 	[ -f "$t" ] || continue
 	out="$LSD_TEST_TMP/$(basename "$t").out"
 	node "$t" > "$out" 2>&1

@@ -13,7 +13,10 @@
 #   4. libfaiss_c.a: the C API .cpp files of that source package compiled against the
 #      installed libfaiss.a (Debian ships only the headers), plus FAISS's own
 #      distances_simd.cpp rebuilt with AVX2/FMA (linked only into the AVX2 binary).
-# Nothing of FAISS's source is committed: it is fetched into $BUILD/faiss-src.
+#   5. cJSON's source (`apt-get source cjson`, the version of the installed libcjson):
+#      $BUILD/cjson/cJSON.c, compiled by the Makefile into the asan and fuzz variants
+#      so the sanitizers see inside the JSON parser (the release build links -lcjson).
+# Nothing of FAISS's or cJSON's source is committed: it is fetched under $BUILD.
 set -eu
 
 BUILD=${1:-build}/deps
@@ -82,6 +85,24 @@ if [ -z "${LESIOND_NO_BROWSER:-}" ] && [ -f "$E2E/package.json" ] &&
 	else
 		(cd "$E2E" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund)
 	fi
+fi
+
+# cJSON's own source for the sanitizer builds: the installed version, Debian's patches
+CJ="$BUILD/cjson"
+if ! [ -f "$CJ/cJSON.c" ] || ! [ -f "$CJ/version" ] ||
+	[ "$(cat "$CJ/version")" != "$(dpkg-query -W -f='${Version}' libcjson-dev)" ]; then
+	echo "deps: fetching Debian's cjson source package"
+	tmp="$BUILD/cjson-src"
+	rm -rf "$tmp" && mkdir -p "$tmp"
+	(cd "$tmp" && apt-get source -qq "cjson=$(dpkg-query -W -f='${Version}' libcjson-dev)" \
+		>/dev/null 2>&1) || (cd "$tmp" && apt-get source cjson)
+	top=$(ls -d "$tmp"/cjson-*/ | head -n 1)
+	[ -f "$top/cJSON.c" ] || { echo "deps: no cJSON.c in $tmp" >&2; exit 1; }
+	rm -rf "$CJ.tmp" && mkdir -p "$CJ.tmp"
+	cp "$top/cJSON.c" "$top/cJSON.h" "$top/LICENSE" "$CJ.tmp/"
+	dpkg-query -W -f='${Version}' libcjson-dev > "$CJ.tmp/version"
+	rm -rf "$CJ" "$tmp" && mv "$CJ.tmp" "$CJ"
+	echo "deps: cJSON source $(cat "$CJ/version") in $CJ"
 fi
 
 LIB="$BUILD/libfaiss_c.a"

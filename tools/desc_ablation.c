@@ -50,7 +50,7 @@ static void evaluate(const struct cfg *c, const float *raw, const struct desc_st
 		for (k = 0; k < desc_components[c->drop].dim; k++)
 			st.std[desc_components[c->drop].off + k] = 0;	/* z = 0: no contribution */
 	for (i = 0; i < n; i++) {
-		if (ok[i] != DESC_OK || desc_finish(raw + i * DESC_RAW_DIM, &st, c->w,
+		if (ok[i] != LSD_OK || desc_finish(raw + i * DESC_RAW_DIM, &st, c->w,
 						    vec + i * DESC_DIM) != 0)
 			memset(vec + i * DESC_DIM, 0, DESC_DIM * sizeof(float));
 	}
@@ -123,9 +123,9 @@ int main(int argc, char **argv)
 		      err) != 0)
 		goto fail;
 	for (i = 0; i < n; i++) {
-		if (ok[i] == DESC_ENOIMG && ++missing <= 5)
+		if (ok[i] == LSD_ENOTFOUND && ++missing <= 5)
 			fprintf(stderr, "no images: lesion %zu: %s\n", i + 1, errs + i * LSD_ERRLEN);
-		if (ok[i] == DESC_ERR && ++failed <= 5)
+		if (ok[i] == LSD_EFAIL && ++failed <= 5)
 			fprintf(stderr, "failed: lesion %zu: %s\n", i + 1, errs + i * LSD_ERRLEN);
 	}
 	printf("%zu lesions, %zu without images, %zu failed; %.1f descriptors/s (2 threads)\n",

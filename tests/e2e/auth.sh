@@ -45,8 +45,9 @@ stop_server
 
 # rate limit: burst 5, then 429 with Retry-After
 cat > "$T_DIR/rate.conf" <<CONF
-# one request a second after a burst of five
-rate_limit = 1
+# one request every five seconds after a burst of five (slow enough that the seven
+# requests below fit before a refill even on a loaded machine)
+rate_limit = 0.2
 rate_burst = 5
 CONF
 start_server --config "$T_DIR/rate.conf" || { echo "RESULT 0 1"; exit 1; }

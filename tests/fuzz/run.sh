@@ -19,13 +19,14 @@ SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 LIBS="build/deps/libfaiss_c.a -lfaiss -lopenblas -lmicrohttpd -lpng -lz -lcjson -lsqlite3
       -lm -lpthread -lgomp"
 CFLAGS="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g -fno-omit-frame-pointer
-	-Wall -Wextra -Werror -Iinclude"
+	-Wall -Wextra -Werror -Iinclude -Iserver"
 
 # name, source, extra flags
 TARGETS="dlcsv:fuzz_dlcsv.c:
 json:fuzz_json.c:
 query:fuzz_query.c:
 search:fuzz_search.c:
+vectors:fuzz_vectors.c:
 npy:fuzz_vecfile.c:-DFUZZ_NPY
 fvecs:fuzz_vecfile.c:-DFUZZ_FVECS
 ids:fuzz_vecfile.c:-DFUZZ_IDS

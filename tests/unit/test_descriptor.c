@@ -138,7 +138,7 @@ static void test_regions(void)
 	int r = comp_off("ring_stats"), rh = comp_off("ring_hist");
 
 	write_slice("000001_01_01", 10, paint_regions);
-	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), DESC_OK);
+	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), LSD_OK);
 	for (y = 0; y < H; y++)
 		for (x = 0; x < W; x++)
 			if (d2(x, y) <= R * R) {
@@ -196,8 +196,8 @@ static void test_edge_radial(void)
 
 	write_slice("000002_01_01", 10, paint_disc);
 	write_slice("000003_01_01", 10, paint_ramp);
-	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), DESC_OK);
-	CHECK_EQ_INT(desc_raw(&l2, desc_slice_files, root, raw2, err), DESC_OK);
+	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), LSD_OK);
+	CHECK_EQ_INT(desc_raw(&l2, desc_slice_files, root, raw2, err), LSD_OK);
 	/* samples 1.5 mm either side of the boundary: all of the 120 HU step over 3 mm;
 	 * and 5 mm either side: the same 120 HU */
 	CHECK_NEAR(raw[e + 0], 120.0 / 3.0, 1e-3);
@@ -243,7 +243,7 @@ static void check_interp(const char *series, double interval)
 	double prev = f_lin(20 - 2.0 / interval), next = f_lin(20 + 2.0 / interval);
 	int sp = comp_off("slice_profile");
 
-	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), DESC_OK);
+	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), LSD_OK);
 	CHECK_NEAR(raw[comp_off("ellipse_stats")], f_slice(20), 1e-3);
 	CHECK_NEAR(raw[sp], (prev + next) / 2 - f_slice(20), 1e-3);
 	CHECK_NEAR(raw[sp + 1], fabs(next - prev) / 2, 1e-3);
@@ -268,12 +268,12 @@ static void test_interpolation(void)
 	snprintf(path, sizeof(path), "%s/%s/022.png", root, series);
 	CHECK(unlink(path) == 0);
 	l = mk_lesion(series, 20, CX, CY, 8, 0.8, 1.0);
-	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), DESC_OK);
+	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), LSD_OK);
 	CHECK_NEAR(raw[comp_off("slice_profile")], (f_slice(18) + f_slice(21)) / 2 - f_slice(20),
 		   1e-3);
 	/* slice_range ends at the key slice: the next slice is the key slice itself */
 	l.slice_range[1] = 20;
-	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), DESC_OK);
+	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), LSD_OK);
 	CHECK_NEAR(raw[comp_off("slice_profile") + 1], (f_slice(20) - f_slice(18)) / 2, 1e-3);
 }
 
@@ -287,7 +287,7 @@ static void test_loc_size(void)
 
 	l.diam_mm[0] = 31.5;
 	l.diam_mm[1] = 12.25;
-	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), DESC_OK);
+	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), LSD_OK);
 	CHECK_NEAR(raw[DESC_LOC_OFF + 0], 0.3, 1e-6);
 	CHECK_NEAR(raw[DESC_LOC_OFF + 1], 0.6, 1e-6);
 	CHECK_NEAR(raw[DESC_LOC_OFF + 2], 0.45, 1e-6);
@@ -318,7 +318,7 @@ static void test_border(void)
 	int ch = comp_off("context_hist"), c = comp_off("context_stats");
 
 	write_slice("000005_01_01", 10, paint_50);
-	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), DESC_OK);
+	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), LSD_OK);
 	CHECK_NEAR(raw[ch + 0], 1 - inside, 1e-6);	/* < -900 HU: air */
 	CHECK_NEAR(raw[ch + 9], inside, 1e-6);	/* [50, 70) */
 	CHECK_NEAR(raw[c], inside * 50 + (1 - inside) * -1000, 1e-2);
@@ -347,7 +347,7 @@ static void test_hog(void)
 	double horiz = 0, tot = 0;
 
 	write_slice("000006_01_01", 10, paint_stripes);
-	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), DESC_OK);
+	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), LSD_OK);
 	/* orientation 0 (or 180) degrees lies between bins 7 and 0 (centres +-11.25 deg) */
 	for (c = 0; c < DESC_HOG_CELLS; c++) {
 		horiz += raw[hb + c * DESC_HOG_BINS] * raw[hb + c * DESC_HOG_BINS] +
@@ -371,7 +371,7 @@ static void test_missing(void)
 	FILE *f;
 
 	raw[0] = 1;
-	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), DESC_ENOIMG);
+	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), LSD_ENOTFOUND);
 	CHECK(raw[0] == 0 && raw[DESC_LOC_OFF] == 0);
 	/* exists but is not a PNG: an error, not "missing" */
 	snprintf(path, sizeof(path), "%s/000098_01_01", root);
@@ -384,11 +384,11 @@ static void test_missing(void)
 		fclose(f);
 	}
 	l = mk_lesion("000098_01_01", 10, CX, CY, R, 1.0, 5.0);
-	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), DESC_ERR);
+	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), LSD_EFAIL);
 	/* bad spacing */
 	l = mk_lesion("000002_01_01", 10, CX, CY, R, 1.0, 5.0);
 	l.spacing[0] = 0;
-	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), DESC_ERR);
+	CHECK_EQ_INT(desc_raw(&l, desc_slice_files, root, raw, err), LSD_EFAIL);
 }
 
 /* ---- standardisation, weights, L2 ---- */
@@ -498,7 +498,7 @@ static void test_bulk_determinism(void)
 			       NULL, err), 0);
 	CHECK_EQ_INT(progress_calls, 5);
 	CHECK_EQ_INT(progress_last, 5);
-	CHECK_EQ_INT(st[2], DESC_ENOIMG);
+	CHECK_EQ_INT(st[2], LSD_ENOTFOUND);
 	CHECK(strstr(errs + 2 * LSD_ERRLEN, "000099_01_01") != NULL);
 	for (i = 0; i < 5; i++) {
 		int rc = desc_raw(&ls[i], desc_slice_files, root, one, err);

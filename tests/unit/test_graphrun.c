@@ -1,4 +1,4 @@
-/* test_graphrun.c - the lesion graph over a store: store_graph_rebuild with and without
+/* test_graphrun.c - the lesion graph over a store: graphrun_rebuild with and without
  * a space's vectors as embedding evidence (a lesion without a vector falls back to
  * location), the header-driven truth file, and graphrun_eval's scores and calibration
  * on a hand-built patient. Expected links and scores are worked out in the comments. */
@@ -100,7 +100,7 @@ static void test_rebuild_with_space(void)
 	struct space *sp = NULL;
 	struct space_def def;
 	struct graph_params p;
-	struct store_graph_stats s;
+	struct graphrun_stats s;
 	struct graph_edge *e = NULL;
 	size_t ne = 0, added, same;
 	static const int64_t vid[4] = { 1, 2, 3, 4 };
@@ -130,14 +130,14 @@ static void test_rebuild_with_space(void)
 	p.w_embed = 0.1;
 	p.threshold = 0.1;
 	/* no space: location decides, A-X */
-	CHECK_EQ_INT(store_graph_rebuild(st, 1, &p, NULL, &s, err), 0);
+	CHECK_EQ_INT(graphrun_rebuild(st, 1, &p, NULL, &s, err), 0);
 	CHECK_EQ_INT(s.with_vec, 0);
 	CHECK_EQ_INT(store_graph_edges(st, 1, &e, &ne, err), 0);
 	CHECK(ne == 1 && has_edge(e, ne, 1, 3));
 	free(e);
 	e = NULL;
 	/* with the space: B-X, d_embed 0 recorded */
-	CHECK_EQ_INT(store_graph_rebuild(st, 1, &p, sp, &s, err), 0);
+	CHECK_EQ_INT(graphrun_rebuild(st, 1, &p, sp, &s, err), 0);
 	CHECK_EQ_INT(s.with_vec, 3);
 	CHECK_EQ_INT(store_graph_edges(st, 1, &e, &ne, err), 0);
 	CHECK(ne == 1 && has_edge(e, ne, 2, 3));
@@ -148,7 +148,7 @@ static void test_rebuild_with_space(void)
 	free(e);
 	e = NULL;
 	/* patient 2: Q has no vector, the link is made on location, d_embed NULL */
-	CHECK_EQ_INT(store_graph_rebuild(st, 2, &p, sp, &s, err), 0);
+	CHECK_EQ_INT(graphrun_rebuild(st, 2, &p, sp, &s, err), 0);
 	CHECK_EQ_INT(s.with_vec, 1);
 	CHECK_EQ_INT(store_graph_edges(st, 2, &e, &ne, err), 0);
 	CHECK(ne == 1 && has_edge(e, ne, 4, 5));

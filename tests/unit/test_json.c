@@ -2,6 +2,7 @@
  * UTF-8 validation, the route table matcher and filter parsing. */
 #include "apijson.h"
 #include "http.h"
+#include "routes.h"
 #include "json.h"
 #include "unit.h"
 
@@ -80,7 +81,7 @@ static void test_routes(void)
 	rt = routes_match("/v1/lesions/", HTTP_GET, &allow, &r);
 	CHECK(rt == NULL);
 	rt = routes_match("/v1/lesions", HTTP_POST, &allow, &r);
-	CHECK(rt && rt->body == BODY_BULK && rt->write);
+	CHECK(rt && rt->body == BODY_BULK && (rt->access & ROUTE_WRITE));
 }
 
 static void test_filters(void)

@@ -242,7 +242,7 @@ static void test_model_row(void)
 	CHECK_NEAR(g.train_seconds, 2.5, 0);
 	store_model_release(&g);
 	store_model_release(&g);	/* twice: a no-op */
-	CHECK_EQ_INT(store_model_get(e.st, "nope", &g, err), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_model_get(e.st, "nope", &g, err), LSD_ENOTFOUND);
 	CHECK_EQ_INT(store_model_names_from(e.st, "src", names, 4, &n, err), 0);
 	CHECK_EQ_INT(n, 2);
 	CHECK_STR(names[0], "a");

@@ -4,6 +4,7 @@
  * resolves. Fails on any route the description lacks. */
 #include "handlers.h"
 #include "http.h"
+#include "routes.h"
 #include "json.h"
 #include "unit.h"
 

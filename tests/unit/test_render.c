@@ -129,24 +129,24 @@ static void test_window_parse(void)
 	size_t i;
 
 	for (i = 0; i < LSD_ARRAY_LEN(ok); i++) {
-		CHECK_EQ_INT(render_window_parse(ok[i].s, &l, &lo, &hi, err), RENDER_OK);
+		CHECK_EQ_INT(render_window_parse(ok[i].s, &l, &lo, &hi, err), LSD_OK);
 		CHECK_NEAR(lo, ok[i].lo, 1e-9);
 		CHECK_NEAR(hi, ok[i].hi, 1e-9);
 	}
-	CHECK_EQ_INT(render_window_parse(NULL, &l, &lo, &hi, err), RENDER_OK);	/* default */
+	CHECK_EQ_INT(render_window_parse(NULL, &l, &lo, &hi, err), LSD_OK);	/* default */
 	CHECK_NEAR(lo, -175, 0);
-	CHECK_EQ_INT(render_window_parse("", &l, &lo, &hi, err), RENDER_OK);
-	CHECK_EQ_INT(render_window_parse("abdomen", &l, &lo, &hi, err), RENDER_EINVAL);
+	CHECK_EQ_INT(render_window_parse("", &l, &lo, &hi, err), LSD_OK);
+	CHECK_EQ_INT(render_window_parse("abdomen", &l, &lo, &hi, err), LSD_EINVAL);
 	CHECK(strstr(err, "preset") != NULL);
-	CHECK_EQ_INT(render_window_parse("100,-100", &l, &lo, &hi, err), RENDER_EINVAL);
-	CHECK_EQ_INT(render_window_parse("5,5", &l, &lo, &hi, err), RENDER_EINVAL);
-	CHECK_EQ_INT(render_window_parse("1,abc", &l, &lo, &hi, err), RENDER_EMALFORMED);
-	CHECK_EQ_INT(render_window_parse("1,2,3", &l, &lo, &hi, err), RENDER_EMALFORMED);
-	CHECK_EQ_INT(render_window_parse(",", &l, &lo, &hi, err), RENDER_EMALFORMED);
-	CHECK_EQ_INT(render_window_parse("nan,1", &l, &lo, &hi, err), RENDER_EMALFORMED);
-	CHECK_EQ_INT(render_window_parse("dicom", NULL, &lo, &hi, err), RENDER_EINVAL);
+	CHECK_EQ_INT(render_window_parse("100,-100", &l, &lo, &hi, err), LSD_EINVAL);
+	CHECK_EQ_INT(render_window_parse("5,5", &l, &lo, &hi, err), LSD_EINVAL);
+	CHECK_EQ_INT(render_window_parse("1,abc", &l, &lo, &hi, err), LSD_EMALFORMED);
+	CHECK_EQ_INT(render_window_parse("1,2,3", &l, &lo, &hi, err), LSD_EMALFORMED);
+	CHECK_EQ_INT(render_window_parse(",", &l, &lo, &hi, err), LSD_EMALFORMED);
+	CHECK_EQ_INT(render_window_parse("nan,1", &l, &lo, &hi, err), LSD_EMALFORMED);
+	CHECK_EQ_INT(render_window_parse("dicom", NULL, &lo, &hi, err), LSD_EINVAL);
 	l.window[0] = l.window[1] = 0;
-	CHECK_EQ_INT(render_window_parse("dicom", &l, &lo, &hi, err), RENDER_EINVAL);
+	CHECK_EQ_INT(render_window_parse("dicom", &l, &lo, &hi, err), LSD_EINVAL);
 }
 
 static void test_params_parse(void)
@@ -161,20 +161,20 @@ static void test_params_parse(void)
 	CHECK_NEAR(p.fov_mm, 80.5, 0);
 	CHECK_EQ_INT(p.overlay, RENDER_OVERLAY_RECIST);
 	CHECK_EQ_INT(p.slice_offset, -2);
-	CHECK_EQ_INT(render_params_parse("1025", NULL, NULL, NULL, NULL, &p, err), RENDER_EINVAL);
-	CHECK_EQ_INT(render_params_parse("0", NULL, NULL, NULL, NULL, &p, err), RENDER_EINVAL);
+	CHECK_EQ_INT(render_params_parse("1025", NULL, NULL, NULL, NULL, &p, err), LSD_EINVAL);
+	CHECK_EQ_INT(render_params_parse("0", NULL, NULL, NULL, NULL, &p, err), LSD_EINVAL);
 	CHECK_EQ_INT(render_params_parse("12x", NULL, NULL, NULL, NULL, &p, err),
-		     RENDER_EMALFORMED);
-	CHECK_EQ_INT(render_params_parse(NULL, "0", NULL, NULL, NULL, &p, err), RENDER_EINVAL);
+		     LSD_EMALFORMED);
+	CHECK_EQ_INT(render_params_parse(NULL, "0", NULL, NULL, NULL, &p, err), LSD_EINVAL);
 	CHECK_EQ_INT(render_params_parse(NULL, NULL, "circle", NULL, NULL, &p, err),
-		     RENDER_EINVAL);
+		     LSD_EINVAL);
 	CHECK_EQ_INT(render_params_parse(NULL, NULL, NULL, "one", NULL, &p, err),
-		     RENDER_EMALFORMED);
+		     LSD_EMALFORMED);
 	render_params_init(&p, 1);
 	CHECK_EQ_INT(render_params_parse(NULL, NULL, NULL, NULL, "png16", &p, err), 0);
 	CHECK_EQ_INT(p.format, RENDER_FMT_PNG16);
-	CHECK_EQ_INT(render_params_parse(NULL, NULL, "bbox", NULL, NULL, &p, err), RENDER_EINVAL);
-	CHECK_EQ_INT(render_params_parse(NULL, NULL, NULL, NULL, "jpeg", &p, err), RENDER_EINVAL);
+	CHECK_EQ_INT(render_params_parse(NULL, NULL, "bbox", NULL, NULL, &p, err), LSD_EINVAL);
+	CHECK_EQ_INT(render_params_parse(NULL, NULL, NULL, NULL, "jpeg", &p, err), LSD_EINVAL);
 }
 
 static void test_default_fov(void)
@@ -508,8 +508,8 @@ static void test_slice_path(void)
 	CHECK_STR(out, "000001_01_01/103.png");
 	CHECK_EQ_INT(render_slice_path(&l, 6, out, sizeof(out), err), 0);
 	CHECK_STR(out, "000001_01_01/115.png");
-	CHECK_EQ_INT(render_slice_path(&l, 7, out, sizeof(out), err), RENDER_ENOENT);
-	CHECK_EQ_INT(render_slice_path(&l, -7, out, sizeof(out), err), RENDER_ENOENT);
+	CHECK_EQ_INT(render_slice_path(&l, 7, out, sizeof(out), err), LSD_ENOTFOUND);
+	CHECK_EQ_INT(render_slice_path(&l, -7, out, sizeof(out), err), LSD_ENOTFOUND);
 	l.key_slice = 5;
 	l.slice_range[0] = 1;
 	l.slice_range[1] = 9;

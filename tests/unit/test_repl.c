@@ -9,6 +9,7 @@
  * applied twice. */
 #include "dlcsv.h"
 #include "graph.h"
+#include "graphrun.h"
 #include "store.h"
 #include "store_repl.h"
 #include "store_vec.h"
@@ -163,7 +164,7 @@ static void rebuild_graph(struct store *st, int64_t patient)
 	char err[LSD_ERRLEN];
 
 	graph_params_default(&gp);
-	CHECK_EQ_INT(store_graph_rebuild(st, patient, &gp, NULL, NULL, err), 0);
+	CHECK_EQ_INT(graphrun_rebuild(st, patient, &gp, NULL, NULL, err), 0);
 }
 
 static size_t nedges(struct store *st)

@@ -94,11 +94,11 @@ static void test_path_check(void)
 	for (i = 0; i < LSD_ARRAY_LEN(bad); i++) {
 		int rc = slicecache_path_check(bad[i], strlen(bad[i]), err);
 
-		if (rc != SLICECACHE_EBADPATH)
+		if (rc != LSD_EMALFORMED)
 			fprintf(stderr, "  accepted '%s'\n", bad[i]);
-		CHECK_EQ_INT(rc, SLICECACHE_EBADPATH);
+		CHECK_EQ_INT(rc, LSD_EMALFORMED);
 	}
-	CHECK_EQ_INT(slicecache_path_check("a.png\0../../x", 13, err), SLICECACHE_EBADPATH);
+	CHECK_EQ_INT(slicecache_path_check("a.png\0../../x", 13, err), LSD_EMALFORMED);
 	CHECK_EQ_INT(slicecache_path_check("000001_01_01/109.png", 20, err), 0);
 	CHECK_EQ_INT(slicecache_path_check("a/..b/c..d/.e.png", 17, err), 0);
 }
@@ -116,22 +116,22 @@ static void test_resolve(void)
 	CHECK(strstr(out, "/Images_png/000001_01_01/001.png") != NULL);
 	CHECK_EQ_INT(slicecache_resolve(c, "000001_01_01/good.png", out, sizeof(out), err), 0);
 	CHECK_EQ_INT(slicecache_resolve(c, "000001_01_01/evil.png", out, sizeof(out), err),
-		     SLICECACHE_EBADPATH);
+		     LSD_EMALFORMED);
 	CHECK_EQ_INT(slicecache_resolve(c, "evil_dir/x.png", out, sizeof(out), err),
-		     SLICECACHE_EBADPATH);
+		     LSD_EMALFORMED);
 	CHECK_EQ_INT(slicecache_resolve(c, "000001_01_01/999.png", out, sizeof(out), err),
-		     SLICECACHE_ENOENT);
+		     LSD_ENOTFOUND);
 	CHECK_EQ_INT(slicecache_resolve(c, "../secret/x.png", out, sizeof(out), err),
-		     SLICECACHE_EBADPATH);
+		     LSD_EMALFORMED);
 	/* and through get */
-	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/evil.png", &h, err), SLICECACHE_EBADPATH);
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/evil.png", &h, err), LSD_EMALFORMED);
 	CHECK(h.s == NULL);
-	CHECK_EQ_INT(slicecache_get(c, "evil_dir/x.png", &h, err), SLICECACHE_EBADPATH);
-	CHECK_EQ_INT(slicecache_get(c, "/etc/passwd", &h, err), SLICECACHE_EBADPATH);
-	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/999.png", &h, err), SLICECACHE_ENOENT);
-	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/corrupt.png", &h, err), SLICECACHE_EIMAGE);
+	CHECK_EQ_INT(slicecache_get(c, "evil_dir/x.png", &h, err), LSD_EMALFORMED);
+	CHECK_EQ_INT(slicecache_get(c, "/etc/passwd", &h, err), LSD_EMALFORMED);
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/999.png", &h, err), LSD_ENOTFOUND);
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/corrupt.png", &h, err), LSD_EIMAGE);
 	CHECK(strstr(err, "corrupt.png") != NULL);
-	CHECK_EQ_INT(slicecache_get(c, "000001_01_01", &h, err), SLICECACHE_ENOENT); /* a dir */
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01", &h, err), LSD_ENOTFOUND); /* a dir */
 	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/good.png", &h, err), 0);
 	CHECK(slice_is(h.s, 1));
 	slicecache_release(c, &h);

@@ -343,7 +343,7 @@ static void test_subset_and_get(void)
 	CHECK_EQ_INT(space_get_vector(sp, 42, v), 0);
 	vec_of(42, R.d, 3, q);
 	CHECK(!memcmp(v, q, sizeof(float) * (size_t)R.d));
-	CHECK_EQ_INT(space_get_vector(sp, 4242, v), SPACE_NOTFOUND);
+	CHECK_EQ_INT(space_get_vector(sp, 4242, v), LSD_ENOTFOUND);
 	/* refused inputs: NaN, zero id, duplicate id in a batch, bad k */
 	{
 		int64_t two[2] = {7, 7}, zero = 0, one = 3;

@@ -151,8 +151,8 @@ static void test_delete_filter_page(void)
 	CHECK_EQ_INT(store_open(dbpath, &st, err), 0);
 	CHECK_EQ_INT(store_lesion_insert(st, v, n, &added, &same, err), 0);
 	CHECK_EQ_INT(store_lesion_delete(st, 3, err), 0);
-	CHECK_EQ_INT(store_lesion_get(st, 3, &page[0], err), STORE_NOTFOUND);
-	CHECK_EQ_INT(store_lesion_delete(st, 3, err), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_lesion_get(st, 3, &page[0], err), LSD_ENOTFOUND);
+	CHECK_EQ_INT(store_lesion_delete(st, 3, err), LSD_ENOTFOUND);
 	/* lung lesions of the val split, counted independently from the rows */
 	store_filter_init(&f);
 	f.type_mask = 1u << 5;

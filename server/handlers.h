@@ -36,11 +36,10 @@ int h_images_need(struct app *app, struct reply *rp);
 void h_images_stop(struct app *app);	/* after the HTTP server has stopped */
 /* One lesion's patch for composed pictures (h_sheets.c), through the same slice cache
  * and renderer as patch.png: the strong ETag of the patch (without decoding) and its
- * pixels (render_patch_pixels: *chan 1, 3 or 2, malloc'd *px). Both return a render.h /
- * slicecache.h status with err (RENDER_ENOENT when no image root is configured). */
+ * pixels (render_patch_pixels: *chan 1, 3 or 2, malloc'd *px). Both return an
+ * lsd_status with err (LSD_ENOTFOUND when no image root is configured). */
 struct lesion;
 struct render_params;
-int h_images_status(int rc);	/* the one map from render/slicecache status to HTTP */
 int h_images_patch_etag(struct app *app, const struct lesion *l, const struct render_params *p,
 			char *etag /* OUT: RENDER_ETAG_LEN */, char *err);
 int h_images_patch_pixels(struct app *app, const struct lesion *l, const struct render_params *p,
@@ -79,16 +78,28 @@ void h_lesion_track(const struct request *r, struct reply *rp);
 void h_similar_png(const struct request *r, struct reply *rp);
 void h_patient_graph_png(const struct request *r, struct reply *rp);
 
-/* Hooks other modules set at start (NULL = none): lesions added / deleted through the
- * API, extra /metrics lines, extra /v1/stats "spaces" entries. */
+/* h_events.c: what the daemon does when lesions are added or deleted through the API,
+ * and what /metrics and /v1/stats add beyond the request counters, each in one fixed
+ * order written in one place (instead of hook pointers chained at start-up). */
 struct app;
 struct lesion;
-extern void (*h_lesions_added)(struct app *app, const struct lesion *l, size_t n);
-extern void (*h_lesion_deleted)(struct app *app, const struct lesion *l);
-extern void (*h_metrics_extra)(struct app *app, struct sb *b);
-extern void (*h_stats_extra)(struct app *app, struct sb *b);
+void h_events_lesions_added(struct app *app, const struct lesion *l, size_t n);
+void h_events_lesion_deleted(struct app *app, const struct lesion *l);
+void h_events_metrics(struct app *app, struct sb *b);
+void h_events_stats_spaces(struct app *app, struct sb *b);
+/* What each resource does for those events, and its /metrics lines and /v1/stats
+ * entries; h_events.c calls them, in its order. Each is a no-op
+ * until its module has started (h_spaces_start, h_images_start). */
+struct app;
+struct lesion;
+void h_spaces_lesions_added(struct app *app, const struct lesion *l, size_t n);
+void h_spaces_lesion_deleted(struct app *app, const struct lesion *l);
+void h_spaces_metrics(struct app *app, struct sb *b);
+void h_spaces_stats(struct app *app, struct sb *b);	/* the /v1/stats "spaces" entries */
+void h_images_metrics(struct app *app, struct sb *b);
 
-/* h_graph.c: the graph's hooks (serve installs them) and its settings from the config. */
+/* h_graph.c: keeping each patient's graph current (called from h_events.c) and the graph's
+ * settings from the config. */
 struct config;
 struct graph_params;
 void h_graph_lesions_added(struct app *app, const struct lesion *l, size_t n);

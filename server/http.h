@@ -1,8 +1,8 @@
 /* http.h - what a request handler sees: a plain request struct in, a reply struct out.
  *
  * server/http.c (the only user of libmicrohttpd) turns each HTTP request into a
- * struct request, finds the route (server/routes.c: a static table of method, pattern,
- * handler), calls the handler and sends the struct reply. Handlers never see MHD, so
+ * struct request, finds the route (routes.h: a static table of method, pattern,
+ * handler), calls the handler and sends the struct reply (reply.c fills it). Handlers never see MHD, so
  * they can be unit-tested without a socket. Bodies are buffered up to the route's limit
  * (413 while receiving beyond it). Handlers run on MHD's worker threads, concurrently.
  */
@@ -71,6 +71,13 @@ struct reply {
 
 /* Value of a query parameter (the last one if repeated), or NULL. */
 const char *req_query(const struct request *r, const char *key);
+/* The raw request target (path and query, before percent-decoding): 0, or -1 with why
+ * when it holds a control byte (0x00-0x1f, 0x7f), raw or percent-encoded, which would
+ * end or change a decoded path segment or query value. Every request is refused with
+ * 400 on it before routing (http.c). */
+int req_uri_check(const char *uri, char *why, size_t n);
+/* 1 when the request's If-None-Match names etag (or is "*"): answer 304. */
+int req_etag_matches(const struct request *r, const char *etag);
 
 /* Fill the reply. Each returns 0; on allocation failure they fall back to a static 500. */
 int reply_json(struct reply *rp, int status, struct sb *b);	/* takes b's bytes */
@@ -78,29 +85,7 @@ int reply_bytes(struct reply *rp, int status, const char *ctype, void *body, siz
 /* application/problem+json (RFC 9457) with status, title (from the status), detail. */
 int reply_problem(struct reply *rp, int status, const char *fmt, ...) LSD_PRINTF(3, 4);
 const char *http_status_title(int status);
-
-typedef void (*handler_fn)(const struct request *r, struct reply *rp);
-
-enum body_class { BODY_NONE = 0, BODY_JSON, BODY_BULK };
-#define ROUTE_WRITE 1
-#define ROUTE_ADMIN 2
-
-struct route {
-	unsigned methods;		/* HTTP_GET | HTTP_HEAD ... */
-	const char *pattern;		/* "/v1/lesions/{}/patch.png": {} captures one segment */
-	handler_fn handler;
-	enum body_class body;		/* which size limit applies */
-	int write;			/* ROUTE_WRITE: a write (admin key; refused on a replica);
-					 * ROUTE_ADMIN: a read that needs an admin key */
-	const char *name;		/* route label for logs and metrics */
-};
-
-extern const struct route routes[];
-extern const size_t routes_count;
-
-/* Match a path against the table: the route, or NULL; *allow gets the methods that
- * exist for the path (for 405). Captures go into r->args. */
-const struct route *routes_match(const char *path, enum http_method m, unsigned *allow,
-				 struct request *r);
+/* The one map from the library's status (util.h, enum lsd_status) to an HTTP status. */
+int http_status_of(int lsd_status);
 
 #endif

@@ -7,10 +7,11 @@
 #include "util.h"
 
 struct metrics;
-int metrics_create(int nroutes, struct metrics **out /* OUT */);
+/* nroutes routes, route_name(i) naming route i in the rendered text. */
+int metrics_create(int nroutes, const char *(*route_name)(int i), struct metrics **out /* OUT */);
 void metrics_destroy(struct metrics *m);
 /* route: index into the route table, or -1 for unmatched requests. */
 void metrics_observe(struct metrics *m, int route, int status, uint64_t usec);
-/* Append the request metrics in Prometheus text format; route_name(i) names route i. */
-void metrics_render(struct metrics *m, struct sb *b, const char *(*route_name)(int i));
+/* Append the request metrics in Prometheus text format. */
+void metrics_render(struct metrics *m, struct sb *b);
 #endif

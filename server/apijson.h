@@ -4,13 +4,16 @@
 #ifndef LSD_APIJSON_H
 #define LSD_APIJSON_H
 
+#include "catalog.h"
 #include "http.h"
 #include "json.h"
 #include "lesion.h"
 #include "store.h"
 
 void apijson_lesion(struct sb *b, const struct lesion *l);
-void apijson_lesion_summary(struct sb *b, const struct lesion *l);
+/* The summary of lesion id in search results, from its catalog entry: ids, type, split,
+ * diameters_mm (to 0.1 µm) and normalized_location (to 1e-6). */
+void apijson_lesion_summary(struct sb *b, int64_t id, const struct catalog_entry *e);
 
 /* Filters (API.md): type (names or codes, comma-separated or array), split, patient,
  * study, min_diam_mm, max_diam_mm, gender, min_age, max_age, exclude_noisy.

@@ -1,0 +1,312 @@
+/* space_snap.c - a space's FAISS index snapshotted beside the database and loaded back.
+ *
+ * space_snapshot writes <prefix>.space-<name>.faiss and a .manifest (format, definition,
+ * counts, the vector set's checksum, the index file's size and FNV-1a), each atomically;
+ * space_open_index at start installs the snapshot only if the manifest matches the
+ * space's current vectors and the file its checksum, else rebuilds from the memory copy
+ * (the database's vectors). Called by the daemon at start, every snapshot_every writes
+ * and at shutdown, and by import-vectors. Load: one index file of up to a few GB.
+ */
+#include "space_int.h"
+#include "util.h"
+
+#include <faiss/c_api/MetaIndexes_c.h>
+#include <faiss/c_api/index_io_c.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MANIFEST_MAX 65536
+#define INDEX_FILE_MAX ((size_t)1 << 40)
+#define MANIFEST_FORMAT "lesiond-space-snapshot-1"
+
+int space_snapshot_paths(const char *prefix, const char *name, char *index_path,
+			 char *manifest_path, size_t n)
+{
+	int a = snprintf(index_path, n, "%s.space-%s.faiss", prefix, name);
+	int b = snprintf(manifest_path, n, "%s.space-%s.manifest", prefix, name);
+
+	return (a < 0 || (size_t)a >= n || b < 0 || (size_t)b >= n) ? -1 : 0;
+}
+
+int space_snapshot(struct space *sp, const char *prefix, char *err)
+{
+	char ipath[PATH_MAX], mpath[PATH_MAX], tmp[PATH_MAX + 32];
+	struct sb m;
+	FILE *f = NULL;
+	uint64_t h = 0, size = 0, writes;
+	size_t count, total;
+	int64_t max_id;
+	uint64_t checksum;
+	int rc = -1, fd;
+
+	sb_init(&m, MANIFEST_MAX);
+	if (space_snapshot_paths(prefix, sp->def.name, ipath, mpath, sizeof(ipath)))
+		return errf(err, "snapshot path too long");
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", ipath, (long)getpid());
+	pthread_mutex_lock(&sp->build_mu);
+	f = fopen(tmp, "w+b");
+	if (!f) {
+		errf(err, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	pthread_rwlock_rdlock(&sp->lock);
+	if (!sp->loaded || !sp->index) {
+		pthread_rwlock_unlock(&sp->lock);
+		errf(err, "space %s: no index to snapshot", sp->def.name);
+		goto out;
+	}
+	count = sp->n;
+	total = space_index_total(sp);
+	max_id = sp->max_id;
+	checksum = sp->checksum;
+	writes = sp->writes;
+	sb_addf(&m, "format=%s\nspace=%s\ndim=%d\nmetric=%s\nindex_type=%s\nindex_active=%s\n"
+		"params=%s\ncount=%zu\nindex_total=%zu\nmax_id=%" PRId64 "\nvectors_checksum=%016"
+		PRIx64 "\n", MANIFEST_FORMAT, sp->def.name, sp->def.dim,
+		space_metric_name(sp->def.metric), space_def_type(&sp->def), sp->active,
+		space_def_params(&sp->def), count, total, max_id, checksum);
+	rc = faiss_write_index(sp->index, f);
+	pthread_rwlock_unlock(&sp->lock);
+	if (rc) {
+		rc = -1;
+		space_faiss_errf(err, "write index");
+		goto out;
+	}
+	rc = -1;
+	if (fflush(f) || fsync(fileno(f)) || file_fnv(f, &h, &size)) {
+		errf(err, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = fclose(f);
+	f = NULL;
+	if (fd || rename(tmp, ipath)) {
+		errf(err, "%s: %s", ipath, strerror(errno));
+		goto out;
+	}
+	fsync_dir_of(ipath);
+	sb_addf(&m, "index_bytes=%" PRIu64 "\nindex_fnv1a64=%016" PRIx64 "\n", size, h);
+	if (m.oom) {
+		errf(err, "manifest too long");
+		goto out;
+	}
+	if (file_write_atomic(mpath, m.p, m.len, err))
+		goto out;
+	pthread_rwlock_wrlock(&sp->lock);
+	sp->snap_writes = writes;
+	sp->snap_stale = 0;
+	pthread_rwlock_unlock(&sp->lock);
+	rc = 0;
+out:
+	if (f) {
+		fclose(f);
+		unlink(tmp);
+	}
+	pthread_mutex_unlock(&sp->build_mu);
+	sb_free(&m);
+	return rc;
+}
+
+/* value of key in a key=value manifest, copied into v; NULL if absent */
+static const char *mf_get(const char *text, const char *key, char *v, size_t n)
+{
+	size_t kl = strlen(key);
+	const char *p = text;
+
+	while (p && *p) {
+		const char *eol = strchr(p, '\n');
+		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+
+		if (ll > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+			size_t vl = ll - kl - 1;
+
+			if (vl >= n)
+				return NULL;
+			memcpy(v, p + kl + 1, vl);
+			v[vl] = 0;
+			return v;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return NULL;
+}
+
+static int mf_u64(const char *text, const char *key, int hex, uint64_t *out)
+{
+	char v[64], *end;
+
+	if (!mf_get(text, key, v, sizeof(v)) || !v[0])
+		return -1;
+	errno = 0;
+	*out = strtoull(v, &end, hex ? 16 : 10);
+	return (errno || *end || v[0] == '-') ? -1 : 0;
+}
+
+/* Try the snapshot; 0 = installed, -1 = refused (why says why). Write lock not held. */
+static int try_snapshot(struct space *sp, const char *prefix, char *why)
+{
+	char ipath[PATH_MAX], mpath[PATH_MAX], v[SPACE_PROV_MAX], active[SPACE_TYPE_MAX];
+	char *mtext = NULL, *itext = NULL;
+	size_t mlen = 0, ilen = 0, i, seen_n = 0, row, idn = 0;
+	uint64_t u, bytes, fnv, total;
+	FaissIndex *idx = NULL;
+	FaissIndexIDMap2 *map;
+	FILE *mf = NULL;
+	unsigned char *seen = NULL;
+	int64_t *idm = NULL;
+	int rc = -1, removable;
+	struct stat stt;
+
+	if (space_snapshot_paths(prefix, sp->def.name, ipath, mpath, sizeof(ipath)))
+		return errf(why, "snapshot path too long");
+	if (stat(mpath, &stt) && errno == ENOENT)
+		return errf(why, "no snapshot (%s absent)", mpath);
+	if (!(mtext = file_read(mpath, MANIFEST_MAX, &mlen, why)))
+		goto out;
+	if (!mf_get(mtext, "format", v, sizeof(v)) || strcmp(v, MANIFEST_FORMAT)) {
+		errf(why, "manifest %s is not a lesiond snapshot manifest", mpath);
+		goto out;
+	}
+#define MF_STR(key, want) do { if (!mf_get(mtext, key, v, sizeof(v)) || strcmp(v, want)) { \
+	errf(why, "snapshot %s differs (%s, expected %s)", key, mf_get(mtext, key, v, sizeof(v)) \
+	     ? v : "missing", want); goto out; } } while (0)
+	MF_STR("space", sp->def.name);
+	MF_STR("metric", space_metric_name(sp->def.metric));
+	MF_STR("index_type", space_def_type(&sp->def));
+	/* params (efSearch, nprobe) are search-time settings, applied below: not checked */
+#undef MF_STR
+	if (mf_u64(mtext, "dim", 0, &u) || u != (uint64_t)sp->def.dim) {
+		errf(why, "snapshot dimension differs (expected %d)", sp->def.dim);
+		goto out;
+	}
+	if (!mf_get(mtext, "index_active", v, sizeof(v)) ||
+	    (strcmp(v, space_def_type(&sp->def)) && strcmp(v, "Flat"))) {
+		errf(why, "snapshot index_active is not %s or Flat", space_def_type(&sp->def));
+		goto out;
+	}
+	snprintf(active, sizeof(active), "%.*s", (int)sizeof(active) - 1, v);
+	pthread_rwlock_rdlock(&sp->lock);
+	{
+		uint64_t cnt = 0, mid = 0, cks = 0;
+		int bad = mf_u64(mtext, "count", 0, &cnt) || mf_u64(mtext, "max_id", 0, &mid) ||
+			  mf_u64(mtext, "vectors_checksum", 1, &cks);
+
+		if (bad || cnt != sp->n || mid != (uint64_t)sp->max_id || cks != sp->checksum) {
+			errf(why, "snapshot is of another vector set (%" PRIu64 " vectors, max id %"
+			     PRIu64 "; the database has %zu, max id %" PRId64 "%s)", cnt, mid, sp->n,
+			     sp->max_id, (cnt == sp->n && mid == (uint64_t)sp->max_id) ?
+			     ", different content" : "");
+			pthread_rwlock_unlock(&sp->lock);
+			goto out;
+		}
+	}
+	pthread_rwlock_unlock(&sp->lock);
+	if (mf_u64(mtext, "index_bytes", 0, &bytes) || mf_u64(mtext, "index_fnv1a64", 1, &fnv) ||
+	    mf_u64(mtext, "index_total", 0, &total) || bytes > INDEX_FILE_MAX) {
+		errf(why, "manifest %s incomplete", mpath);
+		goto out;
+	}
+	if (stat(ipath, &stt)) {
+		errf(why, "%s: %s", ipath, strerror(errno));
+		goto out;
+	}
+	if ((uint64_t)stt.st_size != bytes) {
+		errf(why, "index file %s has %lld bytes, manifest says %" PRIu64 " (truncated or replaced)",
+		     ipath, (long long)stt.st_size, bytes);
+		goto out;
+	}
+	if (!(itext = file_read(ipath, (size_t)bytes + 1, &ilen, why)))
+		goto out;
+	if (ilen != bytes || fnv1a64(itext, ilen, 0) != fnv) {
+		errf(why, "index file %s fails its checksum (corrupt or foreign)", ipath);
+		goto out;
+	}
+	if (!(mf = fmemopen(itext, ilen, "rb")) || faiss_read_index(mf, 0, &idx)) {
+		space_faiss_errf(why, "FAISS cannot read the snapshot");
+		goto out;
+	}
+	if (!(map = faiss_IndexIDMap2_cast(idx)) || faiss_Index_d(idx) != sp->def.dim ||
+	    faiss_Index_metric_type(idx) != space_faiss_metric(sp->def.metric) ||
+	    (uint64_t)faiss_Index_ntotal(idx) != total) {
+		errf(why, "snapshot index is not an IndexIDMap2 of %d dims, metric %s, %" PRIu64
+		     " entries", sp->def.dim, space_metric_name(sp->def.metric), total);
+		goto out;
+	}
+	faiss_IndexIDMap2_id_map(map, &idm, &idn);
+	pthread_rwlock_rdlock(&sp->lock);
+	if (idn != total || !(seen = calloc(sp->n + 1, 1))) {
+		pthread_rwlock_unlock(&sp->lock);
+		errf(why, "snapshot id map has %zu ids, expected %" PRIu64, idn, total);
+		goto out;
+	}
+	for (i = 0; i < idn; i++) {
+		if (idm[i] <= 0)
+			break;
+		if (idmap_find(&sp->map, idm[i], &row) && !seen[row]) {
+			seen[row] = 1;
+			seen_n++;
+		}
+	}
+	pthread_rwlock_unlock(&sp->lock);
+	if (i < idn || seen_n != sp->n) {
+		errf(why, "snapshot index holds %zu of the %zu live ids", seen_n, sp->n);
+		goto out;
+	}
+	removable = space_probe_removable(faiss_IndexIDMap2_sub_index(map));
+	if (strcmp(active, "Flat") || !strcmp(space_def_type(&sp->def), "Flat"))
+		if (space_apply_params(idx, space_def_params(&sp->def), why))
+			goto out;
+	pthread_rwlock_wrlock(&sp->lock);
+	faiss_Index_free(sp->index);
+	sp->index = idx;
+	idx = NULL;
+	sp->loaded = 1;
+	sp->removable = removable;
+	snprintf(sp->active, sizeof(sp->active), "%s", active);
+	sp->snap_writes = sp->writes;
+	sp->snap_stale = 0;
+	sp->train_attempt_n = strcmp(active, space_def_type(&sp->def)) ? sp->n : 0;
+	pthread_rwlock_unlock(&sp->lock);
+	errf(why, "loaded snapshot %s (%zu vectors, %" PRIu64 " index entries, %s)", ipath,
+	     seen_n, total, active);
+	rc = 0;
+out:
+	if (mf)
+		fclose(mf);
+	faiss_Index_free(idx);
+	free(seen);
+	free(mtext);
+	free(itext);
+	return rc;
+}
+
+int space_open_index(struct space *sp, const char *prefix, int *how, char *why, char *err)
+{
+	char reason[LSD_ERRLEN] = "no snapshot location";
+	int rc;
+
+	*how = 0;
+	if (prefix) {
+		pthread_mutex_lock(&sp->build_mu);
+		rc = try_snapshot(sp, prefix, reason);
+		pthread_mutex_unlock(&sp->build_mu);
+		if (!rc) {
+			*how = SPACE_OPEN_LOADED;
+			errf(why, "space %s: %s", sp->def.name, reason);
+			return 0;
+		}
+	}
+	if (space_rebuild(sp, err))
+		return -1;
+	*how = SPACE_OPEN_REBUILT;
+	errf(why, "space %s: rebuilt from the database (%zu vectors, %s): %s", sp->def.name, sp->n,
+	     sp->active, reason);
+	return 0;
+}
