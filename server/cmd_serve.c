@@ -133,6 +133,7 @@ int cmd_serve(int argc, char **argv)
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct app app;
+	const struct replica_reload reload = { h_spaces_stop, h_spaces_load };
 	struct httpd *h = NULL;
 	char err[LSD_ERRLEN];
 	struct auth *old_auth[MAX_RELOADS];
@@ -219,7 +220,7 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lesiond serve: spaces: %s\n", err);
 		goto out;
 	}
-	if (app.cfg.replica_of[0] ? replica_start(&app, err) : repl_primary_start(&app, err)) {
+	if (app.cfg.replica_of[0] ? replica_start(&app, &reload, err) : repl_primary_start(&app, err)) {
 		log_msg(LOG_ERROR, "replication: %s", err);
 		fprintf(stderr, "lesiond serve: replication: %s\n", err);
 		goto out;

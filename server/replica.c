@@ -14,7 +14,6 @@
 #include "replica.h"
 #include "backup.h"
 #include "catalog.h"
-#include "handlers.h"
 #include "json.h"
 #include "log.h"
 #include "space.h"
@@ -39,6 +38,7 @@
 
 struct replica {
 	struct app *app;
+	struct replica_reload reload;	/* the space handlers, for a snapshot swap */
 	char url[CONFIG_STR_MAX];
 	char key[CONFIG_STR_MAX];
 	double max_lag;
@@ -532,11 +532,11 @@ static int resnapshot(struct replica *rp)
 	}
 	t0 = now_ms();
 	pthread_rwlock_wrlock(&rp->gate);
-	h_spaces_stop(app);
+	rp->reload.stop(app);
 	store_close(app->st);
 	app->st = NULL;
 	if (swap_in(staged, app->cfg.db, m, err) || store_open(app->cfg.db, &app->st, err) ||
-	    h_spaces_load(app, err)) {
+	    rp->reload.load(app, err)) {
 		/* the old files may be gone: nothing sound to serve until this works */
 		__atomic_store_n(&app->ready, 0, __ATOMIC_RELEASE);
 		pthread_rwlock_unlock(&rp->gate);
@@ -575,7 +575,7 @@ static void *follower(void *arg)
 	return NULL;
 }
 
-int replica_start(struct app *app, char *err)
+int replica_start(struct app *app, const struct replica_reload *reload, char *err)
 {
 	struct replica *rp = calloc(1, sizeof(*rp));
 	pthread_rwlockattr_t at;
@@ -584,6 +584,7 @@ int replica_start(struct app *app, char *err)
 	if (!rp)
 		return errf(err, "out of memory");
 	rp->app = app;
+	rp->reload = *reload;
 	snprintf(rp->url, sizeof(rp->url), "%s", app->cfg.replica_of);
 	snprintf(rp->key, sizeof(rp->key), "%s", app->cfg.replica_key);
 	rp->max_lag = app->cfg.replica_max_lag;

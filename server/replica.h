@@ -22,8 +22,15 @@ struct replica;
  * database that already follows that primary is kept (resume); a missing or empty one
  * gets a verified snapshot; one that holds other data is refused. */
 int replica_bootstrap(const struct config *cfg, char *err);
+/* How a replica swaps its indexes when it installs a new snapshot: stop them before
+ * the files change, load them from the new database after (the daemon's space
+ * handlers; passed in so that the replica does not depend on the handlers). */
+struct replica_reload {
+	void (*stop)(struct app *app);
+	int (*load)(struct app *app, char *err);
+};
 /* After the indexes are loaded: start following (app->replica is set). */
-int replica_start(struct app *app, char *err);
+int replica_start(struct app *app, const struct replica_reload *reload, char *err);
 void replica_stop(struct app *app);
 
 /* The gate around every handler on a replica (no-ops when r is NULL). */

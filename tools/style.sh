@@ -47,11 +47,6 @@ edges=$(for f in index/*.[ch] server/*.[ch] include/*.h; do
 		echo "$m $(module "$h")"
 	done
 done | sort -u)
-# Known, listed edges that close a loop, to be removed (each named on every run):
-#   replica -> handlers: the replica reloads the spaces through h_spaces_load (issue 15)
-ALLOWED="replica handlers"
-echo "$edges" | grep -qx "$ALLOWED" && echo "style: note: include edge '$ALLOWED' closes a loop (allowed, listed in tools/style.sh)"
-edges=$(echo "$edges" | grep -vx "$ALLOWED")
 loop=$(echo "$edges" | tsort 2>&1 >/dev/null | grep -v 'input contains a loop' | sed 's/^tsort: //')
 if [ -n "$loop" ]; then
 	echo "include cycle between modules:" $loop "(each includes the next; the last the first)"
