@@ -372,7 +372,9 @@ static void test_synthetic_and_determinism(void)
 		CHECK(!memcmp(y, y0, sizeof(y)));
 	}
 	((unsigned char *)b1)[50] ^= 1;
-	CHECK(cnn_model_deserialize(b1, l1, &m3, err) != 0 || (cnn_model_free(m3), 0));
+	cnn_model_free(m3);
+	m3 = NULL;
+	CHECK(cnn_model_deserialize(b1, l1, &m3, err) != 0);
 out:
 	for (i = 0; i < NSYN; i++)
 		free(syn_p[i].hu);
@@ -381,6 +383,7 @@ out:
 	free(b3);
 	cnn_model_free(m1);
 	cnn_model_free(m2);
+	cnn_model_free(m3);
 	cnn_model_free(m4);
 }
 
