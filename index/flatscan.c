@@ -9,7 +9,6 @@
 #include "flatscan.h"
 #include "util.h"
 
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
