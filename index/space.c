@@ -14,6 +14,7 @@
 #define _GNU_SOURCE	/* pthread_rwlockattr_setkind_np: writers must not starve under searches */
 #include "space_int.h"
 #include "flatscan.h"
+#include "kheap.h"
 #include "util.h"
 
 #include <faiss/c_api/AutoTune_c.h>
@@ -564,72 +565,12 @@ static float badness(const struct space *sp, const float *q, const float *x)
 	return r;
 }
 
-struct cand {
-	float b;
-	int64_t id;
-};
-
-static int cand_worse(const struct cand *a, const struct cand *b)
-{
-	return a->b > b->b || (a->b == b->b && a->id > b->id);
-}
-
-static int cand_cmp(const void *pa, const void *pb)
-{
-	const struct cand *a = pa, *b = pb;
-
-	if (cand_worse(a, b))
-		return 1;
-	if (cand_worse(b, a))
-		return -1;
-	return 0;
-}
-
-/* max-heap on "worse" of at most k candidates */
-static void heap_push(struct cand *h, size_t *n, size_t k, struct cand c)
-{
-	size_t i, p;
-
-	if (*n == k) {
-		if (!cand_worse(&h[0], &c))
-			return;
-		/* replace root, sift down */
-		i = 0;
-		for (;;) {
-			size_t l = 2 * i + 1, r = l + 1, m = i;
-			const struct cand *cm = &c;
-
-			if (l < k && cand_worse(&h[l], cm)) {
-				m = l;
-				cm = &h[l];
-			}
-			if (r < k && cand_worse(&h[r], cm))
-				m = r;
-			if (m == i)
-				break;
-			h[i] = h[m];
-			i = m;
-		}
-		h[i] = c;
-		return;
-	}
-	i = (*n)++;
-	while (i > 0) {
-		p = (i - 1) / 2;
-		if (!cand_worse(&c, &h[p]))
-			break;
-		h[i] = h[p];
-		i = p;
-	}
-	h[i] = c;
-}
-
-static void emit(const struct space *sp, struct cand *c, size_t nc, int k, float *dist, int64_t *ids)
+static void emit(const struct space *sp, struct kcand *c, size_t nc, int k, float *dist, int64_t *ids)
 {
 	size_t i;
 
 	if (nc > 1)
-		qsort(c, nc, sizeof(*c), cand_cmp);
+		qsort(c, nc, sizeof(*c), kcand_cmp);
 	for (i = 0; i < (size_t)k; i++) {
 		if (i < nc) {
 			ids[i] = c[i].id;
@@ -658,7 +599,7 @@ static int scan_exact(const struct space *sp, const float *q, size_t nq, int k,
 		      const int64_t *subset, size_t n_subset, float *dist, int64_t *ids, char *err)
 {
 	size_t qi, i, nh, row, kk = (size_t)k, d = (size_t)sp->def.dim;
-	struct cand *h = malloc(kk * sizeof(*h));
+	struct kcand *h = malloc(kk * sizeof(*h));
 
 	if (!h)
 		return errf(err, "out of memory");
@@ -668,21 +609,21 @@ static int scan_exact(const struct space *sp, const float *q, size_t nq, int k,
 		nh = 0;
 		if (subset) {
 			for (i = 0; i < n_subset; i++) {
-				struct cand c;
+				struct kcand c;
 
 				if (!idmap_find(&sp->map, subset[i], &row))
 					continue;
 				c.b = badness(sp, qv, row_ptr(sp, row));
 				c.id = subset[i];
-				heap_push(h, &nh, kk, c);
+				kheap_push(h, &nh, kk, c);
 			}
 		} else {
 			for (row = 0; row < sp->n; row++) {
-				struct cand c;
+				struct kcand c;
 
 				c.b = badness(sp, qv, row_ptr(sp, row));
 				c.id = sp->rid[row];
-				heap_push(h, &nh, kk, c);
+				kheap_push(h, &nh, kk, c);
 			}
 		}
 		emit(sp, h, nh, k, dist + qi * kk, ids + qi * kk);
@@ -746,7 +687,7 @@ static int search_flat(struct space *sp, const float *q, size_t nq, int k, float
 	size_t d = (size_t)sp->def.dim, kk = LSD_MIN((size_t)k + FLAT_MARGIN, sp->n);
 	size_t chunk, q0, qi, j, nc;
 	int64_t *rows = NULL;
-	struct cand *c = NULL;
+	struct kcand *c = NULL;
 	int rc = -1;
 
 	chunk = LSD_MAX((size_t)1, LSD_MIN(nq, SEARCH_CELLS / (kk ? kk : 1)));
@@ -792,7 +733,7 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 	size_t d = (size_t)sp->def.dim, total, stale, kk, chunk, q0, qi, j, nc, row;
 	float *fd = NULL;
 	int64_t *fl = NULL;
-	struct cand *c = NULL;
+	struct kcand *c = NULL;
 	int rc = -1;
 
 	if (check_query(sp, q, nq, k, err))
@@ -855,7 +796,7 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 				c[nc].b = badness(sp, qv, row_ptr(sp, row));
 				nc++;
 			}
-			qsort(c, nc, sizeof(*c), cand_cmp);
+			qsort(c, nc, sizeof(*c), kcand_cmp);
 			for (j = 0; j < nc; j++)
 				if (!u || c[u - 1].id != c[j].id)
 					c[u++] = c[j];
