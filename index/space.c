@@ -246,7 +246,7 @@ int space_dim(const struct space *sp)
 
 size_t space_index_total(const struct space *sp)
 {
-	return sp->index ? (size_t)faiss_Index_ntotal(sp->index) : 0;
+	return sp->native ? sp->n : sp->index ? (size_t)faiss_Index_ntotal(sp->index) : 0;
 }
 
 void space_get_info(struct space *sp, struct space_info *o)
@@ -254,7 +254,7 @@ void space_get_info(struct space *sp, struct space_info *o)
 	pthread_rwlock_rdlock(&sp->lock);
 	memset(o, 0, sizeof(*o));
 	o->def = sp->def;
-	snprintf(o->index_active, sizeof(o->index_active), "%s", sp->index ? sp->active : "none");
+	snprintf(o->index_active, sizeof(o->index_active), "%s", sp->index || sp->native ? sp->active : "none");
 	o->count = sp->n;
 	o->index_total = space_index_total(sp);
 	o->stale = o->index_total > sp->n ? o->index_total - sp->n : 0;
@@ -262,7 +262,7 @@ void space_get_info(struct space *sp, struct space_info *o)
 	o->checksum = sp->checksum;
 	o->writes_since_snapshot = sp->writes - sp->snap_writes + (sp->snap_stale ? 1 : 0);
 	o->removable = sp->removable;
-	o->ready = sp->loaded && sp->index != NULL;
+	o->ready = sp->loaded && (sp->index != NULL || sp->native);
 	pthread_rwlock_unlock(&sp->lock);
 }
 
@@ -373,6 +373,7 @@ static void drop_index(struct space *sp)
 {
 	faiss_Index_free(sp->index);
 	sp->index = NULL;
+	sp->native = 0;
 }
 
 static int remove_from_index(FaissIndex *idx, const int64_t *ids, size_t n)
@@ -440,6 +441,81 @@ int space_load_vectors(struct space *sp, const int64_t *ids, const float *vecs, 
 	rc = 0;
 out:
 	pthread_rwlock_unlock(&sp->lock);
+	return rc;
+}
+
+void space_copy_view(struct space *sp, struct space_copy *o)
+{
+	pthread_rwlock_rdlock(&sp->lock);
+	o->n = sp->n;
+	o->dim = sp->def.dim;
+	o->rid = sp->rid;
+	o->vec = sp->vec;
+	o->norm = sp->norm;
+	o->checksum = sp->checksum;
+	o->max_id = sp->max_id;
+}
+
+void space_copy_release(struct space *sp)
+{
+	pthread_rwlock_unlock(&sp->lock);
+}
+
+int space_copy_adopt(struct space *sp, size_t n, int64_t *rid, float *vec, float *norm,
+		     uint64_t checksum, int64_t max_id, char *err)
+{
+	struct idmap m = {0};
+	int64_t mx = 0;
+	size_t i;
+	int rc = -1;
+
+	pthread_rwlock_wrlock(&sp->lock);
+	if (sp->n || n > ROWS_MAX) {
+		errf(err, "space %s: not empty, or %zu rows", sp->def.name, n);
+		goto out;
+	}
+	if (n && idmap_reserve(&m, n)) {
+		errf(err, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (rid[i] <= 0 || idmap_find(&m, rid[i], NULL)) {
+			errf(err, "space %s: row %zu: id %" PRId64 " not positive or repeated",
+			     sp->def.name, i, rid[i]);
+			goto out;
+		}
+		idmap_put(&m, rid[i], i);
+		if (rid[i] > mx)
+			mx = rid[i];
+	}
+	if (mx != max_id) {
+		errf(err, "space %s: max id %" PRId64 ", expected %" PRId64, sp->def.name, mx, max_id);
+		goto out;
+	}
+	idmap_free(&sp->map);
+	free(sp->vec);
+	free(sp->norm);
+	free(sp->rid);
+	sp->map = m;
+	memset(&m, 0, sizeof(m));
+	sp->vec = vec;
+	sp->norm = norm;
+	sp->rid = rid;
+	vec = NULL;
+	norm = NULL;
+	rid = NULL;
+	sp->n = sp->cap = n;
+	sp->checksum = checksum;
+	sp->max_id = max_id;
+	drop_index(sp);
+	sp->loaded = 0;
+	rc = 0;
+out:
+	pthread_rwlock_unlock(&sp->lock);
+	idmap_free(&m);
+	free(vec);
+	free(norm);
+	free(rid);
 	return rc;
 }
 
@@ -743,12 +819,12 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 		errf(err, "space %s: index not loaded yet", sp->def.name);
 		goto out;
 	}
-	if (!sp->index) {	/* dropped after a FAISS failure: exact scan of the copy */
-		rc = scan_exact(sp, q, nq, k, NULL, 0, dist, ids, err);
+	if (sp->native || (sp->index && !strcmp(sp->active, "Flat"))) {
+		rc = search_flat(sp, q, nq, k, dist, ids, err);
 		goto out;
 	}
-	if (!strcmp(sp->active, "Flat")) {
-		rc = search_flat(sp, q, nq, k, dist, ids, err);
+	if (!sp->index) {	/* dropped after a FAISS failure: exact scan of the copy */
+		rc = scan_exact(sp, q, nq, k, NULL, 0, dist, ids, err);
 		goto out;
 	}
 	total = space_index_total(sp);
@@ -872,14 +948,11 @@ static int build_index(const struct space_def *def, const int64_t *rid, const fl
 			ok = faiss_Index_train(sub, (int64_t)ns, sample) == 0;
 		}
 		if (!ok) {	/* too few vectors to train: exact Flat until a later rebuild */
-			faiss_Index_free(sub);
-			sub = NULL;
 			*train_failed = 1;
-			if (faiss_index_factory(&sub, def->dim, "Flat", space_faiss_metric(def->metric))) {
-				space_faiss_errf(err, "index factory");
-				goto out;
-			}
 			snprintf(active, SPACE_TYPE_MAX, "Flat");
+			*removable = 1;
+			rc = 0;	/* *out stays NULL: Flat is native (flatscan over the copy) */
+			goto out;
 		}
 	}
 	*removable = space_probe_removable(sub);
@@ -923,6 +996,19 @@ static int rebuild(struct space *sp, char *err)
 
 	pthread_mutex_lock(&sp->build_mu);
 	pthread_rwlock_wrlock(&sp->lock);
+	if (!strcmp(space_def_type(&sp->def), "Flat")) {
+		/* exact Flat is flatscan over the memory copy: nothing to build or copy */
+		old = sp->index;
+		sp->index = NULL;
+		sp->native = 1;
+		snprintf(sp->active, sizeof(sp->active), "Flat");
+		sp->removable = 1;
+		sp->loaded = 1;
+		sp->train_attempt_n = 0;
+		pthread_rwlock_unlock(&sp->lock);
+		rc = 0;
+		goto out;
+	}
 	n = sp->n;
 	if (n) {
 		vec = malloc(n * d * sizeof(float));
@@ -950,7 +1036,7 @@ static int rebuild(struct space *sp, char *err)
 		goto out_journal;
 	}
 	/* replay the writes made meanwhile: take the ids out, put the live ones back */
-	if (sp->jn) {
+	if (sp->jn && idx) {
 		touched = malloc(sp->jn * sizeof(*touched));
 		live = malloc(sp->jn * sizeof(*live));
 		lvec = malloc(sp->jn * d * sizeof(float));
@@ -981,6 +1067,7 @@ static int rebuild(struct space *sp, char *err)
 	}
 	old = sp->index;
 	sp->index = idx;
+	sp->native = idx == NULL;
 	idx = NULL;
 	snprintf(sp->active, sizeof(sp->active), "%s", active);
 	sp->removable = removable;
@@ -1032,7 +1119,7 @@ int space_needs_rebuild(struct space *sp)
 	pthread_rwlock_rdlock(&sp->lock);
 	total = space_index_total(sp);
 	stale = total > sp->n ? total - sp->n : 0;
-	r = !sp->index || stale > LSD_MAX((size_t)1000, sp->n / 10) ||
+	r = (!sp->index && !sp->native) || stale > LSD_MAX((size_t)1000, sp->n / 10) ||
 	    (sp->train_attempt_n && sp->n >= 2 * sp->train_attempt_n);
 	pthread_rwlock_unlock(&sp->lock);
 	return r;

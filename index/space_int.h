@@ -48,8 +48,10 @@ struct space {
 	uint64_t checksum;
 	int64_t max_id;
 
-	/* the derived index: NULL = none (not loaded yet, or dropped after a FAISS failure) */
+	/* the derived index: NULL = none (not loaded yet, or dropped after a FAISS failure,
+	 * or native: the active type is Flat, answered by flatscan over the copy itself) */
 	FaissIndex *index;
+	int native;
 	char active[SPACE_TYPE_MAX];
 	int removable;
 	int loaded;		/* the start-up load finished (index or not) */
