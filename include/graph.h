@@ -67,6 +67,10 @@ struct graph_params {
 					 * displacement (sequential rule only) */
 	double align_wide;		/* the offsets' first assignment uses threshold x this
 					 * (<= 1: the threshold itself) */
+	int shift_vote;			/* 1: when the first assignment links < 2 lesions, vote
+					 * for the study pair's offset (see "Shift vote") */
+	double wide;			/* > 1: unambiguous links up to threshold x wide */
+	int embed_link;			/* 1: embedding-led links (see "Embedding links") */
 };
 
 /* Defaults calibrated on the demo dataset (see graph.c for the command). */
@@ -186,15 +190,23 @@ int graph_eval(const int *patient, const int *study, const int64_t *truth,
  * combinations reaching it, the one with the longest run of consecutive grid thresholds
  * that all reach it wins (ties: earlier in the grid), with the lower middle threshold of
  * that run: the setting farthest from the edges where links start to be missed or
- * wrongly made. run[0], run[1] get the run's first and last threshold. Thresholds must
- * ascend. Gates and type_gate come from *base. NULL grid:
+ * wrongly made. Ties (same run length) go to the setting that links the fewest pairs
+ * of lesions in all (the labelled lesions' patients, unlabelled lesions included): when
+ * the labels cannot tell two settings apart, the one claiming fewer unverified links
+ * wins; then to the earlier in the grid. run[0], run[1] get the run's first and last
+ * threshold. Thresholds must ascend. Gates and type_gate come from *base. NULL grid:
  * graph_grid_default (w_loc 1; axis weights {1,1,1}, {1,0.7,2}, {1,1,3}; w_size,
- * w_embed 0..0.2 / 0..0.1; thresholds 0.01..0.3 in steps of ~1.25x). */
+ * w_embed 0..0.2 / 0..0.1; shift_vote {0, 1}; wide {1, 2}; thresholds 0.01..0.3 in
+ * steps of ~1.25x). */
 struct graph_grid {
 	const double *w_loc, *w_size, *w_embed, *threshold;
 	size_t n_loc, n_size, n_embed, n_threshold;
 	const double *axis;	/* n_axis x, y, z triples; n_axis 0: base's axis */
 	size_t n_axis;
+	const int *shift_vote;	/* n_vote values of shift_vote; n_vote 0: base's */
+	size_t n_vote;
+	const double *wide;	/* n_wide values of wide; n_wide 0: base's */
+	size_t n_wide;
 };
 void graph_grid_default(struct graph_grid *g /* OUT */);
 int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
