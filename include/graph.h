@@ -37,7 +37,8 @@
  *   fewer than 2 lesions, the displacement of every gate-passing (head, lesion) pair
  *   is tried as the offset of every head; the one linking the most lesions (>= 2 and
  *   more than without; ties: smaller total cost) is kept, then the two aligned passes
- *   refine it (per-study means); if they end below 2 links, no offset.
+ *   refine it (per-study means); if they end below 2 links, no offset. Skipped (cost
+ *   bound) when (gate-passing pairs) x max(heads, lesions)^3 > 2e8.
  *   Wide links (wide > 1): then an unmatched head and an unmatched lesion of the study
  *   that are each other's only candidate (over all heads and all the study's lesions)
  *   with gates passed and cost < threshold x wide are linked.
