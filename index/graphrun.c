@@ -637,9 +637,11 @@ static void eval_json(struct sb *b, const struct graph_eval *ev)
 static void params_json(struct sb *b, const struct graph_params *p)
 {
 	sb_addf(b, "{\"w_loc\":%g,\"w_size\":%g,\"w_embed\":%g,\"threshold\":%g,"
+		"\"axis\":[%g,%g,%g],\"shift_vote\":%s,\"wide\":%g,\"embed_link\":%s,"
 		"\"max_dloc\":%g,\"max_size_ratio\":%g,\"type_gate\":%s}", p->w_loc, p->w_size,
-		p->w_embed, p->threshold, p->max_dloc, p->max_size_ratio,
-		p->type_gate ? "true" : "false");
+		p->w_embed, p->threshold, p->axis[0], p->axis[1], p->axis[2],
+		p->shift_vote ? "true" : "false", p->wide, p->embed_link ? "true" : "false",
+		p->max_dloc, p->max_size_ratio, p->type_gate ? "true" : "false");
 }
 
 void graphrun_report(struct sb *b, const char *space, const struct graph_params *p,
@@ -670,10 +672,11 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 	sb_addf(b, "graph eval: %zu patients, %zu lesions (%zu labelled, %zu with a vector in "
 		"space %s), %zu edges, %zu tracks, %.0f ms\n", r->patients, r->lesions,
 		r->labelled, r->with_vec, *space ? space : "(none)", r->edges, r->tracks, r->ms);
-	sb_addf(b, "graph eval: w_loc %g w_size %g w_embed %g threshold %g (max_dloc %g, "
-		"max_size_ratio %g, type_gate %d)%s\n", p->w_loc, p->w_size, p->w_embed,
-		p->threshold, p->max_dloc, p->max_size_ratio, p->type_gate,
-		r->with_vec ? "" : "; no embedding evidence");
+	sb_addf(b, "graph eval: w_loc %g w_size %g w_embed %g threshold %g (axis %g,%g,%g, "
+		"shift_vote %d, wide %g, embed_link %d, max_dloc %g, max_size_ratio %g, "
+		"type_gate %d)%s\n", p->w_loc, p->w_size, p->w_embed, p->threshold, p->axis[0],
+		p->axis[1], p->axis[2], p->shift_vote, p->wide, p->embed_link, p->max_dloc,
+		p->max_size_ratio, p->type_gate, r->with_vec ? "" : "; no embedding evidence");
 	eval_text(b, "graph eval", &r->ev);
 	if (r->list.len) {
 		sb_addf(b, "graph eval: %zu missed and %zu wrong links among the labelled pairs:\n",
@@ -684,9 +687,10 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 		const struct graph_params *q = &r->fold_best[f];
 
 		sb_addf(b, "crossval fold %d: fitted on half %d (w_loc %g axis %g,%g,%g w_size %g "
-			"w_embed %g threshold %g), measured on half %d (%zu patients)", f + 1, f,
-			q->w_loc, q->axis[0], q->axis[1], q->axis[2], q->w_size, q->w_embed,
-			q->threshold, 1 - f, r->fold_patients[f]);
+			"w_embed %g shift_vote %d wide %g threshold %g), measured on half %d (%zu "
+			"patients)", f + 1, f, q->w_loc, q->axis[0], q->axis[1], q->axis[2],
+			q->w_size, q->w_embed, q->shift_vote, q->wide, q->threshold, 1 - f,
+			r->fold_patients[f]);
 		eval_text(b, "", &r->fold_ev[f]);
 	}
 	if (r->crossval)
@@ -697,8 +701,11 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 			"scores as well; the middle one is chosen\n", r->run[0], r->run[1]);
 		sb_addf(b, "# calibrated on %zu labelled lesions; paste into lesiond.conf:\n"
 			"graph_w_loc = %g\ngraph_w_size = %g\ngraph_w_embed = %g\n"
+			"graph_axis_x = %g\ngraph_axis_y = %g\ngraph_axis_z = %g\n"
+			"graph_shift_vote = %s\ngraph_wide = %g\n"
 			"graph_threshold = %g\n", r->labelled, r->best.w_loc, r->best.w_size,
-			r->best.w_embed, r->best.threshold);
+			r->best.w_embed, r->best.axis[0], r->best.axis[1], r->best.axis[2],
+			r->best.shift_vote ? "true" : "false", r->best.wide, r->best.threshold);
 		if (*space && r->best.w_embed > 0)
 			sb_addf(b, "graph_space = %s\n", space);
 	}
