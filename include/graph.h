@@ -33,6 +33,20 @@
  *   pairs) and the assignment is solved again with it, twice: real follow-ups move
  *   mostly together (the normalisation of the body changes from study to study;
  *   docs/real_vs_demo.md), so the shared part is taken out before comparing lesions.
+ *   Shift vote (shift_vote = 1, with align): when the assignment without offsets links
+ *   fewer than 2 lesions, the displacement of every gate-passing (head, lesion) pair
+ *   is tried as the offset of every head; the one linking the most lesions (>= 2 and
+ *   more than without; ties: smaller total cost) is kept, then the two aligned passes
+ *   refine it (per-study means); if they end below 2 links, no offset. Skipped (cost
+ *   bound) when (gate-passing pairs) x max(heads, lesions)^3 > 2e8.
+ *   Wide links (wide > 1): then an unmatched head and an unmatched lesion of the study
+ *   that are each other's only candidate (over all heads and all the study's lesions)
+ *   with gates passed and cost < threshold x wide are linked.
+ *   Embedding links (embed_link = 1): then an unmatched head and an unmatched lesion,
+ *   both with a vector, that are mutually nearest in d_embed (over all heads and all
+ *   the study's lesions with a vector; the lesion not already taken) and pass the gates
+ *   are linked. Wide and embedding links cost >= threshold; their edges get
+ *   score = 0.5 * threshold / cost, in (0, 0.5].
  *   Edges join consecutive lesions of a track only.
  * All-pairs rule (sequential = 0, the rule before real follow-ups were measured):
  *   For every pair of studies (s < t) the assignment with the smallest total of
