@@ -100,6 +100,8 @@ check "crossval: the two halves add up to the 102 pairs" grep -Eq "^crossval bot
 # the issue's goal, cross-validated (each fold fitted on its own half only): P and R >= 0.93
 cvpr() { sed -n 's/^crossval both test halves: .* precision \([0-9.]*\) recall \([0-9.]*\) .*/\1 \2/p' "$T_DIR/real_cv.out"; }
 check "crossval pooled P and R >= 0.93 ($(cvpr))" awk -v v="$(cvpr)" 'BEGIN { split(v, a, " "); exit !(a[1] >= 0.93 && a[2] >= 0.93) }'
+cverr=$(sed -n 's/^crossval both test halves: same-lesion pairs tp [0-9]* fp \([0-9]*\) fn \([0-9]*\);.*/\1 \2/p' "$T_DIR/real_cv.out" | awk '{ print $1 + $2 }')
+check "crossval: every wrong and missed pair of the test halves listed ($cverr)" test "$(grep -Ec '^crossval fold [12]: (missed|wrong) [0-9]+ -> [0-9]+ \(patient' "$T_DIR/real_cv.out")" -eq "$cverr"
 check "crossval: the fold's fitted setting names the shift vote" test "$(grep -c '^crossval fold [12]: .* shift_vote [01] wide ' "$T_DIR/real_cv.out")" -eq 2
 # the shift vote: patient 4's only two lesions of study 3 both moved (15 -> 18 by 0.06 in
 # x): without the vote 15 -> 18 is missed, with it (the default) it is linked
