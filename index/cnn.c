@@ -60,7 +60,7 @@ void cnn_params_default(struct cnn_params *p)
 	p->tp.dim_out = 64;
 	p->tp.epochs = 12;
 	p->tp.lr = 1e-3;
-	p->tp.batch = 32;
+	p->tp.batch = 8;
 	p->tp.pseudo_every = 3;
 	p->shift_mm = 3;
 	p->scale_jit = 0.1;
