@@ -30,6 +30,9 @@ struct cnn_arch {
 	double mm_px;		/* mm per pixel (default 1.5) */
 	int width;		/* channels of the first block, 4..64 (default 16) */
 	int dim;		/* embedding dimension, 2..1024 (default 64) */
+	int centre;		/* 1: each block also average-pooled over its central half
+				 * (side/4 .. 3 side/4), so the head sees the lesion apart
+				 * from its surroundings; 0: global pooling only */
 };
 
 struct cnn_params {
@@ -40,6 +43,9 @@ struct cnn_params {
 	double scale_jit;	/* scale in [1-s, 1+s] (default 0.1) */
 	double hu_jit;		/* intensity offset sd in HU (default 20) */
 	int val_every;		/* validation kNN every N epochs; 0 none (default 1) */
+	double cls_w;		/* weight of the auxiliary type head (softmax on the unit
+				 * embedding, training only); 0 = none */
+	double lr_end;		/* learning rate decays (cosine) to lr x lr_end; 1 = constant */
 };
 
 /* A lesion's cached input: CNN_SLICES planes of (side + 2 CNN_MARGIN_PX)^2 HU values. */

@@ -33,6 +33,20 @@
  *   pairs) and the assignment is solved again with it, twice: real follow-ups move
  *   mostly together (the normalisation of the body changes from study to study;
  *   docs/real_vs_demo.md), so the shared part is taken out before comparing lesions.
+ *   Shift vote (shift_vote = 1, with align): when the assignment without offsets links
+ *   fewer than 2 lesions, the displacement of every gate-passing (head, lesion) pair
+ *   is tried as the offset of every head; the one linking the most lesions (>= 2 and
+ *   more than without; ties: smaller total cost) is kept, then the two aligned passes
+ *   refine it (per-study means); if they end below 2 links, no offset. Skipped (cost
+ *   bound) when (gate-passing pairs) x max(heads, lesions)^3 > 2e8.
+ *   Wide links (wide > 1): then an unmatched head and an unmatched lesion of the study
+ *   that are each other's only candidate (over all heads and all the study's lesions)
+ *   with gates passed and cost < threshold x wide are linked.
+ *   Embedding links (embed_link = 1): then an unmatched head and an unmatched lesion,
+ *   both with a vector, that are mutually nearest in d_embed (over all heads and all
+ *   the study's lesions with a vector; the lesion not already taken) and pass the gates
+ *   are linked. Wide and embedding links cost >= threshold; their edges get
+ *   score = 0.5 * threshold / cost, in (0, 0.5].
  *   Edges join consecutive lesions of a track only.
  * All-pairs rule (sequential = 0, the rule before real follow-ups were measured):
  *   For every pair of studies (s < t) the assignment with the smallest total of
@@ -67,6 +81,10 @@ struct graph_params {
 					 * displacement (sequential rule only) */
 	double align_wide;		/* the offsets' first assignment uses threshold x this
 					 * (<= 1: the threshold itself) */
+	int shift_vote;			/* 1: when the first assignment links < 2 lesions, vote
+					 * for the study pair's offset (see "Shift vote") */
+	double wide;			/* > 1: unambiguous links up to threshold x wide */
+	int embed_link;			/* 1: embedding-led links (see "Embedding links") */
 };
 
 /* Defaults calibrated on the demo dataset (see graph.c for the command). */
@@ -186,15 +204,23 @@ int graph_eval(const int *patient, const int *study, const int64_t *truth,
  * combinations reaching it, the one with the longest run of consecutive grid thresholds
  * that all reach it wins (ties: earlier in the grid), with the lower middle threshold of
  * that run: the setting farthest from the edges where links start to be missed or
- * wrongly made. run[0], run[1] get the run's first and last threshold. Thresholds must
- * ascend. Gates and type_gate come from *base. NULL grid:
+ * wrongly made. Ties (same run length) go to the setting that links the fewest pairs
+ * of lesions in all (the labelled lesions' patients, unlabelled lesions included): when
+ * the labels cannot tell two settings apart, the one claiming fewer unverified links
+ * wins; then to the earlier in the grid. run[0], run[1] get the run's first and last
+ * threshold. Thresholds must ascend. Gates and type_gate come from *base. NULL grid:
  * graph_grid_default (w_loc 1; axis weights {1,1,1}, {1,0.7,2}, {1,1,3}; w_size,
- * w_embed 0..0.2 / 0..0.1; thresholds 0.01..0.3 in steps of ~1.25x). */
+ * w_embed 0..0.2 / 0..0.1; shift_vote {0, 1}; wide {1, 2}; thresholds 0.01..0.3 in
+ * steps of ~1.25x). */
 struct graph_grid {
 	const double *w_loc, *w_size, *w_embed, *threshold;
 	size_t n_loc, n_size, n_embed, n_threshold;
 	const double *axis;	/* n_axis x, y, z triples; n_axis 0: base's axis */
 	size_t n_axis;
+	const int *shift_vote;	/* n_vote values of shift_vote; n_vote 0: base's */
+	size_t n_vote;
+	const double *wide;	/* n_wide values of wide; n_wide 0: base's */
+	size_t n_wide;
 };
 void graph_grid_default(struct graph_grid *g /* OUT */);
 int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, size_t dim,

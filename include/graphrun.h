@@ -80,6 +80,7 @@ struct graphrun_result {
 	struct graph_eval fold_ev[2];		/* measured on the other half */
 	struct graph_eval cv;			/* both test halves together */
 	size_t fold_patients[2];		/* labelled patients of each half */
+	struct sb fold_list;	/* every missed / wrong pair of the test halves */
 };
 void graphrun_result_free(struct graphrun_result *r);
 

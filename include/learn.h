@@ -64,6 +64,12 @@ struct learn_report {
 	double seconds;			/* everything */
 };
 
+/* Store the model row of space `to` trained from `from`: params (JSON object) and loss
+ * curve (JSON array) built in string builders (oom: refused), the weights blob. */
+int learn_store_model(struct store *st, const char *to, const char *from, const char *params,
+		      int params_oom, const char *loss_curve, int curve_oom, void *blob,
+		      size_t blob_len, double train_seconds, char *err);
+
 /* The label policy for n lesions ids[] (catalog entries looked up here): types[i] =
  * the type training may see, or -1. *eval_labels counts labels table entries with a
  * type for lesions of eval_split. Returns 0, LEARN_REFUSED (with err) when that count

@@ -31,6 +31,10 @@ void nn_pool2_bwd(const float *dout, const int *arg, int c, int h, int w, float 
 void nn_gap_fwd(const float *in, int c, int hw, float *out);
 void nn_gap_bwd(const float *dout, int c, int hw, float *din);	/* din += dout/hw */
 
+/* Centre average pool: out[c] = mean of plane c over rows and columns r0..r1-1. */
+void nn_cap_fwd(const float *in, int c, int h, int w, int r0, int r1, float *out);
+void nn_cap_bwd(const float *dout, int c, int h, int w, int r0, int r1, float *din);	/* += */
+
 /* Fully connected: out[o] = b[o] + sum_i w[o*ni+i] in[i]. */
 void nn_fc_fwd(const float *in, int ni, const float *wt, const float *b, int no, float *out);
 void nn_fc_bwd(const float *in, int ni, const float *wt, int no, const float *dout, float *dw,

@@ -116,6 +116,10 @@ int store_lesion_list(struct store *st, const struct store_filter *f, int64_t af
 int store_lesion_foreach(struct store *st, int (*fn)(const struct lesion *l, void *arg),
 			 void *arg, char *err);
 
+/* Every lesion in id order into a malloc'd array (*v, free it; NULL when empty). */
+int store_lesion_all(struct store *st, struct lesion **v /* OUT */, size_t *n /* OUT */,
+		     char *err);
+
 /* Largest lesion id (0 when empty). */
 int64_t store_max_lesion_id(struct store *st);
 

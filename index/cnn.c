@@ -18,15 +18,17 @@
 #define CNN_CONVS (2 * CNN_BLOCKS)
 #define CNN_CHUNKS 4
 #define CNN_SEQ 5		/* anchor + 4 levels */
-#define CNN_MAGIC "LSDCNN01"
-#define CNN_HDR 40
+#define CNN_MAGIC1 "LSDCNN01"	/* global pooling only, 40-byte header */
+#define CNN_MAGIC "LSDCNN02"	/* + flags word (bit 0: centre pooling), 48-byte header */
+#define CNN_HDR1 40
+#define CNN_HDR 48
 #define CNN_THREADS_MAX 64
 
 struct cnn_model {
 	struct cnn_arch a;
 	int cin[CNN_CONVS], cout[CNN_CONVS], hs[CNN_CONVS];
 	size_t woff[CNN_CONVS], boff[CNN_CONVS], fw, fb, np;
-	int nfeat;
+	int nfeat, ngap;		/* features; the global-average-pooled ones (first) */
 	float *p;
 };
 
@@ -53,16 +55,19 @@ void cnn_params_default(struct cnn_params *p)
 	p->arch.mm_px = 1.5;
 	p->arch.width = 16;
 	p->arch.dim = 64;
+	p->arch.centre = 1;
 	train_params_default(&p->tp);
 	p->tp.dim_out = 64;
 	p->tp.epochs = 12;
 	p->tp.lr = 1e-3;
-	p->tp.batch = 32;
+	p->tp.batch = 8;
 	p->tp.pseudo_every = 3;
 	p->shift_mm = 3;
 	p->scale_jit = 0.1;
 	p->hu_jit = 20;
 	p->val_every = 1;
+	p->cls_w = 1;
+	p->lr_end = 0.05;
 }
 
 int cnn_arch_check(const struct cnn_arch *a, char *err)
@@ -75,6 +80,8 @@ int cnn_arch_check(const struct cnn_arch *a, char *err)
 		return errf(err, "width: %d not in 4..64", a->width);
 	if (a->dim < 2 || a->dim > 1024)
 		return errf(err, "dim: %d not in 2..1024", a->dim);
+	if (a->centre != 0 && a->centre != 1)
+		return errf(err, "centre: %d not 0 or 1", a->centre);
 	return 0;
 }
 
@@ -101,6 +108,9 @@ static void layout(struct cnn_model *m)
 		c = w;
 		m->nfeat += w;
 	}
+	m->ngap = m->nfeat;
+	if (m->a.centre)
+		m->nfeat *= 2;
 	m->fw = o;
 	o += (size_t)m->a.dim * m->nfeat;
 	m->fb = o;
@@ -275,6 +285,9 @@ static void forward(const struct cnn_model *m, struct act *a, float *col)
 			     m->p + m->boff[i + 1], m->cout[i + 1], col, a->a[i + 1]);
 		nn_relu_fwd(a->a[i + 1], m->cout[i + 1] * plane(m, i + 1));
 		nn_gap_fwd(a->a[i + 1], m->cout[i + 1], h * h, a->f + off);
+		if (m->a.centre)
+			nn_cap_fwd(a->a[i + 1], m->cout[i + 1], h, h, h / 4, h - h / 4,
+				   a->f + m->ngap + off);
 		off += m->cout[i + 1];
 		if (b + 1 < CNN_BLOCKS) {
 			nn_pool2_fwd(a->a[i + 1], m->cout[i + 1], h, h, a->pl[b], a->arg[b]);
@@ -289,7 +302,7 @@ static void forward(const struct cnn_model *m, struct act *a, float *col)
 static void backward(const struct cnn_model *m, const struct act *a, const float *dy,
 		     struct ws *w, float *g)
 {
-	int b, off = m->nfeat;
+	int b, off = m->ngap;
 
 	nn_l2n_bwd(a->y, a->norm, dy, m->a.dim, w->dz);
 	nn_fc_bwd(a->f, m->nfeat, m->p + m->fw, m->a.dim, w->dz, g + m->fw, g + m->fb, w->df);
@@ -304,6 +317,9 @@ static void backward(const struct cnn_model *m, const struct act *a, const float
 		else
 			memset(w->d1, 0, n1 * sizeof(float));
 		nn_gap_bwd(w->df + off, m->cout[i + 1], h * h, w->d1);
+		if (m->a.centre)
+			nn_cap_bwd(w->df + m->ngap + off, m->cout[i + 1], h, h, h / 4, h - h / 4,
+				   w->d1);
 		nn_relu_bwd(a->a[i + 1], w->d1, n1);
 		nn_conv3_bwd(a->a[i], m->cin[i + 1], h, h, m->p + m->woff[i + 1], m->cout[i + 1],
 			     w->d1, w->col, w->dcol, g + m->woff[i + 1], g + m->boff[i + 1], w->d2);
@@ -514,6 +530,8 @@ struct fit {
 	int epoch;
 	struct ws w[CNN_CHUNKS];
 	float *g[CNN_CHUNKS];
+	float *head;			/* auxiliary type classifier on y: W[8][dim], b[8] */
+	float *gh[CNN_CHUNKS];
 	double loss[CNN_CHUNKS];
 	long active[CNN_CHUNKS], pairs[CNN_CHUNKS], anchors[CNN_CHUNKS];
 };
@@ -532,6 +550,36 @@ static void augmented(const struct fit *f, size_t i, uint64_t a, uint64_t b, flo
 	cnn_input(&f->m->a, f->patch[i].hu, dx, dy, sc, off, x);
 }
 
+/* Auxiliary type head: softmax(W y + b) against type t (1..8), weight wt; its gradient
+ * is added to dy (w.r.t. y) and to gh (W, b). Returns the weighted cross-entropy. */
+static double head_loss(const float *head, int dim, const float *y, int t, double wt, float *dy,
+			float *gh)
+{
+	double z[LESION_NTYPES], mx = -1e30, sum = 0;
+	int c, j;
+
+	for (c = 0; c < LESION_NTYPES; c++) {
+		double v = head[LESION_NTYPES * dim + c];
+
+		for (j = 0; j < dim; j++)
+			v += (double)head[c * dim + j] * y[j];
+		z[c] = v;
+		mx = v > mx ? v : mx;
+	}
+	for (c = 0; c < LESION_NTYPES; c++)
+		sum += exp(z[c] - mx);
+	for (c = 0; c < LESION_NTYPES; c++) {
+		double pc = exp(z[c] - mx) / sum, g = wt * (pc - (c == t - 1));
+
+		gh[LESION_NTYPES * dim + c] += (float)g;
+		for (j = 0; j < dim; j++) {
+			gh[c * dim + j] += (float)(g * y[j]);
+			dy[j] += (float)(g * head[c * dim + j]);
+		}
+	}
+	return wt * (mx + log(sum) - z[t - 1]);
+}
+
 static void fit_worker(void *ctx, int tid)
 {
 	struct fit *f = ctx;
@@ -545,6 +593,7 @@ static void fit_worker(void *ctx, int tid)
 		size_t hi = f->lo + len * (size_t)(c + 1) / CNN_CHUNKS;
 
 		memset(f->g[c], 0, m->np * sizeof(float));
+		memset(f->gh[c], 0, ((size_t)LESION_NTYPES * (m->a.dim + 1)) * sizeof(float));
 		f->loss[c] = 0;
 		f->active[c] = f->pairs[c] = f->anchors[c] = 0;
 		for (pos = lo; pos < hi; pos++) {
@@ -566,6 +615,17 @@ static void fit_worker(void *ctx, int tid)
 			f->active[c] += na;
 			f->pairs[c] += k - 1;
 			f->anchors[c]++;
+			if (f->p->cls_w > 0)
+				for (i = 0; i <= k; i++) {
+					int t = train_sampler_type(f->sm, mem[i]);
+					double wi = f->p->cls_w * train_sampler_weight(f->sm, mem[i]);
+
+					if (t < 1 || t > LESION_NTYPES || !(wi > 0))
+						continue;
+					f->loss[c] += head_loss(f->head, m->a.dim, w->act[i].y, t,
+								wi / (k + 1), w->dy[i], f->gh[c]);
+					na++;
+				}
 			if (na && wt > 0)
 				for (i = 0; i <= k; i++)
 					backward(m, &w->act[i], w->dy[i], w, f->g[c]);
@@ -626,7 +686,8 @@ int cnn_fit(const struct train_sample *s, const struct cnn_patch *patch, size_t 
 	struct train_sample *ss = NULL;
 	struct train_params tp = p->tp;
 	struct fit f;
-	float *am = NULL, *av = NULL, *emb = NULL;
+	float *am = NULL, *av = NULL, *emb = NULL, *hm = NULL, *hv = NULL;
+	size_t nh = 0;
 	long step = 0;
 	size_t i, nanch;
 	int rc = -1, c;
@@ -640,6 +701,10 @@ int cnn_fit(const struct train_sample *s, const struct cnn_patch *patch, size_t 
 	if (!(p->shift_mm >= 0 && p->shift_mm <= 50 && p->scale_jit >= 0 && p->scale_jit < 0.5 &&
 	      p->hu_jit >= 0 && p->hu_jit <= 500))
 		return errf(err, "augmentation out of range (shift 0..50 mm, scale 0..0.5, HU 0..500)");
+	if (!(p->cls_w >= 0 && p->cls_w <= 100))
+		return errf(err, "type-head weight %g not in 0..100", p->cls_w);
+	if (!(p->lr_end > 0 && p->lr_end <= 1))
+		return errf(err, "final learning-rate factor %g not in (0, 1]", p->lr_end);
 	/* every sample needs its patch: the caller leaves lesions without images out */
 	ss = malloc((n + 1) * sizeof(*ss));
 	if (!ss)
@@ -661,13 +726,18 @@ int cnn_fit(const struct train_sample *s, const struct cnn_patch *patch, size_t 
 	am = calloc(f.m->np, sizeof(float));
 	av = calloc(f.m->np, sizeof(float));
 	emb = calloc(n + 1, (size_t)p->arch.dim * sizeof(float));
-	if (!am || !av || !emb) {
+	nh = (size_t)LESION_NTYPES * (p->arch.dim + 1);
+	f.head = calloc(nh, sizeof(float));
+	hm = calloc(nh, sizeof(float));
+	hv = calloc(nh, sizeof(float));
+	if (!am || !av || !emb || !f.head || !hm || !hv) {
 		errf(err, "out of memory");
 		goto out;
 	}
 	for (c = 0; c < CNN_CHUNKS; c++) {
 		f.g[c] = malloc(f.m->np * sizeof(float));
-		if (!f.g[c] || ws_init(&f.w[c], f.m, CNN_SEQ)) {
+		f.gh[c] = malloc(nh * sizeof(float));
+		if (!f.g[c] || !f.gh[c] || ws_init(&f.w[c], f.m, CNN_SEQ)) {
 			errf(err, "out of memory");
 			goto out;
 		}
@@ -677,7 +747,11 @@ int cnn_fit(const struct train_sample *s, const struct cnn_patch *patch, size_t 
 		double t0 = now_ms(), loss = 0;
 		long active = 0, pairs = 0, anchors = 0;
 		size_t nseeds, npseudo;
-		double tl, ts;
+		double tl, ts, lr = tp.lr;
+
+		if (tp.epochs > 1)	/* cosine from lr to lr x lr_end over the epochs */
+			lr *= p->lr_end + (1 - p->lr_end) * 0.5 *
+			      (1 + cos(M_PI * f.epoch / (double)(tp.epochs - 1)));
 
 		if (tp.pseudo_every > 0 && f.epoch > 0 && f.epoch % tp.pseudo_every == 0) {
 			cnn_embed_many(f.m, patch, n, emb, tp.threads);
@@ -688,17 +762,23 @@ int cnn_fit(const struct train_sample *s, const struct cnn_patch *patch, size_t 
 		for (f.lo = 0; f.lo < nanch; f.lo = f.hi) {
 			f.hi = LSD_MIN(nanch, f.lo + (size_t)tp.batch);
 			train_par_run(LSD_MIN(tp.threads, CNN_CHUNKS), fit_worker, &f);
-			for (c = 1; c < CNN_CHUNKS; c++)
+			for (c = 1; c < CNN_CHUNKS; c++) {
 				for (i = 0; i < f.m->np; i++)
 					f.g[0][i] += f.g[c][i];
+				for (i = 0; i < nh; i++)
+					f.gh[0][i] += f.gh[c][i];
+			}
 			for (c = 0; c < CNN_CHUNKS; c++) {
 				loss += f.loss[c];
 				active += f.active[c];
 				pairs += f.pairs[c];
 				anchors += f.anchors[c];
 			}
-			nn_adam(f.m->p, f.g[0], am, av, f.m->np, tp.lr, ++step,
+			nn_adam(f.m->p, f.g[0], am, av, f.m->np, lr, ++step,
 				1.0 / (double)(f.hi - f.lo));
+			if (p->cls_w > 0)
+				nn_adam(f.head, f.gh[0], hm, hv, nh, lr, step,
+					1.0 / (double)(f.hi - f.lo));
 		}
 		for (i = 0; i < f.m->np; i++)
 			if (!isfinite(f.m->p[i])) {
@@ -738,8 +818,12 @@ int cnn_fit(const struct train_sample *s, const struct cnn_patch *patch, size_t 
 out:
 	for (c = 0; c < CNN_CHUNKS; c++) {
 		free(f.g[c]);
+		free(f.gh[c]);
 		ws_free(&f.w[c]);
 	}
+	free(f.head);
+	free(hm);
+	free(hv);
 	train_sampler_free(f.sm);
 	cnn_model_free(f.m);
 	free(am);
@@ -803,6 +887,8 @@ int cnn_model_serialize(const struct cnn_model *m, void **blob, size_t *len, cha
 	memcpy(&mm, &m->a.mm_px, 8);
 	put64(b + 24, mm);
 	put64(b + 32, (uint64_t)m->np);
+	put32(b + 40, (uint32_t)m->a.centre);
+	put32(b + 44, 0);
 	for (i = 0; i < m->np; i++) {
 		uint32_t v;
 
@@ -821,28 +907,41 @@ int cnn_model_deserialize(const void *blob, size_t len, struct cnn_model **out, 
 	struct cnn_arch a;
 	struct cnn_model *m;
 	uint64_t mm;
-	size_t i;
+	size_t i, hdr;
 
 	*out = NULL;
-	if (!b || len < CNN_HDR + 8 || memcmp(b, CNN_MAGIC, 8))
+	if (!b || len < CNN_HDR1 + 8)
 		return errf(err, "not a lesiond CNN model (magic)");
-	if (get64(b + len - 8) != fnv(b, len - 8))
+	if (!memcmp(b, CNN_MAGIC, 8))
+		hdr = CNN_HDR;
+	else if (!memcmp(b, CNN_MAGIC1, 8))
+		hdr = CNN_HDR1;
+	else
+		return errf(err, "not a lesiond CNN model (magic)");
+	if (len < hdr + 8 || get64(b + len - 8) != fnv(b, len - 8))
 		return errf(err, "CNN model checksum mismatch");
 	if (get32(b + 20) != CNN_CH)
 		return errf(err, "CNN model has %u input channels, not %d", get32(b + 20), CNN_CH);
+	memset(&a, 0, sizeof(a));
 	a.side = (int)get32(b + 8);
 	a.width = (int)get32(b + 12);
 	a.dim = (int)get32(b + 16);
 	mm = get64(b + 24);
 	memcpy(&a.mm_px, &mm, 8);
+	if (hdr == CNN_HDR) {
+		if (get32(b + 40) > 1 || get32(b + 44))
+			return errf(err, "CNN model has unknown flags %u/%u", get32(b + 40),
+				    get32(b + 44));
+		a.centre = (int)get32(b + 40);
+	}
 	if (model_alloc(&a, &m, err))
 		return -1;
-	if (get64(b + 32) != m->np || len != CNN_HDR + 4 * m->np + 8) {
+	if (get64(b + 32) != m->np || len != hdr + 4 * m->np + 8) {
 		cnn_model_free(m);
 		return errf(err, "CNN model size does not match its architecture");
 	}
 	for (i = 0; i < m->np; i++) {
-		uint32_t v = get32(b + CNN_HDR + 4 * i);
+		uint32_t v = get32(b + hdr + 4 * i);
 
 		memcpy(&m->p[i], &v, 4);
 		if (!isfinite(m->p[i])) {

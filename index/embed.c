@@ -89,27 +89,10 @@ static int stats_load(struct store *st, const struct embed_opts *o, struct desc_
 	return desc_stats_decode(blob, sizeof(blob), s, err);
 }
 
-static int collect(const struct lesion *l, void *arg)
-{
-	struct { struct lesion *v; size_t n, cap; } *a = arg;
-
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 1024;
-		struct lesion *p = realloc(a->v, cap * sizeof(*p));
-
-		if (!p)
-			return -1;
-		a->v = p;
-		a->cap = cap;
-	}
-	a->v[a->n++] = *l;
-	return 0;
-}
-
 int embed_all(struct store *st, struct spaces *r, const struct embed_opts *o,
 	      struct embed_report *rep, char *err)
 {
-	struct { struct lesion *v; size_t n, cap; } all = { NULL, 0, 0 };
+	struct { struct lesion *v; size_t n; } all = { NULL, 0 };
 	struct lesion *todo = NULL;
 	float *raw = NULL, *fin = NULL;
 	int64_t *ids = NULL;
@@ -127,7 +110,7 @@ int embed_all(struct store *st, struct spaces *r, const struct embed_opts *o,
 	def_for(rname, "lesiond built-in descriptor v1, raw (unstandardised)", &rdef);
 	def_for(o->space, "lesiond built-in descriptor v1 (appearance, location, size; "
 		"standardised, weighted, L2-normalised)", &fdef);
-	if (store_lesion_foreach(st, collect, &all, err))
+	if (store_lesion_all(st, &all.v, &all.n, err))
 		goto out;
 	rep->lesions = all.n;
 	rsp = spaces_get(r, rname);

@@ -469,6 +469,7 @@ out:
 void graphrun_result_free(struct graphrun_result *r)
 {
 	sb_free(&r->list);
+	sb_free(&r->fold_list);
 }
 
 /* ---- cross-validation ---- */
@@ -526,8 +527,35 @@ static int subset_make(const struct labelled *a, int half, struct subset *s, cha
 	return 0;
 }
 
+/* The missed and wrong labelled pairs of one test half, "crossval fold N: missed a -> b
+ * (patient, studies): cost" lines into *list (items b..e-1 are one patient). */
+static void subset_errors(const struct subset *s, size_t b, size_t e, int fold,
+			  const struct graph_params *p, struct sb *list)
+{
+	for (size_t i = b; i < e; i++)
+		for (size_t j = i + 1; j < e; j++) {
+			size_t x = i, y = j;
+			struct graph_pair pe;
+			int same_t = s->truth[i] == s->truth[j];
+
+			if (s->study[i] == s->study[j] || s->truth[i] == GRAPH_UNLABELLED ||
+			    s->truth[j] == GRAPH_UNLABELLED || same_t == (s->pred[i] == s->pred[j]))
+				continue;
+			if (s->study[j] < s->study[i]) {
+				x = j;
+				y = i;
+			}
+			graph_pair_evidence(&s->l[x], &s->l[y], NULL, NULL, 0, p, &pe);
+			sb_addf(list, "crossval fold %d: %s %lld -> %lld (patient %d, studies %d -> %d): "
+				"d_loc %.4f, long %.1f -> %.1f mm, cost %.4f vs threshold %g%s\n", fold,
+				same_t ? "missed" : "wrong", (long long)s->l[x].id, (long long)s->l[y].id,
+				s->patient[x], s->study[x], s->study[y], pe.d_loc, s->l[x].diam_mm[0],
+				s->l[y].diam_mm[0], pe.cost, p->threshold, pe.gated ? " (gated)" : "");
+		}
+}
+
 static int subset_eval(struct subset *s, size_t dim, int have_emb, const struct graph_params *p,
-		       struct graph_eval *ev, char *err)
+		       struct graph_eval *ev, int fold, struct sb *list, char *err)
 {
 	for (size_t b = 0; b < s->n;) {
 		size_t e = b;
@@ -540,6 +568,7 @@ static int subset_eval(struct subset *s, size_t dim, int have_emb, const struct 
 		for (size_t k = b; k < e; k++)
 			s->pred[k] = g->track[k - b];
 		graph_destroy(g);
+		subset_errors(s, b, e, fold, p, list);
 		b = e;
 	}
 	return graph_eval(s->patient, s->study, s->truth, s->pred, s->n, ev, err);
@@ -559,6 +588,8 @@ int graphrun_crossval(struct store *st, struct space *sp, const struct graph_par
 	memset(h, 0, sizeof(h));
 	memset(&scratch, 0, sizeof(scratch));
 	sb_init(&scratch.list, GRAPHRUN_LIST_MAX);
+	sb_free(&r->fold_list);
+	sb_init(&r->fold_list, GRAPHRUN_LIST_MAX);
 	a.dim = sp ? (size_t)space_dim(sp) : 0;
 	if (!pids) {
 		if (store_patient_ids(st, &all, &np, err))
@@ -582,7 +613,8 @@ int graphrun_crossval(struct store *st, struct space *sp, const struct graph_par
 
 		if (graph_calibrate(fit->l, fit->n, have ? fit->emb : NULL, a.dim, fit->truth,
 				    NULL, p, &r->fold_best[f], &fit_ev, NULL, err) ||
-		    subset_eval(test, a.dim, have, &r->fold_best[f], &r->fold_ev[f], err))
+		    subset_eval(test, a.dim, have, &r->fold_best[f], &r->fold_ev[f], f + 1,
+				&r->fold_list, err))
 			goto out;
 		r->fold_patients[f] = test->npat;
 	}
@@ -637,9 +669,11 @@ static void eval_json(struct sb *b, const struct graph_eval *ev)
 static void params_json(struct sb *b, const struct graph_params *p)
 {
 	sb_addf(b, "{\"w_loc\":%g,\"w_size\":%g,\"w_embed\":%g,\"threshold\":%g,"
+		"\"axis\":[%g,%g,%g],\"shift_vote\":%s,\"wide\":%g,\"embed_link\":%s,"
 		"\"max_dloc\":%g,\"max_size_ratio\":%g,\"type_gate\":%s}", p->w_loc, p->w_size,
-		p->w_embed, p->threshold, p->max_dloc, p->max_size_ratio,
-		p->type_gate ? "true" : "false");
+		p->w_embed, p->threshold, p->axis[0], p->axis[1], p->axis[2],
+		p->shift_vote ? "true" : "false", p->wide, p->embed_link ? "true" : "false",
+		p->max_dloc, p->max_size_ratio, p->type_gate ? "true" : "false");
 }
 
 void graphrun_report(struct sb *b, const char *space, const struct graph_params *p,
@@ -670,10 +704,11 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 	sb_addf(b, "graph eval: %zu patients, %zu lesions (%zu labelled, %zu with a vector in "
 		"space %s), %zu edges, %zu tracks, %.0f ms\n", r->patients, r->lesions,
 		r->labelled, r->with_vec, *space ? space : "(none)", r->edges, r->tracks, r->ms);
-	sb_addf(b, "graph eval: w_loc %g w_size %g w_embed %g threshold %g (max_dloc %g, "
-		"max_size_ratio %g, type_gate %d)%s\n", p->w_loc, p->w_size, p->w_embed,
-		p->threshold, p->max_dloc, p->max_size_ratio, p->type_gate,
-		r->with_vec ? "" : "; no embedding evidence");
+	sb_addf(b, "graph eval: w_loc %g w_size %g w_embed %g threshold %g (axis %g,%g,%g, "
+		"shift_vote %d, wide %g, embed_link %d, max_dloc %g, max_size_ratio %g, "
+		"type_gate %d)%s\n", p->w_loc, p->w_size, p->w_embed, p->threshold, p->axis[0],
+		p->axis[1], p->axis[2], p->shift_vote, p->wide, p->embed_link, p->max_dloc,
+		p->max_size_ratio, p->type_gate, r->with_vec ? "" : "; no embedding evidence");
 	eval_text(b, "graph eval", &r->ev);
 	if (r->list.len) {
 		sb_addf(b, "graph eval: %zu missed and %zu wrong links among the labelled pairs:\n",
@@ -684,11 +719,14 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 		const struct graph_params *q = &r->fold_best[f];
 
 		sb_addf(b, "crossval fold %d: fitted on half %d (w_loc %g axis %g,%g,%g w_size %g "
-			"w_embed %g threshold %g), measured on half %d (%zu patients)", f + 1, f,
-			q->w_loc, q->axis[0], q->axis[1], q->axis[2], q->w_size, q->w_embed,
-			q->threshold, 1 - f, r->fold_patients[f]);
+			"w_embed %g shift_vote %d wide %g threshold %g), measured on half %d (%zu "
+			"patients)", f + 1, f, q->w_loc, q->axis[0], q->axis[1], q->axis[2],
+			q->w_size, q->w_embed, q->shift_vote, q->wide, q->threshold, 1 - f,
+			r->fold_patients[f]);
 		eval_text(b, "", &r->fold_ev[f]);
 	}
+	if (r->crossval && r->fold_list.len)
+		sb_add(b, r->fold_list.p, r->fold_list.len);
 	if (r->crossval)
 		eval_text(b, "crossval both test halves", &r->cv);
 	if (r->calibrated) {
@@ -697,8 +735,11 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 			"scores as well; the middle one is chosen\n", r->run[0], r->run[1]);
 		sb_addf(b, "# calibrated on %zu labelled lesions; paste into lesiond.conf:\n"
 			"graph_w_loc = %g\ngraph_w_size = %g\ngraph_w_embed = %g\n"
+			"graph_axis_x = %g\ngraph_axis_y = %g\ngraph_axis_z = %g\n"
+			"graph_shift_vote = %s\ngraph_wide = %g\n"
 			"graph_threshold = %g\n", r->labelled, r->best.w_loc, r->best.w_size,
-			r->best.w_embed, r->best.threshold);
+			r->best.w_embed, r->best.axis[0], r->best.axis[1], r->best.axis[2],
+			r->best.shift_vote ? "true" : "false", r->best.wide, r->best.threshold);
 		if (*space && r->best.w_embed > 0)
 			sb_addf(b, "graph_space = %s\n", space);
 	}

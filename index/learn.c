@@ -28,6 +28,25 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+int learn_store_model(struct store *st, const char *to, const char *from, const char *params,
+		      int params_oom, const char *loss_curve, int curve_oom, void *blob,
+		      size_t blob_len, double train_seconds, char *err)
+{
+	struct store_model row;
+
+	if (params_oom || curve_oom)
+		return errf(err, "model description too large");
+	memset(&row, 0, sizeof(row));
+	snprintf(row.name, sizeof(row.name), "%s", to);
+	snprintf(row.from_space, sizeof(row.from_space), "%s", from);
+	row.params = (char *)(uintptr_t)params;
+	row.loss_curve = (char *)(uintptr_t)loss_curve;
+	row.weights = blob;
+	row.weights_len = blob_len;
+	row.train_seconds = train_seconds;
+	return store_model_put(st, &row, err);
+}
+
 int learn_label_policy(struct catalog *cat, const int64_t *ids, size_t n, const int8_t *labels,
 		       int64_t labels_n, int eval_split, int force, int *types,
 		       size_t *eval_labels, char *err)
@@ -219,7 +238,6 @@ int learn_train(struct store *st, struct spaces *r, struct catalog *cat,
 	struct train_out tout;
 	struct space_def def;
 	struct space *src;
-	struct store_model row;
 	struct mix mx;
 	struct sb pj, lc;
 	int64_t *ids = NULL, *ok_ids = NULL;
@@ -353,19 +371,8 @@ int learn_train(struct store *st, struct spaces *r, struct catalog *cat,
 	for (e = 0; e < p.epochs; e++)
 		sb_addf(&lc, "%s%.6g", e ? "," : "", tout.loss_curve[e]);
 	sb_addc(&lc, ']');
-	if (pj.oom || lc.oom) {
-		errf(err, "model description too large");
-		goto out;
-	}
-	memset(&row, 0, sizeof(row));
-	snprintf(row.name, sizeof(row.name), "%s", o->to);
-	snprintf(row.from_space, sizeof(row.from_space), "%s", o->from);
-	row.params = pj.p;
-	row.loss_curve = lc.p;
-	row.weights = blob;
-	row.weights_len = blob_len;
-	row.train_seconds = rep->train_seconds;
-	if (store_model_put(st, &row, err))
+	if (learn_store_model(st, o->to, o->from, pj.p, pj.oom, lc.p, lc.oom, blob, blob_len,
+			      rep->train_seconds, err))
 		goto out;
 	rc = 0;
 out:

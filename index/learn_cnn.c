@@ -24,25 +24,8 @@
 
 struct lesions {
 	struct lesion *v;
-	size_t n, cap;
+	size_t n;
 };
-
-static int collect(const struct lesion *l, void *arg)
-{
-	struct lesions *a = arg;
-
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? 2 * a->cap : 1024;
-		struct lesion *p = realloc(a->v, cap * sizeof(*p));
-
-		if (!p)
-			return -1;
-		a->v = p;
-		a->cap = cap;
-	}
-	a->v[a->n++] = *l;
-	return 0;
-}
 
 /* The appended block's raw values: normalised x, y, z, ln long, ln short (mm). */
 static void app_raw(const struct lesion *l, double *v)
@@ -260,12 +243,11 @@ static int check_target(struct store *st, struct spaces *r, const char *to, int 
 int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		    const struct learn_cnn_opts *o, struct learn_cnn_report *rep, char *err)
 {
-	struct lesions all = { NULL, 0, 0 };
+	struct lesions all = { NULL, 0 };
 	struct cnn_patch *pa = NULL, *sp = NULL;
 	struct train_sample *s = NULL;
 	struct cnn_model *model = NULL;
 	struct space_def def;
-	struct store_model row;
 	struct mix mx;
 	struct sb pj, lc;
 	int64_t *ids = NULL;
@@ -296,7 +278,7 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 	if (space_def_for(o->to, &o->cp, &mx, &def, err) ||
 	    check_target(st, r, o->to, def.dim, err))
 		goto out;
-	if (store_lesion_foreach(st, collect, &all, err))
+	if (store_lesion_all(st, &all.v, &all.n, err))
 		goto out;
 	rep->lesions = all.n;
 	if (!all.n) {
@@ -428,19 +410,8 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 	curve(&pj, val, o->cp.tp.epochs);
 	sb_addc(&pj, '}');
 	curve(&lc, loss, o->cp.tp.epochs);
-	if (pj.oom || lc.oom) {
-		errf(err, "model description too large");
-		goto out;
-	}
-	memset(&row, 0, sizeof(row));
-	snprintf(row.name, sizeof(row.name), "%s", o->to);
-	snprintf(row.from_space, sizeof(row.from_space), "%s", LEARN_CNN_FROM);
-	row.params = pj.p;
-	row.loss_curve = lc.p;
-	row.weights = blob;
-	row.weights_len = blob_len;
-	row.train_seconds = rep->train_seconds;
-	if (store_model_put(st, &row, err))
+	if (learn_store_model(st, o->to, LEARN_CNN_FROM, pj.p, pj.oom, lc.p, lc.oom, blob,
+			      blob_len, rep->train_seconds, err))
 		goto out;
 	rc = 0;
 out:
@@ -572,12 +543,12 @@ out:
 int learn_cnn_embed_all(struct store *st, struct spaces *r, const char *name, const char *images,
 			int threads, size_t *stored, size_t *missing, char *err)
 {
-	struct lesions all = { NULL, 0, 0 };
+	struct lesions all = { NULL, 0 };
 	size_t i;
 	int rc = 0;
 
 	*stored = *missing = 0;
-	if (store_lesion_foreach(st, collect, &all, err))
+	if (store_lesion_all(st, &all.v, &all.n, err))
 		return -1;
 	for (i = 0; i < all.n && !rc; i += 4096)
 		rc = embed_into(st, r, name, images, all.v + i, LSD_MIN((size_t)4096, all.n - i),

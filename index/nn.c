@@ -175,6 +175,33 @@ void nn_gap_bwd(const float *dout, int c, int hw, float *din)
 	}
 }
 
+void nn_cap_fwd(const float *in, int c, int h, int w, int r0, int r1, float *out)
+{
+	int ci, y, x;
+
+	for (ci = 0; ci < c; ci++) {
+		double s = 0;
+
+		for (y = r0; y < r1; y++)
+			for (x = r0; x < r1; x++)
+				s += in[((size_t)ci * h + y) * w + x];
+		out[ci] = (float)(s / ((double)(r1 - r0) * (r1 - r0)));
+	}
+}
+
+void nn_cap_bwd(const float *dout, int c, int h, int w, int r0, int r1, float *din)
+{
+	int ci, y, x;
+
+	for (ci = 0; ci < c; ci++) {
+		float g = (float)(dout[ci] / ((double)(r1 - r0) * (r1 - r0)));
+
+		for (y = r0; y < r1; y++)
+			for (x = r0; x < r1; x++)
+				din[((size_t)ci * h + y) * w + x] += g;
+	}
+}
+
 void nn_fc_fwd(const float *in, int ni, const float *wt, const float *b, int no, float *out)
 {
 	int o, i;

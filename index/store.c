@@ -695,6 +695,47 @@ out:
 	return rc;
 }
 
+struct lesion_vec {
+	struct lesion *v;
+	size_t n, cap;
+	int oom;
+};
+
+static int lesion_push(const struct lesion *l, void *arg)
+{
+	struct lesion_vec *a = arg;
+
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 1024;
+		struct lesion *p = realloc(a->v, cap * sizeof(*p));
+
+		if (!p)
+			return a->oom = -1;
+		a->v = p;
+		a->cap = cap;
+	}
+	a->v[a->n++] = *l;
+	return 0;
+}
+
+int store_lesion_all(struct store *st, struct lesion **v, size_t *n, char *err)
+{
+	struct lesion_vec a = { NULL, 0, 0, 0 };
+	int rc = store_lesion_foreach(st, lesion_push, &a, err);
+
+	if (rc) {
+		if (a.oom)
+			errf(err, "lesion scan: out of memory");
+		free(a.v);
+		*v = NULL;
+		*n = 0;
+		return -1;
+	}
+	*v = a.v;
+	*n = a.n;
+	return 0;
+}
+
 int64_t store_max_lesion_id(struct store *st)
 {
 	struct store_conn *c = store_conn_get(st, NULL);

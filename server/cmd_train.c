@@ -20,7 +20,7 @@ static const char usage[] =
 	"       [--force] [--threads 2] [--batch 64] [--near-q 0.25] [--similar-q 0.25]\n"
 	"       [--pseudo-every 5] [--db PATH]\n"
 	"       lesiond train --from images --to NAME --images DIR [--epochs 12] [--dim 64]\n"
-	"       [--width 16] [--side 48] [--mm-px 1.5] [--append-weight 0.8] (and the above)\n\n"
+	"       [--width 16] [--side 48] [--mm-px 1.5] [--append-weight 1.6] (and the above)\n\n"
 	"Learn a projection (linear, or one hidden layer with --hidden N) from space SPACE to a\n"
 	"new L2-normalised space NAME with a sequence-triplet loss and Deep Lesion Graphs'\n"
 	"sequential sampling. Training sees the coarse types of the catalog (DeepLesion: the\n"
@@ -100,6 +100,7 @@ int cmd_train(int argc, char **argv)
 	const char *eval_split = "test", *force = NULL, *near_q = NULL, *similar_q = NULL;
 	const char *batch = NULL, *pseudo_every = NULL, *keep = NULL, *scale = NULL;
 	const char *append = NULL, *append_w = NULL, *width = NULL, *side = NULL, *mm_px = NULL;
+	const char *type_head = NULL, *lr_end = NULL, *centre = NULL;
 	const struct cli_opt opts[] = {
 		{ "--from", "SPACE", &from, "source space (e.g. builtin)" },
 		{ "--to", "NAME", &to, "the new space" },
@@ -126,6 +127,12 @@ int cmd_train(int argc, char **argv)
 		{ "--width", "N", &width, "--from images: channels of the first block (default 16)" },
 		{ "--side", "N", &side, "--from images: input side in pixels (default 48)" },
 		{ "--mm-px", "X", &mm_px, "--from images: mm per pixel (default 1.5)" },
+		{ "--type-head", "W", &type_head, "--from images: weight of the auxiliary type "
+		  "classifier (default 1; 0 = triplet loss only)" },
+		{ "--centre-pool", "0|1", &centre, "--from images: 1 = also pool each block over the "
+		  "patch's central half (default 1)" },
+		{ "--lr-end", "F", &lr_end, "--from images: the learning rate decays (cosine) to "
+		  "lr x F (default 0.05; 1 = constant)" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -228,10 +235,13 @@ int cmd_train(int argc, char **argv)
 		cnn_params_default(&co.cp);
 		co.cp.tp = lo.tp;
 		co.cp.arch.dim = lo.tp.dim_out;
-		co.append_w = append && !strcmp(append, "none") ? 0 : append_w ? lo.append_w : 0.8;
+		co.append_w = append && !strcmp(append, "none") ? 0 : append_w ? lo.append_w : 1.6;
 		if ((width && parse_int("--width", width, 4, 64, &co.cp.arch.width)) ||
 		    (side && parse_int("--side", side, 16, 128, &co.cp.arch.side)) ||
-		    (mm_px && parse_real("--mm-px", mm_px, &co.cp.arch.mm_px))) {
+		    (mm_px && parse_real("--mm-px", mm_px, &co.cp.arch.mm_px)) ||
+		    (centre && parse_int("--centre-pool", centre, 0, 1, &co.cp.arch.centre)) ||
+		    (type_head && parse_real("--type-head", type_head, &co.cp.cls_w)) ||
+		    (lr_end && parse_real("--lr-end", lr_end, &co.cp.lr_end))) {
 			rc = 2;
 			goto out;
 		}

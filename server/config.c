@@ -79,6 +79,15 @@ const struct config_key config_keys[] = {
 	{ "graph_align_wide", CFG_DBL, OFF(graph_align_wide), "1", 1, 10, 0,
 	  "lesion graph: the mean displacement is taken from links up to this many "
 	  "thresholds (docs/graph.md: 2 helps the demo, not the real pairs)" },
+	{ "graph_shift_vote", CFG_BOOL, OFF(graph_shift_vote), "true", 0, 1, 0,
+	  "lesion graph: when fewer than 2 lesions link, try each pair's displacement as the "
+	  "study pair's shift and keep the one linking the most (docs/graph.md)" },
+	{ "graph_wide", CFG_DBL, OFF(graph_wide), "1", 1, 10, 0,
+	  "lesion graph: also link a lesion whose only candidate, both ways, costs below "
+	  "this many thresholds (1: off)" },
+	{ "graph_embed_link", CFG_BOOL, OFF(graph_embed_link), "false", 0, 1, 0,
+	  "lesion graph: also link lesions left unmatched that are mutually nearest in "
+	  "graph_space and pass the location, size and type gates" },
 	{ "graph_space", CFG_STR, OFF(graph_space), "builtin", 0, 0, SZ(graph_space),
 	  "lesion graph: embedding space of the embedding distance (empty: none; a lesion "
 	  "without a vector there gets no embedding term)" },

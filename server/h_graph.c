@@ -54,6 +54,9 @@ void h_graph_params(const struct config *c, struct graph_params *p)
 	p->sequential = c->graph_sequential;
 	p->align = c->graph_align;
 	p->align_wide = c->graph_align_wide;
+	p->shift_vote = c->graph_shift_vote;
+	p->wide = c->graph_wide;
+	p->embed_link = c->graph_embed_link;
 }
 
 struct space *h_graph_space(struct spaces *sp, const struct config *c)

@@ -4,6 +4,13 @@
  * the chunked reply, so memory stays bounded by the body cap plus one block; each block's
  * good queries are searched together per space (index/search.c). A bad line gets an
  * error line in its place; the others are answered. Parsing is h_search.c's.
+ *
+ * On a read replica the whole answer is computed in the handler, under the replica's gate
+ * (replica.h), and only sent afterwards: blocks computed while the client reads would run
+ * outside the gate, between an applied diff's commit and its index update, or on both
+ * sides of an apply (one reply mixing two states). A replica's answer is therefore
+ * bounded by the output cap (BATCH_OUT_MAX): a larger one is refused with 413, before any
+ * byte is sent. A primary has no gate and streams as described.
  */
 #include "app.h"
 #include "handlers.h"
@@ -17,6 +24,7 @@
 #include <string.h>
 
 #define BATCH_BLOCK 256
+#define BATCH_OUT_MAX (256u << 20)
 
 struct batch {
 	struct app *app;
@@ -207,7 +215,23 @@ void h_search_batch(const struct request *r, struct reply *rp)
 	memcpy(bt->body, r->body, r->body_len);
 	bt->len = r->body_len;
 	bt->app = r->app;
-	sb_init(&bt->out, 256u << 20);
+	sb_init(&bt->out, BATCH_OUT_MAX);
+	if (r->app->replica) {	/* one state for the whole answer: compute it now */
+		while (bt->off < bt->len)
+			if (batch_block(bt)) {
+				int big = bt->out.oom;	/* the cap (or memory) ran out */
+
+				batch_free(bt);
+				if (big)
+					reply_problem(rp, 413, "the answer passes %u MiB (or memory ran "
+						      "out): a read replica computes a batch's whole answer "
+						      "before sending it; split the batch",
+						      BATCH_OUT_MAX >> 20);
+				else
+					reply_problem(rp, 500, "out of memory");
+				return;
+			}
+	}
 	rp->status = 200;
 	rp->content_type = "application/x-ndjson";
 	rp->stream = batch_read;

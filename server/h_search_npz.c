@@ -8,6 +8,9 @@
  * knnjob.h's (exact, ties by lesion id; a filter restricts the gallery once). Memory is
  * bounded: the request body (<= body_max_bulk) plus 4 x n x k bytes of distances; the ids
  * member is streamed as each block of 4,096 queries is computed, then the distances.
+ * On a read replica every block is computed in the handler, under the replica's gate
+ * (replica.h), and the gallery closed before the reply starts, so the reply is one state
+ * and never runs beside an apply: 12 x n x k bytes held (ids and distances).
  */
 #include "app.h"
 #include "apijson.h"
@@ -37,6 +40,7 @@ struct npz {
 	size_t dist_sent;	/* bytes of dist sent */
 	float *qbuf;
 	int64_t *ibuf;
+	int64_t *ids;		/* n x k, computed in the handler (replica), else NULL */
 	struct npz_member m[2];
 	uint32_t pos;		/* bytes of the stream so far */
 	int phase;
@@ -55,6 +59,7 @@ static void npz_free(void *cls)
 	free(z->dist);
 	free(z->qbuf);
 	free(z->ibuf);
+	free(z->ids);
 	free(z->pend);
 	free(z);
 }
@@ -116,6 +121,11 @@ static int produce(struct npz *z)
 			return 0;
 		}
 		m = LSD_MIN((size_t)NPZ_BLOCK, z->rows - z->row);
+		if (z->ids) {	/* computed in the handler */
+			i = z->row;
+			z->row += m;
+			return put(z, z->ids + i * (size_t)z->k, m * (size_t)z->k * sizeof(int64_t), 0);
+		}
 		for (i = 0; i < m; i++)	/* the payload need not be aligned */
 			memcpy(z->qbuf + i * (size_t)z->dim,
 			       z->body + (z->row + i) * (size_t)z->dim * sizeof(float),
@@ -185,7 +195,7 @@ void h_search_batch_npy(const struct request *r, struct reply *rp)
 	struct npz *z = NULL;
 	const char *v;
 	char err[LSD_ERRLEN];
-	size_t off, rows, i, n;
+	size_t off, rows, i, n, m;
 	int64_t k = 10;
 	int dim, status = 500;
 
@@ -263,6 +273,24 @@ void h_search_batch_npy(const struct request *r, struct reply *rp)
 	z->m[1].size = (uint32_t)(NPYOUT_HEADER + rows * (size_t)k * 4);
 	if (knn_gallery_open(sp, app->cat, apijson_filter_is_set(&f) ? &f : NULL, 0, 1, &z->g, err))
 		goto fail;
+	if (app->replica) {	/* one state for the whole answer: compute it now */
+		if (!(z->ids = malloc(rows * (size_t)k * sizeof(int64_t) + 1))) {
+			status = 413;
+			snprintf(err, sizeof(err), "n x k = %zu x %lld: out of memory for the answer "
+				 "(a read replica computes it before sending); split the batch",
+				 rows, (long long)k);
+			goto fail;
+		}
+		for (i = 0; i < rows; i += NPZ_BLOCK) {
+			m = LSD_MIN((size_t)NPZ_BLOCK, rows - i);
+			if (knn_search(z->g, (const float *)(const void *)z->body + i * (size_t)dim, m,
+				       z->k, NULL, z->nthreads, z->ids + i * (size_t)k,
+				       z->dist + i * (size_t)k, err))
+				goto fail;
+		}
+		knn_gallery_close(z->g);
+		z->g = NULL;
+	}
 	rp->status = 200;
 	rp->content_type = "application/x-npz";
 	rp->stream = npz_read;

@@ -45,20 +45,25 @@ stop_server
 
 # rate limit: burst 5, then 429 with Retry-After
 cat > "$T_DIR/rate.conf" <<CONF
-# one request every five seconds after a burst of five (slow enough that the seven
-# requests below fit before a refill even on a loaded machine)
-rate_limit = 0.2
+# one request every 1,000 seconds after a burst of five: no token can come back while the
+# seven requests below run, however loaded the machine (0.2/s still refilled when seven
+# curls took over 5 s); the refill rate is checked through Retry-After instead
+rate_limit = 0.001
 rate_burst = 5
 CONF
 start_server --config "$T_DIR/rate.conf" || { echo "RESULT 0 1"; exit 1; }
 codes=""
+t0=$(date +%s)
 for i in 1 2 3 4 5 6 7; do
 	req GET /v1/lesions/1
 	codes="$codes $ST"
 done
-check "burst of 5 allowed, then 429 ($codes)" test "$codes" = " 200 200 200 200 200 429 429"
+check "burst of 5 allowed, then 429 ($codes, in $(( $(date +%s) - t0 )) s)" test "$codes" = " 200 200 200 200 200 429 429"
 problem 429
 hdr Retry-After ': [0-9]+'
+# the bucket is empty: the next token is 1 / 0.001 s away, less the time since the burst
+ra=$(grep -i '^Retry-After:' "$T_DIR/hdr" | tr -dc '0-9')
+check "Retry-After is the refill time at 0.001/s (${ra:-none} s, 900..1000)" test "${ra:-0}" -ge 900 -a "${ra:-0}" -le 1000
 stop_server
 
 # TLS with a self-signed certificate made here

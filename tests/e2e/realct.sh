@@ -13,7 +13,8 @@
 #    4 (study 3) the larger prevascular mass. Study 2's normalised location is shifted
 #    by ~0.2 in y and ~0.1 in z against studies 1 and 3, so location alone ranks a wrong
 #    pair (1 -> 4, 0.064) nearest and links nothing; the checks below record that the
-#    embedding distance ranks the true counterpart first for lesions 1, 2 and 4.
+#    embedding distance ranks the true counterpart first for lesions 1, 2 and 4, and
+#    that the embedding-led links (graph_embed_link) link both true pairs.
 . "$(dirname "$0")/lib.sh"
 D="$LSD_SHARED_DATA"
 IMG="$D/Images_png"
@@ -66,4 +67,17 @@ check "embedding: lesion 1's true counterpart 2 nearer than 3 ($(de 1 2) < $(de 
 check "embedding: lesion 1's true counterpart 2 nearer than 4 ($(de 1 2) < $(de 1 4))" lt "$(de 1 2)" "$(de 1 4)"
 check "embedding: lesion 4's true counterpart 3 nearer than 2 ($(de 3 4) < $(de 2 4))" lt "$(de 3 4)" "$(de 2 4)"
 cat "$T_DIR/p1.out" | grep -E "^(missed|wrong)" | sed 's/^/# /'
+# what the embedding adds: embedding-led links (graph_embed_link) join an unmatched pair
+# that is mutually nearest in the embedding and passes the gates (raw displacement
+# <= 0.25: 1 -> 2 is 0.22, 3 -> 4 0.246). Location alone links neither true pair, the
+# additive term neither (it only adds cost); the links make both, and no wrong one.
+printf 'lesion_a,lesion_b\n1,2\n3,4\n' > "$T_DIR/p1truth.csv"
+"$LESIOND" eval --graph --config "$CONF" --db "$DB" --pairs "$T_DIR/p1truth.csv" --json > "$T_DIR/p1add.json" 2>/dev/null
+check "patient 1, additive embedding term: no true pair linked" jq -e '.eval.tp == 0 and .eval.fn == 2' "$T_DIR/p1add.json"
+printf 'graph_space = builtin\ngraph_embed_link = true\n' > "$T_DIR/elink.conf"
+"$LESIOND" eval --graph --config "$T_DIR/elink.conf" --db "$DB" --pairs "$T_DIR/p1truth.csv" --json > "$T_DIR/p1link.json" 2>/dev/null
+check "patient 1, embedding-led links: both true pairs, nothing wrong" jq -e '.eval.tp == 2 and .eval.fp == 0 and .eval.fn == 0 and .params.embed_link == true' "$T_DIR/p1link.json"
+printf 'graph_space =\ngraph_embed_link = true\n' > "$T_DIR/elink0.conf"
+"$LESIOND" eval --graph --config "$T_DIR/elink0.conf" --db "$DB" --pairs "$T_DIR/p1truth.csv" --json > "$T_DIR/p1nolink.json" 2>/dev/null
+check "patient 1, embedding-led links without vectors: nothing linked" jq -e '.eval.tp == 0' "$T_DIR/p1nolink.json"
 finish

@@ -508,7 +508,7 @@ static void test_calibrate(void)
 	size_t n = scenario(l);
 	static const int64_t tr[] = { 1, 2, 3, 4, 1, 2, 5, 3, 4, 1, 5, 3, 4 };
 	static const double wl[] = { 1 }, ws[] = { 0.1 }, thr[] = { 0.001, 0.1, 1.0 };
-	struct graph_grid grid = { wl, ws, NULL, thr, 1, 1, 0, 3, NULL, 0 };
+	struct graph_grid grid = { wl, ws, NULL, thr, 1, 1, 0, 3, NULL, 0, NULL, 0, NULL, 0 };
 	struct graph_params p = test_params(), best;
 	struct graph_eval ev;
 	char err[LSD_ERRLEN];
@@ -549,7 +549,7 @@ static void test_calibrate_plateau(void)
 	static const double wl[] = { 1 }, ws[] = { 0, 0.1 };
 	static const double thr[] = { 0.005, 0.02, 0.03, 0.04, 0.05, 0.1, 0.2 };
 	static const double bad[] = { 0.02, 0.01 };
-	struct graph_grid grid = { wl, ws, NULL, thr, 1, 2, 0, 7, NULL, 0 };
+	struct graph_grid grid = { wl, ws, NULL, thr, 1, 2, 0, 7, NULL, 0, NULL, 0, NULL, 0 };
 	struct graph_params p = test_params(), best;
 	struct graph_eval ev;
 	double run[2] = { 0, 0 };
@@ -660,6 +660,187 @@ static void test_aligned(void)
 	graph_destroy(g);
 }
 
+/* Shift vote, by hand, on test_aligned's geometry (three lesions all moved by +0.12 in
+ * x, the second also +0.01 in y; threshold 0.1, align_wide 1): the first assignment links
+ * nothing. Every crossing pair is gated (raw displacement > 0.25), so the candidate
+ * offsets are the three true pairs' displacements: (0.12, 0, 0) links all three (total
+ * 0.01), (0.12, 0.01, 0) links all three (total 0.02); the first wins, then the aligned
+ * passes give the mean offset (0.12, 0.01/3, 0): costs 0.01/3, 0.02/3, 0.01/3.
+ * A single lesion per study moved the same way is never linked by the vote (a shift
+ * must link >= 2 lesions). */
+static void test_shift_vote(void)
+{
+	struct lesion l[6] = {
+		mk(1, 4, 1, 0.20, 0.30, 0.50, 10, -1), mk(2, 4, 1, 0.50, 0.60, 0.50, 10, -1),
+		mk(3, 4, 1, 0.70, 0.30, 0.60, 10, -1), mk(4, 4, 2, 0.32, 0.30, 0.50, 10, -1),
+		mk(5, 4, 2, 0.62, 0.61, 0.50, 10, -1), mk(6, 4, 2, 0.82, 0.30, 0.60, 10, -1),
+	};
+	struct lesion one[2] = { mk(1, 5, 1, 0.20, 0.30, 0.50, 10, -1),
+				 mk(2, 5, 2, 0.32, 0.30, 0.50, 10, -1) };
+	struct graph_params p = test_params();
+	struct graph *g = NULL;
+	char err[LSD_ERRLEN];
+	const struct graph_edge *e;
+
+	p.w_size = 0;
+	p.sequential = 1;
+	p.align = 1;
+	p.align_wide = 1;
+	p.shift_vote = 0;
+	CHECK(graph_build(l, 6, NULL, 0, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+	p.shift_vote = 1;
+	CHECK(graph_build(l, 6, NULL, 0, &p, &g, err) == 0);
+	if (!g)
+		return;
+	CHECK_EQ_INT(g->nedges, 3);
+	CHECK((e = find_edge(g, 1, 4)) != NULL && fabs(e->cost - 0.01 / 3) < 1e-9);
+	CHECK((e = find_edge(g, 2, 5)) != NULL && fabs(e->cost - 0.02 / 3) < 1e-9);
+	CHECK((e = find_edge(g, 3, 6)) != NULL && fabs(e->cost - 0.01 / 3) < 1e-9);
+	graph_destroy(g);
+	g = NULL;
+	/* the vote needs no align pass to be off... but it is part of the aligned rule */
+	p.align = 0;
+	CHECK(graph_build(l, 6, NULL, 0, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+	g = NULL;
+	p.align = 1;
+	CHECK(graph_build(one, 2, NULL, 0, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+}
+
+/* Unambiguous wide links, by hand (axis 1,1,1, w_size 0, threshold 0.1, no align):
+ * A (0.30, 0.30) in study 1, A' (0.45, 0.30) in study 2: cost 0.15, above the threshold.
+ * - wide 1 (off): no link; wide 2 (limit 0.2): A -> A' linked, score 0.5 * 0.1 / 0.15;
+ * - a second lesion B' (0.30, 0.45) in study 2 also costs 0.15 from A: ambiguous, no link;
+ * - instead a second head C (0.60, 0.30) in study 1, also 0.15 from A': no link;
+ * - A' at (0.55, 0.30), cost 0.25 >= 0.2: no link. */
+static void test_wide(void)
+{
+	struct lesion l[3];
+	struct graph_params p = test_params();
+	struct graph *g = NULL;
+	char err[LSD_ERRLEN];
+	const struct graph_edge *e;
+
+	p.w_size = 0;
+	p.sequential = 1;
+	l[0] = mk(1, 6, 1, 0.30, 0.30, 0.50, 10, -1);
+	l[1] = mk(2, 6, 2, 0.45, 0.30, 0.50, 10, -1);
+	p.wide = 1;
+	CHECK(graph_build(l, 2, NULL, 0, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+	g = NULL;
+	p.wide = 2;
+	CHECK(graph_build(l, 2, NULL, 0, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 1);
+	CHECK(g && (e = find_edge(g, 1, 2)) != NULL && fabs(e->cost - 0.15) < 1e-9 &&
+	      fabs(e->score - 0.5 * 0.1 / 0.15) < 1e-9);
+	graph_destroy(g);
+	g = NULL;
+	l[2] = mk(3, 6, 2, 0.30, 0.45, 0.50, 10, -1);	/* B' */
+	CHECK(graph_build(l, 3, NULL, 0, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+	g = NULL;
+	l[2] = mk(3, 6, 1, 0.60, 0.30, 0.50, 10, -1);	/* C */
+	CHECK(graph_build(l, 3, NULL, 0, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+	g = NULL;
+	l[1] = mk(2, 6, 2, 0.55, 0.30, 0.50, 10, -1);
+	CHECK(graph_build(l, 2, NULL, 0, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+}
+
+/* Embedding-led links, by hand (axis 1,1,1, w_size 0, w_embed 0, threshold 0.1, no
+ * align): A (0.30, 0.30) and B (0.60, 0.30) in study 1, A' (0.30, 0.50) and B' (0.60,
+ * 0.50) in study 2: every true pair is 0.2 away (no location link), the crossing pairs
+ * sqrt(0.13) = 0.36 (gated). Vectors A (1,0), B (0,1), A' (0.9,0.1), B' (0.1,0.9):
+ * - embed_link 0: no link; 1: A -> A' and B -> B' (mutually nearest, within the gates);
+ * - A' given (0.1,0.9) too: B' is nearest to B, A' is nearest to B: not mutual for
+ *   A (A's nearest is A' or B'; both are nearer to B), A stays alone; B -> B' only
+ *   if B and B' are mutually nearest: B's nearest is A' (tie broken by the first
+ *   column), A''s nearest head is B; A' is 0.36 from B: gated, so no link at all;
+ * - A' at (0.30, 0.60): the true pair is 0.3 > max_dloc 0.25: gated, no link for A. */
+static void test_embed_links(void)
+{
+	struct lesion l[4] = {
+		mk(1, 7, 1, 0.30, 0.30, 0.50, 10, -1), mk(2, 7, 1, 0.60, 0.30, 0.50, 10, -1),
+		mk(3, 7, 2, 0.30, 0.50, 0.50, 10, -1), mk(4, 7, 2, 0.60, 0.50, 0.50, 10, -1),
+	};
+	float va[2] = { 1, 0 }, vb[2] = { 0, 1 }, va2[2] = { 0.9f, 0.1f }, vb2[2] = { 0.1f, 0.9f };
+	const float *emb[4] = { va, vb, va2, vb2 };
+	struct graph_params p = test_params();
+	struct graph *g = NULL;
+	char err[LSD_ERRLEN];
+
+	p.w_size = 0;
+	p.sequential = 1;
+	CHECK(graph_build(l, 4, emb, 2, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+	g = NULL;
+	p.embed_link = 1;
+	CHECK(graph_build(l, 4, NULL, 0, &p, &g, err) == 0);	/* no vectors: no link */
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+	g = NULL;
+	CHECK(graph_build(l, 4, emb, 2, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 2 && find_edge(g, 1, 3) != NULL && find_edge(g, 2, 4) != NULL);
+	CHECK(g && g->nedges == 2 && g->edges[0].score > 0 && g->edges[0].score <= 0.5);
+	graph_destroy(g);
+	g = NULL;
+	emb[2] = vb2;
+	CHECK(graph_build(l, 4, emb, 2, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 0);
+	graph_destroy(g);
+	g = NULL;
+	emb[2] = va2;
+	l[2].loc[1] = 0.60;
+	CHECK(graph_build(l, 4, emb, 2, &p, &g, err) == 0);
+	CHECK(g && g->nedges == 1 && find_edge(g, 2, 4) != NULL);
+	graph_destroy(g);
+}
+
+/* The tie rule of the calibration: equal runs go to the smaller threshold. A (study 1,
+ * 10 mm) and A' (study 2, 20 mm, x + 0.01) are one lesion; V (x 0.50, 10 mm) vanishes,
+ * N (x 0.56, 20 mm) appears. A-A' costs 0.01 + w ln 2, V-N 0.06 + w ln 2; perfect iff
+ * cost(A-A') < threshold <= cost(V-N). Grid w_size {0.1, 0}, thresholds 0.005 0.05 0.1
+ * 0.2: w 0.1 is perfect at 0.1 only (0.0793 < t <= 0.1293), w 0 at 0.05 only (0.01 < t
+ * <= 0.06): runs of 1 each; the smaller threshold wins (w_size 0, 0.05), not the
+ * earlier grid row. Also: shift_vote and wide come from the grid, not from *base. */
+static void test_calibrate_ties(void)
+{
+	struct lesion l[4];
+	int64_t truth[4] = { 1, 1, 2, 3 };
+	static const double wl[] = { 1 }, ws[] = { 0.1, 0 }, wide[] = { 1 };
+	static const double thr[] = { 0.005, 0.05, 0.1, 0.2 };
+	static const int vote[] = { 1 };
+	struct graph_grid grid = { wl, ws, NULL, thr, 1, 2, 0, 4, NULL, 0, vote, 1, wide, 1 };
+	struct graph_params p = test_params(), best;
+	struct graph_eval ev;
+	char err[LSD_ERRLEN];
+
+	l[0] = mk(1, 1, 1, 0.30, 0.5, 0.5, 10, -1);
+	l[1] = mk(2, 1, 2, 0.31, 0.5, 0.5, 20, -1);
+	l[2] = mk(3, 1, 1, 0.50, 0.5, 0.5, 10, -1);
+	l[3] = mk(4, 1, 2, 0.56, 0.5, 0.5, 20, -1);
+	p.sequential = 1;
+	p.wide = 3;
+	CHECK_EQ_INT(graph_calibrate(l, 4, NULL, 0, truth, &grid, &p, &best, &ev, NULL, err), 0);
+	CHECK_NEAR(best.w_size, 0, 0);
+	CHECK_NEAR(best.threshold, 0.05, 0);
+	CHECK_NEAR(ev.f1, 1, 1e-12);
+	CHECK_EQ_INT(best.shift_vote, 1);
+	CHECK_NEAR(best.wide, 1, 0);
+}
+
 int main(void)
 {
 	RUN(test_assign_vs_brute);
@@ -674,5 +855,9 @@ int main(void)
 	RUN(test_defaults);
 	RUN(test_sequential);
 	RUN(test_aligned);
+	RUN(test_shift_vote);
+	RUN(test_wide);
+	RUN(test_embed_links);
+	RUN(test_calibrate_ties);
 	return unit_done();
 }

@@ -4,6 +4,7 @@
 #include "catalog.h"
 #include "search.h"
 #include "space.h"
+#include "search_ref.h"
 #include "unit.h"
 #include "util.h"
 
@@ -17,10 +18,7 @@
 static uint64_t rng = 88172645463325252ull;
 static double urand(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (double)(rng >> 11) / 9007199254740992.0;
+	return ref_urand(&rng);
 }
 
 static float vecs[N][D];
@@ -52,37 +50,6 @@ static void make_data(struct catalog *cat)
 	}
 }
 
-/* The filter, written out here over the raw fields (not lesiond's catalog_match or
- * store_filter_match: the reference must not share the code it checks). */
-static int raw_match(const struct store_filter *f, const struct lesion *l)
-{
-	int tbit = l->type > 0 ? l->type : 0;
-
-	if (f->patient && l->patient != f->patient)
-		return 0;
-	if (f->study && l->study != f->study)
-		return 0;
-	if (f->type_mask && !((f->type_mask >> tbit) & 1u))
-		return 0;
-	if (f->split_mask && !((f->split_mask >> l->split) & 1u))
-		return 0;
-	if (f->min_diam_mm > 0 && l->diam_mm[0] < f->min_diam_mm)
-		return 0;
-	if (f->max_diam_mm > 0 && l->diam_mm[0] > f->max_diam_mm)
-		return 0;
-	if (f->gender && l->gender != f->gender)
-		return 0;
-	if ((!isnan(f->min_age) || !isnan(f->max_age)) && isnan(l->age))
-		return 0;
-	if (!isnan(f->min_age) && l->age < f->min_age)
-		return 0;
-	if (!isnan(f->max_age) && l->age > f->max_age)
-		return 0;
-	if (f->exclude_noisy && l->noisy)
-		return 0;
-	return 1;
-}
-
 static int passes(const struct search_query *q, int64_t id)
 {
 	const struct lesion *l = &les[id];
@@ -93,7 +60,7 @@ static int passes(const struct search_query *q, int64_t id)
 		return 0;
 	if (q->same_patient == SEARCH_SP_ONLY && l->patient != q->patient)
 		return 0;
-	return !q->filter || raw_match(q->filter, l);
+	return !q->filter || ref_filter_match(q->filter, l);
 }
 
 static double dist(enum space_metric m, const float *a, const float *b)
@@ -110,7 +77,7 @@ static double dist(enum space_metric m, const float *a, const float *b)
 static int brute(enum space_metric m, const struct search_query *q, int64_t *out)
 {
 	static double best[1000];
-	int n = 0, i, j;
+	int n = 0, i;
 
 	for (i = 1; i <= N; i++) {
 		double v;
@@ -118,18 +85,7 @@ static int brute(enum space_metric m, const struct search_query *q, int64_t *out
 		if (!passes(q, i))
 			continue;
 		v = dist(m, q->vec, vecs[i - 1]);
-		if (m == SPACE_IP)
-			v = -v;
-		if (n < q->k || v < best[n - 1]) {
-			j = n < q->k ? n++ : n - 1;
-			while (j > 0 && best[j - 1] > v) {
-				best[j] = best[j - 1];
-				out[j] = out[j - 1];
-				j--;
-			}
-			best[j] = v;
-			out[j] = i;
-		}
+		ref_topk_offer(best, out, &n, q->k, m == SPACE_IP ? -v : v, i);
 	}
 	return n;
 }
@@ -161,24 +117,7 @@ static void random_filter(struct store_filter *f)
 
 static struct space *make_space(const char *type, enum space_metric m)
 {
-	struct space_def def;
-	struct space *sp = NULL;
-	int64_t ids[N];
-	char err[LSD_ERRLEN];
-	int i;
-
-	memset(&def, 0, sizeof(def));
-	snprintf(def.name, sizeof(def.name), "t");
-	def.dim = D;
-	def.metric = m;
-	snprintf(def.index_type, sizeof(def.index_type), "%s", type);
-	for (i = 0; i < N; i++)
-		ids[i] = i + 1;
-	CHECK_EQ_INT(space_create(&def, &sp, err), 0);
-	CHECK_EQ_INT(space_add(sp, ids, &vecs[0][0], N, err), 0);
-	if (strcmp(type, "Flat"))
-		CHECK_EQ_INT(space_rebuild(sp, err), 0);
-	return sp;
+	return ref_make_space(type, "", m, D, &vecs[0][0], N);
 }
 
 static void compare(const char *type, enum space_metric m, struct catalog *cat, int exact,

@@ -8,6 +8,7 @@
 #include "catalog.h"
 #include "search.h"
 #include "space.h"
+#include "search_ref.h"
 #include "unit.h"
 #include "util.h"
 
@@ -23,10 +24,7 @@
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static double urand(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (double)(rng >> 11) / 9007199254740992.0;
+	return ref_urand(&rng);
 }
 
 static double gauss(void)
@@ -72,31 +70,6 @@ static void make_data(void)
 	}
 }
 
-static int raw_match(const struct store_filter *f, const struct lesion *l)
-{
-	int tbit = l->type > 0 ? l->type : 0;
-
-	if (f->type_mask && !((f->type_mask >> tbit) & 1u))
-		return 0;
-	if (f->split_mask && !((f->split_mask >> l->split) & 1u))
-		return 0;
-	if (f->min_diam_mm > 0 && l->diam_mm[0] < f->min_diam_mm)
-		return 0;
-	if (f->max_diam_mm > 0 && l->diam_mm[0] > f->max_diam_mm)
-		return 0;
-	if (f->gender && l->gender != f->gender)
-		return 0;
-	if ((!isnan(f->min_age) || !isnan(f->max_age)) && isnan(l->age))
-		return 0;
-	if (!isnan(f->min_age) && l->age < f->min_age)
-		return 0;
-	if (!isnan(f->max_age) && l->age > f->max_age)
-		return 0;
-	if (f->exclude_noisy && l->noisy)
-		return 0;
-	return 1;
-}
-
 static double dist(const float *a, const float *b)
 {
 	double s = 0;
@@ -110,25 +83,11 @@ static double dist(const float *a, const float *b)
 /* brute force over the raw rows: the k best allowed ids (insertion sort) */
 static int brute(const struct search_query *q, int64_t *out, double *best)
 {
-	int n = 0, i, j;
+	int n = 0, i;
 
-	for (i = 1; i <= N; i++) {
-		double v;
-
-		if (i == q->self_id || !raw_match(q->filter, &les[i]))
-			continue;
-		v = dist(q->vec, vecs[i - 1]);
-		if (n < q->k || v < best[n - 1]) {
-			j = n < q->k ? n++ : n - 1;
-			while (j > 0 && best[j - 1] > v) {
-				best[j] = best[j - 1];
-				out[j] = out[j - 1];
-				j--;
-			}
-			best[j] = v;
-			out[j] = i;
-		}
-	}
+	for (i = 1; i <= N; i++)
+		if (i != q->self_id && ref_filter_match(q->filter, &les[i]))
+			ref_topk_offer(best, out, &n, q->k, dist(q->vec, vecs[i - 1]), i);
 	return n;
 }
 
@@ -137,7 +96,7 @@ static int count_allowed(const struct store_filter *f)
 	int i, n = 0;
 
 	for (i = 1; i <= N; i++)
-		n += raw_match(f, &les[i]);
+		n += ref_filter_match(f, &les[i]);
 	return n;
 }
 
@@ -174,25 +133,7 @@ static void broad_filter(struct store_filter *f, int t)
 
 static struct space *make_space(const char *type, const char *params)
 {
-	struct space_def def;
-	struct space *sp = NULL;
-	static int64_t ids[N];
-	char err[LSD_ERRLEN];
-	int i;
-
-	memset(&def, 0, sizeof(def));
-	snprintf(def.name, sizeof(def.name), "p");
-	def.dim = D;
-	def.metric = SPACE_L2;
-	snprintf(def.index_type, sizeof(def.index_type), "%s", type);
-	snprintf(def.params, sizeof(def.params), "%s", params);
-	for (i = 0; i < N; i++)
-		ids[i] = i + 1;
-	CHECK_EQ_INT(space_create(&def, &sp, err), 0);
-	CHECK_EQ_INT(space_add(sp, ids, &vecs[0][0], N, err), 0);
-	if (strcmp(type, "Flat"))
-		CHECK_EQ_INT(space_rebuild(sp, err), 0);
-	return sp;
+	return ref_make_space(type, params, SPACE_L2, D, &vecs[0][0], N);
 }
 
 struct outcome {
@@ -232,7 +173,7 @@ static void run(struct space *sp, int nq, int k_fixed, struct outcome *o)
 		if (nh != nt)
 			o->shorts++;
 		for (i = 0; i < nh; i++) {
-			if (hits[i].id == self || !raw_match(&f, &les[hits[i].id]))
+			if (hits[i].id == self || !ref_filter_match(&f, &les[hits[i].id]))
 				o->not_allowed++;
 			else if (fabs(hits[i].dist - dist(q.vec, vecs[hits[i].id - 1])) >
 				 1e-3 * (1 + fabs(hits[i].dist)))
