@@ -107,12 +107,13 @@ struct space_copy {
 };
 void space_copy_view(struct space *sp, struct space_copy *out /* OUT */);
 void space_copy_release(struct space *sp);
-/* Start-up path from a snapshot: install n rows (arrays from malloc: the space owns them
- * from here on, also on failure) as the memory copy of an empty space, index not ready
+/* Start-up path from a snapshot: install n rows (arrays from malloc, or vec a private
+ * file mapping of vec_mapped bytes when vec_mapped > 0: the space owns them from here
+ * on, also on failure) as the memory copy of an empty space, index not ready
  * (space_open_index next). Refuses ids <= 0, a repeated id, or a max_id that does not
  * match the ids (0, or -1 with err). */
-int space_copy_adopt(struct space *sp, size_t n, int64_t *rid, float *vec, float *norm,
-		     uint64_t checksum, int64_t max_id, char *err);
+int space_copy_adopt(struct space *sp, size_t n, int64_t *rid, float *vec, size_t vec_mapped,
+		     float *norm, uint64_t checksum, int64_t max_id, char *err);
 
 #define SPACE_OPEN_LOADED 1
 #define SPACE_OPEN_REBUILT 2

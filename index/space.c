@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -219,13 +220,21 @@ int space_create(const struct space_def *def, struct space **out, char *err)
 	return 0;
 }
 
+static void vec_free(float *v, size_t mapped)
+{
+	if (mapped)
+		munmap(v, mapped);
+	else
+		free(v);
+}
+
 void space_destroy(struct space *sp)
 {
 	if (!sp)
 		return;
 	faiss_Index_free(sp->index);
 	idmap_free(&sp->map);
-	free(sp->vec);
+	vec_free(sp->vec, sp->vec_mapped);
 	free(sp->norm);
 	free(sp->rid);
 	free(sp->journal);
@@ -282,9 +291,16 @@ static int mem_reserve(struct space *sp, size_t more)
 		return 0;
 	while (cap < need)
 		cap *= 2;
-	v = realloc(sp->vec, cap * (size_t)sp->def.dim * sizeof(float));
-	if (!v)
+	if (sp->vec_mapped) {	/* a snapshot mapping cannot grow: move to the heap */
+		v = malloc(cap * (size_t)sp->def.dim * sizeof(float));
+		if (!v)
+			return -1;
+		memcpy(v, sp->vec, sp->n * (size_t)sp->def.dim * sizeof(float));
+		munmap(sp->vec, sp->vec_mapped);
+		sp->vec_mapped = 0;
+	} else if (!(v = realloc(sp->vec, cap * (size_t)sp->def.dim * sizeof(float)))) {
 		return -1;
+	}
 	sp->vec = v;
 	nv = realloc(sp->norm, cap * sizeof(float));
 	if (!nv)
@@ -461,8 +477,8 @@ void space_copy_release(struct space *sp)
 	pthread_rwlock_unlock(&sp->lock);
 }
 
-int space_copy_adopt(struct space *sp, size_t n, int64_t *rid, float *vec, float *norm,
-		     uint64_t checksum, int64_t max_id, char *err)
+int space_copy_adopt(struct space *sp, size_t n, int64_t *rid, float *vec, size_t vec_mapped,
+		     float *norm, uint64_t checksum, int64_t max_id, char *err)
 {
 	struct idmap m = {0};
 	int64_t mx = 0;
@@ -493,10 +509,11 @@ int space_copy_adopt(struct space *sp, size_t n, int64_t *rid, float *vec, float
 		goto out;
 	}
 	idmap_free(&sp->map);
-	free(sp->vec);
+	vec_free(sp->vec, sp->vec_mapped);
 	free(sp->norm);
 	free(sp->rid);
 	sp->map = m;
+	sp->vec_mapped = vec_mapped;
 	memset(&m, 0, sizeof(m));
 	sp->vec = vec;
 	sp->norm = norm;
@@ -513,7 +530,8 @@ int space_copy_adopt(struct space *sp, size_t n, int64_t *rid, float *vec, float
 out:
 	pthread_rwlock_unlock(&sp->lock);
 	idmap_free(&m);
-	free(vec);
+	if (vec)
+		vec_free(vec, vec_mapped);
 	free(norm);
 	free(rid);
 	return rc;

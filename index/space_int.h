@@ -41,6 +41,8 @@ struct space {
 
 	/* memory copy: rows 0..n-1 */
 	float *vec;
+	size_t vec_mapped;	/* > 0: vec is a private file mapping of this many bytes
+				 * (statesnap.c; copied to the heap at the first growth) */
 	float *norm;		/* squared L2 norm of each row (flatscan) */
 	int64_t *rid;
 	size_t n, cap;

@@ -22,7 +22,8 @@
 #include <unistd.h>
 
 #define MAGIC "LSDSTAT1"
-#define VERSION 1u
+#define VERSION 2u
+#define PAGE 4096u	/* the vectors start page-aligned: mapped, not copied */
 #define SECT_MAX 4096
 #define KIND_CATALOG 1u
 #define KIND_SPACE 2u
@@ -47,6 +48,7 @@ struct sect {
 	int64_t max_id;
 	uint64_t checksum;	/* the space's vector-set checksum */
 	uint64_t off, len;	/* bytes in the file */
+	uint64_t vec_off;	/* space: where the vectors start (a multiple of PAGE) */
 	uint64_t hash;		/* fhash64_blocks chained over the section's arrays */
 };
 
@@ -140,8 +142,10 @@ int statesnap_write(const char *path, const char *stamp, struct catalog *cat,
 		s->max_id = c.max_id;
 		s->checksum = c.checksum;
 		s->off = off;
-		s->len = c.n * (sizeof(int64_t) + (size_t)c.dim * sizeof(float) + sizeof(float));
+		s->vec_off = (off + c.n * sizeof(int64_t) + PAGE - 1) / PAGE * PAGE;
+		s->len = s->vec_off - off + c.n * ((size_t)c.dim * sizeof(float) + sizeof(float));
 		bad = put(f, c.rid, c.n * sizeof(int64_t), &s->hash) ||
+		      fseeko(f, (off_t)s->vec_off, SEEK_SET) ||
 		      put(f, c.vec, c.n * (size_t)c.dim * sizeof(float), &s->hash) ||
 		      put(f, c.norm, c.n * sizeof(float), &s->hash);
 		space_copy_release(sp);
@@ -218,41 +222,66 @@ static void *big_alloc(size_t n)
 static int read_space(int fd, const struct sect *s, const struct space_def *def,
 		      struct space **out, char *why, char *err)
 {
-	size_t n = (size_t)s->n, d = (size_t)def->dim;
+	size_t n = (size_t)s->n, d = (size_t)def->dim, vlen = n * d * sizeof(float);
 	int64_t *rid = big_alloc(n * sizeof(*rid));
-	float *vec = big_alloc(n * d * sizeof(*vec)), *norm = big_alloc(n * sizeof(*norm));
+	float *norm = big_alloc(n * sizeof(*norm)), *vec = NULL;
+	size_t mapped = 0;
 	struct space *sp = NULL;
 	uint64_t h = 0;
+	int rc = -1;
 
-	if (!rid || !vec || !norm) {
-		free(rid);
-		free(vec);
-		free(norm);
+	if (!rid || !norm) {
 		errf(err, "out of memory for %zu vectors", n);
-		return -1;
+		goto out;
 	}
-	if (get(fd, s->off, rid, n * sizeof(*rid), &h) ||
-	    get(fd, s->off + n * sizeof(*rid), vec, n * d * sizeof(*vec), &h) ||
-	    get(fd, s->off + n * (sizeof(*rid) + d * sizeof(*vec)), norm, n * sizeof(*norm), &h) ||
-	    h != s->hash) {
-		free(rid);
-		free(vec);
-		free(norm);
-		errf(why, "space %s: section fails its checksum (damaged or torn)", def->name);
-		return 1;
+	if (vlen) {	/* the page cache's pages themselves, copy-on-write: no zeroing, no copy */
+		/* populated read-only (a writable private mapping would be populated by
+		 * copying every page), then made writable: a later write copies its page */
+		void *m = mmap(NULL, vlen, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd,
+			       (off_t)s->vec_off);
+
+		if (m != MAP_FAILED && mprotect(m, vlen, PROT_READ | PROT_WRITE)) {
+			munmap(m, vlen);
+			m = MAP_FAILED;
+		}
+		if (m == MAP_FAILED) {
+			errf(err, "cannot map %zu vectors: %s", n, strerror(errno));
+			goto out;
+		}
+		vec = m;
+		mapped = vlen;
+	} else if (!(vec = malloc(1))) {
+		errf(err, "out of memory");
+		goto out;
 	}
-	if (space_create(def, &sp, err)) {
-		free(rid);
-		free(vec);
-		free(norm);
-		return -1;
-	}
-	if (space_copy_adopt(sp, n, rid, vec, norm, s->checksum, s->max_id, why)) {
+	rc = 1;
+	if (get(fd, s->off, rid, n * sizeof(*rid), &h))
+		goto bad;
+	h = fhash64_blocks(vec, vlen, h);
+	if (get(fd, s->vec_off + vlen, norm, n * sizeof(*norm), &h) || h != s->hash)
+		goto bad;
+	rc = -1;
+	if (space_create(def, &sp, err))
+		goto out;
+	rc = space_copy_adopt(sp, n, rid, vec, mapped, norm, s->checksum, s->max_id, why) ? 1 : 0;
+	rid = NULL;
+	vec = NULL;
+	norm = NULL;
+	if (rc)
 		space_destroy(sp);
-		return 1;
-	}
-	*out = sp;
-	return 0;
+	else
+		*out = sp;
+	return rc;
+bad:
+	errf(why, "space %s: section fails its checksum (damaged or torn)", def->name);
+out:
+	free(rid);
+	free(norm);
+	if (vec && mapped)
+		munmap(vec, mapped);
+	else
+		free(vec);
+	return rc;
 }
 
 int statesnap_read(const char *path, const char *stamp, struct catalog *cat,
@@ -300,8 +329,11 @@ int statesnap_read(const char *path, const char *stamp, struct catalog *cat,
 		if (s->kind == KIND_CATALOG)
 			want = s->n * sizeof(struct catalog_entry);
 		else if (s->kind == KIND_SPACE && s->dim >= 1 && s->dim <= SPACE_DIM_MAX &&
-			 s->n <= ((uint64_t)1 << 31))
-			want = s->n * (sizeof(int64_t) + (uint64_t)s->dim * sizeof(float) + sizeof(float));
+			 s->n <= ((uint64_t)1 << 31) && s->vec_off % PAGE == 0 &&
+			 s->vec_off >= s->off + s->n * sizeof(int64_t) &&
+			 s->vec_off - (s->off + s->n * sizeof(int64_t)) < PAGE)
+			want = s->vec_off - s->off +
+			       s->n * ((uint64_t)s->dim * sizeof(float) + sizeof(float));
 		else
 			want = UINT64_MAX;
 		if (want != s->len || s->off > (uint64_t)stt.st_size ||

@@ -126,6 +126,10 @@ expect GET /v1/stats 200
 jqt ".spaces | map(select(.name == \"emb\"))[0].count == $present_total"
 req GET "/v1/lesions/5/embedding?space=emb"
 check "vectors served from the snapshot" test "$ST" = 200
+# a write into the copy read from the snapshot (a mapped file page: copied on write)
+expect PUT "/v1/lesions/5/embedding?space=emb" 200 -H "$J" -d "$(vec_json 6)"
+req GET "/v1/lesions/5/embedding?space=emb"
+check "the new vector is served" jq -e --argjson w "$(vec_json 6)" '([.vector, $w] | transpose | all(.[0] - .[1] | fabs < 1e-6))' "$T_DIR/body"
 stop_server
 # stale: another process changed the database after the snapshot was written
 sqlite3 "$DB" "INSERT INTO meta (key, value) VALUES ('j17-stale-test', '1')"
