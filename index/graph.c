@@ -19,7 +19,8 @@
  * (../shared/data/deeplesion/same_lesion_pairs.csv) by 2-fold cross-validation over
  * patients (lesiond eval --graph --pairs FILE --crossval): the values both halves'
  * calibrations choose (the vote: chosen by one, the other indifferent). Cross-validated
- * P 0.980, R 0.941 (folds, the tie rule it depends on, the misses: docs/graph.md). The earlier defaults (all study pairs,
+ * P 0.980, R 0.941 (folds, the tie rule it depends on, the misses: docs/graph.md).
+ * The earlier defaults (all study pairs,
  * isotropic location only, 0.08) were calibrated on the phantom demo, whose lesions then
  * moved about 5x less than real ones; they scored P 0.824, R 0.873 on the real pairs.
  */

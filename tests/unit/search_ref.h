@@ -1,6 +1,7 @@
 /* search_ref.h - the reference side shared by the search tests (test_search.c,
  * test_search_paths.c): a seeded xorshift generator, the metadata filter written out over
- * the raw lesion fields, a top-k insertion, and a space built from the tests' vectors. Written here, not taken from lesiond
+ * the raw lesion fields, a top-k insertion, and a space built from the tests' vectors.
+ * Written here, not taken from lesiond
  * (catalog_match, store_filter_match, search.c): a reference must not share the code it
  * checks. Header-only (static inline) so that each test stays one translation unit.
  */
