@@ -7,11 +7,14 @@
  * below (desc_patch: nearest/interpolated slices at that fixed offset) in a wide window
  * (HU / 1000, clipped to [-1, 1]) plus the key slice in a soft-tissue window (W400/L40).
  * Network: 3 blocks of two 3x3 conv + ReLU (width w, 2w, 4w), 2x2 max pool between
- * blocks; each block's output is global-average-pooled and the three are concatenated
- * (DLG's multi-scale features), then a fully connected layer to dim and L2 normalisation.
- * Training: Adam on mini-batches of anchors, gradients summed in a fixed number of
- * chunks (deterministic for a seed whatever the thread count), augmentation by shift,
- * scale and intensity jitter of a cached larger patch.
+ * blocks; each block's output is average-pooled over the whole patch and (arch.centre)
+ * over its central half, all concatenated (DLG's multi-scale features), then a fully
+ * connected layer to dim and L2 normalisation.
+ * Training: the sequence-triplet loss plus (cls_w) a softmax type head on the unit
+ * embedding that exists during training only; Adam on mini-batches of anchors with a
+ * cosine learning-rate decay (lr_end), gradients summed in a fixed number of chunks
+ * (deterministic for a seed whatever the thread count), augmentation by shift, scale
+ * and intensity jitter of a cached larger patch.
  */
 #ifndef LSD_CNN_H
 #define LSD_CNN_H
