@@ -15,7 +15,11 @@ BUILD=${1:-build/release}
 LESIOND="$PWD/$BUILD/lesiond"
 T="$PWD/build/bench/scale"
 DUR=${BENCH_SECONDS:-5}
-SIZES=${SCALE_SIZES:-10000 100000 1000000}
+# 10^6 takes ~15-25 min on 2 cores (ingest ~100 s, import ~75 s, IVF training and
+# builds, two starts per index type): only with BENCH_SCALE_1M=1 or an explicit list
+SIZES=${SCALE_SIZES:-10000 100000${BENCH_SCALE_1M:+ 1000000}}
+NICE="nice -n 19"	# heavy preparation; the timed start-ups and latencies run at normal priority
+load() { cut -d' ' -f1 /proc/loadavg; }
 rm -rf "$T" && mkdir -p "$T"
 command -v wrk > /dev/null || { echo "wrk not available (make deps): skipped"; exit 0; }
 cc -O2 -o "$T/gen_vectors" bench/gen_vectors.c -lm || exit 1
@@ -57,7 +61,7 @@ for N in $SIZES; do
 	echo "-- N = $N lesions, 256-d clustered vectors"
 	sh bench/gen_csv.sh ../shared/data/deeplesion/DL_info_sample.csv "$N" > "$T/dl.csv"
 	s=$(date +%s.%N)
-	"$LESIOND" ingest --csv "$T/dl.csv" --db "$T/base.db" > /dev/null
+	$NICE "$LESIOND" ingest --csv "$T/dl.csv" --db "$T/base.db" > /dev/null
 	e=$(date +%s.%N)
 	echo "   ingest: $(echo "$e - $s" | bc) s ($(ls -l "$T/base.db" | awk '{printf "%.0f", $5 / 1048576}') MB database)"
 	rm -f "$T/dl.csv"
@@ -66,20 +70,27 @@ for N in $SIZES; do
 	awk -v n="$N" 'BEGIN { for (i = 0; i < 200; i++) printf "{\"lesion_id\":%d,\"k\":10}\n", 1 + (i * 104729) % n
 		for (i = 0; i < 200; i++) printf "{\"lesion_id\":%d,\"k\":10,\"filter\":{\"type\":[\"bone\"]}}\n", 1 + (i * 104729) % n }' > "$T/q.ndjson"
 	nlist=$(awk -v n="$N" 'BEGIN { x = 4 * sqrt(n); p = 1; while (p * 2 <= x) p *= 2; print p }')
-	for IT in Flat HNSW32 "IVF$nlist,Flat"; do
+	# HNSW32 at 10^6 did not finish building in 14.5 min on 2 cores (issue 17): skipped there
+	TYPES="Flat HNSW32 IVF$nlist,Flat"
+	[ "$N" -ge 1000000 ] && TYPES="Flat IVF$nlist,Flat"
+	for IT in $TYPES; do
 		DB="$T/$(echo "$IT" | tr -cd 'A-Za-z0-9').db"
 		cp "$T/base.db" "$DB"
 		s=$(date +%s.%N)
-		"$LESIOND" import-vectors --space builtin --ids "$T/ids.txt" --vectors "$T/v.fvecs" \
+		$NICE "$LESIOND" import-vectors --space builtin --ids "$T/ids.txt" --vectors "$T/v.fvecs" \
 			--db "$DB" --index-type "$IT" --build-index > /dev/null 2>&1
 		e=$(date +%s.%N)
-		serve "$DB"
+		serve "$DB"	# first start: reads SQLite, writes <db>.state
+		UP1=$UP
+		kill -TERM $PID; wait $PID 2>/dev/null
+		L=$(load)
+		serve "$DB"	# second start: from <db>.state and the index snapshot
 		rss=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
-		loaded=$(grep -o 'loaded snapshot\|rebuilt from the database' "$T/serve.log" | head -n 1)
+		loaded=$(grep -o 'state snapshot [^ ]* loaded\|state snapshot not used\|loaded snapshot\|rebuilt from the database\|exact Flat over the memory copy' "$T/serve.log" | sed 's/ [^ ]*\.state / /' | sort -u | tr '\n' ';')
 		cat_ms=$(sed -n 's/.*loaded in \([0-9]*\) ms.*/\1/p' "$T/serve.log" | head -n 1)
-		echo "   $IT: import + build $(echo "$e - $s" | bc) s; start-up to ready $UP s (spaces and catalog ${cat_ms} ms; $loaded)"
+		echo "   $IT: import + build $(echo "$e - $s" | bc) s (nice 19); start-up to ready: from SQLite $UP1 s, from snapshots $UP s (load average $L; spaces and catalog ${cat_ms} ms; $loaded)"
 		echo "      RSS $((rss / 1024)) MB = $((rss * 1024 / N)) B/lesion; vectors + catalog $((N * (1024 + 48) / 1048576)) MB = 1072 B/lesion: $(echo "scale=2; $rss * 1024 / ($N * 1072)" | bc)x"
-		echo "      similar-by-id, 1 client, p50 / p99: unfiltered $(lat ''); filter type=bone (~1%) $(lat '&type=bone')"
+		echo "      similar-by-id, 1 client, p50 / p99 (load average $(load)): unfiltered $(lat ''); filter type=bone (~1%, exact subset scan) $(lat '&type=bone')"
 		answers "$T/ans-$IT"
 		if [ "$IT" = Flat ]; then
 			cp "$T/ans-Flat" "$T/exact"
@@ -87,7 +98,7 @@ for N in $SIZES; do
 			echo "      recall@10 vs exact (200 queries): unfiltered $(recall "$T/exact" "$T/ans-$IT" 1 200), filtered $(recall "$T/exact" "$T/ans-$IT" 201 400)"
 		fi
 		kill -TERM $PID; wait $PID 2>/dev/null
-		rm -f "$DB" "$DB"-* "$DB".space-*
+		rm -f "$DB" "$DB"-* "$DB".space-* "$DB".state
 	done
 	rm -f "$T/base.db" "$T"/base.db-* "$T/v.fvecs"
 done

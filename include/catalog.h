@@ -45,5 +45,9 @@ void catalog_entry_from_lesion(const struct lesion *l, struct catalog_entry *e /
 const struct catalog_entry *catalog_lock(struct catalog *c, int64_t *max_id /* OUT */);
 void catalog_unlock(struct catalog *c);
 size_t catalog_count(struct catalog *c);
+/* Start-up path from a snapshot (statesnap.c): install entries[0..n) (from malloc: the
+ * catalog owns them from here on, also on failure) into an empty catalog. Refuses an
+ * entry of an impossible shape (0, or -1 with err). */
+int catalog_adopt(struct catalog *c, struct catalog_entry *e, int64_t n, char *err);
 
 #endif

@@ -94,6 +94,27 @@ void space_get_info(struct space *sp, struct space_info *out /* OUT */);
 int space_load_vectors(struct space *sp, const int64_t *ids, const float *vecs, size_t n,
 		       char *err);
 
+/* The memory copy as arrays, for the start-up snapshot (statesnap.c): space_copy_view
+ * takes the space's read lock (writers wait) until space_copy_release. */
+struct space_copy {
+	size_t n;
+	int dim;
+	const int64_t *rid;	/* n lesion ids */
+	const float *vec;	/* n x dim */
+	const float *norm;	/* n squared norms */
+	uint64_t checksum;	/* space_row_hash summed over the rows */
+	int64_t max_id;
+};
+void space_copy_view(struct space *sp, struct space_copy *out /* OUT */);
+void space_copy_release(struct space *sp);
+/* Start-up path from a snapshot: install n rows (arrays from malloc, or vec a private
+ * file mapping of vec_mapped bytes when vec_mapped > 0: the space owns them from here
+ * on, also on failure) as the memory copy of an empty space, index not ready
+ * (space_open_index next). Refuses ids <= 0, a repeated id, or a max_id that does not
+ * match the ids (0, or -1 with err). */
+int space_copy_adopt(struct space *sp, size_t n, int64_t *rid, float *vec, size_t vec_mapped,
+		     float *norm, uint64_t checksum, int64_t max_id, char *err);
+
 #define SPACE_OPEN_LOADED 1
 #define SPACE_OPEN_REBUILT 2
 /* Load the snapshot at prefix (NULL: no snapshot) if it matches, else rebuild. *how says

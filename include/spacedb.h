@@ -31,6 +31,17 @@ int spacedb_set_search_params(const char *spec, char *err);
 int spacedb_open(struct store *st, struct spaces **out /* OUT */, spacedb_log_fn log,
 		 void *cls, char *err);
 
+/* The spaces recorded in the store, with their search parameters applied (*out from
+ * malloc, the caller frees it). */
+int spacedb_defs(struct store *st, struct space_def **out /* OUT */, size_t *n /* OUT */,
+		 char *err);
+/* spacedb_open for defs[0..n); pre (may be NULL) holds spaces whose memory copy is
+ * already loaded (from a snapshot; NULL entries are read from SQLite): each is taken
+ * over (and set to NULL), also on failure. */
+int spacedb_open_from(struct store *st, const struct space_def *defs, size_t n,
+		      struct space **pre, struct spaces **out /* OUT */, spacedb_log_fn log,
+		      void *cls, char *err);
+
 /* Insert or replace vectors of space def->name (created if absent, in the store and the
  * registry). Checks dimension, finiteness and lesion ids before writing anything.
  * Returns 0; LSD_EINVAL (dimension differs from the existing space, or bad values),

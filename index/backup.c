@@ -435,7 +435,13 @@ int backup_create(struct store *st, const char *dir, struct backup_manifest *mou
 		goto out;
 	for (i = 0; i < (size_t)m->nspaces; i++) {
 		if (space_snapshot_paths(BACKUP_DB, m->spaces[i].name, dst_i, dst_m, PATH_MAX) ||
-		    add_file(m, dir, dst_i, err) || add_file(m, dir, dst_m, err))
+		    join(path, sizeof(path), dir, dst_i)) {
+			errf(err, "path too long");
+			goto out;
+		}
+		if (!exists(path))	/* exact Flat: no derived index to carry */
+			continue;
+		if (add_file(m, dir, dst_i, err) || add_file(m, dir, dst_m, err))
 			goto out;
 	}
 	if (manifest_write(dir, m, err))

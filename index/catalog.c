@@ -167,3 +167,37 @@ size_t catalog_count(struct catalog *c)
 	pthread_rwlock_unlock(&c->lock);
 	return n;
 }
+
+int catalog_adopt(struct catalog *c, struct catalog_entry *e, int64_t n, char *err)
+{
+	int64_t i, max_id = 0;
+	size_t count = 0;
+	int rc = -1;
+
+	pthread_rwlock_wrlock(&c->lock);
+	if (c->count || n < 1 || n > CATALOG_MAX_ID + 1) {
+		errf(err, "catalog: not empty, or %lld entries", (long long)n);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (e[i].present > 1 || (i == 0 && e[i].present)) {
+			errf(err, "catalog: entry %lld is malformed", (long long)i);
+			goto out;
+		}
+		if (e[i].present) {
+			count++;
+			max_id = i;
+		}
+	}
+	free(c->e);
+	c->e = e;
+	e = NULL;
+	c->cap = n;
+	c->max_id = max_id;
+	c->count = count;
+	rc = 0;
+out:
+	pthread_rwlock_unlock(&c->lock);
+	free(e);
+	return rc;
+}

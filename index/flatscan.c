@@ -7,6 +7,7 @@
  * and sorted at the end. Compiled with -fopenmp (threads through an OpenMP team).
  */
 #include "flatscan.h"
+#include "kheap.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -21,61 +22,6 @@ extern int sgemm_(const char *transa, const char *transb, const int *m, const in
 		  const int *k, const float *alpha, const float *a, const int *lda,
 		  const float *b, const int *ldb, const float *beta, float *c, const int *ldc);
 
-struct hc {
-	float b;
-	int64_t row;
-};
-
-static int worse(const struct hc *a, const struct hc *b)
-{
-	return a->b > b->b || (a->b == b->b && a->row > b->row);
-}
-
-static int hc_cmp(const void *pa, const void *pb)
-{
-	const struct hc *a = pa, *b = pb;
-
-	return worse(a, b) ? 1 : worse(b, a) ? -1 : 0;
-}
-
-/* max-heap (worst at h[0]) of at most k */
-static void push(struct hc *h, size_t *n, size_t k, struct hc c)
-{
-	size_t i, p;
-
-	if (*n == k) {
-		if (!worse(&h[0], &c))
-			return;
-		i = 0;
-		for (;;) {
-			size_t l = 2 * i + 1, r = l + 1, m = i;
-			const struct hc *cm = &c;
-
-			if (l < k && worse(&h[l], cm)) {
-				m = l;
-				cm = &h[l];
-			}
-			if (r < k && worse(&h[r], cm))
-				m = r;
-			if (m == i)
-				break;
-			h[i] = h[m];
-			i = m;
-		}
-		h[i] = c;
-		return;
-	}
-	i = (*n)++;
-	while (i > 0) {
-		p = (i - 1) / 2;
-		if (!worse(&c, &h[p]))
-			break;
-		h[i] = h[p];
-		i = p;
-	}
-	h[i] = c;
-}
-
 float flatscan_norm(const float *x, size_t d)
 {
 	float s = 0;
@@ -87,20 +33,20 @@ float flatscan_norm(const float *x, size_t d)
 }
 
 /* Offer line[0..nb) (badness of rows j0..) to one query's heap. */
-static void offer(const float *line, size_t nb, size_t j0, struct hc *hq, size_t *n, size_t k)
+static void offer(const float *line, size_t nb, size_t j0, struct kcand *hq, size_t *n, size_t k)
 {
 	float thr = *n == k ? hq[0].b : 0;
 	int full = *n == k;
 	size_t j;
 
 	for (j = 0; j < nb; j++) {
-		struct hc c;
+		struct kcand c;
 
 		if (full && line[j] > thr)
 			continue;
 		c.b = line[j];
-		c.row = (int64_t)(j0 + j);
-		push(hq, n, k, c);
+		c.id = (int64_t)(j0 + j);
+		kheap_push(hq, n, k, c);
 		if (*n == k) {
 			full = 1;
 			thr = hq[0].b;
@@ -111,7 +57,7 @@ static void offer(const float *line, size_t nb, size_t j0, struct hc *hq, size_t
 /* rows [r0, r1) against queries [0, nq): heaps h[qi*k ..], counts hn[qi] */
 static void scan_part(const float *db, const float *norms, size_t r0, size_t r1, size_t d, int ip,
 		      const float *q, size_t nq, size_t k, flatscan_dist_fn dist_ny, float *blk,
-		      struct hc *h, size_t *hn)
+		      struct kcand *h, size_t *hn)
 {
 	const float one = 1, zero = 0;
 	const int di = (int)d;
@@ -157,7 +103,7 @@ int flatscan_knn(const float *db, const float *norms, size_t n, size_t d, int ip
 		 int64_t *rows, char *err)
 {
 	size_t nt, t, qi, i;
-	struct hc *h = NULL, *merged = NULL;
+	struct kcand *h = NULL, *merged = NULL;
 	size_t *hn = NULL;
 	float *blk = NULL;
 	int rc = -1;
@@ -192,9 +138,9 @@ int flatscan_knn(const float *db, const float *norms, size_t n, size_t d, int ip
 			memcpy(merged + m, h + (t * nq + qi) * k, hn[t * nq + qi] * sizeof(*merged));
 			m += hn[t * nq + qi];
 		}
-		qsort(merged, m, sizeof(*merged), hc_cmp);
+		qsort(merged, m, sizeof(*merged), kcand_cmp);
 		for (i = 0; i < k; i++)
-			rows[qi * k + i] = i < m ? merged[i].row : -1;
+			rows[qi * k + i] = i < m ? merged[i].id : -1;
 	}
 	rc = 0;
 out:

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE	/* pthread_rwlockattr_setkind_np: writers must not starve under searches */
 #include "space_int.h"
 #include "flatscan.h"
+#include "kheap.h"
 #include "util.h"
 
 #include <faiss/c_api/AutoTune_c.h>
@@ -37,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -218,13 +220,21 @@ int space_create(const struct space_def *def, struct space **out, char *err)
 	return 0;
 }
 
+static void vec_free(float *v, size_t mapped)
+{
+	if (mapped)
+		munmap(v, mapped);
+	else
+		free(v);
+}
+
 void space_destroy(struct space *sp)
 {
 	if (!sp)
 		return;
 	faiss_Index_free(sp->index);
 	idmap_free(&sp->map);
-	free(sp->vec);
+	vec_free(sp->vec, sp->vec_mapped);
 	free(sp->norm);
 	free(sp->rid);
 	free(sp->journal);
@@ -245,7 +255,7 @@ int space_dim(const struct space *sp)
 
 size_t space_index_total(const struct space *sp)
 {
-	return sp->index ? (size_t)faiss_Index_ntotal(sp->index) : 0;
+	return sp->native ? sp->n : sp->index ? (size_t)faiss_Index_ntotal(sp->index) : 0;
 }
 
 void space_get_info(struct space *sp, struct space_info *o)
@@ -253,7 +263,7 @@ void space_get_info(struct space *sp, struct space_info *o)
 	pthread_rwlock_rdlock(&sp->lock);
 	memset(o, 0, sizeof(*o));
 	o->def = sp->def;
-	snprintf(o->index_active, sizeof(o->index_active), "%s", sp->index ? sp->active : "none");
+	snprintf(o->index_active, sizeof(o->index_active), "%s", sp->index || sp->native ? sp->active : "none");
 	o->count = sp->n;
 	o->index_total = space_index_total(sp);
 	o->stale = o->index_total > sp->n ? o->index_total - sp->n : 0;
@@ -261,7 +271,7 @@ void space_get_info(struct space *sp, struct space_info *o)
 	o->checksum = sp->checksum;
 	o->writes_since_snapshot = sp->writes - sp->snap_writes + (sp->snap_stale ? 1 : 0);
 	o->removable = sp->removable;
-	o->ready = sp->loaded && sp->index != NULL;
+	o->ready = sp->loaded && (sp->index != NULL || sp->native);
 	pthread_rwlock_unlock(&sp->lock);
 }
 
@@ -281,9 +291,16 @@ static int mem_reserve(struct space *sp, size_t more)
 		return 0;
 	while (cap < need)
 		cap *= 2;
-	v = realloc(sp->vec, cap * (size_t)sp->def.dim * sizeof(float));
-	if (!v)
+	if (sp->vec_mapped) {	/* a snapshot mapping cannot grow: move to the heap */
+		v = malloc(cap * (size_t)sp->def.dim * sizeof(float));
+		if (!v)
+			return -1;
+		memcpy(v, sp->vec, sp->n * (size_t)sp->def.dim * sizeof(float));
+		munmap(sp->vec, sp->vec_mapped);
+		sp->vec_mapped = 0;
+	} else if (!(v = realloc(sp->vec, cap * (size_t)sp->def.dim * sizeof(float)))) {
 		return -1;
+	}
 	sp->vec = v;
 	nv = realloc(sp->norm, cap * sizeof(float));
 	if (!nv)
@@ -372,6 +389,7 @@ static void drop_index(struct space *sp)
 {
 	faiss_Index_free(sp->index);
 	sp->index = NULL;
+	sp->native = 0;
 }
 
 static int remove_from_index(FaissIndex *idx, const int64_t *ids, size_t n)
@@ -439,6 +457,83 @@ int space_load_vectors(struct space *sp, const int64_t *ids, const float *vecs, 
 	rc = 0;
 out:
 	pthread_rwlock_unlock(&sp->lock);
+	return rc;
+}
+
+void space_copy_view(struct space *sp, struct space_copy *o)
+{
+	pthread_rwlock_rdlock(&sp->lock);
+	o->n = sp->n;
+	o->dim = sp->def.dim;
+	o->rid = sp->rid;
+	o->vec = sp->vec;
+	o->norm = sp->norm;
+	o->checksum = sp->checksum;
+	o->max_id = sp->max_id;
+}
+
+void space_copy_release(struct space *sp)
+{
+	pthread_rwlock_unlock(&sp->lock);
+}
+
+int space_copy_adopt(struct space *sp, size_t n, int64_t *rid, float *vec, size_t vec_mapped,
+		     float *norm, uint64_t checksum, int64_t max_id, char *err)
+{
+	struct idmap m = {0};
+	int64_t mx = 0;
+	size_t i;
+	int rc = -1;
+
+	pthread_rwlock_wrlock(&sp->lock);
+	if (sp->n || n > ROWS_MAX) {
+		errf(err, "space %s: not empty, or %zu rows", sp->def.name, n);
+		goto out;
+	}
+	if (n && idmap_reserve(&m, n)) {
+		errf(err, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (rid[i] <= 0 || idmap_find(&m, rid[i], NULL)) {
+			errf(err, "space %s: row %zu: id %" PRId64 " not positive or repeated",
+			     sp->def.name, i, rid[i]);
+			goto out;
+		}
+		idmap_put(&m, rid[i], i);
+		if (rid[i] > mx)
+			mx = rid[i];
+	}
+	if (mx != max_id) {
+		errf(err, "space %s: max id %" PRId64 ", expected %" PRId64, sp->def.name, mx, max_id);
+		goto out;
+	}
+	idmap_free(&sp->map);
+	vec_free(sp->vec, sp->vec_mapped);
+	free(sp->norm);
+	free(sp->rid);
+	sp->map = m;
+	sp->vec_mapped = vec_mapped;
+	memset(&m, 0, sizeof(m));
+	sp->vec = vec;
+	sp->norm = norm;
+	sp->rid = rid;
+	vec = NULL;
+	norm = NULL;
+	rid = NULL;
+	sp->n = sp->cap = n;
+	sp->checksum = checksum;
+	sp->max_id = max_id;
+	drop_index(sp);
+	sp->loaded = 0;
+	rc = 0;
+out:
+	pthread_rwlock_unlock(&sp->lock);
+	idmap_free(&m);
+	if (vec)
+		vec_free(vec, vec_mapped);
+	free(norm);
+	free(rid);
 	return rc;
 }
 
@@ -564,72 +659,12 @@ static float badness(const struct space *sp, const float *q, const float *x)
 	return r;
 }
 
-struct cand {
-	float b;
-	int64_t id;
-};
-
-static int cand_worse(const struct cand *a, const struct cand *b)
-{
-	return a->b > b->b || (a->b == b->b && a->id > b->id);
-}
-
-static int cand_cmp(const void *pa, const void *pb)
-{
-	const struct cand *a = pa, *b = pb;
-
-	if (cand_worse(a, b))
-		return 1;
-	if (cand_worse(b, a))
-		return -1;
-	return 0;
-}
-
-/* max-heap on "worse" of at most k candidates */
-static void heap_push(struct cand *h, size_t *n, size_t k, struct cand c)
-{
-	size_t i, p;
-
-	if (*n == k) {
-		if (!cand_worse(&h[0], &c))
-			return;
-		/* replace root, sift down */
-		i = 0;
-		for (;;) {
-			size_t l = 2 * i + 1, r = l + 1, m = i;
-			const struct cand *cm = &c;
-
-			if (l < k && cand_worse(&h[l], cm)) {
-				m = l;
-				cm = &h[l];
-			}
-			if (r < k && cand_worse(&h[r], cm))
-				m = r;
-			if (m == i)
-				break;
-			h[i] = h[m];
-			i = m;
-		}
-		h[i] = c;
-		return;
-	}
-	i = (*n)++;
-	while (i > 0) {
-		p = (i - 1) / 2;
-		if (!cand_worse(&c, &h[p]))
-			break;
-		h[i] = h[p];
-		i = p;
-	}
-	h[i] = c;
-}
-
-static void emit(const struct space *sp, struct cand *c, size_t nc, int k, float *dist, int64_t *ids)
+static void emit(const struct space *sp, struct kcand *c, size_t nc, int k, float *dist, int64_t *ids)
 {
 	size_t i;
 
 	if (nc > 1)
-		qsort(c, nc, sizeof(*c), cand_cmp);
+		qsort(c, nc, sizeof(*c), kcand_cmp);
 	for (i = 0; i < (size_t)k; i++) {
 		if (i < nc) {
 			ids[i] = c[i].id;
@@ -658,7 +693,7 @@ static int scan_exact(const struct space *sp, const float *q, size_t nq, int k,
 		      const int64_t *subset, size_t n_subset, float *dist, int64_t *ids, char *err)
 {
 	size_t qi, i, nh, row, kk = (size_t)k, d = (size_t)sp->def.dim;
-	struct cand *h = malloc(kk * sizeof(*h));
+	struct kcand *h = malloc(kk * sizeof(*h));
 
 	if (!h)
 		return errf(err, "out of memory");
@@ -668,21 +703,21 @@ static int scan_exact(const struct space *sp, const float *q, size_t nq, int k,
 		nh = 0;
 		if (subset) {
 			for (i = 0; i < n_subset; i++) {
-				struct cand c;
+				struct kcand c;
 
 				if (!idmap_find(&sp->map, subset[i], &row))
 					continue;
 				c.b = badness(sp, qv, row_ptr(sp, row));
 				c.id = subset[i];
-				heap_push(h, &nh, kk, c);
+				kheap_push(h, &nh, kk, c);
 			}
 		} else {
 			for (row = 0; row < sp->n; row++) {
-				struct cand c;
+				struct kcand c;
 
 				c.b = badness(sp, qv, row_ptr(sp, row));
 				c.id = sp->rid[row];
-				heap_push(h, &nh, kk, c);
+				kheap_push(h, &nh, kk, c);
 			}
 		}
 		emit(sp, h, nh, k, dist + qi * kk, ids + qi * kk);
@@ -746,7 +781,7 @@ static int search_flat(struct space *sp, const float *q, size_t nq, int k, float
 	size_t d = (size_t)sp->def.dim, kk = LSD_MIN((size_t)k + FLAT_MARGIN, sp->n);
 	size_t chunk, q0, qi, j, nc;
 	int64_t *rows = NULL;
-	struct cand *c = NULL;
+	struct kcand *c = NULL;
 	int rc = -1;
 
 	chunk = LSD_MAX((size_t)1, LSD_MIN(nq, SEARCH_CELLS / (kk ? kk : 1)));
@@ -792,7 +827,7 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 	size_t d = (size_t)sp->def.dim, total, stale, kk, chunk, q0, qi, j, nc, row;
 	float *fd = NULL;
 	int64_t *fl = NULL;
-	struct cand *c = NULL;
+	struct kcand *c = NULL;
 	int rc = -1;
 
 	if (check_query(sp, q, nq, k, err))
@@ -802,12 +837,12 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 		errf(err, "space %s: index not loaded yet", sp->def.name);
 		goto out;
 	}
-	if (!sp->index) {	/* dropped after a FAISS failure: exact scan of the copy */
-		rc = scan_exact(sp, q, nq, k, NULL, 0, dist, ids, err);
+	if (sp->native || (sp->index && !strcmp(sp->active, "Flat"))) {
+		rc = search_flat(sp, q, nq, k, dist, ids, err);
 		goto out;
 	}
-	if (!strcmp(sp->active, "Flat")) {
-		rc = search_flat(sp, q, nq, k, dist, ids, err);
+	if (!sp->index) {	/* dropped after a FAISS failure: exact scan of the copy */
+		rc = scan_exact(sp, q, nq, k, NULL, 0, dist, ids, err);
 		goto out;
 	}
 	total = space_index_total(sp);
@@ -855,7 +890,7 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 				c[nc].b = badness(sp, qv, row_ptr(sp, row));
 				nc++;
 			}
-			qsort(c, nc, sizeof(*c), cand_cmp);
+			qsort(c, nc, sizeof(*c), kcand_cmp);
 			for (j = 0; j < nc; j++)
 				if (!u || c[u - 1].id != c[j].id)
 					c[u++] = c[j];
@@ -931,14 +966,11 @@ static int build_index(const struct space_def *def, const int64_t *rid, const fl
 			ok = faiss_Index_train(sub, (int64_t)ns, sample) == 0;
 		}
 		if (!ok) {	/* too few vectors to train: exact Flat until a later rebuild */
-			faiss_Index_free(sub);
-			sub = NULL;
 			*train_failed = 1;
-			if (faiss_index_factory(&sub, def->dim, "Flat", space_faiss_metric(def->metric))) {
-				space_faiss_errf(err, "index factory");
-				goto out;
-			}
 			snprintf(active, SPACE_TYPE_MAX, "Flat");
+			*removable = 1;
+			rc = 0;	/* *out stays NULL: Flat is native (flatscan over the copy) */
+			goto out;
 		}
 	}
 	*removable = space_probe_removable(sub);
@@ -982,6 +1014,19 @@ static int rebuild(struct space *sp, char *err)
 
 	pthread_mutex_lock(&sp->build_mu);
 	pthread_rwlock_wrlock(&sp->lock);
+	if (!strcmp(space_def_type(&sp->def), "Flat")) {
+		/* exact Flat is flatscan over the memory copy: nothing to build or copy */
+		old = sp->index;
+		sp->index = NULL;
+		sp->native = 1;
+		snprintf(sp->active, sizeof(sp->active), "Flat");
+		sp->removable = 1;
+		sp->loaded = 1;
+		sp->train_attempt_n = 0;
+		pthread_rwlock_unlock(&sp->lock);
+		rc = 0;
+		goto out;
+	}
 	n = sp->n;
 	if (n) {
 		vec = malloc(n * d * sizeof(float));
@@ -1009,7 +1054,7 @@ static int rebuild(struct space *sp, char *err)
 		goto out_journal;
 	}
 	/* replay the writes made meanwhile: take the ids out, put the live ones back */
-	if (sp->jn) {
+	if (sp->jn && idx) {
 		touched = malloc(sp->jn * sizeof(*touched));
 		live = malloc(sp->jn * sizeof(*live));
 		lvec = malloc(sp->jn * d * sizeof(float));
@@ -1040,6 +1085,7 @@ static int rebuild(struct space *sp, char *err)
 	}
 	old = sp->index;
 	sp->index = idx;
+	sp->native = idx == NULL;
 	idx = NULL;
 	snprintf(sp->active, sizeof(sp->active), "%s", active);
 	sp->removable = removable;
@@ -1091,7 +1137,7 @@ int space_needs_rebuild(struct space *sp)
 	pthread_rwlock_rdlock(&sp->lock);
 	total = space_index_total(sp);
 	stale = total > sp->n ? total - sp->n : 0;
-	r = !sp->index || stale > LSD_MAX((size_t)1000, sp->n / 10) ||
+	r = (!sp->index && !sp->native) || stale > LSD_MAX((size_t)1000, sp->n / 10) ||
 	    (sp->train_attempt_n && sp->n >= 2 * sp->train_attempt_n);
 	pthread_rwlock_unlock(&sp->lock);
 	return r;

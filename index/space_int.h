@@ -41,6 +41,8 @@ struct space {
 
 	/* memory copy: rows 0..n-1 */
 	float *vec;
+	size_t vec_mapped;	/* > 0: vec is a private file mapping of this many bytes
+				 * (statesnap.c; copied to the heap at the first growth) */
 	float *norm;		/* squared L2 norm of each row (flatscan) */
 	int64_t *rid;
 	size_t n, cap;
@@ -48,8 +50,10 @@ struct space {
 	uint64_t checksum;
 	int64_t max_id;
 
-	/* the derived index: NULL = none (not loaded yet, or dropped after a FAISS failure) */
+	/* the derived index: NULL = none (not loaded yet, or dropped after a FAISS failure,
+	 * or native: the active type is Flat, answered by flatscan over the copy itself) */
 	FaissIndex *index;
+	int native;
 	char active[SPACE_TYPE_MAX];
 	int removable;
 	int loaded;		/* the start-up load finished (index or not) */

@@ -8,6 +8,7 @@
  * and at shutdown, and by import-vectors. Load: one index file of up to a few GB.
  */
 #include "space_int.h"
+#include "fhash.h"
 #include "util.h"
 
 #include <faiss/c_api/MetaIndexes_c.h>
@@ -20,12 +21,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define MANIFEST_MAX 65536
 #define INDEX_FILE_MAX ((size_t)1 << 40)
-#define MANIFEST_FORMAT "lesiond-space-snapshot-1"
+/* format 2 checks the index file with fhash64 (fhash.h); format 1 (FNV-1a, byte by byte:
+ * ~2 s a GB) is still read, e.g. from older backups */
+#define MANIFEST_FORMAT "lesiond-space-snapshot-2"
+#define MANIFEST_FORMAT_1 "lesiond-space-snapshot-1"
 
 int space_snapshot_paths(const char *prefix, const char *name, char *index_path,
 			 char *manifest_path, size_t n)
@@ -34,6 +39,42 @@ int space_snapshot_paths(const char *prefix, const char *name, char *index_path,
 	int b = snprintf(manifest_path, n, "%s.space-%s.manifest", prefix, name);
 
 	return (a < 0 || (size_t)a >= n || b < 0 || (size_t)b >= n) ? -1 : 0;
+}
+
+/* Size and fhash64_blocks of an open file from its start (the position is left at the
+ * end). 0, or -1 (errno). */
+static int file_fhash(FILE *f, uint64_t *h, uint64_t *size)
+{
+	unsigned char *buf = malloc(FHASH_BLOCK);
+	uint64_t v = 0, total = 0;
+	size_t got;
+	int rc = -1;
+
+	if (!buf)
+		return -1;
+	if (fseek(f, 0, SEEK_SET))
+		goto out;
+	do {	/* whole blocks, so that the chaining matches fhash64_blocks */
+		got = 0;
+		while (got < FHASH_BLOCK) {
+			size_t r = fread(buf + got, 1, FHASH_BLOCK - got, f);
+
+			if (!r)
+				break;
+			got += r;
+		}
+		if (ferror(f))
+			goto out;
+		if (got || !total)
+			v = fhash64(buf, got, v);
+		total += got;
+	} while (got == FHASH_BLOCK);
+	*h = v;
+	*size = total;
+	rc = 0;
+out:
+	free(buf);
+	return rc;
 }
 
 int space_snapshot(struct space *sp, const char *prefix, char *err)
@@ -58,6 +99,20 @@ int space_snapshot(struct space *sp, const char *prefix, char *err)
 		goto out;
 	}
 	pthread_rwlock_rdlock(&sp->lock);
+	if (sp->loaded && sp->native) {
+		/* exact Flat over the memory copy: there is no derived index to save */
+		writes = sp->writes;
+		pthread_rwlock_unlock(&sp->lock);
+		fclose(f);
+		f = NULL;
+		unlink(tmp);
+		pthread_rwlock_wrlock(&sp->lock);
+		sp->snap_writes = writes;
+		sp->snap_stale = 0;
+		pthread_rwlock_unlock(&sp->lock);
+		rc = 0;
+		goto out;
+	}
 	if (!sp->loaded || !sp->index) {
 		pthread_rwlock_unlock(&sp->lock);
 		errf(err, "space %s: no index to snapshot", sp->def.name);
@@ -81,7 +136,7 @@ int space_snapshot(struct space *sp, const char *prefix, char *err)
 		goto out;
 	}
 	rc = -1;
-	if (fflush(f) || fsync(fileno(f)) || file_fnv(f, &h, &size)) {
+	if (fflush(f) || fsync(fileno(f)) || file_fhash(f, &h, &size)) {
 		errf(err, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
@@ -92,7 +147,7 @@ int space_snapshot(struct space *sp, const char *prefix, char *err)
 		goto out;
 	}
 	fsync_dir_of(ipath);
-	sb_addf(&m, "index_bytes=%" PRIu64 "\nindex_fnv1a64=%016" PRIx64 "\n", size, h);
+	sb_addf(&m, "index_bytes=%" PRIu64 "\nindex_fhash64=%016" PRIx64 "\n", size, h);
 	if (m.oom) {
 		errf(err, "manifest too long");
 		goto out;
@@ -153,7 +208,9 @@ static int mf_u64(const char *text, const char *key, int hex, uint64_t *out)
 static int try_snapshot(struct space *sp, const char *prefix, char *why)
 {
 	char ipath[PATH_MAX], mpath[PATH_MAX], v[SPACE_PROV_MAX], active[SPACE_TYPE_MAX];
-	char *mtext = NULL, *itext = NULL;
+	char *mtext = NULL;
+	void *itext = MAP_FAILED;
+	int v1 = 0;
 	size_t mlen = 0, ilen = 0, i, seen_n = 0, row, idn = 0;
 	uint64_t u, bytes, fnv, total;
 	FaissIndex *idx = NULL;
@@ -170,7 +227,9 @@ static int try_snapshot(struct space *sp, const char *prefix, char *why)
 		return errf(why, "no snapshot (%s absent)", mpath);
 	if (!(mtext = file_read(mpath, MANIFEST_MAX, &mlen, why)))
 		goto out;
-	if (!mf_get(mtext, "format", v, sizeof(v)) || strcmp(v, MANIFEST_FORMAT)) {
+	if (mf_get(mtext, "format", v, sizeof(v)) && !strcmp(v, MANIFEST_FORMAT_1))
+		v1 = 1;
+	else if (!mf_get(mtext, "format", v, sizeof(v)) || strcmp(v, MANIFEST_FORMAT)) {
 		errf(why, "manifest %s is not a lesiond snapshot manifest", mpath);
 		goto out;
 	}
@@ -208,7 +267,8 @@ static int try_snapshot(struct space *sp, const char *prefix, char *why)
 		}
 	}
 	pthread_rwlock_unlock(&sp->lock);
-	if (mf_u64(mtext, "index_bytes", 0, &bytes) || mf_u64(mtext, "index_fnv1a64", 1, &fnv) ||
+	if (mf_u64(mtext, "index_bytes", 0, &bytes) ||
+	    mf_u64(mtext, v1 ? "index_fnv1a64" : "index_fhash64", 1, &fnv) ||
 	    mf_u64(mtext, "index_total", 0, &total) || bytes > INDEX_FILE_MAX) {
 		errf(why, "manifest %s incomplete", mpath);
 		goto out;
@@ -222,9 +282,24 @@ static int try_snapshot(struct space *sp, const char *prefix, char *why)
 		     ipath, (long long)stt.st_size, bytes);
 		goto out;
 	}
-	if (!(itext = file_read(ipath, (size_t)bytes + 1, &ilen, why)))
-		goto out;
-	if (ilen != bytes || fnv1a64(itext, ilen, 0) != fnv) {
+	{	/* mapped, not copied: hashed, then parsed by FAISS straight from the pages */
+		int fd = open(ipath, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || bytes == 0) {
+			errf(why, "%s: %s", ipath, fd < 0 ? strerror(errno) : "empty");
+			if (fd >= 0)
+				close(fd);
+			goto out;
+		}
+		itext = mmap(NULL, (size_t)bytes, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		close(fd);
+		if (itext == MAP_FAILED) {
+			errf(why, "%s: %s", ipath, strerror(errno));
+			goto out;
+		}
+		ilen = (size_t)bytes;
+	}
+	if ((v1 ? fnv1a64(itext, ilen, 0) : fhash64_blocks(itext, ilen, 0)) != fnv) {
 		errf(why, "index file %s fails its checksum (corrupt or foreign)", ipath);
 		goto out;
 	}
@@ -283,7 +358,8 @@ out:
 	faiss_Index_free(idx);
 	free(seen);
 	free(mtext);
-	free(itext);
+	if (itext != MAP_FAILED)
+		munmap(itext, ilen);
 	return rc;
 }
 
@@ -293,6 +369,14 @@ int space_open_index(struct space *sp, const char *prefix, int *how, char *why, 
 	int rc;
 
 	*how = 0;
+	if (!strcmp(space_def_type(&sp->def), "Flat")) {
+		if (space_rebuild(sp, err))
+			return -1;
+		*how = SPACE_OPEN_LOADED;
+		errf(why, "space %s: exact Flat over the memory copy (%zu vectors; no index to load)",
+		     sp->def.name, sp->n);
+		return 0;
+	}
 	if (prefix) {
 		pthread_mutex_lock(&sp->build_mu);
 		rc = try_snapshot(sp, prefix, reason);

@@ -55,33 +55,51 @@ static void params_for(struct space_def *def)
 	}
 }
 
-int spacedb_open(struct store *st, struct spaces **out, spacedb_log_fn log, void *cls,
-		 char *err)
+int spacedb_defs(struct store *st, struct space_def **out, size_t *n, char *err)
 {
-	struct space_def *defs = NULL;
+	struct space_def *defs = calloc(SPACEDB_MAX_SPACES, sizeof(*defs));
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (!defs)
+		return errf(err, "out of memory");
+	if (store_space_list(st, defs, SPACEDB_MAX_SPACES, n, err)) {
+		free(defs);
+		return -1;
+	}
+	pthread_mutex_lock(&write_mu);
+	for (i = 0; i < *n; i++)
+		params_for(&defs[i]);
+	pthread_mutex_unlock(&write_mu);
+	*out = defs;
+	return 0;
+}
+
+int spacedb_open_from(struct store *st, const struct space_def *defs, size_t n,
+		      struct space **pre, struct spaces **out, spacedb_log_fn log, void *cls,
+		      char *err)
+{
 	struct spaces *r = NULL;
-	size_t n = 0, i;
+	size_t i = 0;
 	int rc = -1;
 
 	*out = NULL;
-	defs = calloc(SPACEDB_MAX_SPACES, sizeof(*defs));
-	if (!defs)
-		return errf(err, "out of memory");
-	if (spaces_create(&r, err) ||
-	    store_space_list(st, defs, SPACEDB_MAX_SPACES, &n, err))
+	if (spaces_create(&r, err))
 		goto out;
-	pthread_mutex_lock(&write_mu);
-	for (i = 0; i < n; i++)
-		params_for(&defs[i]);
-	pthread_mutex_unlock(&write_mu);
 	for (i = 0; i < n; i++) {
-		struct space *sp = NULL;
+		struct space *sp = pre ? pre[i] : NULL;
 		char why[LSD_ERRLEN];
 		int how = 0;
 		double t0 = now_ms();
 
-		if (store_vec_open_space(st, &defs[i], &sp, &how, why, err))
+		if (pre)
+			pre[i] = NULL;	/* ours now */
+		if (sp ? space_open_index(sp, store_path(st), &how, why, err) :
+			 store_vec_open_space(st, &defs[i], &sp, &how, why, err)) {
+			space_destroy(sp);
 			goto out;
+		}
 		lsd_note(log, cls, "%s (%.0f ms)", why, now_ms() - t0);
 		if (how == SPACE_OPEN_REBUILT && !store_readonly(st)) {
 			/* so that the next start can load instead of rebuilding */
@@ -97,7 +115,25 @@ int spacedb_open(struct store *st, struct spaces **out, spacedb_log_fn log, void
 	r = NULL;
 	rc = 0;
 out:
+	for (; pre && i < n; i++) {
+		space_destroy(pre[i]);
+		pre[i] = NULL;
+	}
 	spaces_destroy(r);
+	return rc;
+}
+
+int spacedb_open(struct store *st, struct spaces **out, spacedb_log_fn log, void *cls,
+		 char *err)
+{
+	struct space_def *defs = NULL;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if (spacedb_defs(st, &defs, &n, err))
+		return -1;
+	rc = spacedb_open_from(st, defs, n, NULL, out, log, cls, err);
 	free(defs);
 	return rc;
 }

@@ -163,6 +163,7 @@ struct store_conn *store_write_begin(struct store *st, char *err)
 		pthread_mutex_unlock(&st->wlock);
 		return NULL;
 	}
+	store_stamp_tx_begin(st, c);
 	return c;
 }
 
@@ -171,6 +172,7 @@ int store_write_end(struct store *st, struct store_conn *c, int ok, char *err)
 	int rc = 0;
 
 	if (ok) {
+		store_stamp_tx_commit(st, c);
 		if (store_exec(c, "COMMIT", err)) {
 			store_exec(c, "ROLLBACK", NULL);
 			rc = -1;
@@ -179,6 +181,7 @@ int store_write_end(struct store *st, struct store_conn *c, int ok, char *err)
 		store_exec(c, "ROLLBACK", NULL);
 		rc = -1;
 	}
+	store_stamp_tx_end(st, rc == 0);
 	store_conn_put(st, c);
 	pthread_mutex_unlock(&st->wlock);
 	return rc;

@@ -27,6 +27,10 @@ struct store {
 	pthread_mutex_t wlock;		/* one writer at a time */
 	int version;
 	int ro;				/* 0, STORE_RO or STORE_RO_IMMUTABLE (store_ro.c) */
+	/* store_stamp.c, under wlock: the stamp of this process's view ("" = unknown), and
+	 * during a write transaction whether it started from it and the stamp it commits */
+	char known[128], next[128];
+	int tracking;
 };
 
 #define STORE_RO 1
@@ -46,6 +50,13 @@ int store_exec(struct store_conn *c, const char *sql, char *err);
  * store_write_end commits when ok, else rolls back; always releases both. */
 struct store_conn *store_write_begin(struct store *st, char *err);
 int store_write_end(struct store *st, struct store_conn *c, int ok, char *err);
+
+/* The change stamp (store_stamp.h) read on c; the known stamp kept across this
+ * process's own write transactions (called by store_write_begin / store_write_end). */
+int store_stamp_conn(struct store_conn *c, char *out, char *err);
+void store_stamp_tx_begin(struct store *st, struct store_conn *c);
+void store_stamp_tx_commit(struct store *st, struct store_conn *c);
+void store_stamp_tx_end(struct store *st, int committed);
 
 /* Error text for the connection's last failure. */
 /* Tests only (store_debug.c): pause inside a write transaction when

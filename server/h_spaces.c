@@ -15,6 +15,7 @@
 #include "log.h"
 #include "space.h"
 #include "spacedb.h"
+#include "statesnap.h"
 #include "store.h"
 
 #include <pthread.h>
@@ -173,13 +174,14 @@ int h_spaces_load(struct app *app, char *err)
 {
 	double t0 = now_ms();
 
-	if (catalog_create(&app->cat, err) || catalog_load(app->cat, app->st, err))
+	if (catalog_create(&app->cat, err))
 		return -1;
 	if (app->cfg.coalesce_max > 1 &&
 	    coalescer_create(app->cfg.coalesce_max, app->cfg.coalesce_wait_us, 1, &app->coal))
 		return errf(err, "out of memory");
+	/* the catalog and the memory copies from <db>.state when it is current, else SQLite */
 	if (spacedb_set_search_params(app->cfg.search_params, err) ||
-	    spacedb_open(app->st, &app->sp, log_line, NULL, err))
+	    statesnap_open(app->st, app->cat, &app->sp, log_line, NULL, err))
 		return -1;
 	log_msg(LOG_INFO, "catalog: %zu lesions; %zu embedding space(s) loaded in %.0f ms",
 		catalog_count(app->cat), spaces_count(app->sp), now_ms() - t0);
@@ -202,8 +204,11 @@ void h_spaces_stop(struct app *app)
 		pthread_join(snap_thread, NULL);
 		snap_running = 0;
 	}
-	if (app->sp && app->st)
+	if (app->sp && app->st) {
 		spacedb_snapshot(app->st, app->sp, 0, log_line, NULL, err);
+		if (app->cat && statesnap_save(app->st, app->cat, app->sp, log_line, NULL, err))
+			log_msg(LOG_WARN, "state snapshot: %s", err);
+	}
 	spaces_destroy(app->sp);
 	app->sp = NULL;
 	catalog_destroy(app->cat);

@@ -87,7 +87,7 @@ answered=$(awk '$2 == 200' "$T_DIR/answers" | wc -l)
 check "some batches were answered before the kill ($answered)" test "$answered" -ge 8
 check "some batches were not answered" test "$(awk '$2 != 200' "$T_DIR/answers" | wc -l)" -ge 1
 start_server || { echo "RESULT 0 1"; exit 1; }
-grep -E "space emb: (rebuilt|loaded)" "$T_DIR/server.log" > "$T_DIR/why" || true
+grep -E "space emb: (rebuilt|loaded|exact Flat)" "$T_DIR/server.log" > "$T_DIR/why" || true
 check "the log says how space emb was opened: $(cat "$T_DIR/why")" test -s "$T_DIR/why"
 bad=0
 present_total=0
@@ -116,25 +116,42 @@ check "every answered vector is back, intact; no batch is half-present" test $ba
 expect GET /v1/stats 200
 jqt ".spaces | map(select(.name == \"emb\"))[0].count == $present_total"
 stop_server
-check "shutdown wrote the snapshot" test -s "$DB.space-emb.faiss"
+check "shutdown wrote the state snapshot" test -s "$DB.state"
+check "a Flat space writes no FAISS copy of its vectors" test ! -e "$DB.space-emb.faiss"
 
-# ---- snapshots: loaded when they match; truncated or foreign ones rebuilt ----
+# ---- the state snapshot: loaded when current; stale, truncated or damaged ones refused ----
 start_server || { echo "RESULT 0 1"; exit 1; }
-check "a matching snapshot is loaded" grep -q "space emb: loaded snapshot" "$T_DIR/server.log"
+check "a current state snapshot is loaded" grep -q "state snapshot .* loaded: .* no SQLite row read" "$T_DIR/server.log"
+expect GET /v1/stats 200
+jqt ".spaces | map(select(.name == \"emb\"))[0].count == $present_total"
+req GET "/v1/lesions/5/embedding?space=emb"
+check "vectors served from the snapshot" test "$ST" = 200
+# a write into the copy read from the snapshot (a mapped file page: copied on write)
+expect PUT "/v1/lesions/5/embedding?space=emb" 200 -H "$J" -d "$(vec_json 6)"
+req GET "/v1/lesions/5/embedding?space=emb"
+check "the new vector is served" jq -e --argjson w "$(vec_json 6)" '([.vector, $w] | transpose | all(.[0] - .[1] | fabs < 1e-6))' "$T_DIR/body"
 stop_server
-size=$(stat -c %s "$DB.space-emb.faiss")
-head -c $((size / 2)) "$DB.space-emb.faiss" > "$T_DIR/trunc" && cat "$T_DIR/trunc" > "$DB.space-emb.faiss"
+# stale: another process changed the database after the snapshot was written
+sqlite3 "$DB" "INSERT INTO meta (key, value) VALUES ('j17-stale-test', '1')"
 start_server || { echo "RESULT 0 1"; exit 1; }
-check "a truncated snapshot is rebuilt from SQLite" grep -q "space emb: rebuilt from the database.*truncated" "$T_DIR/server.log"
+check "a stale state snapshot is refused" grep -q "state snapshot not used: state snapshot is stale" "$T_DIR/server.log"
 expect GET /v1/stats 200
 jqt ".spaces | map(select(.name == \"emb\"))[0].count == $present_total"
 stop_server
-cp "$DB.space-small.faiss" "$DB.space-emb.faiss"
-cp "$DB.space-small.manifest" "$DB.space-emb.manifest"
+check "and rewritten for the next start" grep -q "state snapshot .* written" "$T_DIR/server.log"
+size=$(stat -c %s "$DB.state")
+head -c $((size / 2)) "$DB.state" > "$T_DIR/trunc" && cat "$T_DIR/trunc" > "$DB.state"
 start_server || { echo "RESULT 0 1"; exit 1; }
-check "a foreign snapshot is rebuilt from SQLite" grep -q "space emb: rebuilt from the database.*space differs" "$T_DIR/server.log"
+check "a truncated state snapshot is refused" grep -q "state snapshot not used: .*truncated" "$T_DIR/server.log"
+expect GET /v1/stats 200
+jqt ".spaces | map(select(.name == \"emb\"))[0].count == $present_total"
+stop_server
+size=$(stat -c %s "$DB.state")
+python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[len(b)-5]^=1; open(p,'wb').write(bytes(b))" "$DB.state"
+start_server || { echo "RESULT 0 1"; exit 1; }
+check "a damaged state snapshot is refused" grep -q "state snapshot not used: .*checksum" "$T_DIR/server.log"
 req GET "/v1/lesions/5/embedding?space=emb"
-check "vectors still served after the rebuild" test "$ST" = 200
+check "vectors still served after reading SQLite" test "$ST" = 200
 stop_server
 
 # ---- lesiond import-vectors: .npy and .fvecs, all or nothing ----

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* deterministic vector of an id: a splitmix64 stream mapped to [-1, 1) */
@@ -591,7 +592,38 @@ static void run_snapshot(const char *type)
 	space_destroy(a);
 }
 
-static void test_snapshot_flat(void) { run_snapshot("Flat"); }
+static void test_snapshot_ivf(void) { run_snapshot("IVF4,Flat"); }
+
+/* Exact Flat is flatscan over the memory copy: no FAISS copy of the vectors to build,
+ * save or load (the memory copy itself is snapshotted by statesnap.c). */
+static void test_flat_native(void)
+{
+	struct space_def d;
+	struct space *a;
+	struct space_info in;
+	char err[LSD_ERRLEN], why[LSD_ERRLEN], prefix[512], ip[600], mp[600];
+	struct stat stt;
+
+	snprintf(prefix, sizeof(prefix), "%s/snap-native.db", tmpdir());
+	def_init(&d, "s1", 16, SPACE_L2, "Flat", "");
+	space_snapshot_paths(prefix, "s1", ip, mp, sizeof(ip));
+	unlink(ip);
+	unlink(mp);
+	a = make_loaded(&d, 800, 2, 0);
+	if (!a)
+		return;
+	CHECK_EQ_INT(open_how(a, prefix, why), SPACE_OPEN_LOADED);
+	CHECK(strstr(why, "no index to load") != NULL);
+	space_get_info(a, &in);
+	CHECK_EQ_INT(in.ready, 1);
+	CHECK_STR(in.index_active, "Flat");
+	CHECK_EQ_INT(in.index_total, 800);
+	CHECK_EQ_INT(space_snapshot(a, prefix, err), 0);
+	CHECK(stat(ip, &stt) != 0);	/* nothing written */
+	space_get_info(a, &in);
+	CHECK_EQ_INT(in.writes_since_snapshot, 0);
+	space_destroy(a);
+}
 static void test_snapshot_hnsw(void) { run_snapshot("HNSW32"); }
 
 /* ---------- concurrency ---------- */
@@ -739,7 +771,8 @@ int main(void)
 	RUN(test_subset_and_get);
 	RUN(test_def_check);
 	RUN(test_ivf_training_fallback);
-	RUN(test_snapshot_flat);
+	RUN(test_snapshot_ivf);
+	RUN(test_flat_native);
 	RUN(test_snapshot_hnsw);
 	RUN(test_concurrent_flat);
 	RUN(test_concurrent_hnsw);
