@@ -95,6 +95,12 @@ size_t cnn_embed_many(const struct cnn_model *m, const struct cnn_patch *p, size
 double cnn_seq_loss(const struct cnn_model *m, const float *const *x, int k, double margin,
 		    float *grad);
 
+/* The auxiliary type head (training only): weighted softmax cross-entropy of
+ * head = W[LESION_NTYPES][dim], b[LESION_NTYPES] applied to y against type t (1..8);
+ * its gradient is ADDED to dy (w.r.t. y) and gh (head layout). For the gradient check. */
+double cnn_head_loss(const float *head, int dim, const float *y, int t, double wt,
+		     float *dy, float *gh);
+
 /* Train on n samples (train.h's label and split fields; x unused) with cached patches
  * patch[i] (hu NULL: the lesion has no image and is never used). */
 int cnn_fit(const struct train_sample *s, const struct cnn_patch *patch, size_t n,

@@ -552,8 +552,8 @@ static void augmented(const struct fit *f, size_t i, uint64_t a, uint64_t b, flo
 
 /* Auxiliary type head: softmax(W y + b) against type t (1..8), weight wt; its gradient
  * is added to dy (w.r.t. y) and to gh (W, b). Returns the weighted cross-entropy. */
-static double head_loss(const float *head, int dim, const float *y, int t, double wt, float *dy,
-			float *gh)
+double cnn_head_loss(const float *head, int dim, const float *y, int t, double wt, float *dy,
+		     float *gh)
 {
 	double z[LESION_NTYPES], mx = -1e30, sum = 0;
 	int c, j;
@@ -622,7 +622,7 @@ static void fit_worker(void *ctx, int tid)
 
 					if (t < 1 || t > LESION_NTYPES || !(wi > 0))
 						continue;
-					f->loss[c] += head_loss(f->head, m->a.dim, w->act[i].y, t,
+					f->loss[c] += cnn_head_loss(f->head, m->a.dim, w->act[i].y, t,
 								wi / (k + 1), w->dy[i], f->gh[c]);
 					na++;
 				}

@@ -201,6 +201,46 @@ static void test_fc_l2n_grad(void)
 	CHECK_EQ_INT(bad, 0);
 }
 
+/* The auxiliary type head's cross-entropy, w.r.t. its input and its weights. */
+static void test_head_grad(void)
+{
+	enum { D = 6, NH = 8 * (D + 1) };
+	float head[NH], y[D], dy[D] = { 0 }, gh[NH] = { 0 }, d0[D], g0[NH];
+	int i, bad = 0;
+	const float eps = 1e-2f;
+
+	fill(head, NH, 0.5);
+	fill(y, D, 1);
+	cnn_head_loss(head, D, y, 3, 0.7, dy, gh);
+	memset(d0, 0, sizeof(d0));
+	memset(g0, 0, sizeof(g0));
+	for (i = 0; i < D; i++) {
+		float v = y[i];
+		double lp, lm;
+
+		y[i] = v + eps;
+		lp = cnn_head_loss(head, D, y, 3, 0.7, d0, g0);
+		y[i] = v - eps;
+		lm = cnn_head_loss(head, D, y, 3, 0.7, d0, g0);
+		y[i] = v;
+		bad += !close_enough(dy[i], (lp - lm) / (2 * eps), 1e-2);
+	}
+	for (i = 0; i < NH; i++) {
+		float v = head[i];
+		double lp, lm;
+
+		head[i] = v + eps;
+		lp = cnn_head_loss(head, D, y, 3, 0.7, d0, g0);
+		head[i] = v - eps;
+		lm = cnn_head_loss(head, D, y, 3, 0.7, d0, g0);
+		head[i] = v;
+		bad += !close_enough(gh[i], (lp - lm) / (2 * eps), 1e-2);
+	}
+	CHECK_EQ_INT(bad, 0);
+	/* a cross-entropy is never negative */
+	CHECK(cnn_head_loss(head, D, y, 3, 1, d0, g0) >= 0);
+}
+
 static const struct cnn_arch tiny = { 16, 1.0, 4, 8, 1 };	/* with centre pooling */
 
 /* The whole network with the sequence loss, on random coordinates of every layer. */
@@ -499,6 +539,7 @@ int main(void)
 	RUN(test_conv_grad);
 	RUN(test_pool_gap_relu_grad);
 	RUN(test_fc_l2n_grad);
+	RUN(test_head_grad);
 	RUN(test_network_grad);
 	RUN(test_synthetic_and_determinism);
 	return unit_done();
