@@ -59,6 +59,14 @@ int statesnap_path(const char *db, char *out, size_t n)
 	return r < 0 || (size_t)r >= n ? -1 : 0;
 }
 
+/* 1 when h is a header of this version whose stamp is a string (not yet its hash). */
+static int hdr_ok(const struct hdr *h)
+{
+	return !memcmp(h->magic, MAGIC, 8) && h->version == VERSION &&
+	       h->entry_size == sizeof(struct catalog_entry) && h->nsect >= 1 &&
+	       h->nsect <= SECT_MAX && memchr(h->stamp, 0, sizeof(h->stamp));
+}
+
 static uint64_t table_hash(const struct hdr *h, const struct sect *s, uint32_t n)
 {
 	struct hdr c = *h;
@@ -300,10 +308,7 @@ int statesnap_read(const char *path, const char *stamp, struct catalog *cat,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errf(why, "no state snapshot (%s: %s)", path, strerror(errno)), 1;
-	if (fstat(fd, &stt) || pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
-	    memcmp(h.magic, MAGIC, 8) || h.version != VERSION ||
-	    h.entry_size != sizeof(struct catalog_entry) || h.nsect < 1 || h.nsect > SECT_MAX ||
-	    !memchr(h.stamp, 0, sizeof(h.stamp))) {
+	if (fstat(fd, &stt) || pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || !hdr_ok(&h)) {
 		errf(why, "%s is not a state snapshot of this version", path);
 		goto out;
 	}
@@ -477,8 +482,7 @@ int statesnap_save(struct store *st, struct catalog *cat, struct spaces *r,
 		struct hdr h;
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		int same = fd >= 0 && pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
-			   !memcmp(h.magic, MAGIC, 8) && h.version == VERSION &&
-			   memchr(h.stamp, 0, sizeof(h.stamp)) && !strcmp(h.stamp, known);
+			   hdr_ok(&h) && !strcmp(h.stamp, known);
 
 		if (fd >= 0)
 			close(fd);
