@@ -435,46 +435,50 @@ static void seq_offsets(struct seq *q)
 static int seq_vote(struct seq *q, size_t *linked)
 {
 	size_t m = LSD_MAX(q->nh, q->nb), best_n = *linked, ncand = 0;
-	double best[3] = { 0, 0, 0 }, best_cost = INFINITY;
+	double best[3] = { 0, 0, 0 }, best_cost = INFINITY, *cand;
 	int found = 0;
 
-	/* cost bound: one assignment per gate-passing pair; skipped when too dear */
-	for (size_t r = 0; r < q->nh; r++)
-		for (size_t c = 0; c < q->nb; c++) {
-			struct pair_ev e;
-
-			pair_evidence(&q->l[q->heads[r]], &q->l[q->cols[c]], NULL, 0, NULL, 0, 0,
-				      q->p, no_offset, &e);
-			ncand += !e.gated;
-		}
-	if ((double)ncand * (double)m * (double)m * (double)m > GRAPH_VOTE_MAX_OPS)
-		return 0;
+	/* the candidate offsets: the displacement of every gate-passing pair, heads-major */
+	if (!(cand = malloc((q->nh * q->nb + 1) * sizeof(best))))
+		return -1;
 	for (size_t r = 0; r < q->nh; r++)
 		for (size_t c = 0; c < q->nb; c++) {
 			const struct lesion *a = &q->l[q->heads[r]], *b = &q->l[q->cols[c]];
 			struct pair_ev e;
-			double cand[3], tot = 0;
-			size_t n;
 
 			pair_evidence(a, b, NULL, 0, NULL, 0, 0, q->p, no_offset, &e);
 			if (e.gated)
 				continue;
 			for (int k = 0; k < 3; k++)
-				cand[k] = b->loc[k] - a->loc[k];
-			for (size_t u = 0; u < q->nh; u++)
-				memcpy(q->off + 3 * u, cand, sizeof(cand));
-			if (seq_solve(q, &n))
-				return -1;
-			for (size_t u = 0; u < q->nh; u++)
-				if (q->match[u] >= 0)
-					tot += q->ev[u * m + (size_t)q->match[u]].cost;
-			if (n >= 2 && (n > best_n || (found && n == best_n && tot < best_cost))) {
-				best_n = n;
-				best_cost = tot;
-				memcpy(best, cand, sizeof(best));
-				found = 1;
-			}
+				cand[3 * ncand + k] = b->loc[k] - a->loc[k];
+			ncand++;
 		}
+	/* cost bound: one assignment per candidate; skipped (nothing changed) when too dear */
+	if ((double)ncand * (double)m * (double)m * (double)m > GRAPH_VOTE_MAX_OPS) {
+		free(cand);
+		return 0;
+	}
+	for (size_t i = 0; i < ncand; i++) {
+		double tot = 0;
+		size_t n;
+
+		for (size_t u = 0; u < q->nh; u++)
+			memcpy(q->off + 3 * u, cand + 3 * i, sizeof(best));
+		if (seq_solve(q, &n)) {
+			free(cand);
+			return -1;
+		}
+		for (size_t u = 0; u < q->nh; u++)
+			if (q->match[u] >= 0)
+				tot += q->ev[u * m + (size_t)q->match[u]].cost;
+		if (n >= 2 && (n > best_n || (found && n == best_n && tot < best_cost))) {
+			best_n = n;
+			best_cost = tot;
+			memcpy(best, cand + 3 * i, sizeof(best));
+			found = 1;
+		}
+	}
+	free(cand);
 	for (size_t u = 0; u < q->nh; u++)
 		memcpy(q->off + 3 * u, found ? best : no_offset, sizeof(best));
 	return seq_solve(q, linked);
