@@ -62,12 +62,12 @@ int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
 	int rc = 1;
 
 	sb_init(&b, GRAPH_REPORT_MAX);
+	memset(&res, 0, sizeof(res));	/* freed at out, also when the truth file is refused */
 	h_graph_params(cfg, &p);
 	if (graphrun_truth_load(truth_path, &t, err)) {
 		fprintf(stderr, "lesiond %s: %s\n", cmd, err);
 		goto out;
 	}
-	memset(&res, 0, sizeof(res));
 	if (graphrun_eval(o->st, sp, &p, &t, pids, np, calibrate, &res, err) ||
 	    (crossval && graphrun_crossval(o->st, sp, &p, &t, pids, np, &res, err))) {
 		fprintf(stderr, "lesiond %s: %s\n", cmd, err);

@@ -119,6 +119,9 @@ check "wide 2: patient 40's two groups joined (8 wrong pairs)" test "$(grep -Ec 
 check "crossval without --graph: usage error" test $? -eq 2
 printf 'lesion_a,lesion_b\n5,5\n' > "$T_DIR/selfpair.csv"
 "$LESIOND" eval --graph --config "$CONF" --db "$RDB" --pairs "$T_DIR/selfpair.csv" > "$T_DIR/self.out" 2>&1
+check "pairs file refused: exit status 1" test $? -eq 1
+check "pairs file refused: nothing but lesiond's own messages (no crash report after them)" \
+	test "$(grep -vc '^lesiond eval: ' "$T_DIR/self.out")" -eq 0
 check "pairs file: a lesion paired with itself is refused with file:line" grep -q "selfpair.csv:2:" "$T_DIR/self.out"
 
 start_server --config "$CONF" || { not_ok "server start"; finish; exit 1; }
