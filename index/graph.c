@@ -49,6 +49,7 @@
 #define GRAPH_VOTE_MAX_OPS 2e8
 #define GRAPH_DEF_WIDE 1.0
 #define GRAPH_DEF_EMBED_LINK 0
+#define GRAPH_DEF_SERIES_DUP 1
 
 #define GRAPH_EPS 1e-9
 
@@ -71,6 +72,7 @@ void graph_params_default(struct graph_params *p)
 	p->shift_vote = GRAPH_DEF_SHIFT_VOTE;
 	p->wide = GRAPH_DEF_WIDE;
 	p->embed_link = GRAPH_DEF_EMBED_LINK;
+	p->series_dup = GRAPH_DEF_SERIES_DUP;
 }
 
 /* ---- Kuhn-Munkres ----
@@ -670,8 +672,27 @@ out:
 	return rc;
 }
 
-int graph_build(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
-		const struct graph_params *p, struct graph **out, char *err)
+/* The parameters and the patient's lesions graph_build accepts. */
+static int build_check(const struct lesion *l, size_t n, const struct graph_params *p,
+		       char *err)
+{
+	if (!p || !(p->threshold > 0) || p->w_loc < 0 || p->w_size < 0 || p->w_embed < 0)
+		return errf(err, "graph: threshold must be > 0 and weights >= 0");
+	for (size_t i = 0; i < n; i++) {
+		if (l[i].patient != l[0].patient)
+			return errf(err, "graph: lesions %lld and %lld belong to different patients",
+				    (long long)l[0].id, (long long)l[i].id);
+		for (size_t j = 0; j < i; j++)
+			if (l[j].id == l[i].id)
+				return errf(err, "graph: lesion id %lld given twice",
+					    (long long)l[i].id);
+	}
+	return 0;
+}
+
+/* graph_build on checked input, without series duplicates */
+static int build_core(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
+		      const struct graph_params *p, struct graph **out, char *err)
 {
 	struct graph *g = NULL;
 	int *studies = NULL, *sidx = NULL;
@@ -685,22 +706,6 @@ int graph_build(const struct lesion *l, size_t n, const float *const *emb, size_
 	int rc = -1;
 
 	*out = NULL;
-	if (!p || !(p->threshold > 0) || p->w_loc < 0 || p->w_size < 0 || p->w_embed < 0) {
-		errf(err, "graph: threshold must be > 0 and weights >= 0");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (l[i].patient != l[0].patient) {
-			errf(err, "graph: lesions %lld and %lld belong to different patients",
-			     (long long)l[0].id, (long long)l[i].id);
-			goto out;
-		}
-		for (size_t j = 0; j < i; j++)
-			if (l[j].id == l[i].id) {
-				errf(err, "graph: lesion id %lld given twice", (long long)l[i].id);
-				goto out;
-			}
-	}
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		goto oom;
@@ -890,6 +895,167 @@ out:
 	return rc;
 }
 
+/* an edge with its two studies, for sorting by (from study, from id, to study, to id) */
+struct edge_key {
+	int sa, sb;
+	struct graph_edge e;
+};
+
+static int edge_key_cmp(const void *x, const void *y)
+{
+	const struct edge_key *a = x, *b = y;
+
+	if (a->sa != b->sa)
+		return a->sa < b->sa ? -1 : 1;
+	if (a->e.from != b->e.from)
+		return a->e.from < b->e.from ? -1 : 1;
+	if (a->sb != b->sb)
+		return a->sb < b->sb ? -1 : 1;
+	return (a->e.to > b->e.to) - (a->e.to < b->e.to);
+}
+
+/* The graph of l[0..n-1] from the graph gr of its representatives (rl[ri[i]] is lesion
+ * i's representative): tracks renumbered by first node, representative -> member
+ * edges added. */
+static int build_expand(const struct lesion *l, size_t n, const size_t *rep,
+			const size_t *ri, const struct graph *gr, size_t ndup, struct graph **out)
+{
+	struct graph *g = calloc(1, sizeof(*g));
+	struct nkey *order = malloc(n * sizeof(*order));
+	int *renum = malloc((gr->ntracks ? gr->ntracks : 1) * sizeof(*renum));
+	struct edge_key *ek = malloc((gr->nedges + ndup) * sizeof(*ek));
+	size_t ne = 0;
+
+	if (!g || !order || !renum || !ek)
+		goto oom;
+	g->n = n;
+	g->ids = malloc(n * sizeof(*g->ids));
+	g->study = malloc(n * sizeof(*g->study));
+	g->track = malloc(n * sizeof(*g->track));
+	g->edges = malloc((gr->nedges + ndup) * sizeof(*g->edges));
+	if (!g->ids || !g->study || !g->track || !g->edges)
+		goto oom;
+	for (size_t t = 0; t < gr->ntracks; t++)
+		renum[t] = -1;
+	for (size_t i = 0; i < n; i++) {
+		g->ids[i] = l[i].id;
+		g->study[i] = l[i].study;
+		order[i].study = l[i].study;
+		order[i].id = l[i].id;
+		order[i].i = i;
+	}
+	qsort(order, n, sizeof(*order), nkey_cmp);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = order[k].i;
+		int t = gr->track[ri[i]];
+
+		if (renum[t] < 0)
+			renum[t] = (int)g->ntracks++;
+		g->track[i] = renum[t];
+	}
+	for (size_t k = 0; k < gr->nedges; k++) {
+		ek[ne].e = gr->edges[k];
+		ek[ne].sa = ek[ne].sb = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (l[i].id == gr->edges[k].from)
+				ek[ne].sa = l[i].study;
+			if (l[i].id == gr->edges[k].to)
+				ek[ne].sb = l[i].study;
+		}
+		ne++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct lesion *a = &l[rep[i]], *b = &l[i];
+		double s = 0;
+
+		if (rep[i] == i)
+			continue;
+		for (int k = 0; k < 3; k++)
+			s += (b->loc[k] - a->loc[k]) * (b->loc[k] - a->loc[k]);
+		ek[ne].sa = ek[ne].sb = a->study;
+		ek[ne].e.from = a->id;
+		ek[ne].e.to = b->id;
+		ek[ne].e.score = 1;
+		ek[ne].e.cost = 0;
+		ek[ne].e.d_embed = NAN;
+		ek[ne].e.d_loc = sqrt(s);
+		ek[ne].e.size_ratio = b->diam_mm[0] / a->diam_mm[0];
+		ne++;
+	}
+	if (ne)
+		qsort(ek, ne, sizeof(*ek), edge_key_cmp);
+	for (size_t k = 0; k < ne; k++)
+		g->edges[k] = ek[k].e;
+	g->nedges = ne;
+	g->ndropped = gr->ndropped;
+	*out = g;
+	free(order);
+	free(renum);
+	free(ek);
+	return 0;
+oom:
+	graph_destroy(g);
+	free(order);
+	free(renum);
+	free(ek);
+	return -1;
+}
+
+int graph_build(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
+		const struct graph_params *p, struct graph **out, char *err)
+{
+	size_t *rep = NULL, *ri = NULL, ndup = 0, nr = 0;
+	struct lesion *rl = NULL;
+	const float **re = NULL;
+	struct graph *gr = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (build_check(l, n, p, err))
+		return -1;
+	if (!p->series_dup || n < 2)
+		return build_core(l, n, emb, dim, p, out, err);
+	rep = malloc(n * sizeof(*rep));
+	if (!rep || graph_series_dups(l, n, p, rep, &ndup)) {
+		free(rep);
+		return errf(err, "graph: out of memory (%zu lesions)", n);
+	}
+	if (ndup == 0) {
+		free(rep);
+		return build_core(l, n, emb, dim, p, out, err);
+	}
+	ri = malloc(n * sizeof(*ri));
+	rl = malloc(n * sizeof(*rl));
+	re = emb ? calloc(n, sizeof(*re)) : NULL;
+	if (!ri || !rl || (emb && !re)) {
+		errf(err, "graph: out of memory (%zu lesions)", n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (rep[i] == i) {
+			ri[i] = nr;
+			if (re)
+				re[nr] = emb[i];
+			rl[nr++] = l[i];
+		}
+	for (size_t i = 0; i < n; i++)
+		ri[i] = ri[rep[i]];
+	if (build_core(rl, nr, re, dim, p, &gr, err))
+		goto out;
+	if (build_expand(l, n, rep, ri, gr, ndup, out)) {
+		errf(err, "graph: out of memory (%zu lesions)", n);
+		goto out;
+	}
+	rc = 0;
+out:
+	graph_destroy(gr);
+	free(rep);
+	free(ri);
+	free(rl);
+	free(re);
+	return rc;
+}
+
 static int i64_find(const struct nkey *k, size_t n, int64_t id, size_t *at)
 {
 	size_t lo = 0, hi = n;
@@ -983,7 +1149,8 @@ const char *graph_recist_name(enum graph_recist c)
 const char *graph_recist_rule(void)
 {
 	return "RECIST 1.1, the track followed as a single target lesion: its measurement "
-	       "(the sum of diameters) is the long diameter in mm; baseline = first point; "
+	       "(the sum of diameters) is the long diameter in mm (a lesion bookmarked in two "
+	       "series of one study counts once: the first series'); baseline = first point; "
 	       "nadir = smallest earlier measurement. PD: sum >= 1.2 x nadir and sum - nadir "
 	       ">= 5 mm; else PR: sum <= 0.7 x baseline; else SD. CR: the track has no lesion "
 	       "in the patient's latest study, which is later than its last lesion (an extra "
@@ -997,7 +1164,11 @@ static int lesp_cmp(const void *x, const void *y)
 	const struct lesion *a = *(const struct lesion *const *)x;
 	const struct lesion *b = *(const struct lesion *const *)y;
 
-	return (a->study > b->study) - (a->study < b->study);
+	if (a->study != b->study)
+		return a->study < b->study ? -1 : 1;
+	if (a->series != b->series)
+		return a->series < b->series ? -1 : 1;
+	return (a->id > b->id) - (a->id < b->id);
 }
 
 static double pct(double d, double ref)
@@ -1010,6 +1181,7 @@ int graph_recist(const struct lesion *const *tl, size_t n, int latest_study,
 {
 	const struct lesion **s = NULL;
 	double base, nadir;
+	size_t n_dup = 0;
 	int rc = -1;
 
 	if (n == 0)
@@ -1019,12 +1191,22 @@ int graph_recist(const struct lesion *const *tl, size_t n, int latest_study,
 		return errf(err, "recist: out of memory");
 	memcpy(s, tl, n * sizeof(*s));
 	qsort(s, n, sizeof(*s), lesp_cmp);
-	for (size_t k = 0; k < n; k++) {
-		if (k && s[k]->study == s[k - 1]->study) {
-			errf(err, "recist: lesions %lld and %lld are in the same study",
-			     (long long)s[k - 1]->id, (long long)s[k]->id);
-			goto out;
+	/* series duplicates (one lesion bookmarked in two series of a study): the first
+	 * series' measurement counts; two lesions of one series are an error */
+	for (size_t k = 0, m = 0; k < n; k++) {
+		if (m && s[k]->study == s[m - 1]->study) {
+			if (s[k]->series == s[m - 1]->series) {
+				errf(err, "recist: lesions %lld and %lld are in the same study "
+				     "and series", (long long)s[m - 1]->id, (long long)s[k]->id);
+				goto out;
+			}
+			n_dup++;
+			continue;
 		}
+		s[m++] = s[k];
+	}
+	n -= n_dup;
+	for (size_t k = 0; k < n; k++) {
 		if (!(s[k]->diam_mm[0] > 0)) {
 			errf(err, "recist: lesion %lld has no long diameter", (long long)s[k]->id);
 			goto out;
@@ -1207,11 +1389,72 @@ static int eval_better(const struct graph_eval *a, const struct graph_eval *b)
 	return fabs(a->f1 - b->f1) <= GRAPH_EPS && a->whole_share > b->whole_share + GRAPH_EPS;
 }
 
+/* The labelled lesions of graph_calibrate, grouped by patient, and its scratch. */
+struct calib {
+	const struct lesion *l;
+	const float *const *emb;	/* NULL: none */
+	size_t n, dim;
+	const int *pat, *stu;
+	const int64_t *tru;
+	int64_t *pred;
+};
+
+/* Score setting *p on c: *ev, and *links = the pairs it links (labelled or not). */
+static int calib_score(const struct calib *c, const struct graph_params *p,
+		       struct graph_eval *ev, size_t *links, char *err)
+{
+	*links = 0;
+	for (size_t s = 0; s < c->n;) {
+		size_t e = s;
+		struct graph *g = NULL;
+
+		while (e < c->n && c->l[e].patient == c->l[s].patient)
+			e++;
+		if (graph_build(c->l + s, e - s, c->emb ? c->emb + s : NULL, c->dim, p, &g, err) < 0)
+			return -1;
+		for (size_t k = s; k < e; k++) {
+			c->pred[k] = g->track[k - s];
+			for (size_t j = s; j < k; j++)
+				*links += c->pred[j] == c->pred[k];
+		}
+		graph_destroy(g);
+		s = e;
+	}
+	return graph_eval(c->pat, c->stu, c->tru, c->pred, c->n, ev, err);
+}
+
+/* Bisection steps (in log threshold) for each edge of a plateau: the edge is found to a
+ * factor (grid ratio)^(1/2^16), far finer than any cost difference that matters. */
+#define CALIB_STEPS 16
+
+/* The edge of a plateau between grid thresholds in (scoring as well as top) and out
+ * (not): bisected in log threshold; returns the threshold nearest to out known to be
+ * in, or a negative value with err. */
+static double calib_edge(const struct calib *c, struct graph_params p, double in, double out,
+			 const struct graph_eval *top, char *err)
+{
+	for (int k = 0; k < CALIB_STEPS; k++) {
+		struct graph_eval ev;
+		size_t links;
+
+		p.threshold = sqrt(in * out);
+		if (calib_score(c, &p, &ev, &links, err) < 0)
+			return -1;
+		if (eval_better(top, &ev))
+			out = p.threshold;
+		else
+			in = p.threshold;
+	}
+	return in;
+}
+
 int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
 		    const int64_t *truth, const struct graph_grid *grid,
 		    const struct graph_params *base, struct graph_params *best,
 		    struct graph_eval *best_eval, double *run, char *err)
 {
+	struct calib cb;
+	double best_width = -1;
 	struct graph_grid dg;
 	struct lesion *sl = NULL;
 	const float **se = NULL;
@@ -1224,7 +1467,7 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 	struct graph_params *rows = NULL;
 	size_t *links = NULL;
 	const struct graph_eval *top = NULL;
-	size_t nemb, nthr, nw, nax, nvote, nwide, best_run = 0, best_links = 0;
+	size_t nemb, nthr, nw, nax, nvote, nwide, best_links = 0;
 	int rc = -1;
 
 	if (!grid) {
@@ -1295,6 +1538,14 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 		if (grid->n_wide)
 			rows[w].wide = grid->wide[i_wide];
 	}
+	cb.l = sl;
+	cb.emb = emb ? se : NULL;
+	cb.n = n;
+	cb.dim = dim;
+	cb.pat = pat;
+	cb.stu = stu;
+	cb.tru = tru;
+	cb.pred = pred;
 	/* every grid point's score; thresholds innermost */
 	for (size_t w = 0; w < nw; w++)
 	for (size_t d = 0; d < nthr; d++) {
@@ -1302,54 +1553,63 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 		struct graph_eval *ev = &evs[w * nthr + d];
 
 		p.threshold = grid->threshold[d];
-		for (size_t s = 0; s < n;) {
-			size_t e = s;
-			struct graph *g = NULL;
-
-			while (e < n && sl[e].patient == sl[s].patient)
-				e++;
-			if (graph_build(sl + s, e - s, emb ? se + s : NULL, dim, &p, &g, err) < 0)
-				goto out;
-			for (size_t k = s; k < e; k++) {
-				pred[k] = g->track[k - s];
-				for (size_t j = s; j < k; j++)	/* linked pairs, labelled or not */
-					links[w * nthr + d] += pred[j] == pred[k];
-			}
-			graph_destroy(g);
-			s = e;
-		}
-		if (graph_eval(pat, stu, tru, pred, n, ev, err) < 0)
+		if (calib_score(&cb, &p, ev, &links[w * nthr + d], err) < 0)
 			goto out;
 		if (!top || eval_better(ev, top))
 			top = ev;
 	}
-	/* the weights with the longest run of consecutive thresholds scoring as well as the
-	 * top, and the (lower) middle threshold of that run; equal runs: fewer links */
+	/* Every run of consecutive grid thresholds scoring as well as the top: its edges
+	 * refined between grid points (bisection in log threshold; a run at the end of the
+	 * grid ends there), its width ln(hi / lo) and its geometric middle sqrt(lo * hi),
+	 * the threshold farthest, as a factor, from both edges where the score drops. The
+	 * widest wins; equal widths (within 1e-9): fewer links at the middle, then grid
+	 * order. A middle that does not itself score as well (a hole in the plateau) falls
+	 * back to the run's lower-middle grid threshold. */
 	for (size_t w = 0; w < nw; w++) {
 		const struct graph_eval *row = &evs[w * nthr];
 
 		for (size_t d = 0; d < nthr;) {
-			size_t e = d, m;
+			size_t e = d, m, mlinks;
+			double lo, hi, width;
+			struct graph_params p = rows[w];
+			struct graph_eval mev;
 
 			while (e < nthr && !eval_better(top, &row[e]))
 				e++;
-			m = d + (e - d - 1) / 2;
-			if (e > d && (e - d > best_run ||
-				      (e - d == best_run &&
-				       (grid->threshold[m] < best->threshold ||
-					(grid->threshold[m] == best->threshold &&
-					 links[w * nthr + m] < best_links))))) {
-				best_run = e - d;
-				best_links = links[w * nthr + m];
-				*best = rows[w];
-				best->threshold = grid->threshold[m];
-				*best_eval = row[m];
+			if (e == d) {
+				d++;
+				continue;
+			}
+			lo = grid->threshold[d];
+			hi = grid->threshold[e - 1];
+			if (d > 0)
+				lo = calib_edge(&cb, p, lo, grid->threshold[d - 1], top, err);
+			if (e < nthr && lo >= 0)
+				hi = calib_edge(&cb, p, hi, grid->threshold[e], top, err);
+			if (lo < 0 || hi < 0)
+				goto out;
+			width = log(hi / lo);
+			p.threshold = sqrt(lo * hi);
+			if (calib_score(&cb, &p, &mev, &mlinks, err) < 0)
+				goto out;
+			if (eval_better(top, &mev)) {
+				m = d + (e - d - 1) / 2;
+				p.threshold = grid->threshold[m];
+				mev = row[m];
+				mlinks = links[w * nthr + m];
+			}
+			if (width > best_width + 1e-9 ||
+			    (fabs(width - best_width) <= 1e-9 && mlinks < best_links)) {
+				best_width = width;
+				best_links = mlinks;
+				*best = p;
+				*best_eval = mev;
 				if (run) {
-					run[0] = grid->threshold[d];
-					run[1] = grid->threshold[e - 1];
+					run[0] = lo;
+					run[1] = hi;
 				}
 			}
-			d = e > d ? e : d + 1;
+			d = e;
 		}
 	}
 	rc = 0;

@@ -103,6 +103,23 @@ check "crossval pooled P and R >= 0.93 ($(cvpr))" awk -v v="$(cvpr)" 'BEGIN { sp
 cverr=$(sed -n 's/^crossval both test halves: same-lesion pairs tp [0-9]* fp \([0-9]*\) fn \([0-9]*\);.*/\1 \2/p' "$T_DIR/real_cv.out" | awk '{ print $1 + $2 }')
 check "crossval: every wrong and missed pair of the test halves listed ($cverr)" test "$(grep -Ec '^crossval fold [12]: (missed|wrong) [0-9]+ -> [0-9]+ \(patient' "$T_DIR/real_cv.out")" -eq "$cverr"
 check "crossval: the fold's fitted setting names the shift vote" test "$(grep -c '^crossval fold [12]: .* shift_vote [01] wide ' "$T_DIR/real_cv.out")" -eq 2
+# repeated cross-validation (--repeats N --seed S): every repeat tests each patient once,
+# so all repeats' test halves hold N x 102 true pairs; the original split is unchanged by
+# it; one seed gives one result; a repeat's P and R lie between the min and the max
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --crossval --repeats 4 --seed 3 > "$T_DIR/real_rep.out" 2>&1
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --crossval --repeats 4 --seed 3 > "$T_DIR/real_rep2.out" 2>&1
+check "repeats: one line of 4 halvings with the seed" grep -q "^crossval repeated: 4 random halvings (seed 3): precision mean " "$T_DIR/real_rep.out"
+reppos=$(sed -n 's/^crossval repeated, all test halves: same-lesion pairs tp \([0-9]*\) fp [0-9]* fn \([0-9]*\);.*/\1 \2/p' "$T_DIR/real_rep.out" | awk '{ print $1 + $2 }')
+check "repeats: 4 x 102 true pairs tested ($reppos)" test "$reppos" = 408
+grep '^crossval \(fold\|both\)' "$T_DIR/real_rep.out" > "$T_DIR/rep_orig.txt"
+grep '^crossval \(fold\|both\)' "$T_DIR/real_cv.out" > "$T_DIR/cv_orig.txt"
+check "repeats: the original split as without --repeats" cmp -s "$T_DIR/rep_orig.txt" "$T_DIR/cv_orig.txt"
+check "repeats: one seed, one result" cmp -s "$T_DIR/real_rep.out" "$T_DIR/real_rep2.out"
+check "repeats: min <= mean <= max for P and R" awk '/^crossval repeated: / { for (i = 1; i <= NF; i++) { if ($i == "mean") m[++k] = $(i + 1); if ($i == "min") lo[k] = $(i + 1); if ($i == "max") hi[k] = $(i + 1) } } END { exit !(k == 2 && lo[1] <= m[1] && m[1] <= hi[1] && lo[2] <= m[2] && m[2] <= hi[2]) }' "$T_DIR/real_rep.out"
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --repeats 4 > /dev/null 2>&1
+check "repeats without --crossval: usage error" test $? -eq 2
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --crossval --repeats 0 > /dev/null 2>&1
+check "repeats 0: usage error" test $? -eq 2
 # the shift vote: patient 4's only two lesions of study 3 both moved (15 -> 18 by 0.06 in
 # x): without the vote 15 -> 18 is missed, with it (the default) it is linked
 printf 'graph_space =\ngraph_shift_vote = false\n' > "$T_DIR/novote.conf"
