@@ -249,6 +249,19 @@ struct graph_grid {
 	size_t n_wide;
 };
 void graph_grid_default(struct graph_grid *g /* OUT */);
+/* Bagged calibration (bags > 0): graph_calibrate on `bags` bootstrap samples of the
+ * patients (drawn with replacement, as many as there are, each copy a patient of its
+ * own; rng seeded with seed); the chosen weights are the combination (axis, w_loc,
+ * w_size, w_embed, shift_vote, wide) most bootstraps chose (ties: the one chosen first),
+ * the threshold the median of those bootstraps' thresholds (even count: the geometric
+ * mean of the two middle ones); *best_eval is that setting scored on all of l. bags 0:
+ * graph_calibrate itself (run[] only then). Returns 0, or -1 with err. */
+int graph_calibrate_bagged(const struct lesion *l, size_t n, const float *const *emb,
+			   size_t dim, const int64_t *truth, const struct graph_grid *grid,
+			   const struct graph_params *base, size_t bags, uint64_t seed,
+			   struct graph_params *best /* OUT */,
+			   struct graph_eval *best_eval /* OUT */, double *run /* OUT or NULL */,
+			   char *err);
 int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
 		    const int64_t *truth, const struct graph_grid *grid,
 		    const struct graph_params *base, struct graph_params *best /* OUT */,

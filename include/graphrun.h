@@ -82,6 +82,7 @@ struct graphrun_result {
 	struct graph_eval cv;			/* both test halves together */
 	size_t fold_patients[2];		/* labelled patients of each half */
 	struct sb fold_list;	/* every missed / wrong pair of the test halves */
+	size_t bags;		/* bootstrap samples of each crossval fit (0: none) */
 	size_t repeats;		/* repeated random halvings (0: none); the fields below */
 	uint64_t rep_seed;
 	double rep_p[4], rep_r[4];	/* pooled P, R of a repeat: mean, sd, min, max */
@@ -106,9 +107,13 @@ int graphrun_eval(struct store *st, struct space *sp, const struct graph_params 
  * shuffles the patients, Fisher-Yates with one rng seeded with seed, and deals them
  * alternately): mean, sd, min and max of each repeat's pooled P and R, and all repeats
  * pooled. Deterministic for a seed. */
+/* bags > 0: every fit is graph_calibrate_bagged with that many bootstrap samples
+ * (seed GRAPHRUN_BAG_SEED), else graph_calibrate. */
+#define GRAPHRUN_BAG_SEED 19
 int graphrun_crossval(struct store *st, struct space *sp, const struct graph_params *p,
 		      const struct graphrun_truth *t, const int64_t *pids, size_t np,
-		      size_t repeats, uint64_t seed, struct graphrun_result *out, char *err);
+		      size_t bags, size_t repeats, uint64_t seed, struct graphrun_result *out,
+		      char *err);
 /* One random halving of npat patients (numbered 0..npat-1): a uniform permutation
  * into perm (Fisher-Yates with g), dealt alternately, so half_of[k] (0 or 1) puts
  * ceil(npat / 2) patients in half 0 and floor(npat / 2) in half 1. */

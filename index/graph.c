@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
 #include "util.h"
 
 /* Calibrated defaults (see above); server/config.c and config/lesiond.conf carry the
@@ -1624,5 +1625,167 @@ out:
 	free(evs);
 	free(links);
 	free(rows);
+	return rc;
+}
+
+/* ---- bagged calibration ---- */
+
+static int same_weights(const struct graph_params *a, const struct graph_params *b)
+{
+	return a->w_loc == b->w_loc && a->w_size == b->w_size && a->w_embed == b->w_embed &&
+	       a->axis[0] == b->axis[0] && a->axis[1] == b->axis[1] && a->axis[2] == b->axis[2] &&
+	       a->shift_vote == b->shift_vote && a->wide == b->wide;
+}
+
+static int dbl_cmp(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return (a > b) - (a < b);
+}
+
+/* the chosen setting scored on all of l: graph_calibrate on a one-point grid */
+static int calib_one(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
+		     const int64_t *truth, const struct graph_params *base,
+		     const struct graph_params *p, struct graph_eval *ev, char *err)
+{
+	struct graph_grid g;
+	struct graph_params out;
+
+	memset(&g, 0, sizeof(g));
+	g.w_loc = &p->w_loc;
+	g.n_loc = 1;
+	g.w_size = &p->w_size;
+	g.n_size = 1;
+	g.w_embed = &p->w_embed;
+	g.n_embed = 1;
+	g.threshold = &p->threshold;
+	g.n_threshold = 1;
+	g.axis = p->axis;
+	g.n_axis = 1;
+	g.shift_vote = &p->shift_vote;
+	g.n_vote = 1;
+	g.wide = &p->wide;
+	g.n_wide = 1;
+	return graph_calibrate(l, n, emb, dim, truth, &g, base, &out, ev, NULL, err);
+}
+
+int graph_calibrate_bagged(const struct lesion *l, size_t n, const float *const *emb,
+			   size_t dim, const int64_t *truth, const struct graph_grid *grid,
+			   const struct graph_params *base, size_t bags, uint64_t seed,
+			   struct graph_params *best, struct graph_eval *best_eval, double *run,
+			   char *err)
+{
+	struct pi *idx = NULL;
+	size_t *start = NULL, npat = 0, m = 0, *count = NULL, mode = 0;
+	struct lesion *bl = NULL;
+	const float **be = NULL;
+	int64_t *bt = NULL;
+	struct graph_params *chosen = NULL;
+	double *thr = NULL;
+	struct rng g;
+	int rc = -1;
+
+	if (bags == 0 || n == 0)
+		return graph_calibrate(l, n, emb, dim, truth, grid, base, best, best_eval, run, err);
+	idx = malloc(n * sizeof(*idx));
+	start = malloc((n + 1) * sizeof(*start));
+	chosen = malloc(bags * sizeof(*chosen));
+	count = calloc(bags, sizeof(*count));
+	thr = malloc(bags * sizeof(*thr));
+	if (!idx || !start || !chosen || !count || !thr)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		idx[i].patient = l[i].patient;
+		idx[i].i = i;
+	}
+	qsort(idx, n, sizeof(*idx), pi_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || idx[i].patient != idx[i - 1].patient)
+			start[npat++] = i;
+	start[npat] = n;
+	rng_seed(&g, seed);
+	for (size_t b = 0; b < bags; b++) {
+		size_t k = 0, cap = n;
+		struct graph_eval ev;
+
+		/* a bootstrap sample can hold more lesions than l: grow as needed */
+		free(bl);
+		free(be);
+		free(bt);
+		bl = malloc(cap * sizeof(*bl));
+		be = emb ? calloc(cap, sizeof(*be)) : NULL;
+		bt = malloc(cap * sizeof(*bt));
+		if (!bl || (emb && !be) || !bt)
+			goto oom;
+		for (size_t d = 0; d < npat; d++) {
+			size_t p = (size_t)(rng_next(&g) % npat);
+
+			for (size_t j = start[p]; j < start[p + 1]; j++) {
+				if (k == cap) {
+					size_t nc = cap * 2;
+					struct lesion *q = realloc(bl, nc * sizeof(*q));
+					int64_t *qt;
+
+					if (!q)
+						goto oom;
+					bl = q;
+					qt = realloc(bt, nc * sizeof(*qt));
+					if (!qt)
+						goto oom;
+					bt = qt;
+					if (emb) {
+						const float **qe = realloc(be, nc * sizeof(*qe));
+
+						if (!qe)
+							goto oom;
+						be = qe;
+					}
+					cap = nc;
+				}
+				bl[k] = l[idx[j].i];
+				bl[k].patient = (int)d;	/* each draw a patient of its own */
+				if (emb)
+					be[k] = emb[idx[j].i];
+				bt[k] = truth[idx[j].i];
+				k++;
+			}
+		}
+		if (graph_calibrate(bl, k, emb ? be : NULL, dim, bt, grid, base, &chosen[b], &ev,
+				    NULL, err))
+			goto out;
+		for (size_t c = 0; c <= b; c++)
+			if (same_weights(&chosen[c], &chosen[b])) {
+				count[c]++;
+				if (count[c] > count[mode] || (count[c] == count[mode] && c < mode))
+					mode = c;
+				break;
+			}
+	}
+	for (size_t b = 0; b < bags; b++)
+		if (same_weights(&chosen[b], &chosen[mode]))
+			thr[m++] = chosen[b].threshold;
+	qsort(thr, m, sizeof(*thr), dbl_cmp);
+	*best = chosen[mode];
+	best->threshold = m % 2 ? thr[m / 2] : sqrt(thr[m / 2 - 1] * thr[m / 2]);
+	if (run) {
+		run[0] = thr[0];
+		run[1] = thr[m - 1];
+	}
+	if (calib_one(l, n, emb, dim, truth, base, best, best_eval, err))
+		goto out;
+	rc = 0;
+	goto out;
+oom:
+	errf(err, "calibrate: out of memory");
+out:
+	free(idx);
+	free(start);
+	free(bl);
+	free(be);
+	free(bt);
+	free(chosen);
+	free(count);
+	free(thr);
 	return rc;
 }

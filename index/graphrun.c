@@ -582,7 +582,7 @@ static int subset_eval(struct subset *s, size_t dim, int have_emb, const struct 
  * fitted settings into fbest[2], the test halves' patients into fpat[2] when not NULL),
  * the two test halves together into *cv. */
 static int crossval_split(const struct labelled *a, const unsigned char *half_of, int have,
-			  const struct graph_params *p, struct graph_params *fbest,
+			  const struct graph_params *p, size_t bags, struct graph_params *fbest,
 			  struct graph_eval *fev, size_t *fpat, struct graph_eval *cv,
 			  struct sb *list, char *err)
 {
@@ -600,8 +600,9 @@ static int crossval_split(const struct labelled *a, const unsigned char *half_of
 		struct subset *fit = &h[f], *test = &h[1 - f];
 		struct graph_eval fit_ev;
 
-		if (graph_calibrate(fit->l, fit->n, have ? fit->emb : NULL, a->dim, fit->truth,
-				    NULL, p, &fbest[f], &fit_ev, NULL, err) ||
+		if (graph_calibrate_bagged(fit->l, fit->n, have ? fit->emb : NULL, a->dim,
+					   fit->truth, NULL, p, bags, GRAPHRUN_BAG_SEED, &fbest[f],
+					   &fit_ev, NULL, err) ||
 		    subset_eval(test, a->dim, have, &fbest[f], &fev[f], f + 1, list, err))
 			goto out;
 		if (fpat)
@@ -668,7 +669,7 @@ void graphrun_halves(struct rng *g, size_t npat, size_t *perm, unsigned char *ha
 /* Repeated halvings: each repeat shuffles the patient order (Fisher-Yates, one rng seeded
  * with seed for all repeats) and deals it alternately into the two halves. */
 static int crossval_repeats(const struct labelled *a, size_t npat, int have,
-			    const struct graph_params *p, size_t repeats, uint64_t seed,
+			    const struct graph_params *p, size_t bags, size_t repeats, uint64_t seed,
 			    struct graphrun_result *r, char *err)
 {
 	unsigned char *half_of = malloc(npat ? npat : 1);
@@ -688,7 +689,7 @@ static int crossval_repeats(const struct labelled *a, size_t npat, int have,
 		struct graph_eval fe[2], cv;
 
 		graphrun_halves(&g, npat, perm, half_of);
-		if (crossval_split(a, half_of, have, p, fb, fe, NULL, &cv, NULL, err))
+		if (crossval_split(a, half_of, have, p, bags, fb, fe, NULL, &cv, NULL, err))
 			goto out;
 		pr[k] = cv.precision;
 		pr[repeats + k] = cv.recall;
@@ -715,7 +716,8 @@ out:
 
 int graphrun_crossval(struct store *st, struct space *sp, const struct graph_params *p,
 		      const struct graphrun_truth *t, const int64_t *pids, size_t np,
-		      size_t repeats, uint64_t seed, struct graphrun_result *r, char *err)
+		      size_t bags, size_t repeats, uint64_t seed, struct graphrun_result *r,
+		      char *err)
 {
 	struct labelled a;
 	struct graphrun_result scratch;
@@ -749,11 +751,12 @@ int graphrun_crossval(struct store *st, struct space *sp, const struct graph_par
 	}
 	for (size_t k = 0; k < npat; k++)	/* ascending patient id, dealt alternately */
 		half_of[k] = (unsigned char)(k % 2);
-	if (crossval_split(&a, half_of, have, p, r->fold_best, r->fold_ev, r->fold_patients,
+	if (crossval_split(&a, half_of, have, p, bags, r->fold_best, r->fold_ev, r->fold_patients,
 			   &r->cv, &r->fold_list, err) ||
-	    (repeats && crossval_repeats(&a, npat, have, p, repeats, seed, r, err)))
+	    (repeats && crossval_repeats(&a, npat, have, p, bags, repeats, seed, r, err)))
 		goto out;
 	r->crossval = 1;
+	r->bags = bags;
 	rc = 0;
 out:
 	free(half_of);
@@ -847,6 +850,9 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 			r->fold_patients[f]);
 		eval_text(b, "", &r->fold_ev[f]);
 	}
+	if (r->crossval && r->bags)
+		sb_addf(b, "crossval: each fit bagged: the weights most of %zu bootstrap samples of "
+			"the fit half's patients chose, their median threshold\n", r->bags);
 	if (r->crossval && r->fold_list.len)
 		sb_add(b, r->fold_list.p, r->fold_list.len);
 	if (r->crossval)

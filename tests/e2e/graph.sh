@@ -116,6 +116,12 @@ grep '^crossval \(fold\|both\)' "$T_DIR/real_cv.out" > "$T_DIR/cv_orig.txt"
 check "repeats: the original split as without --repeats" cmp -s "$T_DIR/rep_orig.txt" "$T_DIR/cv_orig.txt"
 check "repeats: one seed, one result" cmp -s "$T_DIR/real_rep.out" "$T_DIR/real_rep2.out"
 check "repeats: min <= mean <= max for P and R" awk '/^crossval repeated: / { for (i = 1; i <= NF; i++) { if ($i == "mean") m[++k] = $(i + 1); if ($i == "min") lo[k] = $(i + 1); if ($i == "max") hi[k] = $(i + 1) } } END { exit !(k == 2 && lo[1] <= m[1] && m[1] <= hi[1] && lo[2] <= m[2] && m[2] <= hi[2]) }' "$T_DIR/real_rep.out"
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --crossval --bags 3 > "$T_DIR/real_bag.out" 2>&1
+check "bags: each fit bagged over 3 bootstrap samples" grep -q "^crossval: each fit bagged: the weights most of 3 bootstrap" "$T_DIR/real_bag.out"
+bagpos=$(sed -n 's/^crossval both test halves: same-lesion pairs tp \([0-9]*\) fp [0-9]* fn \([0-9]*\);.*/\1 \2/p' "$T_DIR/real_bag.out" | awk '{ print $1 + $2 }')
+check "bags: still the 102 true pairs tested ($bagpos)" test "$bagpos" = 102
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --bags 3 > /dev/null 2>&1
+check "bags without --crossval: usage error" test $? -eq 2
 "$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --repeats 4 > /dev/null 2>&1
 check "repeats without --crossval: usage error" test $? -eq 2
 "$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --crossval --repeats 0 > /dev/null 2>&1

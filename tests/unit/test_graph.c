@@ -934,6 +934,48 @@ static void test_series_dups(void)
 	graph_destroy(g);
 }
 
+/* Bagged calibration on the plateau case of test_calibrate_plateau as two identical
+ * patients (ids 1..4 and 11..14): every bootstrap sample is copies of that patient (a
+ * patient drawn twice becomes two patients with the same ids, which graph_build must
+ * accept), so every bag chooses w_size 0.1 and threshold sqrt(0.01 x 0.1293), and so does
+ * the bagged result; scored on both patients: tp 2, 6 tracks whole. bags 0 is
+ * graph_calibrate itself. */
+static void test_calibrate_bagged(void)
+{
+	struct lesion l[8];
+	int64_t truth[8] = { 1, 1, 2, 3, 1, 1, 2, 3 };
+	static const double wl[] = { 1 }, ws[] = { 0, 0.1 };
+	static const double thr[] = { 0.005, 0.02, 0.03, 0.04, 0.05, 0.1, 0.2 };
+	struct graph_grid grid = { wl, ws, NULL, thr, 1, 2, 0, 7, NULL, 0, NULL, 0, NULL, 0 };
+	struct graph_params p = test_params(), best, b0;
+	struct graph_eval ev, ev0;
+	double run[2] = { 0, 0 };
+	char err[LSD_ERRLEN];
+
+	l[0] = mk(1, 1, 1, 0.30, 0.5, 0.5, 10, -1);
+	l[1] = mk(2, 1, 2, 0.31, 0.5, 0.5, 10, -1);
+	l[2] = mk(3, 1, 1, 0.50, 0.5, 0.5, 10, -1);
+	l[3] = mk(4, 1, 2, 0.56, 0.5, 0.5, 20, -1);
+	for (int i = 0; i < 4; i++) {
+		l[4 + i] = l[i];
+		l[4 + i].id += 10;
+		l[4 + i].patient = 2;
+	}
+	CHECK_EQ_INT(graph_calibrate_bagged(l, 8, NULL, 0, truth, &grid, &p, 7, 5, &best, &ev,
+					    run, err), 0);
+	CHECK_NEAR(best.w_size, 0.1, 0);
+	CHECK_NEAR(best.threshold, sqrt(0.01 * (0.06 + 0.1 * log(2))), 1e-5);
+	CHECK_NEAR(run[0], best.threshold, 1e-12);
+	CHECK_NEAR(run[1], best.threshold, 1e-12);
+	CHECK_EQ_INT(ev.tp, 2);
+	CHECK_EQ_INT(ev.fp, 0);
+	CHECK_EQ_INT(ev.whole, 6);
+	CHECK_EQ_INT(graph_calibrate_bagged(l, 8, NULL, 0, truth, &grid, &p, 0, 5, &b0, &ev0,
+					    run, err), 0);
+	CHECK_NEAR(b0.threshold, best.threshold, 1e-12);
+	CHECK_NEAR(run[1], 0.06 + 0.1 * log(2), 1e-5);
+}
+
 int main(void)
 {
 	RUN(test_assign_vs_brute);
@@ -953,5 +995,6 @@ int main(void)
 	RUN(test_embed_links);
 	RUN(test_calibrate_ties);
 	RUN(test_series_dups);
+	RUN(test_calibrate_bagged);
 	return unit_done();
 }
