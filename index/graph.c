@@ -898,25 +898,6 @@ out:
 	return rc;
 }
 
-/* an edge with its two studies, for sorting by (from study, from id, to study, to id) */
-struct edge_key {
-	int sa, sb;
-	struct graph_edge e;
-};
-
-static int edge_key_cmp(const void *x, const void *y)
-{
-	const struct edge_key *a = x, *b = y;
-
-	if (a->sa != b->sa)
-		return a->sa < b->sa ? -1 : 1;
-	if (a->e.from != b->e.from)
-		return a->e.from < b->e.from ? -1 : 1;
-	if (a->sb != b->sb)
-		return a->sb < b->sb ? -1 : 1;
-	return (a->e.to > b->e.to) - (a->e.to < b->e.to);
-}
-
 /* The graph of l[0..n-1] from the graph gr of its representatives (rl[ri[i]] is lesion
  * i's representative): tracks renumbered by first node, representative -> member
  * edges added. */
@@ -926,7 +907,7 @@ static int build_expand(const struct lesion *l, size_t n, const size_t *rep,
 	struct graph *g = calloc(1, sizeof(*g));
 	struct nkey *order = malloc(n * sizeof(*order));
 	int *renum = malloc((gr->ntracks ? gr->ntracks : 1) * sizeof(*renum));
-	struct edge_key *ek = malloc((gr->nedges + ndup) * sizeof(*ek));
+	struct cand *ek = malloc((gr->nedges + ndup) * sizeof(*ek));	/* a, b unused */
 	size_t ne = 0;
 
 	if (!g || !order || !renum || !ek)
@@ -986,7 +967,7 @@ static int build_expand(const struct lesion *l, size_t n, const size_t *rep,
 		ne++;
 	}
 	if (ne)
-		qsort(ek, ne, sizeof(*ek), edge_key_cmp);
+		qsort(ek, ne, sizeof(*ek), cand_cmp_pos);
 	for (size_t k = 0; k < ne; k++)
 		g->edges[k] = ek[k].e;
 	g->nedges = ne;
@@ -1541,14 +1522,8 @@ int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, s
 		if (grid->n_wide)
 			rows[w].wide = grid->wide[i_wide];
 	}
-	cb.l = sl;
-	cb.emb = emb ? se : NULL;
-	cb.n = n;
-	cb.dim = dim;
-	cb.pat = pat;
-	cb.stu = stu;
-	cb.tru = tru;
-	cb.pred = pred;
+	cb = (struct calib){ .l = sl, .emb = emb ? se : NULL, .n = n, .dim = dim, .pat = pat,
+			     .stu = stu, .tru = tru, .pred = pred };
 	/* every grid point's score; thresholds innermost */
 	for (size_t w = 0; w < nw; w++)
 	for (size_t d = 0; d < nthr; d++) {
