@@ -42,6 +42,17 @@ int idmap_find(const struct idmap *m, int64_t id, size_t *row)
 	return 0;
 }
 
+void idmap_prefetch(const struct idmap *m, int64_t id)
+{
+	size_t i;
+
+	if (!m->cap)
+		return;
+	i = idmap_slot(id, m->cap);
+	__builtin_prefetch(&m->key[i]);
+	__builtin_prefetch(&m->row[i]);
+}
+
 int idmap_reserve(struct idmap *m, size_t more)
 {
 	size_t need = m->n + more, cap = m->cap ? m->cap : 64, i;
