@@ -74,12 +74,7 @@ void postings_clear(struct postings *p)
 
 static size_t slot_of(int64_t key, size_t cap)
 {
-	uint64_t x = (uint64_t)key;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return (size_t)x & (cap - 1);
+	return lsd_hash_slot(key, cap);
 }
 
 /* The list for key, or NULL. */
@@ -133,20 +128,21 @@ static struct plist *find_add(struct pfield *f, int64_t key)
 	return &f->t[i];
 }
 
-/* First position in v[0..n) whose value is >= id. */
+/* First position in v[0..n) whose value is >= id: halving a window without a branch on
+ * the comparison (it is unpredictable in a gallop). */
 static size_t lower_bound(const uint32_t *v, size_t n, uint32_t id)
 {
-	size_t lo = 0, hi = n;
+	const uint32_t *base = v;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+	if (!n)
+		return 0;
+	while (n > 1) {
+		size_t half = n / 2;
 
-		if (v[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
+		base = base[half - 1] < id ? base + half : base;
+		n -= half;
 	}
-	return lo;
+	return (size_t)(base - v) + (*base < id);
 }
 
 int postings_insert(struct postings *p, int field, int64_t key, uint32_t id)
