@@ -397,12 +397,14 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		"\"pseudo_every\":%d,\"pseudo_k\":%d,\"pseudo_weight\":%.17g,\"near_q\":%.17g,"
 		"\"similar_q\":%.17g,\"holdout_split\":%d,\"shift_mm\":%.17g,\"scale_jit\":%.17g,"
 		"\"hu_jit\":%.17g,\"append_w\":%.17g,\"centre_pool\":%d,\"type_head\":%.17g,"
-		"\"lr_end\":%.17g", o->cp.arch.side, o->cp.arch.mm_px,
+		"\"lr_end\":%.17g,\"weight_decay\":%.17g,\"dihedral\":%d,\"dropout\":%.17g",
+		o->cp.arch.side, o->cp.arch.mm_px,
 		o->cp.arch.width, o->cp.arch.dim, o->cp.tp.epochs,
 		(unsigned long long)o->cp.tp.seed, o->cp.tp.lr, o->cp.tp.batch, o->cp.tp.margin,
 		o->cp.tp.pseudo_every, o->cp.tp.pseudo_k, o->cp.tp.pseudo_weight, o->cp.tp.near_q,
 		o->cp.tp.similar_q, o->eval_split, o->cp.shift_mm, o->cp.scale_jit, o->cp.hu_jit,
-		mx.w, o->cp.arch.centre, o->cp.cls_w, o->cp.lr_end);
+		mx.w, o->cp.arch.centre, o->cp.cls_w, o->cp.lr_end, o->cp.wd, o->cp.dihedral,
+		o->cp.drop);
 	for (j = 0; j < LCNN_APP; j++)
 		sb_addf(&pj, ",\"app_mean%d\":%.17g,\"app_sd%d\":%.17g", j, mx.mean[j], j, mx.sd[j]);
 	sb_addf(&pj, ",\"labels\":\"%s\",\"samples\":%zu,\"held_out\":%zu,\"labelled\":%zu,"

@@ -100,7 +100,8 @@ int cmd_train(int argc, char **argv)
 	const char *eval_split = "test", *force = NULL, *near_q = NULL, *similar_q = NULL;
 	const char *batch = NULL, *pseudo_every = NULL, *keep = NULL, *scale = NULL;
 	const char *append = NULL, *append_w = NULL, *width = NULL, *side = NULL, *mm_px = NULL;
-	const char *type_head = NULL, *lr_end = NULL, *centre = NULL;
+	const char *type_head = NULL, *lr_end = NULL, *centre = NULL, *wd = NULL, *dihedral = NULL;
+	const char *dropout = NULL;
 	const struct cli_opt opts[] = {
 		{ "--from", "SPACE", &from, "source space (e.g. builtin)" },
 		{ "--to", "NAME", &to, "the new space" },
@@ -133,6 +134,12 @@ int cmd_train(int argc, char **argv)
 		  "patch's central half (default 1)" },
 		{ "--lr-end", "F", &lr_end, "--from images: the learning rate decays (cosine) to "
 		  "lr x F (default 0.05; 1 = constant)" },
+		{ "--weight-decay", "W", &wd, "--from images: decoupled weight decay (AdamW: weights "
+		  "x (1 - lr W) a step; default 0)" },
+		{ "--dihedral", "0|1", &dihedral, "--from images: 1 = augmentation also flips and turns "
+		  "the patch by 90 degrees (default 0)" },
+		{ "--dropout", "P", &dropout, "--from images: dropout on the FC layer's input "
+		  "(default 0)" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -241,7 +248,10 @@ int cmd_train(int argc, char **argv)
 		    (mm_px && parse_real("--mm-px", mm_px, &co.cp.arch.mm_px)) ||
 		    (centre && parse_int("--centre-pool", centre, 0, 1, &co.cp.arch.centre)) ||
 		    (type_head && parse_real("--type-head", type_head, &co.cp.cls_w)) ||
-		    (lr_end && parse_real("--lr-end", lr_end, &co.cp.lr_end))) {
+		    (lr_end && parse_real("--lr-end", lr_end, &co.cp.lr_end)) ||
+		    (wd && parse_real("--weight-decay", wd, &co.cp.wd)) ||
+		    (dihedral && parse_int("--dihedral", dihedral, 0, 1, &co.cp.dihedral)) ||
+		    (dropout && parse_real("--dropout", dropout, &co.cp.drop))) {
 			rc = 2;
 			goto out;
 		}
