@@ -36,6 +36,9 @@ struct cnn_arch {
 	int centre;		/* 1: each block also average-pooled over its central half
 				 * (side/4 .. 3 side/4), so the head sees the lesion apart
 				 * from its surroundings; 0: global pooling only */
+	int aux;		/* extra inputs of the FC layer, after the pooled features
+				 * (learn_cnn: the built-in descriptor's appearance block,
+				 * fused and learned jointly); 0..4096, 0 = pixels only */
 };
 
 struct cnn_params {
@@ -60,6 +63,7 @@ struct cnn_params {
 /* A lesion's cached input: CNN_SLICES planes of (side + 2 CNN_MARGIN_PX)^2 HU values. */
 struct cnn_patch {
 	int16_t *hu;
+	const float *aux;	/* arch.aux extra FC inputs; NULL: zeros */
 };
 
 /* Per-epoch report (cnn_fit's progress callback). */
@@ -97,6 +101,9 @@ void cnn_input_o(const struct cnn_arch *a, const int16_t *hu, double dx_mm, doub
 /* Unit-length embedding of one input; returns 0, or -1 when it is the zero vector.
  * Thread-safe (allocates its own scratch). */
 int cnn_forward(const struct cnn_model *m, const float *x, float *y /* OUT dim */);
+/* The same with the arch.aux extra FC inputs (NULL: zeros). */
+int cnn_forward_aux(const struct cnn_model *m, const float *x, const float *aux,
+		    float *y /* OUT dim */);
 /* Embeddings of n cached patches on threads; rows that fail are zeros. Returns failures. */
 size_t cnn_embed_many(const struct cnn_model *m, const struct cnn_patch *p, size_t n,
 		      float *y /* OUT n * dim */, int threads);
@@ -104,10 +111,12 @@ size_t cnn_embed_many(const struct cnn_model *m, const struct cnn_patch *p, size
  * NULL) its gradient added to grad (cnn_model_params layout). For the gradient check. */
 double cnn_seq_loss(const struct cnn_model *m, const float *const *x, int k, double margin,
 		    float *grad);
-/* The same with dropout: mask[i] (NULL: none) multiplies sample i's FC input features
- * (cnn_model_nfeat of them; 0 or 1/(1-p)). For the gradient check. */
-double cnn_seq_loss_drop(const struct cnn_model *m, const float *const *x, int k,
-			 double margin, const float *const *mask, float *grad);
+/* The same with aux[i] (arch.aux extra FC inputs of sample i; NULL: zeros) and dropout:
+ * mask[i] (NULL: none) multiplies sample i's FC input features (cnn_model_nfeat of
+ * them, aux included; 0 or 1/(1-p)). For the gradient check. */
+double cnn_seq_loss_ex(const struct cnn_model *m, const float *const *x,
+		       const float *const *aux, int k, double margin, const float *const *mask,
+		       float *grad);
 int cnn_model_nfeat(const struct cnn_model *m);
 /* Decoupled weight decay: the conv and FC weights (not biases) times f. */
 void cnn_model_decay(struct cnn_model *m, double f);

@@ -19,9 +19,11 @@
 #define CNN_CHUNKS 4
 #define CNN_SEQ 5		/* anchor + 4 levels */
 #define CNN_MAGIC1 "LSDCNN01"	/* global pooling only, 40-byte header */
-#define CNN_MAGIC "LSDCNN02"	/* + flags word (bit 0: centre pooling), 48-byte header */
+#define CNN_MAGIC "LSDCNN02"	/* + flags word (bit 0: centre pooling), extra FC inputs
+				 * (aux; 0 in older blobs), 48-byte header */
 #define CNN_HDR1 40
 #define CNN_HDR 48
+#define CNN_AUX_MAX 4096
 #define CNN_THREADS_MAX 64
 
 struct cnn_model {
@@ -40,6 +42,7 @@ struct act {
 	int *arg[CNN_BLOCKS - 1];
 	float *f, *z, *y, norm;
 	const float *mask;		/* dropout on f (training), NULL: none */
+	const float *aux;		/* arch.aux extra FC inputs, NULL: zeros */
 };
 
 struct ws {
@@ -86,6 +89,8 @@ int cnn_arch_check(const struct cnn_arch *a, char *err)
 		return errf(err, "dim: %d not in 2..1024", a->dim);
 	if (a->centre != 0 && a->centre != 1)
 		return errf(err, "centre: %d not 0 or 1", a->centre);
+	if (a->aux < 0 || a->aux > CNN_AUX_MAX)
+		return errf(err, "aux: %d not in 0..%d", a->aux, CNN_AUX_MAX);
 	return 0;
 }
 
@@ -115,6 +120,7 @@ static void layout(struct cnn_model *m)
 	m->ngap = m->nfeat;
 	if (m->a.centre)
 		m->nfeat *= 2;
+	m->nfeat += m->a.aux;	/* the extra inputs come last */
 	m->fw = o;
 	o += (size_t)m->a.dim * m->nfeat;
 	m->fb = o;
@@ -318,6 +324,14 @@ static void forward(const struct cnn_model *m, struct act *a, float *col)
 			in = a->pl[b];
 		}
 	}
+	if (m->a.aux) {
+		float *fa = a->f + (m->nfeat - m->a.aux);
+
+		if (a->aux)
+			memcpy(fa, a->aux, (size_t)m->a.aux * sizeof(float));
+		else
+			memset(fa, 0, (size_t)m->a.aux * sizeof(float));
+	}
 	if (a->mask)
 		nn_mask_fwd(a->f, a->mask, (size_t)m->nfeat);
 	nn_fc_fwd(a->f, m->nfeat, m->p + m->fw, m->p + m->fb, m->a.dim, a->z);
@@ -400,12 +414,18 @@ static double seq_loss(const struct cnn_model *m, const struct ws *w, int k, dou
 
 int cnn_forward(const struct cnn_model *m, const float *x, float *y)
 {
+	return cnn_forward_aux(m, x, NULL, y);
+}
+
+int cnn_forward_aux(const struct cnn_model *m, const float *x, const float *aux, float *y)
+{
 	struct ws w;
 	int rc;
 
 	if (ws_init(&w, m, 1))
 		return -1;
 	memcpy(w.act[0].x, x, (size_t)CNN_CH * m->a.side * m->a.side * sizeof(float));
+	w.act[0].aux = aux;
 	forward(m, &w.act[0], w.col);
 	memcpy(y, w.act[0].y, (size_t)m->a.dim * sizeof(float));
 	rc = w.act[0].norm > 0 ? 0 : -1;
@@ -416,11 +436,12 @@ int cnn_forward(const struct cnn_model *m, const float *x, float *y)
 double cnn_seq_loss(const struct cnn_model *m, const float *const *x, int k, double margin,
 		    float *grad)
 {
-	return cnn_seq_loss_drop(m, x, k, margin, NULL, grad);
+	return cnn_seq_loss_ex(m, x, NULL, k, margin, NULL, grad);
 }
 
-double cnn_seq_loss_drop(const struct cnn_model *m, const float *const *x, int k,
-			 double margin, const float *const *mask, float *grad)
+double cnn_seq_loss_ex(const struct cnn_model *m, const float *const *x,
+		       const float *const *aux, int k, double margin, const float *const *mask,
+		       float *grad)
 {
 	struct ws w;
 	double loss;
@@ -431,6 +452,7 @@ double cnn_seq_loss_drop(const struct cnn_model *m, const float *const *x, int k
 	for (i = 0; i <= k; i++) {
 		memcpy(w.act[i].x, x[i], (size_t)CNN_CH * m->a.side * m->a.side * sizeof(float));
 		w.act[i].mask = mask ? mask[i] : NULL;
+		w.act[i].aux = aux ? aux[i] : NULL;
 		forward(m, &w.act[i], w.col);
 	}
 	loss = seq_loss(m, &w, k, margin, 1.0, w.dy, &na);
@@ -530,6 +552,7 @@ static void emb_worker(void *ctx, int tid)
 			continue;
 		}
 		cnn_input(&m->a, j->p[i].hu, 0, 0, 1, 0, w.act[0].x);
+		w.act[0].aux = j->p[i].aux;
 		forward(m, &w.act[0], w.col);
 		memcpy(y, w.act[0].y, (size_t)m->a.dim * sizeof(float));
 		if (!(w.act[0].norm > 0))
@@ -668,6 +691,7 @@ static void fit_worker(void *ctx, int tid)
 				augmented(f, mem[i], ((uint64_t)f->epoch << 32) ^ pos, (uint64_t)i,
 					  w->act[i].x);
 				w->act[i].mask = NULL;
+				w->act[i].aux = f->patch[mem[i]].aux;
 				if (f->p->drop > 0) {
 					drop_mask(f, ((uint64_t)f->epoch << 32) ^ pos, (uint64_t)i,
 						  w->mk[i]);
@@ -959,7 +983,7 @@ int cnn_model_serialize(const struct cnn_model *m, void **blob, size_t *len, cha
 	put64(b + 24, mm);
 	put64(b + 32, (uint64_t)m->np);
 	put32(b + 40, (uint32_t)m->a.centre);
-	put32(b + 44, 0);
+	put32(b + 44, (uint32_t)m->a.aux);
 	for (i = 0; i < m->np; i++) {
 		uint32_t v;
 
@@ -1000,10 +1024,11 @@ int cnn_model_deserialize(const void *blob, size_t len, struct cnn_model **out, 
 	mm = get64(b + 24);
 	memcpy(&a.mm_px, &mm, 8);
 	if (hdr == CNN_HDR) {
-		if (get32(b + 40) > 1 || get32(b + 44))
-			return errf(err, "CNN model has unknown flags %u/%u", get32(b + 40),
-				    get32(b + 44));
+		if (get32(b + 40) > 1 || get32(b + 44) > CNN_AUX_MAX)
+			return errf(err, "CNN model has unknown flags %u or %u extra inputs",
+				    get32(b + 40), get32(b + 44));
 		a.centre = (int)get32(b + 40);
+		a.aux = (int)get32(b + 44);
 	}
 	if (model_alloc(&a, &m, err))
 		return -1;

@@ -101,7 +101,7 @@ int cmd_train(int argc, char **argv)
 	const char *batch = NULL, *pseudo_every = NULL, *keep = NULL, *scale = NULL;
 	const char *append = NULL, *append_w = NULL, *width = NULL, *side = NULL, *mm_px = NULL;
 	const char *type_head = NULL, *lr_end = NULL, *centre = NULL, *wd = NULL, *dihedral = NULL;
-	const char *dropout = NULL;
+	const char *dropout = NULL, *fuse = NULL;
 	const struct cli_opt opts[] = {
 		{ "--from", "SPACE", &from, "source space (e.g. builtin)" },
 		{ "--to", "NAME", &to, "the new space" },
@@ -140,6 +140,8 @@ int cmd_train(int argc, char **argv)
 		  "the patch by 90 degrees (default 0)" },
 		{ "--dropout", "P", &dropout, "--from images: dropout on the FC layer's input "
 		  "(default 0)" },
+		{ "--fuse-builtin", "0|1", &fuse, "--from images: 1 = the built-in descriptor's "
+		  "appearance block is also an input of the network's FC layer (default 0)" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -251,10 +253,12 @@ int cmd_train(int argc, char **argv)
 		    (lr_end && parse_real("--lr-end", lr_end, &co.cp.lr_end)) ||
 		    (wd && parse_real("--weight-decay", wd, &co.cp.wd)) ||
 		    (dihedral && parse_int("--dihedral", dihedral, 0, 1, &co.cp.dihedral)) ||
-		    (dropout && parse_real("--dropout", dropout, &co.cp.drop))) {
+		    (dropout && parse_real("--dropout", dropout, &co.cp.drop)) ||
+		    (fuse && parse_int("--fuse-builtin", fuse, 0, 1, &co.cp.arch.aux))) {
 			rc = 2;
 			goto out;
 		}
+		co.cp.arch.aux = co.cp.arch.aux ? DESC_APP_DIM : 0;
 		if (cnn_arch_check(&co.cp.arch, err)) {
 			fprintf(stderr, "lesiond train: %s\n", err);
 			rc = 2;

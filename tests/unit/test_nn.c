@@ -241,24 +241,27 @@ static void test_head_grad(void)
 	CHECK(cnn_head_loss(head, D, y, 3, 1, d0, g0) >= 0);
 }
 
-static const struct cnn_arch tiny = { 16, 1.0, 4, 8, 1 };	/* with centre pooling */
+static const struct cnn_arch tiny = { 16, 1.0, 4, 8, 1, 0 };	/* with centre pooling */
+static const struct cnn_arch tiny_aux = { 16, 1.0, 4, 8, 1, 5 };	/* + 5 extra FC inputs */
 
 /* The whole network with the sequence loss, on random coordinates of every layer;
- * drop: with a fixed dropout mask (p 0.5) on the FC input of each sample. */
-static void network_grad(int drop)
+ * drop: with a fixed dropout mask (p 0.5) on the FC input of each sample; a: the
+ * architecture (tiny_aux: random extra FC inputs, their FC weights among the checked). */
+static void network_grad(const struct cnn_arch *a, int drop)
 {
 	struct cnn_model *m;
 	char err[256];
-	float *x[4], *mk[4], *g, *p;
-	size_t np, i;
+	float *x[4], *mk[4], *ax[4], *g, *p;
+	size_t np, i, q, ni = 0, *idx;
 	int k, bad = 0, tried = 0, nf, j;
 	const int n = CNN_CH * 16 * 16;
 	const float *const *mask;
 	double l0;
 
-	CHECK(cnn_model_create(&tiny, 3, &m, err) == 0);
+	CHECK(cnn_model_create(a, 3, &m, err) == 0);
 	p = cnn_model_params(m, &np);
 	nf = cnn_model_nfeat(m);
+	CHECK(nf == 2 * (4 + 8 + 16) + a->aux);
 	g = calloc(np, sizeof(float));
 	for (k = 0; k < 4; k++) {
 		x[k] = malloc(n * sizeof(float));
@@ -266,21 +269,34 @@ static void network_grad(int drop)
 		mk[k] = malloc(nf * sizeof(float));
 		for (j = 0; j < nf; j++)
 			mk[k][j] = rng_uniform(&R) < 0.5 ? 0.0f : 2.0f;
+		ax[k] = malloc((a->aux + 1) * sizeof(float));
+		fill(ax[k], a->aux, 1);
 	}
 	mask = drop ? (const float *const *)mk : NULL;
-	l0 = cnn_seq_loss_drop(m, (const float *const *)x, 3, 4.0, mask, g);	/* margin 4 */
+	l0 = cnn_seq_loss_ex(m, (const float *const *)x, (const float *const *)ax, 3, 4.0, mask, g);	/* margin 4 */
 	CHECK(l0 > 0);
 	/* the mask is applied: the loss differs from the one without it */
-	if (drop)
+	if (drop || a->aux)
 		CHECK(fabs(l0 - cnn_seq_loss(m, (const float *const *)x, 3, 4.0, NULL)) > 1e-6);
-	for (i = 0; i < np; i += 1 + np / 97) {
-		float s = p[i];
+	/* every 1 + np/97-th parameter, then every FC weight of the extra inputs (row o of the
+	 * FC: nf weights, the aux last; the dim biases follow the FC weights) */
+	idx = malloc((np + 1) * sizeof(size_t));
+	for (i = 0; i < np; i += 1 + np / 97)
+		idx[ni++] = i;
+	for (q = 0; q < (size_t)a->aux * a->dim; q++)
+		idx[ni++] = np - (size_t)a->dim - (size_t)a->dim * nf + q / a->aux * nf +
+			    (nf - a->aux) + q % a->aux;
+	for (q = 0; q < ni; q++) {
+		float s;
 		double lp, lm, nu;
 
+		i = idx[q];
+		s = p[i];
+
 		p[i] = s + 1e-2f;
-		lp = cnn_seq_loss_drop(m, (const float *const *)x, 3, 4.0, mask, NULL);
+		lp = cnn_seq_loss_ex(m, (const float *const *)x, (const float *const *)ax, 3, 4.0, mask, NULL);
 		p[i] = s - 1e-2f;
-		lm = cnn_seq_loss_drop(m, (const float *const *)x, 3, 4.0, mask, NULL);
+		lm = cnn_seq_loss_ex(m, (const float *const *)x, (const float *const *)ax, 3, 4.0, mask, NULL);
 		p[i] = s;
 		nu = (lp - lm) / 2e-2;
 		tried++;
@@ -292,9 +308,11 @@ static void network_grad(int drop)
 	/* a ReLU or max-pool kink crossed by the step may spoil a few */
 	CHECK(tried > 50);
 	CHECK(bad <= tried / 20);
+	free(idx);
 	for (k = 0; k < 4; k++) {
 		free(x[k]);
 		free(mk[k]);
+		free(ax[k]);
 	}
 	free(g);
 	cnn_model_free(m);
@@ -302,8 +320,9 @@ static void network_grad(int drop)
 
 static void test_network_grad(void)
 {
-	network_grad(0);
-	network_grad(1);
+	network_grad(&tiny, 0);
+	network_grad(&tiny, 1);
+	network_grad(&tiny_aux, 1);
 }
 
 /* The dropout layer alone: forward and backward against finite differences of
