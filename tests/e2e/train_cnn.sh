@@ -43,6 +43,16 @@ check "embed leaves the vectors as trained" test "$(sqlite3 "$DB" "select count(
 "$LESIOND" eval --space cnn --truth "$D/ground_truth.csv" --json --db "$DB" 2>/dev/null > "$T_DIR/eval.json"
 check "eval cnn" jq -e >/dev/null '.queries > 5 and (.at[1].type_precision | . >= 0 and . <= 1)' "$T_DIR/eval.json"
 mv "$D/gone" "$D/Images_png/$GONE_DIR"
+# fused with the built-in descriptor's appearance block: needs the builtin space first
+"$LESIOND" train --from images --to cnnf --fuse-builtin 1 --labels "$D/ground_truth.csv" --force \
+	--epochs 1 --width 4 --images "$D/Images_png" --db "$DB" > /dev/null 2> "$T_DIR/fuse0.err"
+check "fused without the builtin space: exit 1" test $? = 1
+check "fused without the builtin space: says so" grep -q "needs the builtin space" "$T_DIR/fuse0.err"
+"$LESIOND" embed --images "$D/Images_png" --db "$DB" > /dev/null 2>&1
+check "train --fuse-builtin 1" "$LESIOND" train --from images --to cnnf --fuse-builtin 1 \
+	--labels "$D/ground_truth.csv" --force --epochs 1 --width 4 --images "$D/Images_png" --db "$DB"
+check "fused model row" test "$(sqlite3 "$DB" "select json_extract(params, '\$.fuse_builtin') || ' ' || (json_extract(params, '\$.fuse_scale') > 0) from models where name='cnnf'")" = "1 1"
+check "fused: every lesion with a builtin vector embedded" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnnf'")" = "$(sqlite3 "$DB" "select count(*) from vectors where space='builtin'")"
 
 start_server --images "$D/Images_png" || { echo "RESULT $T_PASS $((T_FAIL + 1))"; exit 1; }
 expect GET /v1/stats 200
@@ -59,6 +69,9 @@ expect POST /v1/search 200 -H 'Content-Type: application/json' \
 	--data "{\"space\":\"cnn\",\"k\":3,\"image\":{\"slice\":\"$SL\",\"bbox\":$BOX,\"spacing_mm\":$SP,\"location\":$LOC}}"
 jqt ".count == 3 and .space == \"cnn\" and .query.image == true and .query.space == \"cnn\""
 jqt ".results[0].lesion_id == $ID"
+expect POST /v1/search 200 -H 'Content-Type: application/json' \
+	--data "{\"space\":\"cnnf\",\"k\":3,\"image\":{\"slice\":\"$SL\",\"bbox\":$BOX,\"spacing_mm\":$SP,\"location\":$LOC}}"
+jqt ".results[0].lesion_id == $ID and .query.space == \"cnnf\""
 expect POST /v1/search 404 -H 'Content-Type: application/json' \
 	--data "{\"space\":\"cnn\",\"k\":3,\"image\":{\"slice\":\"999999_01_01/001.png\",\"bbox\":[1,1,20,20],\"spacing_mm\":0.7}}"
 # a lesion deleted and POSTed again is embedded into cnn and finds the same neighbours
@@ -80,4 +93,5 @@ expect GET /v1/spaces/nope 404
 expect GET /v1/spaces/nope/training.png 404
 stop_server
 check "added lesion's CNN vector stored" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnn' and lesion_id=$NEW")" = 1
+check "added lesion's fused CNN vector stored" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnnf' and lesion_id=$NEW")" = 1
 finish
