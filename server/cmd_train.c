@@ -32,7 +32,9 @@ static const char usage[] =
 	"automatically. The weights, parameters and loss curve are stored in the database.\n"
 	"--from images trains a convolutional network on the lesions' CT patches instead (the\n"
 	"key slice and its neighbours 2 mm away, side x side pixels at mm-px mm/pixel), with\n"
-	"the same labels, sampling and loss; lesions without images are reported and skipped.";
+	"the same labels, sampling and loss; lesions without images are reported and skipped.\n"
+	"By default the built-in descriptor's appearance block (space builtin: run lesiond embed\n"
+	"first) is fused into the network's last layer; --fuse-builtin 0 for pixels only.";
 
 struct prog {
 	int tty;
@@ -141,7 +143,8 @@ int cmd_train(int argc, char **argv)
 		{ "--dropout", "P", &dropout, "--from images: dropout on the FC layer's input "
 		  "(default 0)" },
 		{ "--fuse-builtin", "0|1", &fuse, "--from images: 1 = the built-in descriptor's "
-		  "appearance block is also an input of the network's FC layer (default 0)" },
+		  "appearance block is also an input of the network's FC layer (default 1; needs "
+		  "lesiond embed first)" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -245,6 +248,7 @@ int cmd_train(int argc, char **argv)
 		co.cp.tp = lo.tp;
 		co.cp.arch.dim = lo.tp.dim_out;
 		co.append_w = append && !strcmp(append, "none") ? 0 : append_w ? lo.append_w : 1.6;
+		co.cp.arch.aux = 1;	/* fused by default (README: measured) */
 		if ((width && parse_int("--width", width, 4, 64, &co.cp.arch.width)) ||
 		    (side && parse_int("--side", side, 16, 128, &co.cp.arch.side)) ||
 		    (mm_px && parse_real("--mm-px", mm_px, &co.cp.arch.mm_px)) ||
