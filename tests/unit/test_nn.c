@@ -273,7 +273,8 @@ static void network_grad(const struct cnn_arch *a, int drop)
 		fill(ax[k], a->aux, 1);
 	}
 	mask = drop ? (const float *const *)mk : NULL;
-	l0 = cnn_seq_loss_ex(m, (const float *const *)x, (const float *const *)ax, 3, 4.0, mask, g);	/* margin 4 */
+	/* margin 4: every triplet active */
+	l0 = cnn_seq_loss_ex(m, (const float *const *)x, (const float *const *)ax, 3, 4.0, mask, g);
 	CHECK(l0 > 0);
 	/* the mask is applied: the loss differs from the one without it */
 	if (drop || a->aux)
