@@ -2,8 +2,11 @@
 # bench_peer.sh BUILD - warm lesion patches, lesiond against its Python peer (bench/peer:
 # Flask + faiss + PIL under gunicorn), side by side in one run: GET
 # /v1/lesions/{id}/patch.png?window=lung&size=128 with wrk -t2 -c32 for BENCH_SECONDS
-# (default 10) over every lesion of the dataset, after one warming pass (lesiond's slice
-# cache, the peer's LRU of decoded slices: "warm" means no PNG decode in the loop).
+# (default 10) over every lesion of the dataset, after the same load for
+# BENCH_WARM_SECONDS (default 5: lesiond's slice cache, the peer's LRU of decoded slices
+# in each worker; "warm" means no PNG decode in the measured loop). The
+# peer runs twice: peer512 with that LRU, peer0 decoding the slice on every request (the
+# plain way to write it; warm then means only the OS page cache).
 # Two datasets: the synthetic demo (3 patients) and the real DeepLesion sample
 # (../shared/data/deeplesion, the lesions whose key slice is there). Prints req/s, p50,
 # the ratio, the CPU each server used a request, wrk's share of the cores and the load
@@ -13,6 +16,7 @@ BUILD=${1:-build/release}
 LESIOND="$PWD/$BUILD/lesiond"
 T="$PWD/build/bench/peer"
 DUR=${BENCH_SECONDS:-10}
+WARM=${BENCH_WARM_SECONDS:-5}
 REAL=../shared/data/deeplesion
 mkdir -p "$T"
 command -v wrk > /dev/null || { echo "wrk not available (make deps): skipped"; exit 0; }
@@ -32,10 +36,9 @@ request = function()
 end
 LUA
 	} > "$T/patch.lua"
-	for id in $(cat "$T/ids.txt"); do	# warming pass, every patch twice (all workers)
-		curl -s -o /dev/null "$base/v1/lesions/$id/patch.png?window=lung&size=128"
-		curl -s -o /dev/null "$base/v1/lesions/$id/patch.png?window=lung&size=128"
-	done
+	# warming: the same load for WARM seconds first, so that every worker of the peer
+	# has decoded every slice once (5 workers x the slices x ~50 ms of PIL decoding)
+	wrk -t2 -c32 -d${WARM}s -s "$T/patch.lua" "$base" > /dev/null 2>&1
 	la=$(cut -d' ' -f1 /proc/loadavg); s0=$(ticks "$@")
 	/usr/bin/time -f "%e %U %S" -o "$T/wrk.time" wrk -t2 -c32 -d${DUR}s --latency \
 		-s "$T/patch.lua" "$base" > "$T/wrk.out" 2>&1
@@ -59,12 +62,18 @@ pair() { # DATASET_LABEL DB IMAGES
 	echo "-- warm patch, $1: $(wc -l < "$T/ids.txt") lesions, wrk -t2 -c32, $DUR s"
 	measure lesiond "$B" $PID
 	kill -TERM $PID; wait $PID 2>/dev/null
-	set -- $(sh bench/peer/start.sh "$2" "$3" "$T/peer.log") || { echo "   peer: not started"; return; }
-	measure peer "http://127.0.0.1:$2" $1 $(pgrep -P $1)
-	kill -TERM $1
-	while kill -0 $1 2>/dev/null; do sleep 0.1; done
-	awk 'FNR == 1 { v[++n] = $1 } END { if (v[2] > 0) printf "   lesiond / peer: %.1fx (goal >= 20x)\n", v[1] / v[2] }' \
-		"$T/rps.lesiond" "$T/rps.peer"
+	db=$2; img=$3
+	for cache in 512 0; do
+		set -- $(sh bench/peer/start.sh "$db" "$img" "$T/peer.log" $cache) ||
+			{ echo "   peer: not started"; return; }
+		measure "peer$cache" "http://127.0.0.1:$2" $1 $(pgrep -P $1)
+		kill -TERM $1
+		while kill -0 $1 2>/dev/null; do sleep 0.1; done
+	done
+	awk 'FNR == 1 { v[++n] = $1 } END { if (v[2] > 0 && v[3] > 0)
+		printf "   lesiond / peer: %.1fx against the peer with its LRU of decoded slices (peer512), " \
+		       "%.1fx against the peer decoding each request (peer0); goal >= 20x\n", v[1] / v[2], v[1] / v[3] }' \
+		"$T/rps.lesiond" "$T/rps.peer512" "$T/rps.peer0"
 }
 
 # synthetic demo (the same one bench_cold.sh makes)

@@ -8,7 +8,8 @@ bench/bench_search.sh compare, written the way a Flask service on FAISS and PIL 
 
 Data: the same lesiond SQLite file (PEER_DB), read once at start (lesions and the
 vectors of space PEER_SPACE, default builtin); slices from PEER_IMAGES. Decoded slices
-are kept in an LRU per worker (the "warm" state lesiond's slice cache gives it).
+are kept in an LRU of PEER_SLICE_CACHE slices per worker (default 512: the "warm" state
+lesiond's slice cache gives it; 0 decodes the PNG on every request).
 Run under gunicorn with OMP_NUM_THREADS=1 (one FAISS thread per worker process).
 """
 import functools
@@ -81,7 +82,7 @@ def similar(lid):
                     "count": len(results), "results": results})
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=int(os.environ.get("PEER_SLICE_CACHE", "512")))
 def _slice_hu(rel):
     """The slice in Hounsfield units (DeepLesion PNGs store HU + 32768), as a float image."""
     with Image.open(os.path.join(os.environ["PEER_IMAGES"], rel)) as im:

@@ -1,11 +1,11 @@
 #!/bin/sh
-# start.sh DB IMAGES LOG - start the Python peer (app.py under gunicorn, in the background)
+# start.sh DB IMAGES LOG [SLICE_CACHE] - start the Python peer (app.py under gunicorn, in the background)
 # on the lesiond database DB and image root IMAGES (may be empty); prints "PID PORT" once
 # it answers. Workers: 2 x cores + 1 sync workers (gunicorn's own advice), each with one
 # FAISS/OpenMP thread. Installs the peer's Debian packages when missing (bench only;
 # apt, as tools/deps.sh does).
 set -u
-DB=$1; IMAGES=${2:-}; LOG=$3
+DB=$1; IMAGES=${2:-}; LOG=$3; CACHE=${4:-512}	# decoded slices a worker keeps
 HERE=$(cd "$(dirname "$0")" && pwd)
 PKGS="python3-flask gunicorn python3-pil python3-faiss python3-numpy"
 missing=""
@@ -20,7 +20,7 @@ if [ -n "$missing" ]; then
 fi
 W=$(( 2 * $(nproc) + 1 ))
 # Debian's interpreter (the packages above are its modules), not one earlier in PATH
-(cd "$HERE" && PEER_DB="$DB" PEER_IMAGES="$IMAGES" OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+(cd "$HERE" && PEER_DB="$DB" PEER_IMAGES="$IMAGES" PEER_SLICE_CACHE="$CACHE" OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 	exec /usr/bin/python3 -m gunicorn.app.wsgiapp -w "$W" -b 127.0.0.1:0 --log-level warning \
 	--error-logfile - app:app) > "$LOG" 2>&1 &
 PID=$!
