@@ -93,6 +93,19 @@ void lsd_note(lsd_note_fn fn, void *cls, const char *fmt, ...) LSD_PRINTF(3, 4);
 /* FNV-1a 64-bit, for ETags and checksums that need not be cryptographic. */
 uint64_t fnv1a64(const void *p, size_t n, uint64_t seed);
 
+/* The slot of key in an open-addressing table of cap (a power of two) slots: the high
+ * bits folded down and multiplied (MurmurHash3's finaliser, first round), so dense and
+ * strided keys spread. */
+static inline size_t lsd_hash_slot(int64_t key, size_t cap)
+{
+	uint64_t x = (uint64_t)key;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return (size_t)x & (cap - 1);
+}
+
 #define LSD_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LSD_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define LSD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

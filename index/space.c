@@ -688,11 +688,57 @@ static int check_query(const struct space *sp, const float *q, size_t nq, int k,
 	return 0;
 }
 
+/* Start loading a row of the copy into the cache. */
+static void prefetch_row(const struct space *sp, size_t row)
+{
+	const char *p = (const char *)row_ptr(sp, row);
+	size_t b, n = (size_t)sp->def.dim * sizeof(float);
+
+	for (b = 0; b < n; b += 64)
+		__builtin_prefetch(p + b);
+}
+
+/* Offer the subset ids' rows to the heap. The ids are scattered over the copy (a 1%
+ * filter at 10^6: one row in 100), so each row and each id lookup is a cache miss; they
+ * are resolved a block at a time with the map's slots prefetched, and each row
+ * prefetched SUBSET_AHEAD rows before it is scored, so the misses overlap. */
+#define SUBSET_BLOCK 64
+#define SUBSET_AHEAD 8
+static void scan_subset(const struct space *sp, const float *qv, const int64_t *subset,
+			size_t n_subset, struct kcand *h, size_t *nh, size_t kk)
+{
+	size_t rows[SUBSET_BLOCK], i0, j, m, nr, row;
+	int64_t rid[SUBSET_BLOCK];
+
+	for (i0 = 0; i0 < n_subset; i0 += SUBSET_BLOCK) {
+		m = LSD_MIN((size_t)SUBSET_BLOCK, n_subset - i0);
+		for (j = 0; j < m; j++)
+			idmap_prefetch(&sp->map, subset[i0 + j]);
+		for (j = 0, nr = 0; j < m; j++) {
+			if (!idmap_find(&sp->map, subset[i0 + j], &row))
+				continue;
+			rows[nr] = row;
+			rid[nr++] = subset[i0 + j];
+		}
+		for (j = 0; j < nr && j < SUBSET_AHEAD; j++)
+			prefetch_row(sp, rows[j]);
+		for (j = 0; j < nr; j++) {
+			struct kcand c;
+
+			if (j + SUBSET_AHEAD < nr)
+				prefetch_row(sp, rows[j + SUBSET_AHEAD]);
+			c.b = badness(sp, qv, row_ptr(sp, rows[j]));
+			c.id = rid[j];
+			kheap_push(h, nh, kk, c);
+		}
+	}
+}
+
 /* Exact scan of rows given by subset ids (or all rows when subset == NULL); lock held. */
 static int scan_exact(const struct space *sp, const float *q, size_t nq, int k,
 		      const int64_t *subset, size_t n_subset, float *dist, int64_t *ids, char *err)
 {
-	size_t qi, i, nh, row, kk = (size_t)k, d = (size_t)sp->def.dim;
+	size_t qi, nh, row, kk = (size_t)k, d = (size_t)sp->def.dim;
 	struct kcand *h = malloc(kk * sizeof(*h));
 
 	if (!h)
@@ -702,15 +748,7 @@ static int scan_exact(const struct space *sp, const float *q, size_t nq, int k,
 
 		nh = 0;
 		if (subset) {
-			for (i = 0; i < n_subset; i++) {
-				struct kcand c;
-
-				if (!idmap_find(&sp->map, subset[i], &row))
-					continue;
-				c.b = badness(sp, qv, row_ptr(sp, row));
-				c.id = subset[i];
-				kheap_push(h, &nh, kk, c);
-			}
+			scan_subset(sp, qv, subset, n_subset, h, &nh, kk);
 		} else {
 			for (row = 0; row < sp->n; row++) {
 				struct kcand c;

@@ -4,6 +4,7 @@
  * thread-safe on its own. Load: one lookup per vector read, one insert per write.
  */
 #include "space_int.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,7 @@
 
 static size_t idmap_slot(int64_t id, size_t cap)
 {
-	uint64_t x = (uint64_t)id;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return (size_t)x & (cap - 1);
+	return lsd_hash_slot(id, cap);
 }
 
 void idmap_free(struct idmap *m)
@@ -40,6 +36,17 @@ int idmap_find(const struct idmap *m, int64_t id, size_t *row)
 		}
 	}
 	return 0;
+}
+
+void idmap_prefetch(const struct idmap *m, int64_t id)
+{
+	size_t i;
+
+	if (!m->cap)
+		return;
+	i = idmap_slot(id, m->cap);
+	__builtin_prefetch(&m->key[i]);
+	__builtin_prefetch(&m->row[i]);
 }
 
 int idmap_reserve(struct idmap *m, size_t more)

@@ -26,6 +26,8 @@ struct idmap {
 void idmap_free(struct idmap *m);
 /* 1 and *row (row may be NULL) when id is in the map, else 0. */
 int idmap_find(const struct idmap *m, int64_t id, size_t *row);
+/* Start loading id's home slot into the cache (a lookup soon after misses less). */
+void idmap_prefetch(const struct idmap *m, int64_t id);
 /* Make room for `more` insertions without failing later; -1 when out of memory. */
 int idmap_reserve(struct idmap *m, size_t more);
 /* Insert or update; the caller reserved room. */
