@@ -74,5 +74,9 @@ size_t catalog_count(struct catalog *c);
  * catalog owns them from here on, also on failure) into an empty catalog. Refuses an
  * entry of an impossible shape (0, or -1 with err). */
 int catalog_adopt(struct catalog *c, struct catalog_entry *e, int64_t n, char *err);
+/* Move everything src holds (entries and posting lists) into the empty dst; src is left
+ * empty. Lets a catalog be built aside (another thread, statesnap.c) and installed at
+ * once. 0, or -1 with err when dst is not empty. */
+int catalog_move(struct catalog *dst, struct catalog *src, char *err);
 
 #endif

@@ -271,6 +271,29 @@ out:
 	return rc;
 }
 
+#define SWAP(T, x, y) do { T t_ = (x); (x) = (y); (y) = t_; } while (0)
+
+int catalog_move(struct catalog *dst, struct catalog *src, char *err)
+{
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&dst->lock);
+	pthread_rwlock_wrlock(&src->lock);
+	if (dst->count) {
+		rc = errf(err, "catalog: not empty");
+	} else {	/* swap all but the lock and the counter */
+		SWAP(struct catalog_entry *, dst->e, src->e);
+		SWAP(int64_t, dst->cap, src->cap);
+		SWAP(int64_t, dst->max_id, src->max_id);
+		SWAP(size_t, dst->count, src->count);
+		SWAP(struct postings *, dst->post, src->post);
+		SWAP(int, dst->post_ok, src->post_ok);
+	}
+	pthread_rwlock_unlock(&src->lock);
+	pthread_rwlock_unlock(&dst->lock);
+	return rc;
+}
+
 int catalog_sel_match(const struct catalog_sel *s, int64_t id, const struct catalog_entry *e)
 {
 	if (!e->present || id == s->skip_id)

@@ -21,6 +21,7 @@ struct pfield {
 	struct plist *t;
 	size_t cap, used;	/* slots; slots holding a key */
 	size_t total;		/* ids over all lists */
+	size_t last;		/* slot of the last key added to (runs of ids share a patient) */
 };
 
 struct postings {
@@ -113,11 +114,16 @@ static int grow_table(struct pfield *f)
 /* The list for key, created empty when missing; NULL when out of memory. */
 static struct plist *find_add(struct pfield *f, int64_t key)
 {
-	struct plist *l = find(f, key);
+	struct plist *l;
 	size_t i;
 
-	if (l)
+	if (f->cap && f->t[f->last].used && f->t[f->last].key == key)
+		return &f->t[f->last];
+	l = find(f, key);
+	if (l) {
+		f->last = (size_t)(l - f->t);
 		return l;
+	}
 	if ((f->used + 1) * 10 > f->cap * 7 && grow_table(f))
 		return NULL;
 	for (i = slot_of(key, f->cap); f->t[i].used; i = (i + 1) & (f->cap - 1))
@@ -125,6 +131,7 @@ static struct plist *find_add(struct pfield *f, int64_t key)
 	f->t[i].used = 1;
 	f->t[i].key = key;
 	f->used++;
+	f->last = i;
 	return &f->t[i];
 }
 

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,16 +293,56 @@ out:
 	return rc;
 }
 
+/* The catalog section into a catalog of its own (installed by the caller when the
+ * spaces load too). rc: 0, 1 refused (why), -1 error (err). */
+struct cat_job {
+	int fd;
+	const struct sect *s;
+	struct catalog *tmp;
+	int rc;
+	char why[LSD_ERRLEN], err[LSD_ERRLEN];
+};
+
+static void *cat_load(void *arg)
+{
+	struct cat_job *j = arg;
+	struct catalog_entry *e = NULL;
+	uint64_t hh = 0;
+
+	j->rc = -1;
+	if (catalog_create(&j->tmp, j->err))
+		return NULL;
+	if (!j->s->n) {
+		j->rc = 0;
+		return NULL;
+	}
+	if (!(e = big_alloc((size_t)j->s->len))) {
+		errf(j->err, "out of memory");
+		return NULL;
+	}
+	j->rc = 1;
+	if (get(j->fd, j->s->off, e, (size_t)j->s->len, &hh) || hh != j->s->hash) {
+		errf(j->why, "catalog section fails its checksum (damaged or torn)");
+		free(e);
+		return NULL;
+	}
+	if (catalog_adopt(j->tmp, e, (int64_t)j->s->n, j->why))	/* e is the catalog's */
+		return NULL;
+	j->rc = 0;
+	return NULL;
+}
+
 int statesnap_read(const char *path, const char *stamp, struct catalog *cat,
 		   const struct space_def *defs, size_t ndefs, struct space **out, char *why,
 		   char *err)
 {
 	struct sect *t = NULL;
-	struct catalog_entry *e = NULL;
+	struct cat_job job = { .rc = -1 };
 	struct hdr h;
 	struct stat stt;
+	pthread_t th;
 	size_t i, j;
-	int fd, rc = 1;
+	int fd, rc = 1, threaded = 0;
 
 	for (i = 0; i < ndefs; i++)
 		out[i] = NULL;
@@ -352,6 +393,12 @@ int statesnap_read(const char *path, const char *stamp, struct catalog *cat,
 		errf(why, "state snapshot holds %u spaces, the database %zu", h.nsect - 1, ndefs);
 		goto out;
 	}
+	/* the catalog (read, checked, posting lists built) on a second thread meanwhile */
+	job.fd = fd;
+	job.s = &t[0];
+	threaded = !pthread_create(&th, NULL, cat_load, &job);
+	if (!threaded)
+		cat_load(&job);
 	for (i = 0; i < ndefs; i++) {	/* every space of the database, same shape */
 		for (j = 1; j < h.nsect; j++)
 			if (!strncmp(t[j].name, defs[i].name, sizeof(t[j].name)))
@@ -365,32 +412,28 @@ int statesnap_read(const char *path, const char *stamp, struct catalog *cat,
 			goto out;
 		rc = 1;
 	}
-	if (t[0].n) {
-		uint64_t hh = 0;
-
-		if (!(e = big_alloc((size_t)t[0].len))) {
-			rc = errf(err, "out of memory");
-			goto out;
-		}
-		if (get(fd, t[0].off, e, (size_t)t[0].len, &hh) || hh != t[0].hash) {
-			errf(why, "catalog section fails its checksum (damaged or torn)");
-			goto out;
-		}
-		j = (size_t)t[0].n;
-		if (catalog_adopt(cat, e, (int64_t)j, why)) {
-			e = NULL;
-			goto out;
-		}
-		e = NULL;
+	if (threaded)
+		pthread_join(th, NULL);
+	threaded = 0;
+	if (job.rc) {
+		rc = job.rc;
+		snprintf(rc < 0 ? err : why, LSD_ERRLEN, "%s", rc < 0 ? job.err : job.why);
+		goto out;
+	}
+	if (catalog_move(cat, job.tmp, err)) {
+		rc = -1;
+		goto out;
 	}
 	rc = 0;
 out:
+	if (threaded)
+		pthread_join(th, NULL);
+	catalog_destroy(job.tmp);
 	if (rc)
 		for (i = 0; i < ndefs; i++) {
 			space_destroy(out[i]);
 			out[i] = NULL;
 		}
-	free(e);
 	free(t);
 	close(fd);
 	return rc;

@@ -383,11 +383,11 @@ static void test_update_moves(void)
 	catalog_destroy(cat);
 }
 
-/* A catalog installed whole (the start-up from <db>.state) selects from rebuilt lists,
- * and keeps them current afterwards. */
+/* A catalog installed whole (the start-up from <db>.state: adopted aside, then moved in)
+ * selects from rebuilt lists, and keeps them current afterwards. */
 static void test_adopt_rebuilds(void)
 {
-	struct catalog *cat = NULL;
+	struct catalog *cat = NULL, *aside = NULL;
 	struct catalog_entry *e = calloc(NL + 1, sizeof(*e));
 	char err[LSD_ERRLEN];
 	int64_t id;
@@ -403,7 +403,13 @@ static void test_adopt_rebuilds(void)
 			live[id] = 1;
 		}
 	}
-	CHECK_EQ_INT(catalog_adopt(cat, e, NL + 1, err), 0);
+	CHECK_EQ_INT(catalog_create(&aside, err), 0);
+	CHECK_EQ_INT(catalog_adopt(aside, e, NL + 1, err), 0);
+	CHECK_EQ_INT(catalog_move(cat, aside, err), 0);
+	CHECK_EQ_INT(catalog_count(aside), 0);
+	CHECK(catalog_count(cat) > NL / 2);
+	CHECK_EQ_INT(catalog_move(cat, aside, err), -1);	/* into a full one: refused */
+	catalog_destroy(aside);
 	CHECK_EQ_INT(compare_selects(cat, 300), 0);
 	for (op = 0; op < 500; op++) {
 		id = 1 + irand(NL);
