@@ -36,6 +36,9 @@ struct cnn_arch {
 	int centre;		/* 1: each block also average-pooled over its central half
 				 * (side/4 .. 3 side/4), so the head sees the lesion apart
 				 * from its surroundings; 0: global pooling only */
+	int aux;		/* extra inputs of the FC layer, after the pooled features
+				 * (learn_cnn: the built-in descriptor's appearance block,
+				 * fused and learned jointly); 0..4096, 0 = pixels only */
 };
 
 struct cnn_params {
@@ -49,11 +52,18 @@ struct cnn_params {
 	double cls_w;		/* weight of the auxiliary type head (softmax on the unit
 				 * embedding, training only); 0 = none */
 	double lr_end;		/* learning rate decays (cosine) to lr x lr_end; 1 = constant */
+	double wd;		/* decoupled weight decay (AdamW): each step the conv and FC
+				 * weights (not biases) are scaled by 1 - lr x wd; 0 = none */
+	int dihedral;		/* 1: augmentation also flips / turns the patch by 90 degrees
+				 * (one of the 8 symmetries of the square, at random) */
+	double drop;		/* dropout probability on the FC layer's input features
+				 * (training only; kept ones scaled by 1/(1-drop)); 0 = none */
 };
 
 /* A lesion's cached input: CNN_SLICES planes of (side + 2 CNN_MARGIN_PX)^2 HU values. */
 struct cnn_patch {
 	int16_t *hu;
+	const float *aux;	/* arch.aux extra FC inputs; NULL: zeros */
 };
 
 /* Per-epoch report (cnn_fit's progress callback). */
@@ -83,10 +93,17 @@ int cnn_patch_side(const struct cnn_arch *a);
  * (dx, dy in mm, scale, HU offset); zero jitter = the centred, unscaled input. */
 void cnn_input(const struct cnn_arch *a, const int16_t *hu, double dx_mm, double dy_mm,
 	       double scale, double hu_off, float *x /* OUT */);
+/* The same after one of the 8 symmetries of the square (orient 0..7: bit 0 transposes,
+ * bit 1 mirrors x, bit 2 mirrors y; 0 = cnn_input). */
+void cnn_input_o(const struct cnn_arch *a, const int16_t *hu, double dx_mm, double dy_mm,
+		 double scale, double hu_off, int orient, float *x /* OUT */);
 
 /* Unit-length embedding of one input; returns 0, or -1 when it is the zero vector.
  * Thread-safe (allocates its own scratch). */
 int cnn_forward(const struct cnn_model *m, const float *x, float *y /* OUT dim */);
+/* The same with the arch.aux extra FC inputs (NULL: zeros). */
+int cnn_forward_aux(const struct cnn_model *m, const float *x, const float *aux,
+		    float *y /* OUT dim */);
 /* Embeddings of n cached patches on threads; rows that fail are zeros. Returns failures. */
 size_t cnn_embed_many(const struct cnn_model *m, const struct cnn_patch *p, size_t n,
 		      float *y /* OUT n * dim */, int threads);
@@ -94,6 +111,15 @@ size_t cnn_embed_many(const struct cnn_model *m, const struct cnn_patch *p, size
  * NULL) its gradient added to grad (cnn_model_params layout). For the gradient check. */
 double cnn_seq_loss(const struct cnn_model *m, const float *const *x, int k, double margin,
 		    float *grad);
+/* The same with aux[i] (arch.aux extra FC inputs of sample i; NULL: zeros) and dropout:
+ * mask[i] (NULL: none) multiplies sample i's FC input features (cnn_model_nfeat of
+ * them, aux included; 0 or 1/(1-p)). For the gradient check. */
+double cnn_seq_loss_ex(const struct cnn_model *m, const float *const *x,
+		       const float *const *aux, int k, double margin, const float *const *mask,
+		       float *grad);
+int cnn_model_nfeat(const struct cnn_model *m);
+/* Decoupled weight decay: the conv and FC weights (not biases) times f. */
+void cnn_model_decay(struct cnn_model *m, double f);
 
 /* The auxiliary type head (training only): weighted softmax cross-entropy of
  * head = W[LESION_NTYPES][dim], b[LESION_NTYPES] applied to y against type t (1..8);

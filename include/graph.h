@@ -54,6 +54,16 @@
  *   with "no match" = threshold), so each lesion matches at most one lesion per other
  *   study; assigned pairs with cost < threshold become candidate edges with
  *   score = 1 - cost / threshold, in (0, 1]. Lesions of one study are never linked.
+ * Series duplicates (series_dup = 1, both rules): two lesions of one study in different
+ *   series whose normalised locations are at most GRAPH_DUP_DLOC (0.02, unweighted)
+ *   apart, whose long diameters differ by at most a factor GRAPH_DUP_SIZE_RATIO (1.25)
+ *   and whose types are not known and different (type_gate) are one lesion bookmarked
+ *   in two series (graph_series_dups: nearest pairs first, a group never holds two
+ *   lesions of one series). Only each group's representative (lowest series, then
+ *   lowest id) takes part in the matching below; every other member joins its track
+ *   through an edge representative -> member (cost 0, score 1, d_loc their
+ *   displacement, size_ratio member / representative). So a track holds at most one
+ *   lesion per study, except such duplicates (one per series).
  * Consistency rule (both; the sequential rule never breaks it):
  *   Candidate edges are taken in decreasing score (ties: smaller from id, then to id) and
  *   joined with union-find; an edge that would put two lesions of the same study into one
@@ -85,7 +95,17 @@ struct graph_params {
 					 * for the study pair's offset (see "Shift vote") */
 	double wide;			/* > 1: unambiguous links up to threshold x wide */
 	int embed_link;			/* 1: embedding-led links (see "Embedding links") */
+	int series_dup;			/* 1: merge series duplicates (see "Series duplicates") */
 };
+
+#define GRAPH_DUP_DLOC 0.02
+#define GRAPH_DUP_SIZE_RATIO 1.25
+/* The series duplicates of one patient's lesions l[0..n-1] under *p: rep[i] = the index
+ * of lesion i's group representative (i itself when it is one, or when p->series_dup
+ * is 0); *ndup = the lesions that are not their own representative. Returns 0, or -1
+ * when out of memory. */
+int graph_series_dups(const struct lesion *l, size_t n, const struct graph_params *p,
+		      size_t *rep /* OUT: n */, size_t *ndup /* OUT */);
 
 /* Defaults calibrated on the demo dataset (see graph.c for the command). */
 void graph_params_default(struct graph_params *p /* OUT */);
@@ -144,8 +164,9 @@ int graph_assign(const double *cost, size_t n, size_t *assign /* OUT: n */,
 
 /* ---- RECIST 1.1 along one track ----
  * Rule (also returned to API clients by graph_recist_rule()): the track is followed as a
- * single target lesion. Its measurement at a study is its long diameter in mm (RECIST
- * measures the longest diameter of a non-nodal lesion; DeepLesion does not mark lymph
+ * single target lesion (a series duplicate counts once: the first series' lesion). Its
+ * measurement at a study is its long diameter in mm (RECIST measures the longest
+ * diameter of a non-nodal lesion; DeepLesion does not mark lymph
  * nodes, so the short-axis rule for nodes is not applied); the "sum of diameters" of
  * one target lesion is that long diameter. Baseline = the track's first measurement;
  * nadir at a study = the smallest sum among the earlier points (baseline included).
@@ -172,7 +193,9 @@ struct graph_point {
 
 /* Track lesions tl[0..n-1] (any order; sorted by study here), the patient's latest
  * study index. pts must hold n + 1 entries. Returns the number of points, or -1 with err
- * (n == 0, two lesions in one study, a non-positive long diameter). */
+ * (n == 0, two lesions in one study and series, a non-positive long diameter). Two
+ * lesions of one study in different series (series duplicates) give one point: the
+ * lesion of the lowest series (then lowest id). */
 int graph_recist(const struct lesion *const *tl, size_t n, int latest_study,
 		 struct graph_point *pts /* OUT: n + 1 */, char *err);
 const char *graph_recist_name(enum graph_recist c);	/* "BL", "CR", "PR", "SD", "PD" */
@@ -200,15 +223,18 @@ int graph_eval(const int *patient, const int *study, const int64_t *truth,
 /* Grid search: try every combination of the grid values (w_embed values are only tried
  * when emb is given, else w_embed = 0), build each patient's graph from l[0..n-1]
  * (any order; grouped by patient here) and score it with graph_eval against truth[].
- * The top score is the highest F1, then the highest whole share. Among the weight
- * combinations reaching it, the one with the longest run of consecutive grid thresholds
- * that all reach it wins (ties: earlier in the grid), with the lower middle threshold of
- * that run: the setting farthest from the edges where links start to be missed or
- * wrongly made. Ties (same run length) go to the setting that links the fewest pairs
- * of lesions in all (the labelled lesions' patients, unlabelled lesions included): when
- * the labels cannot tell two settings apart, the one claiming fewer unverified links
- * wins; then to the earlier in the grid. run[0], run[1] get the run's first and last
- * threshold. Thresholds must ascend. Gates and type_gate come from *base. NULL grid:
+ * The top score is the highest F1, then the highest whole share. Every run of
+ * consecutive grid thresholds that all reach it (per weight combination) has its two
+ * edges refined between grid points (16 bisection steps in ln threshold; a run at the
+ * grid's end ends there): lo, the lowest threshold found reaching the top, hi the
+ * highest. The widest run in ln(hi / lo) wins, with threshold sqrt(lo * hi): the
+ * setting farthest, as a factor, from the edges where links start to be missed or
+ * wrongly made (a middle that does not itself reach the top, a hole in the plateau,
+ * falls back to the run's lower-middle grid threshold). Ties (widths within 1e-9) go to
+ * the setting that links the fewest pairs of lesions in all (the labelled lesions'
+ * patients, unlabelled lesions included): when the labels cannot tell two settings
+ * apart, the one claiming fewer unverified links wins; then to the earlier in the
+ * grid. run[0], run[1] get lo and hi. Thresholds must ascend. Gates and type_gate come from *base. NULL grid:
  * graph_grid_default (w_loc 1; axis weights {1,1,1}, {1,0.7,2}, {1,1,3}; w_size,
  * w_embed 0..0.2 / 0..0.1; shift_vote {0, 1}; wide {1, 2}; thresholds 0.01..0.3 in
  * steps of ~1.25x). */
@@ -223,6 +249,19 @@ struct graph_grid {
 	size_t n_wide;
 };
 void graph_grid_default(struct graph_grid *g /* OUT */);
+/* Bagged calibration (bags > 0): graph_calibrate on `bags` bootstrap samples of the
+ * patients (drawn with replacement, as many as there are, each copy a patient of its
+ * own; rng seeded with seed); the chosen weights are the combination (axis, w_loc,
+ * w_size, w_embed, shift_vote, wide) most bootstraps chose (ties: the one chosen first),
+ * the threshold the median of those bootstraps' thresholds (even count: the geometric
+ * mean of the two middle ones); *best_eval is that setting scored on all of l. bags 0:
+ * graph_calibrate itself (run[] only then). Returns 0, or -1 with err. */
+int graph_calibrate_bagged(const struct lesion *l, size_t n, const float *const *emb,
+			   size_t dim, const int64_t *truth, const struct graph_grid *grid,
+			   const struct graph_params *base, size_t bags, uint64_t seed,
+			   struct graph_params *best /* OUT */,
+			   struct graph_eval *best_eval /* OUT */, double *run /* OUT or NULL */,
+			   char *err);
 int graph_calibrate(const struct lesion *l, size_t n, const float *const *emb, size_t dim,
 		    const int64_t *truth, const struct graph_grid *grid,
 		    const struct graph_params *base, struct graph_params *best /* OUT */,

@@ -17,6 +17,7 @@
 
 #include "graph.h"
 #include "lesion.h"
+#include "rng.h"
 #include "space.h"
 #include "store.h"
 #include "util.h"
@@ -81,6 +82,11 @@ struct graphrun_result {
 	struct graph_eval cv;			/* both test halves together */
 	size_t fold_patients[2];		/* labelled patients of each half */
 	struct sb fold_list;	/* every missed / wrong pair of the test halves */
+	size_t bags;		/* bootstrap samples of each crossval fit (0: none) */
+	size_t repeats;		/* repeated random halvings (0: none); the fields below */
+	uint64_t rep_seed;
+	double rep_p[4], rep_r[4];	/* pooled P, R of a repeat: mean, sd, min, max */
+	struct graph_eval rep_pooled;	/* every repeat's test halves together */
 };
 void graphrun_result_free(struct graphrun_result *r);
 
@@ -97,9 +103,24 @@ int graphrun_eval(struct store *st, struct space *sp, const struct graph_params 
  * (graph_calibrate, gates from *p) and the chosen setting measured on the other, both
  * ways. The fold figures and the two test halves together (cv) go into *out, which
  * graphrun_eval filled (call it first, same arguments). */
+/* With repeats > 0, also the same protocol over `repeats` random halvings (each repeat
+ * shuffles the patients, Fisher-Yates with one rng seeded with seed, and deals them
+ * alternately): mean, sd, min and max of each repeat's pooled P and R, and all repeats
+ * pooled. Deterministic for a seed. */
+/* bags > 0: every fit is graph_calibrate_bagged with that many bootstrap samples
+ * (seed GRAPHRUN_BAG_SEED), else graph_calibrate. */
+#define GRAPHRUN_BAG_SEED 19
 int graphrun_crossval(struct store *st, struct space *sp, const struct graph_params *p,
 		      const struct graphrun_truth *t, const int64_t *pids, size_t np,
-		      struct graphrun_result *out, char *err);
+		      size_t bags, size_t repeats, uint64_t seed, struct graphrun_result *out,
+		      char *err);
+/* One random halving of npat patients (numbered 0..npat-1): a uniform permutation
+ * into perm (Fisher-Yates with g), dealt alternately, so half_of[k] (0 or 1) puts
+ * ceil(npat / 2) patients in half 0 and floor(npat / 2) in half 1. */
+void graphrun_halves(struct rng *g, size_t npat, size_t *perm /* OUT: npat */,
+		     unsigned char *half_of /* OUT: npat */);
+/* precision, recall, F1 and the whole shares of e from its counts */
+void graphrun_eval_rates(struct graph_eval *e);
 
 /* The report both commands print: text lines, or one JSON object (json != 0) with
  * space (the name, "" for none), the parameters, the counts and the scores. */

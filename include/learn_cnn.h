@@ -9,7 +9,10 @@
  * L2-normalised. The model row (store_model.h) has from_space LEARN_CNN_FROM, the
  * parameters (with the standardisation), the loss and validation curves, the weights.
  * Lesions added later (learn_cnn_embed_new) and image-region queries (learn_cnn_region)
- * go through the same network.
+ * go through the same network. A fused model (cp.arch.aux = DESC_APP_DIM, `train
+ * --fuse-builtin 1`) also feeds the lesion's stored `builtin` vector's appearance block
+ * (times the stored fuse_scale) to its FC layer; lesions without one are skipped, and a
+ * region query passes the region's built-in descriptor (builtin: DESC_DIM floats).
  */
 #ifndef LSD_LEARN_CNN_H
 #define LSD_LEARN_CNN_H
@@ -61,6 +64,7 @@ int learn_cnn_is(struct store *st, const char *name, char *err);
 /* The vector of an image region (l: slice, box, spacing) in space name; the appended
  * location is the lesions' mean (unknown) unless known_location. out: space dim floats. */
 int learn_cnn_region(struct store *st, const char *name, const char *images,
-		     const struct lesion *l, int known_location, float *out, int dim, char *err);
+		     const struct lesion *l, int known_location, const float *builtin, float *out,
+		     int dim, char *err);
 
 #endif

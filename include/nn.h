@@ -40,6 +40,11 @@ void nn_fc_fwd(const float *in, int ni, const float *wt, const float *b, int no,
 void nn_fc_bwd(const float *in, int ni, const float *wt, int no, const float *dout, float *dw,
 	       float *db, float *din);
 
+/* Dropout with a fixed mask (0 or 1/(1-p)): x[i] *= mask[i]; the backward is the same
+ * product on the gradient. */
+void nn_mask_fwd(float *x, const float *mask, size_t n);
+void nn_mask_bwd(float *d, const float *mask, size_t n);
+
 /* y = x / |x|; returns |x| (0: y all zero). bwd: dx = (dy - y (y.dy)) / |x|. */
 float nn_l2n_fwd(const float *x, int n, float *y);
 void nn_l2n_bwd(const float *y, float norm, const float *dy, int n, float *dx);

@@ -19,9 +19,11 @@
 #define CNN_CHUNKS 4
 #define CNN_SEQ 5		/* anchor + 4 levels */
 #define CNN_MAGIC1 "LSDCNN01"	/* global pooling only, 40-byte header */
-#define CNN_MAGIC "LSDCNN02"	/* + flags word (bit 0: centre pooling), 48-byte header */
+#define CNN_MAGIC "LSDCNN02"	/* + flags word (bit 0: centre pooling), extra FC inputs
+				 * (aux; 0 in older blobs), 48-byte header */
 #define CNN_HDR1 40
 #define CNN_HDR 48
+#define CNN_AUX_MAX 4096
 #define CNN_THREADS_MAX 64
 
 struct cnn_model {
@@ -39,11 +41,13 @@ struct act {
 	float *pl[CNN_BLOCKS - 1];	/* pooled */
 	int *arg[CNN_BLOCKS - 1];
 	float *f, *z, *y, norm;
+	const float *mask;		/* dropout on f (training), NULL: none */
+	const float *aux;		/* arch.aux extra FC inputs, NULL: zeros */
 };
 
 struct ws {
 	struct act act[CNN_SEQ];
-	float *col, *dcol, *d1, *d2, *dpl, *df, *dz, *dy[CNN_SEQ];
+	float *col, *dcol, *d1, *d2, *dpl, *df, *dz, *dy[CNN_SEQ], *mk[CNN_SEQ];
 	float *mem;
 	int *imem;
 };
@@ -68,6 +72,9 @@ void cnn_params_default(struct cnn_params *p)
 	p->val_every = 1;
 	p->cls_w = 1;
 	p->lr_end = 0.05;
+	p->wd = 0;
+	p->dihedral = 0;
+	p->drop = 0;
 }
 
 int cnn_arch_check(const struct cnn_arch *a, char *err)
@@ -82,6 +89,8 @@ int cnn_arch_check(const struct cnn_arch *a, char *err)
 		return errf(err, "dim: %d not in 2..1024", a->dim);
 	if (a->centre != 0 && a->centre != 1)
 		return errf(err, "centre: %d not 0 or 1", a->centre);
+	if (a->aux < 0 || a->aux > CNN_AUX_MAX)
+		return errf(err, "aux: %d not in 0..%d", a->aux, CNN_AUX_MAX);
 	return 0;
 }
 
@@ -111,6 +120,7 @@ static void layout(struct cnn_model *m)
 	m->ngap = m->nfeat;
 	if (m->a.centre)
 		m->nfeat *= 2;
+	m->nfeat += m->a.aux;	/* the extra inputs come last */
 	m->fw = o;
 	o += (size_t)m->a.dim * m->nfeat;
 	m->fb = o;
@@ -169,6 +179,23 @@ void cnn_model_free(struct cnn_model *m)
 	free(m);
 }
 
+int cnn_model_nfeat(const struct cnn_model *m)
+{
+	return m->nfeat;
+}
+
+void cnn_model_decay(struct cnn_model *m, double f)
+{
+	size_t j;
+	int i;
+
+	for (i = 0; i < CNN_CONVS; i++)
+		for (j = 0; j < (size_t)m->cout[i] * 9 * m->cin[i]; j++)
+			m->p[m->woff[i] + j] = (float)(m->p[m->woff[i] + j] * f);
+	for (j = 0; j < (size_t)m->a.dim * m->nfeat; j++)
+		m->p[m->fw + j] = (float)(m->p[m->fw + j] * f);
+}
+
 const struct cnn_arch *cnn_model_arch(const struct cnn_model *m)
 {
 	return &m->a;
@@ -214,7 +241,8 @@ static int ws_init(struct ws *w, const struct cnn_model *m, int nact)
 		il += m->cout[2 * b + 1] * plane(m, 2 * b + 1) / 4;
 	}
 	per += (size_t)m->nfeat + 2 * (size_t)m->a.dim;
-	fl = per * nact + 2 * maxcol + 3 * maxa + m->nfeat + m->a.dim * (1 + CNN_SEQ);
+	fl = per * nact + 2 * maxcol + 3 * maxa + m->nfeat + m->a.dim * (1 + CNN_SEQ) +
+	     (size_t)m->nfeat * CNN_SEQ;
 	w->mem = malloc(fl * sizeof(float));
 	w->imem = malloc((il * nact + 1) * sizeof(int));
 	if (!w->mem || !w->imem) {
@@ -264,6 +292,8 @@ static int ws_init(struct ws *w, const struct cnn_model *m, int nact)
 	for (s = 0; s < CNN_SEQ; s++) {
 		w->dy[s] = q;
 		q += m->a.dim;
+		w->mk[s] = q;
+		q += m->nfeat;
 	}
 	return 0;
 }
@@ -294,6 +324,16 @@ static void forward(const struct cnn_model *m, struct act *a, float *col)
 			in = a->pl[b];
 		}
 	}
+	if (m->a.aux) {
+		float *fa = a->f + (m->nfeat - m->a.aux);
+
+		if (a->aux)
+			memcpy(fa, a->aux, (size_t)m->a.aux * sizeof(float));
+		else
+			memset(fa, 0, (size_t)m->a.aux * sizeof(float));
+	}
+	if (a->mask)
+		nn_mask_fwd(a->f, a->mask, (size_t)m->nfeat);
 	nn_fc_fwd(a->f, m->nfeat, m->p + m->fw, m->p + m->fb, m->a.dim, a->z);
 	a->norm = nn_l2n_fwd(a->z, m->a.dim, a->y);
 }
@@ -306,6 +346,8 @@ static void backward(const struct cnn_model *m, const struct act *a, const float
 
 	nn_l2n_bwd(a->y, a->norm, dy, m->a.dim, w->dz);
 	nn_fc_bwd(a->f, m->nfeat, m->p + m->fw, m->a.dim, w->dz, g + m->fw, g + m->fb, w->df);
+	if (a->mask)
+		nn_mask_bwd(w->df, a->mask, (size_t)m->nfeat);
 	for (b = CNN_BLOCKS - 1; b >= 0; b--) {
 		int i = 2 * b, h = m->hs[i];
 		size_t n1 = m->cout[i + 1] * plane(m, i + 1);
@@ -372,12 +414,18 @@ static double seq_loss(const struct cnn_model *m, const struct ws *w, int k, dou
 
 int cnn_forward(const struct cnn_model *m, const float *x, float *y)
 {
+	return cnn_forward_aux(m, x, NULL, y);
+}
+
+int cnn_forward_aux(const struct cnn_model *m, const float *x, const float *aux, float *y)
+{
 	struct ws w;
 	int rc;
 
 	if (ws_init(&w, m, 1))
 		return -1;
 	memcpy(w.act[0].x, x, (size_t)CNN_CH * m->a.side * m->a.side * sizeof(float));
+	w.act[0].aux = aux;
 	forward(m, &w.act[0], w.col);
 	memcpy(y, w.act[0].y, (size_t)m->a.dim * sizeof(float));
 	rc = w.act[0].norm > 0 ? 0 : -1;
@@ -388,6 +436,13 @@ int cnn_forward(const struct cnn_model *m, const float *x, float *y)
 double cnn_seq_loss(const struct cnn_model *m, const float *const *x, int k, double margin,
 		    float *grad)
 {
+	return cnn_seq_loss_ex(m, x, NULL, k, margin, NULL, grad);
+}
+
+double cnn_seq_loss_ex(const struct cnn_model *m, const float *const *x,
+		       const float *const *aux, int k, double margin, const float *const *mask,
+		       float *grad)
+{
 	struct ws w;
 	double loss;
 	int i, na = 0;
@@ -396,6 +451,8 @@ double cnn_seq_loss(const struct cnn_model *m, const float *const *x, int k, dou
 		return NAN;
 	for (i = 0; i <= k; i++) {
 		memcpy(w.act[i].x, x[i], (size_t)CNN_CH * m->a.side * m->a.side * sizeof(float));
+		w.act[i].mask = mask ? mask[i] : NULL;
+		w.act[i].aux = aux ? aux[i] : NULL;
 		forward(m, &w.act[i], w.col);
 	}
 	loss = seq_loss(m, &w, k, margin, 1.0, w.dy, &na);
@@ -437,6 +494,12 @@ static float clip1(double v)
 void cnn_input(const struct cnn_arch *a, const int16_t *hu, double dx_mm, double dy_mm,
 	       double scale, double hu_off, float *x)
 {
+	cnn_input_o(a, hu, dx_mm, dy_mm, scale, hu_off, 0, x);
+}
+
+void cnn_input_o(const struct cnn_arch *a, const int16_t *hu, double dx_mm, double dy_mm,
+		 double scale, double hu_off, int orient, float *x)
+{
 	const int n = cnn_patch_side(a), s = a->side;
 	const double c = (n - 1) / 2.0, h = (s - 1) / 2.0;
 	int k, i, j;
@@ -444,8 +507,9 @@ void cnn_input(const struct cnn_arch *a, const int16_t *hu, double dx_mm, double
 	for (k = 0; k < CNN_SLICES; k++)
 		for (j = 0; j < s; j++)
 			for (i = 0; i < s; i++) {
-				double px = c + (i - h) * scale + dx_mm / a->mm_px;
-				double py = c + (j - h) * scale + dy_mm / a->mm_px;
+				double u = (orient & 1 ? j : i) - h, t = (orient & 1 ? i : j) - h;
+				double px = c + (orient & 2 ? -u : u) * scale + dx_mm / a->mm_px;
+				double py = c + (orient & 4 ? -t : t) * scale + dy_mm / a->mm_px;
 				double v = samp(hu + (size_t)k * n * n, n, px, py) + hu_off;
 				size_t o = (size_t)j * s + i;
 
@@ -488,6 +552,7 @@ static void emb_worker(void *ctx, int tid)
 			continue;
 		}
 		cnn_input(&m->a, j->p[i].hu, 0, 0, 1, 0, w.act[0].x);
+		w.act[0].aux = j->p[i].aux;
 		forward(m, &w.act[0], w.col);
 		memcpy(y, w.act[0].y, (size_t)m->a.dim * sizeof(float));
 		if (!(w.act[0].norm > 0))
@@ -540,6 +605,7 @@ static void augmented(const struct fit *f, size_t i, uint64_t a, uint64_t b, flo
 {
 	struct rng r;
 	double dx, dy, sc, off;
+	int orient = 0;
 
 	rng_seed(&r, f->p->tp.seed ^ (a * 0x9e3779b97f4a7c15u) ^ (b * 0xbf58476d1ce4e5b9u) ^
 		 0x61756775u);
@@ -547,7 +613,22 @@ static void augmented(const struct fit *f, size_t i, uint64_t a, uint64_t b, flo
 	dy = (2 * rng_uniform(&r) - 1) * f->p->shift_mm;
 	sc = 1 + (2 * rng_uniform(&r) - 1) * f->p->scale_jit;
 	off = rng_normal(&r) * f->p->hu_jit;
-	cnn_input(&f->m->a, f->patch[i].hu, dx, dy, sc, off, x);
+	if (f->p->dihedral)
+		orient = (int)(rng_uniform(&r) * 8) & 7;
+	cnn_input_o(&f->m->a, f->patch[i].hu, dx, dy, sc, off, orient, x);
+}
+
+/* Dropout mask of sample i of a sequence (0 or 1/(1-p)), from the same stream keys. */
+static void drop_mask(const struct fit *f, uint64_t a, uint64_t b, float *mk)
+{
+	const double p = f->p->drop;
+	struct rng r;
+	int j;
+
+	rng_seed(&r, f->p->tp.seed ^ (a * 0x94d049bb133111ebu) ^ (b * 0x2545f4914f6cdd1du) ^
+		 0x64726f70u);
+	for (j = 0; j < f->m->nfeat; j++)
+		mk[j] = rng_uniform(&r) < p ? 0.0f : (float)(1.0 / (1.0 - p));
 }
 
 /* Auxiliary type head: softmax(W y + b) against type t (1..8), weight wt; its gradient
@@ -609,6 +690,13 @@ static void fit_worker(void *ctx, int tid)
 			for (i = 0; i <= k; i++) {
 				augmented(f, mem[i], ((uint64_t)f->epoch << 32) ^ pos, (uint64_t)i,
 					  w->act[i].x);
+				w->act[i].mask = NULL;
+				w->act[i].aux = f->patch[mem[i]].aux;
+				if (f->p->drop > 0) {
+					drop_mask(f, ((uint64_t)f->epoch << 32) ^ pos, (uint64_t)i,
+						  w->mk[i]);
+					w->act[i].mask = w->mk[i];
+				}
 				forward(m, &w->act[i], w->col);
 			}
 			f->loss[c] += seq_loss(m, w, k, f->p->tp.margin, wt, w->dy, &na);
@@ -705,6 +793,11 @@ int cnn_fit(const struct train_sample *s, const struct cnn_patch *patch, size_t 
 		return errf(err, "type-head weight %g not in 0..100", p->cls_w);
 	if (!(p->lr_end > 0 && p->lr_end <= 1))
 		return errf(err, "final learning-rate factor %g not in (0, 1]", p->lr_end);
+	if (!(p->wd >= 0 && p->wd * p->tp.lr < 0.5))
+		return errf(err, "weight decay %g not in 0..0.5/lr", p->wd);
+	if (!(p->drop >= 0 && p->drop <= 0.9) || (p->dihedral != 0 && p->dihedral != 1))
+		return errf(err, "dropout %g not in 0..0.9 or dihedral %d not 0/1", p->drop,
+			    p->dihedral);
 	/* every sample needs its patch: the caller leaves lesions without images out */
 	ss = malloc((n + 1) * sizeof(*ss));
 	if (!ss)
@@ -774,6 +867,8 @@ int cnn_fit(const struct train_sample *s, const struct cnn_patch *patch, size_t 
 				pairs += f.pairs[c];
 				anchors += f.anchors[c];
 			}
+			if (p->wd > 0)	/* decoupled (AdamW): before the step, as p -= lr wd p */
+				cnn_model_decay(f.m, 1 - lr * p->wd);
 			nn_adam(f.m->p, f.g[0], am, av, f.m->np, lr, ++step,
 				1.0 / (double)(f.hi - f.lo));
 			if (p->cls_w > 0)
@@ -888,7 +983,7 @@ int cnn_model_serialize(const struct cnn_model *m, void **blob, size_t *len, cha
 	put64(b + 24, mm);
 	put64(b + 32, (uint64_t)m->np);
 	put32(b + 40, (uint32_t)m->a.centre);
-	put32(b + 44, 0);
+	put32(b + 44, (uint32_t)m->a.aux);
 	for (i = 0; i < m->np; i++) {
 		uint32_t v;
 
@@ -929,10 +1024,11 @@ int cnn_model_deserialize(const void *blob, size_t len, struct cnn_model **out, 
 	mm = get64(b + 24);
 	memcpy(&a.mm_px, &mm, 8);
 	if (hdr == CNN_HDR) {
-		if (get32(b + 40) > 1 || get32(b + 44))
-			return errf(err, "CNN model has unknown flags %u/%u", get32(b + 40),
-				    get32(b + 44));
+		if (get32(b + 40) > 1 || get32(b + 44) > CNN_AUX_MAX)
+			return errf(err, "CNN model has unknown flags %u or %u extra inputs",
+				    get32(b + 40), get32(b + 44));
 		a.centre = (int)get32(b + 40);
+		a.aux = (int)get32(b + 44);
 	}
 	if (model_alloc(&a, &m, err))
 		return -1;

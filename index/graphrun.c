@@ -495,7 +495,9 @@ static void subset_free(struct subset *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int subset_make(const struct labelled *a, int half, struct subset *s, char *err)
+/* half_of[k]: the half (0 or 1) of the k-th patient of a, in order of appearance. */
+static int subset_make(const struct labelled *a, const unsigned char *half_of, int half,
+		       struct subset *s, char *err)
 {
 	size_t pos = 0;
 
@@ -513,7 +515,7 @@ static int subset_make(const struct labelled *a, int half, struct subset *s, cha
 	for (size_t i = 0; i < a->n; i++) {
 		if (i && a->patient[i] != a->patient[i - 1])
 			pos++;
-		if ((int)(pos % 2) != half)
+		if (half_of[pos] != half)
 			continue;
 		if (s->n == 0 || s->patient[s->n - 1] != a->patient[i])
 			s->npat++;
@@ -532,6 +534,8 @@ static int subset_make(const struct labelled *a, int half, struct subset *s, cha
 static void subset_errors(const struct subset *s, size_t b, size_t e, int fold,
 			  const struct graph_params *p, struct sb *list)
 {
+	if (!list)
+		return;
 	for (size_t i = b; i < e; i++)
 		for (size_t j = i + 1; j < e; j++) {
 			size_t x = i, y = j;
@@ -574,18 +578,155 @@ static int subset_eval(struct subset *s, size_t dim, int have_emb, const struct 
 	return graph_eval(s->patient, s->study, s->truth, s->pred, s->n, ev, err);
 }
 
+/* Fit on one half, measure on the other, both ways: fold figures into fev[2] (the
+ * fitted settings into fbest[2], the test halves' patients into fpat[2] when not NULL),
+ * the two test halves together into *cv. */
+static int crossval_split(const struct labelled *a, const unsigned char *half_of, int have,
+			  const struct graph_params *p, size_t bags, struct graph_params *fbest,
+			  struct graph_eval *fev, size_t *fpat, struct graph_eval *cv,
+			  struct sb *list, char *err)
+{
+	struct subset h[2];
+	int rc = -1;
+
+	memset(h, 0, sizeof(h));
+	if (subset_make(a, half_of, 0, &h[0], err) || subset_make(a, half_of, 1, &h[1], err))
+		goto out;
+	if (h[0].npat == 0 || h[1].npat == 0) {
+		errf(err, "cross-validation needs labelled lesions of at least 2 patients");
+		goto out;
+	}
+	for (int f = 0; f < 2; f++) {
+		struct subset *fit = &h[f], *test = &h[1 - f];
+		struct graph_eval fit_ev;
+
+		if (graph_calibrate_bagged(fit->l, fit->n, have ? fit->emb : NULL, a->dim,
+					   fit->truth, NULL, p, bags, GRAPHRUN_BAG_SEED, &fbest[f],
+					   &fit_ev, NULL, err) ||
+		    subset_eval(test, a->dim, have, &fbest[f], &fev[f], f + 1, list, err))
+			goto out;
+		if (fpat)
+			fpat[f] = test->npat;
+	}
+	memset(cv, 0, sizeof(*cv));
+	cv->tp = fev[0].tp + fev[1].tp;
+	cv->fp = fev[0].fp + fev[1].fp;
+	cv->fn = fev[0].fn + fev[1].fn;
+	cv->tracks = fev[0].tracks + fev[1].tracks;
+	cv->whole = fev[0].whole + fev[1].whole;
+	cv->multi_tracks = fev[0].multi_tracks + fev[1].multi_tracks;
+	cv->multi_whole = fev[0].multi_whole + fev[1].multi_whole;
+	graphrun_eval_rates(cv);
+	rc = 0;
+out:
+	subset_free(&h[0]);
+	subset_free(&h[1]);
+	return rc;
+}
+
+void graphrun_eval_rates(struct graph_eval *e)
+{
+	e->whole_share = e->tracks ? (double)e->whole / (double)e->tracks : 1;
+	e->multi_whole_share = e->multi_tracks ? (double)e->multi_whole / (double)e->multi_tracks : 1;
+	e->precision = e->tp + e->fp ? (double)e->tp / (double)(e->tp + e->fp) : 1;
+	e->recall = e->tp + e->fn ? (double)e->tp / (double)(e->tp + e->fn) : 1;
+	e->f1 = e->precision + e->recall > 0 ? 2 * e->precision * e->recall /
+		(e->precision + e->recall) : 0;
+}
+
+/* mean, sample sd, min, max of x[0..n-1] into s[4] */
+static void summary4(const double *x, size_t n, double *s)
+{
+	double m = 0, v = 0;
+
+	s[2] = s[3] = n ? x[0] : 0;
+	for (size_t i = 0; i < n; i++) {
+		m += x[i];
+		s[2] = x[i] < s[2] ? x[i] : s[2];
+		s[3] = x[i] > s[3] ? x[i] : s[3];
+	}
+	m = n ? m / (double)n : 0;
+	for (size_t i = 0; i < n; i++)
+		v += (x[i] - m) * (x[i] - m);
+	s[0] = m;
+	s[1] = n > 1 ? sqrt(v / (double)(n - 1)) : 0;
+}
+
+void graphrun_halves(struct rng *g, size_t npat, size_t *perm, unsigned char *half_of)
+{
+	for (size_t i = 0; i < npat; i++)
+		perm[i] = i;
+	for (size_t i = npat; i > 1; i--) {
+		size_t j = (size_t)(rng_next(g) % i), t = perm[i - 1];
+
+		perm[i - 1] = perm[j];
+		perm[j] = t;
+	}
+	for (size_t i = 0; i < npat; i++)
+		half_of[perm[i]] = (unsigned char)(i % 2);
+}
+
+/* Repeated halvings: each repeat shuffles the patient order (Fisher-Yates, one rng seeded
+ * with seed for all repeats) and deals it alternately into the two halves. */
+static int crossval_repeats(const struct labelled *a, size_t npat, int have,
+			    const struct graph_params *p, size_t bags, size_t repeats, uint64_t seed,
+			    struct graphrun_result *r, char *err)
+{
+	unsigned char *half_of = malloc(npat ? npat : 1);
+	size_t *perm = malloc((npat ? npat : 1) * sizeof(*perm));
+	double *pr = malloc((repeats ? repeats : 1) * 2 * sizeof(*pr));
+	struct rng g;
+	int rc = -1;
+
+	if (!half_of || !perm || !pr) {
+		errf(err, "out of memory");
+		goto out;
+	}
+	rng_seed(&g, seed);
+	memset(&r->rep_pooled, 0, sizeof(r->rep_pooled));
+	for (size_t k = 0; k < repeats; k++) {
+		struct graph_params fb[2];
+		struct graph_eval fe[2], cv;
+
+		graphrun_halves(&g, npat, perm, half_of);
+		if (crossval_split(a, half_of, have, p, bags, fb, fe, NULL, &cv, NULL, err))
+			goto out;
+		pr[k] = cv.precision;
+		pr[repeats + k] = cv.recall;
+		r->rep_pooled.tp += cv.tp;
+		r->rep_pooled.fp += cv.fp;
+		r->rep_pooled.fn += cv.fn;
+		r->rep_pooled.tracks += cv.tracks;
+		r->rep_pooled.whole += cv.whole;
+		r->rep_pooled.multi_tracks += cv.multi_tracks;
+		r->rep_pooled.multi_whole += cv.multi_whole;
+	}
+	graphrun_eval_rates(&r->rep_pooled);
+	summary4(pr, repeats, r->rep_p);
+	summary4(pr + repeats, repeats, r->rep_r);
+	r->repeats = repeats;
+	r->rep_seed = seed;
+	rc = 0;
+out:
+	free(half_of);
+	free(perm);
+	free(pr);
+	return rc;
+}
+
 int graphrun_crossval(struct store *st, struct space *sp, const struct graph_params *p,
 		      const struct graphrun_truth *t, const int64_t *pids, size_t np,
-		      struct graphrun_result *r, char *err)
+		      size_t bags, size_t repeats, uint64_t seed, struct graphrun_result *r,
+		      char *err)
 {
 	struct labelled a;
 	struct graphrun_result scratch;
-	struct subset h[2];
+	unsigned char *half_of = NULL;
 	int64_t *all = NULL;
+	size_t npat = 0;
 	int rc = -1, have = 0;
 
 	memset(&a, 0, sizeof(a));
-	memset(h, 0, sizeof(h));
 	memset(&scratch, 0, sizeof(scratch));
 	sb_init(&scratch.list, GRAPHRUN_LIST_MAX);
 	sb_free(&r->fold_list);
@@ -599,44 +740,26 @@ int graphrun_crossval(struct store *st, struct space *sp, const struct graph_par
 	for (size_t k = 0; k < np; k++)
 		if (eval_patient(st, sp, p, t, pids[k], &a, &scratch, err))
 			goto out;
-	for (size_t i = 0; i < a.n; i++)
+	for (size_t i = 0; i < a.n; i++) {
 		have |= a.has[i];
-	if (subset_make(&a, 0, &h[0], err) || subset_make(&a, 1, &h[1], err))
-		goto out;
-	if (h[0].npat == 0 || h[1].npat == 0) {
-		errf(err, "cross-validation needs labelled lesions of at least 2 patients");
+		npat += i == 0 || a.patient[i] != a.patient[i - 1];
+	}
+	half_of = malloc(npat ? npat : 1);
+	if (!half_of) {
+		errf(err, "out of memory");
 		goto out;
 	}
-	for (int f = 0; f < 2; f++) {
-		struct subset *fit = &h[f], *test = &h[1 - f];
-		struct graph_eval fit_ev;
-
-		if (graph_calibrate(fit->l, fit->n, have ? fit->emb : NULL, a.dim, fit->truth,
-				    NULL, p, &r->fold_best[f], &fit_ev, NULL, err) ||
-		    subset_eval(test, a.dim, have, &r->fold_best[f], &r->fold_ev[f], f + 1,
-				&r->fold_list, err))
-			goto out;
-		r->fold_patients[f] = test->npat;
-	}
-	r->cv.tp = r->fold_ev[0].tp + r->fold_ev[1].tp;
-	r->cv.fp = r->fold_ev[0].fp + r->fold_ev[1].fp;
-	r->cv.fn = r->fold_ev[0].fn + r->fold_ev[1].fn;
-	r->cv.tracks = r->fold_ev[0].tracks + r->fold_ev[1].tracks;
-	r->cv.whole = r->fold_ev[0].whole + r->fold_ev[1].whole;
-	r->cv.multi_tracks = r->fold_ev[0].multi_tracks + r->fold_ev[1].multi_tracks;
-	r->cv.multi_whole = r->fold_ev[0].multi_whole + r->fold_ev[1].multi_whole;
-	r->cv.whole_share = r->cv.tracks ? (double)r->cv.whole / (double)r->cv.tracks : 1;
-	r->cv.multi_whole_share = r->cv.multi_tracks ?
-		(double)r->cv.multi_whole / (double)r->cv.multi_tracks : 1;
-	r->cv.precision = r->cv.tp + r->cv.fp ? (double)r->cv.tp / (double)(r->cv.tp + r->cv.fp) : 1;
-	r->cv.recall = r->cv.tp + r->cv.fn ? (double)r->cv.tp / (double)(r->cv.tp + r->cv.fn) : 1;
-	r->cv.f1 = r->cv.precision + r->cv.recall > 0 ? 2 * r->cv.precision * r->cv.recall /
-		   (r->cv.precision + r->cv.recall) : 0;
+	for (size_t k = 0; k < npat; k++)	/* ascending patient id, dealt alternately */
+		half_of[k] = (unsigned char)(k % 2);
+	if (crossval_split(&a, half_of, have, p, bags, r->fold_best, r->fold_ev, r->fold_patients,
+			   &r->cv, &r->fold_list, err) ||
+	    (repeats && crossval_repeats(&a, npat, have, p, bags, repeats, seed, r, err)))
+		goto out;
 	r->crossval = 1;
+	r->bags = bags;
 	rc = 0;
 out:
-	subset_free(&h[0]);
-	subset_free(&h[1]);
+	free(half_of);
 	graphrun_result_free(&scratch);
 	free(all);
 	lab_free(&a);
@@ -670,10 +793,11 @@ static void params_json(struct sb *b, const struct graph_params *p)
 {
 	sb_addf(b, "{\"w_loc\":%g,\"w_size\":%g,\"w_embed\":%g,\"threshold\":%g,"
 		"\"axis\":[%g,%g,%g],\"shift_vote\":%s,\"wide\":%g,\"embed_link\":%s,"
-		"\"max_dloc\":%g,\"max_size_ratio\":%g,\"type_gate\":%s}", p->w_loc, p->w_size,
-		p->w_embed, p->threshold, p->axis[0], p->axis[1], p->axis[2],
+		"\"series_dup\":%s,\"max_dloc\":%g,\"max_size_ratio\":%g,\"type_gate\":%s}",
+		p->w_loc, p->w_size, p->w_embed, p->threshold, p->axis[0], p->axis[1], p->axis[2],
 		p->shift_vote ? "true" : "false", p->wide, p->embed_link ? "true" : "false",
-		p->max_dloc, p->max_size_ratio, p->type_gate ? "true" : "false");
+		p->series_dup ? "true" : "false", p->max_dloc, p->max_size_ratio,
+		p->type_gate ? "true" : "false");
 }
 
 void graphrun_report(struct sb *b, const char *space, const struct graph_params *p,
@@ -705,10 +829,11 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 		"space %s), %zu edges, %zu tracks, %.0f ms\n", r->patients, r->lesions,
 		r->labelled, r->with_vec, *space ? space : "(none)", r->edges, r->tracks, r->ms);
 	sb_addf(b, "graph eval: w_loc %g w_size %g w_embed %g threshold %g (axis %g,%g,%g, "
-		"shift_vote %d, wide %g, embed_link %d, max_dloc %g, max_size_ratio %g, "
-		"type_gate %d)%s\n", p->w_loc, p->w_size, p->w_embed, p->threshold, p->axis[0],
-		p->axis[1], p->axis[2], p->shift_vote, p->wide, p->embed_link, p->max_dloc,
-		p->max_size_ratio, p->type_gate, r->with_vec ? "" : "; no embedding evidence");
+		"shift_vote %d, wide %g, embed_link %d, series_dup %d, max_dloc %g, "
+		"max_size_ratio %g, type_gate %d)%s\n", p->w_loc, p->w_size, p->w_embed,
+		p->threshold, p->axis[0], p->axis[1], p->axis[2], p->shift_vote, p->wide,
+		p->embed_link, p->series_dup, p->max_dloc, p->max_size_ratio, p->type_gate,
+		r->with_vec ? "" : "; no embedding evidence");
 	eval_text(b, "graph eval", &r->ev);
 	if (r->list.len) {
 		sb_addf(b, "graph eval: %zu missed and %zu wrong links among the labelled pairs:\n",
@@ -725,14 +850,26 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 			r->fold_patients[f]);
 		eval_text(b, "", &r->fold_ev[f]);
 	}
+	if (r->crossval && r->bags)
+		sb_addf(b, "crossval: each fit bagged: the weights most of %zu bootstrap samples of "
+			"the fit half's patients chose, their median threshold\n", r->bags);
 	if (r->crossval && r->fold_list.len)
 		sb_add(b, r->fold_list.p, r->fold_list.len);
 	if (r->crossval)
 		eval_text(b, "crossval both test halves", &r->cv);
+	if (r->crossval && r->repeats) {
+		sb_addf(b, "crossval repeated: %zu random halvings (seed %llu): precision mean "
+			"%.4f sd %.4f min %.4f max %.4f; recall mean %.4f sd %.4f min %.4f max "
+			"%.4f\n", r->repeats, (unsigned long long)r->rep_seed, r->rep_p[0],
+			r->rep_p[1], r->rep_p[2], r->rep_p[3], r->rep_r[0], r->rep_r[1],
+			r->rep_r[2], r->rep_r[3]);
+		eval_text(b, "crossval repeated, all test halves", &r->rep_pooled);
+	}
 	if (r->calibrated) {
 		eval_text(b, "calibrate: best", &r->best_ev);
-		sb_addf(b, "calibrate: with these weights every grid threshold from %g to %g "
-			"scores as well; the middle one is chosen\n", r->run[0], r->run[1]);
+		sb_addf(b, "calibrate: with these weights every threshold from %g to %g scores "
+			"as well (edges refined between grid thresholds); their geometric middle "
+			"%g is chosen\n", r->run[0], r->run[1], r->best.threshold);
 		sb_addf(b, "# calibrated on %zu labelled lesions; paste into lesiond.conf:\n"
 			"graph_w_loc = %g\ngraph_w_size = %g\ngraph_w_embed = %g\n"
 			"graph_axis_x = %g\ngraph_axis_y = %g\ngraph_axis_z = %g\n"

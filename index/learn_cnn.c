@@ -40,6 +40,7 @@ static void app_raw(const struct lesion *l, double *v)
 
 struct mix {
 	double w, mean[LCNN_APP], sd[LCNN_APP];
+	double fuse_scale;	/* fused builtin appearance block x this (arch.aux > 0) */
 };
 
 /* out = normalize([y, w/sqrt(5) z(app)]); dim + (w > 0 ? 5 : 0) floats. known = 0: the
@@ -136,6 +137,50 @@ static int patches(const struct lesion *l, size_t n, const struct cnn_arch *a,
 	return 0;
 }
 
+/* Fused models: the built-in descriptor's appearance block of lesion l[i] (its stored
+ * `builtin` vector) times scale becomes pa[i]'s extra FC inputs, in buf (n x
+ * DESC_APP_DIM, caller frees); a lesion without a builtin vector loses its patch (it is
+ * reported as missing). scale <= 0: 1 / the RMS of the blocks found, returned in *used. */
+static int aux_fill(struct spaces *r, const struct lesion *l, size_t n, struct cnn_patch *pa,
+		    double scale, double *used, float **buf, char *err)
+{
+	struct space *b = r ? spaces_get(r, "builtin") : NULL;
+	float v[DESC_DIM];
+	double ss = 0, cnt = 0;
+	size_t i, j;
+
+	*buf = NULL;
+	if (!b || space_dim(b) != DESC_DIM)
+		return errf(err, "a model fused with the built-in descriptor needs the builtin "
+			    "space (lesiond embed)");
+	*buf = calloc(n + 1, DESC_APP_DIM * sizeof(float));
+	if (!*buf)
+		return errf(err, "out of memory");
+	for (i = 0; i < n; i++) {
+		float *a = *buf + i * DESC_APP_DIM;
+
+		if (!pa[i].hu)
+			continue;
+		if (space_get_vector(b, l[i].id, v)) {
+			free(pa[i].hu);
+			pa[i].hu = NULL;
+			continue;
+		}
+		for (j = 0; j < DESC_APP_DIM; j++) {
+			a[j] = v[DESC_APP_OFF + j];
+			ss += (double)a[j] * a[j];
+		}
+		cnt += DESC_APP_DIM;
+		pa[i].aux = a;
+	}
+	if (!(scale > 0))
+		scale = ss > 0 ? 1 / sqrt(ss / cnt) : 1;
+	for (i = 0; i < n * DESC_APP_DIM; i++)
+		(*buf)[i] = (float)((*buf)[i] * scale);
+	*used = scale;
+	return 0;
+}
+
 static void patches_free(struct cnn_patch *p, size_t n)
 {
 	size_t i;
@@ -168,6 +213,7 @@ static void mix_from_json(const char *json, struct mix *mx)
 	int j;
 
 	mx->w = json_num(json, "append_w", 0);
+	mx->fuse_scale = json_num(json, "fuse_scale", 1);
 	for (j = 0; j < LCNN_APP; j++) {
 		snprintf(k, sizeof(k), "app_mean%d", j);
 		mx->mean[j] = json_num(json, k, 0);
@@ -188,8 +234,9 @@ static int space_def_for(const char *name, const struct cnn_params *p, const str
 	snprintf(def->index_type, sizeof(def->index_type), "Flat");
 	snprintf(def->provenance, sizeof(def->provenance),
 		 "lesiond train from images: CNN %d px at %.3g mm/px, width %d, dim %d, epochs %d, "
-		 "seed %llu%s", p->arch.side, p->arch.mm_px, p->arch.width, p->arch.dim,
+		 "seed %llu%s%s", p->arch.side, p->arch.mm_px, p->arch.width, p->arch.dim,
 		 p->tp.epochs, (unsigned long long)p->tp.seed,
+		 p->arch.aux ? "; fused with the builtin appearance block" : "",
 		 mx->w > 0 ? "; + location and size, L2-normalised" : "");
 	return space_def_check(def, err);
 }
@@ -254,7 +301,7 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 	int *rcs = NULL, *types = NULL, rc = -1, j, n_pseudo = 0, dim;
 	char *errs = NULL;
 	double *loss = NULL, *val = NULL, t0 = now_ms(), t1, cnt = 0;
-	float *y = NULL, *out = NULL;
+	float *y = NULL, *out = NULL, *aux = NULL;
 	void *blob = NULL;
 	size_t blob_len, i, k, ns = 0;
 
@@ -309,6 +356,21 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 			if (rep->missing + rep->failed <= 5)
 				note(o, &all.v[i], errs + i * LSD_ERRLEN);
 		}
+	if (o->cp.arch.aux) {	/* fused: lesions without a builtin vector count as missing */
+		size_t had = 0;
+
+		for (i = 0; i < all.n; i++)
+			had += pa[i].hu != NULL;
+		if (o->cp.arch.aux != DESC_APP_DIM) {
+			errf(err, "a fused model takes the %d appearance dimensions", DESC_APP_DIM);
+			goto out;
+		}
+		if (aux_fill(r, all.v, all.n, pa, 0, &mx.fuse_scale, &aux, err))
+			goto out;
+		for (i = 0; i < all.n; i++)
+			had -= pa[i].hu != NULL;
+		rep->missing += had;
+	}
 	rep->patch_seconds = (now_ms() - t0) / 1000.0;
 	/* the samples: lesions with a patch, in id order */
 	for (i = 0; i < all.n; i++)
@@ -397,12 +459,15 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		"\"pseudo_every\":%d,\"pseudo_k\":%d,\"pseudo_weight\":%.17g,\"near_q\":%.17g,"
 		"\"similar_q\":%.17g,\"holdout_split\":%d,\"shift_mm\":%.17g,\"scale_jit\":%.17g,"
 		"\"hu_jit\":%.17g,\"append_w\":%.17g,\"centre_pool\":%d,\"type_head\":%.17g,"
-		"\"lr_end\":%.17g", o->cp.arch.side, o->cp.arch.mm_px,
+		"\"lr_end\":%.17g,\"weight_decay\":%.17g,\"dihedral\":%d,\"dropout\":%.17g,"
+		"\"fuse_builtin\":%d,\"fuse_scale\":%.17g",
+		o->cp.arch.side, o->cp.arch.mm_px,
 		o->cp.arch.width, o->cp.arch.dim, o->cp.tp.epochs,
 		(unsigned long long)o->cp.tp.seed, o->cp.tp.lr, o->cp.tp.batch, o->cp.tp.margin,
 		o->cp.tp.pseudo_every, o->cp.tp.pseudo_k, o->cp.tp.pseudo_weight, o->cp.tp.near_q,
 		o->cp.tp.similar_q, o->eval_split, o->cp.shift_mm, o->cp.scale_jit, o->cp.hu_jit,
-		mx.w, o->cp.arch.centre, o->cp.cls_w, o->cp.lr_end);
+		mx.w, o->cp.arch.centre, o->cp.cls_w, o->cp.lr_end, o->cp.wd, o->cp.dihedral,
+		o->cp.drop, o->cp.arch.aux > 0, mx.fuse_scale);
 	for (j = 0; j < LCNN_APP; j++)
 		sb_addf(&pj, ",\"app_mean%d\":%.17g,\"app_sd%d\":%.17g", j, mx.mean[j], j, mx.sd[j]);
 	sb_addf(&pj, ",\"labels\":\"%s\",\"samples\":%zu,\"held_out\":%zu,\"labelled\":%zu,"
@@ -433,6 +498,7 @@ out:
 	free(errs);
 	free(y);
 	free(out);
+	free(aux);
 	return rc;
 }
 
@@ -497,9 +563,10 @@ static int embed_into(struct store *st, struct spaces *r, const char *name, cons
 	struct mix mx;
 	int *rcs = NULL, rc = -1, dim;
 	char *errs = NULL;
-	float *y = NULL, *out = NULL;
+	float *y = NULL, *out = NULL, *aux = NULL;
 	int64_t *ids = NULL;
 	size_t i, k = 0;
+	double used;
 
 	if (load(st, name, &m, &mx, &def, err))
 		return -1;
@@ -514,6 +581,9 @@ static int embed_into(struct store *st, struct spaces *r, const char *name, cons
 		goto out;
 	}
 	if (patches(l, n, cnn_model_arch(m), images, threads, pa, rcs, &errs, err))
+		goto out;
+	if (cnn_model_arch(m)->aux &&
+	    aux_fill(r, l, n, pa, mx.fuse_scale, &used, &aux, err))
 		goto out;
 	cnn_embed_many(m, pa, n, y, threads);
 	for (i = 0; i < n; i++) {
@@ -538,6 +608,7 @@ out:
 	free(y);
 	free(out);
 	free(ids);
+	free(aux);
 	return rc;
 }
 
@@ -578,8 +649,11 @@ int learn_cnn_embed_new(struct store *st, struct spaces *r, const char *images,
 }
 
 int learn_cnn_region(struct store *st, const char *name, const char *images,
-		     const struct lesion *l, int known_location, float *out, int dim, char *err)
+		     const struct lesion *l, int known_location, const float *builtin, float *out,
+		     int dim, char *err)
 {
+	float a[DESC_APP_DIM];
+	int j;
 	struct cnn_model *m = NULL;
 	struct cnn_patch pa = { NULL };
 	struct space_def def;
@@ -605,6 +679,16 @@ int learn_cnn_region(struct store *st, const char *name, const char *images,
 		rc = prc == LSD_ENOTFOUND ? LSD_ENOTFOUND : -1;
 		errf(err, "%s", errs);
 		goto out;
+	}
+	if (cnn_model_arch(m)->aux) {
+		if (!builtin) {
+			errf(err, "space %s is fused with the built-in descriptor, which the region "
+			     "has none of", name);
+			goto out;
+		}
+		for (j = 0; j < DESC_APP_DIM; j++)
+			a[j] = (float)(builtin[DESC_APP_OFF + j] * mx.fuse_scale);
+		pa.aux = a;
 	}
 	if (cnn_embed_many(m, &pa, 1, y, 1)) {
 		errf(err, "the region embeds to the zero vector");

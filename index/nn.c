@@ -264,6 +264,19 @@ void nn_blas_single_thread(void)
 	openblas_set_num_threads(1);
 }
 
+void nn_mask_fwd(float *x, const float *mask, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		x[i] *= mask[i];
+}
+
+void nn_mask_bwd(float *d, const float *mask, size_t n)
+{
+	nn_mask_fwd(d, mask, n);	/* linear: the same product */
+}
+
 void nn_adam(float *p, const float *g, float *m, float *v, size_t n, double lr, long step,
 	     double gscale)
 {

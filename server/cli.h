@@ -45,6 +45,6 @@ struct offline;
 int cmd_graph_space_opt(struct config *cfg, const char *space);
 int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
 		   const char *truth_path, const int64_t *pids, size_t np, int calibrate,
-		   int crossval, int json);
+		   int crossval, size_t bags, size_t repeats, uint64_t seed, int json);
 
 #endif

@@ -51,7 +51,7 @@ int cmd_graph_space_opt(struct config *cfg, const char *space)
  * the truth file, print the report; the exit status. Shared with `lesiond eval --graph`. */
 int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
 		   const char *truth_path, const int64_t *pids, size_t np, int calibrate,
-		   int crossval, int json)
+		   int crossval, size_t bags, size_t repeats, uint64_t seed, int json)
 {
 	struct graphrun_truth t;
 	struct graphrun_result res;
@@ -69,7 +69,8 @@ int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
 		goto out;
 	}
 	if (graphrun_eval(o->st, sp, &p, &t, pids, np, calibrate, &res, err) ||
-	    (crossval && graphrun_crossval(o->st, sp, &p, &t, pids, np, &res, err))) {
+	    (crossval && graphrun_crossval(o->st, sp, &p, &t, pids, np, bags, repeats, seed, &res,
+						   err))) {
 		fprintf(stderr, "lesiond %s: %s\n", cmd, err);
 		goto out;
 	}
@@ -162,7 +163,7 @@ int cmd_graph(int argc, char **argv)
 	}
 	if (truth_path) {
 		fflush(stdout);
-		rc = cmd_graph_eval("graph", &o, &cfg, truth_path, pids, np, calibrate != NULL, 0,
+		rc = cmd_graph_eval("graph", &o, &cfg, truth_path, pids, np, calibrate != NULL, 0, 0, 0, 0,
 				    json != NULL);
 		goto out;
 	}

@@ -32,7 +32,9 @@ static const char usage[] =
 	"automatically. The weights, parameters and loss curve are stored in the database.\n"
 	"--from images trains a convolutional network on the lesions' CT patches instead (the\n"
 	"key slice and its neighbours 2 mm away, side x side pixels at mm-px mm/pixel), with\n"
-	"the same labels, sampling and loss; lesions without images are reported and skipped.";
+	"the same labels, sampling and loss; lesions without images are reported and skipped.\n"
+	"By default the built-in descriptor's appearance block (space builtin: run lesiond embed\n"
+	"first) is fused into the network's last layer; --fuse-builtin 0 for pixels only.";
 
 struct prog {
 	int tty;
@@ -100,7 +102,8 @@ int cmd_train(int argc, char **argv)
 	const char *eval_split = "test", *force = NULL, *near_q = NULL, *similar_q = NULL;
 	const char *batch = NULL, *pseudo_every = NULL, *keep = NULL, *scale = NULL;
 	const char *append = NULL, *append_w = NULL, *width = NULL, *side = NULL, *mm_px = NULL;
-	const char *type_head = NULL, *lr_end = NULL, *centre = NULL;
+	const char *type_head = NULL, *lr_end = NULL, *centre = NULL, *wd = NULL, *dihedral = NULL;
+	const char *dropout = NULL, *fuse = NULL;
 	const struct cli_opt opts[] = {
 		{ "--from", "SPACE", &from, "source space (e.g. builtin)" },
 		{ "--to", "NAME", &to, "the new space" },
@@ -133,6 +136,15 @@ int cmd_train(int argc, char **argv)
 		  "patch's central half (default 1)" },
 		{ "--lr-end", "F", &lr_end, "--from images: the learning rate decays (cosine) to "
 		  "lr x F (default 0.05; 1 = constant)" },
+		{ "--weight-decay", "W", &wd, "--from images: decoupled weight decay (AdamW: weights "
+		  "x (1 - lr W) a step; default 0)" },
+		{ "--dihedral", "0|1", &dihedral, "--from images: 1 = augmentation also flips and turns "
+		  "the patch by 90 degrees (default 0)" },
+		{ "--dropout", "P", &dropout, "--from images: dropout on the FC layer's input "
+		  "(default 0)" },
+		{ "--fuse-builtin", "0|1", &fuse, "--from images: 1 = the built-in descriptor's "
+		  "appearance block is also an input of the network's FC layer (default 1; needs "
+		  "lesiond embed first)" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -236,15 +248,21 @@ int cmd_train(int argc, char **argv)
 		co.cp.tp = lo.tp;
 		co.cp.arch.dim = lo.tp.dim_out;
 		co.append_w = append && !strcmp(append, "none") ? 0 : append_w ? lo.append_w : 1.6;
+		co.cp.arch.aux = 1;	/* fused by default (README: measured) */
 		if ((width && parse_int("--width", width, 4, 64, &co.cp.arch.width)) ||
 		    (side && parse_int("--side", side, 16, 128, &co.cp.arch.side)) ||
 		    (mm_px && parse_real("--mm-px", mm_px, &co.cp.arch.mm_px)) ||
 		    (centre && parse_int("--centre-pool", centre, 0, 1, &co.cp.arch.centre)) ||
 		    (type_head && parse_real("--type-head", type_head, &co.cp.cls_w)) ||
-		    (lr_end && parse_real("--lr-end", lr_end, &co.cp.lr_end))) {
+		    (lr_end && parse_real("--lr-end", lr_end, &co.cp.lr_end)) ||
+		    (wd && parse_real("--weight-decay", wd, &co.cp.wd)) ||
+		    (dihedral && parse_int("--dihedral", dihedral, 0, 1, &co.cp.dihedral)) ||
+		    (dropout && parse_real("--dropout", dropout, &co.cp.drop)) ||
+		    (fuse && parse_int("--fuse-builtin", fuse, 0, 1, &co.cp.arch.aux))) {
 			rc = 2;
 			goto out;
 		}
+		co.cp.arch.aux = co.cp.arch.aux ? DESC_APP_DIM : 0;
 		if (cnn_arch_check(&co.cp.arch, err)) {
 			fprintf(stderr, "lesiond train: %s\n", err);
 			rc = 2;

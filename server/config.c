@@ -88,6 +88,9 @@ const struct config_key config_keys[] = {
 	{ "graph_embed_link", CFG_BOOL, OFF(graph_embed_link), "false", 0, 1, 0,
 	  "lesion graph: also link lesions left unmatched that are mutually nearest in "
 	  "graph_space and pass the location, size and type gates" },
+	{ "graph_series_dup", CFG_BOOL, OFF(graph_series_dup), "true", 0, 1, 0,
+	  "lesion graph: two lesions of one study in different series within 0.02 and a "
+	  "size factor 1.25 are one lesion bookmarked twice (docs/graph.md)" },
 	{ "graph_space", CFG_STR, OFF(graph_space), "builtin", 0, 0, SZ(graph_space),
 	  "lesion graph: embedding space of the embedding distance (empty: none; a lesion "
 	  "without a vector there gets no embedding term)" },

@@ -57,6 +57,7 @@ void h_graph_params(const struct config *c, struct graph_params *p)
 	p->shift_vote = c->graph_shift_vote;
 	p->wide = c->graph_wide;
 	p->embed_link = c->graph_embed_link;
+	p->series_dup = c->graph_series_dup;
 }
 
 struct space *h_graph_space(struct spaces *sp, const struct config *c)

@@ -196,10 +196,13 @@ static int from_image(struct app *app, const struct jv *img, struct pq *p)
 	}
 	if (cnn) {
 		struct lesion l;
+		float b[DESC_DIM];
+		int hb = embed_image(app->st, &eo, &q, b, err) == 0;	/* for fused models */
 
 		i = embed_image_lesion(&q, &l, err) ? -1 :
 		    learn_cnn_region(app->st, space_name(p->sp), app->cfg.images, &l,
-				     q.location != NULL, p->vec, space_dim(p->sp), err);
+				     q.location != NULL, hb ? b : NULL, p->vec, space_dim(p->sp),
+				     err);
 	} else {
 		i = embed_image(app->st, &eo, &q, p->vec, err);
 	}

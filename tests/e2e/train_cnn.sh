@@ -1,6 +1,6 @@
 #!/bin/sh
 # train_cnn.sh - black-box tests of `lesiond train --from images` (the lesion network) on a
-# small demo: training (a progress line per epoch with the validation 5-NN, the model row
+# small demo: the default (fused) network refused before `lesiond embed`; training (a progress line per epoch with the validation 5-NN, the model row
 # with its loss and validation curves), determinism for a seed on one thread, lesions
 # without images reported and skipped, `lesiond embed --space`, eval, and over HTTP:
 # similar-lesion and image-region search in the CNN space, a lesion POSTed over HTTP
@@ -17,6 +17,14 @@ GONE=$(sqlite3 "$DB" "select id from lesions order by id desc limit 1")
 GONE_DIR=$(sqlite3 "$DB" "select printf('%06d_%02d_%02d', patient, study, series) from lesions where id=$GONE")
 mv "$D/Images_png/$GONE_DIR" "$D/gone"
 NIMG=$(sqlite3 "$DB" "select count(*) from lesions where printf('%06d_%02d_%02d', patient, study, series) <> '$GONE_DIR'")
+# the default network is fused with the built-in descriptor's appearance block: it needs
+# the builtin space first
+"$LESIOND" train --from images --to cnn --labels "$D/ground_truth.csv" --force --epochs 1 \
+	--images "$D/Images_png" --db "$DB" > /dev/null 2> "$T_DIR/fuse0.err"
+check "fused without the builtin space: exit 1" test $? = 1
+check "fused without the builtin space: says so" grep -q "needs the builtin space" "$T_DIR/fuse0.err"
+"$LESIOND" embed --images "$D/Images_png" --db "$DB" > /dev/null 2>&1
+check "builtin for every lesion with images" test "$(sqlite3 "$DB" "select count(*) from vectors where space='builtin'")" = "$NIMG"
 
 "$LESIOND" train --from images --to cnn --labels "$D/ground_truth.csv" --epochs 3 \
 	--images "$D/Images_png" --db "$DB" > /dev/null 2> "$T_DIR/refused.err"
@@ -34,7 +42,7 @@ check "one progress line per epoch, with val 5-NN" test "$(grep -c '^train: epoc
 check "missing images reported" grep -q "no image: lesion [0-9]*: $GONE_DIR/[0-9]*.png: no such file" "$T_DIR/train.err"
 check "summary counts the lesions without images" grep -q "$N lesions, [1-9][0-9]* without images" "$T_DIR/train.out"
 check "every lesion with images embedded" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnn'")" = "$NIMG"
-check "model row" test "$(sqlite3 "$DB" "select from_space || ' ' || json_array_length(loss_curve) || ' ' || json_array_length(json_extract(params, '\$.val_acc')) || ' ' || json_extract(params, '\$.width') || ' ' || (length(weights) > 10000) from models where name='cnn'")" = "@images 3 3 8 1"
+check "model row" test "$(sqlite3 "$DB" "select from_space || ' ' || json_array_length(loss_curve) || ' ' || json_array_length(json_extract(params, '\$.val_acc')) || ' ' || json_extract(params, '\$.width') || ' ' || (length(weights) > 10000) || ' ' || json_extract(params, '\$.fuse_builtin') || ' ' || (json_extract(params, '\$.fuse_scale') > 0) from models where name='cnn'")" = "@images 3 3 8 1 1 1"
 "$LESIOND" train --from images --to cnn2 --labels "$D/ground_truth.csv" --force --epochs 3 \
 	--width 8 --seed 4 --threads 1 --images "$D/Images_png" --db "$DB" > /dev/null 2>&1
 check "deterministic for a seed" test "$(sqlite3 "$DB" "select count(*) from vectors a join vectors b using (lesion_id) where a.space='cnn' and b.space='cnn2' and a.vec = b.vec")" = "$NIMG"
@@ -43,6 +51,11 @@ check "embed leaves the vectors as trained" test "$(sqlite3 "$DB" "select count(
 "$LESIOND" eval --space cnn --truth "$D/ground_truth.csv" --json --db "$DB" 2>/dev/null > "$T_DIR/eval.json"
 check "eval cnn" jq -e >/dev/null '.queries > 5 and (.at[1].type_precision | . >= 0 and . <= 1)' "$T_DIR/eval.json"
 mv "$D/gone" "$D/Images_png/$GONE_DIR"
+# the network alone (no fused descriptor), one epoch: embedded like the default one
+check "train --fuse-builtin 0" "$LESIOND" train --from images --to cnnp --fuse-builtin 0 \
+	--labels "$D/ground_truth.csv" --force --epochs 1 --width 4 --images "$D/Images_png" --db "$DB"
+check "pixels-only model row" test "$(sqlite3 "$DB" "select json_extract(params, '\$.fuse_builtin') from models where name='cnnp'")" = 0
+check "pixels-only: every lesion embedded (its images are back)" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnnp'")" = "$N"
 
 start_server --images "$D/Images_png" || { echo "RESULT $T_PASS $((T_FAIL + 1))"; exit 1; }
 expect GET /v1/stats 200
@@ -59,6 +72,9 @@ expect POST /v1/search 200 -H 'Content-Type: application/json' \
 	--data "{\"space\":\"cnn\",\"k\":3,\"image\":{\"slice\":\"$SL\",\"bbox\":$BOX,\"spacing_mm\":$SP,\"location\":$LOC}}"
 jqt ".count == 3 and .space == \"cnn\" and .query.image == true and .query.space == \"cnn\""
 jqt ".results[0].lesion_id == $ID"
+expect POST /v1/search 200 -H 'Content-Type: application/json' \
+	--data "{\"space\":\"cnnp\",\"k\":3,\"image\":{\"slice\":\"$SL\",\"bbox\":$BOX,\"spacing_mm\":$SP,\"location\":$LOC}}"
+jqt ".results[0].lesion_id == $ID and .query.space == \"cnnp\""
 expect POST /v1/search 404 -H 'Content-Type: application/json' \
 	--data "{\"space\":\"cnn\",\"k\":3,\"image\":{\"slice\":\"999999_01_01/001.png\",\"bbox\":[1,1,20,20],\"spacing_mm\":0.7}}"
 # a lesion deleted and POSTed again is embedded into cnn and finds the same neighbours
@@ -80,4 +96,5 @@ expect GET /v1/spaces/nope 404
 expect GET /v1/spaces/nope/training.png 404
 stop_server
 check "added lesion's CNN vector stored" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnn' and lesion_id=$NEW")" = 1
+check "added lesion's pixels-only CNN vector stored" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnnp' and lesion_id=$NEW")" = 1
 finish

@@ -511,6 +511,7 @@ static void test_calibrate(void)
 	struct graph_grid grid = { wl, ws, NULL, thr, 1, 1, 0, 3, NULL, 0, NULL, 0, NULL, 0 };
 	struct graph_params p = test_params(), best;
 	struct graph_eval ev;
+	double run[2] = { 0, 0 };
 	char err[LSD_ERRLEN];
 
 	for (size_t i = 0; i < n; i++) {
@@ -521,8 +522,11 @@ static void test_calibrate(void)
 		truth[n + i] = tr[i];
 	}
 	memset(&best, 0, sizeof(best));
-	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, &grid, &p, &best, &ev, NULL, err), 0);
-	CHECK_NEAR(best.threshold, 0.1, 0);
+	CHECK_EQ_INT(graph_calibrate(l, 2 * n, NULL, 0, truth, &grid, &p, &best, &ev, run, err), 0);
+	/* perfect from 0.1 to the grid's end 1.0, the lower edge refined below 0.1 (above
+	 * 0.001): the geometric middle of the refined run */
+	CHECK(run[0] > 0.001 && run[0] <= 0.1 && run[1] == 1.0);
+	CHECK_NEAR(best.threshold, sqrt(run[0] * run[1]), 1e-12);
 	CHECK_NEAR(best.w_size, 0.1, 0);
 	CHECK_NEAR(best.max_dloc, 0.25, 0);
 	CHECK_NEAR(ev.f1, 1, 1e-12);
@@ -539,9 +543,12 @@ static void test_calibrate(void)
  *   A-A' costs 0.01 (same size); V-N costs 0.06 + w_size * ln 2.
  *   Perfect iff 0.01 < threshold <= cost(V-N) (links need cost < threshold).
  * Grid thresholds 0.005 0.02 0.03 0.04 0.05 0.1 0.2:
- *   w_size 0:   V-N 0.06   -> perfect run 0.02..0.05 (4 values)
- *   w_size 0.1: V-N 0.1293 -> perfect run 0.02..0.1  (5 values), middle = 0.04.
- * The old "first perfect grid point" rule would have said w_size 0, threshold 0.02. */
+ *   w_size 0:   V-N 0.06   -> perfect run 0.02..0.05 (4 values), refined (0.01, 0.06]
+ *   w_size 0.1: V-N 0.1293 -> perfect run 0.02..0.1  (5 values), refined (0.01, 0.1293]
+ * The wider (in ln threshold) wins: w_size 0.1, its edges refined to 0.01 (the lowest
+ * threshold still linking A-A' is just above it) and 0.06 + 0.1 ln 2, threshold their
+ * geometric middle 0.03596. The old "first perfect grid point" rule would have said
+ * w_size 0, threshold 0.02; the grid-run rule 0.04. */
 static void test_calibrate_plateau(void)
 {
 	struct lesion l[4];
@@ -561,9 +568,11 @@ static void test_calibrate_plateau(void)
 	l[3] = mk(4, 1, 2, 0.56, 0.5, 0.5, 20, -1);	/* N */
 	CHECK_EQ_INT(graph_calibrate(l, 4, NULL, 0, truth, &grid, &p, &best, &ev, run, err), 0);
 	CHECK_NEAR(best.w_size, 0.1, 0);
-	CHECK_NEAR(best.threshold, 0.04, 0);
-	CHECK_NEAR(run[0], 0.02, 0);
-	CHECK_NEAR(run[1], 0.1, 0);
+	CHECK_NEAR(run[0], 0.01, 1e-5);
+	CHECK(run[0] > 0.01);
+	CHECK_NEAR(run[1], 0.06 + 0.1 * log(2), 1e-5);
+	CHECK(run[1] <= 0.06 + 0.1 * log(2));
+	CHECK_NEAR(best.threshold, sqrt(0.01 * (0.06 + 0.1 * log(2))), 1e-5);
 	CHECK_NEAR(ev.f1, 1, 1e-12);
 	CHECK_EQ_INT(ev.tp, 1);
 	CHECK_EQ_INT(ev.whole, 3);
@@ -808,13 +817,14 @@ static void test_embed_links(void)
 	graph_destroy(g);
 }
 
-/* The tie rule of the calibration: equal runs go to the smaller threshold. A (study 1,
- * 10 mm) and A' (study 2, 20 mm, x + 0.01) are one lesion; V (x 0.50, 10 mm) vanishes,
- * N (x 0.56, 20 mm) appears. A-A' costs 0.01 + w ln 2, V-N 0.06 + w ln 2; perfect iff
+/* Equal grid runs are told apart by their refined width. A (study 1, 10 mm) and A'
+ * (study 2, 20 mm, x + 0.01) are one lesion; V (x 0.50, 10 mm) vanishes, N (x 0.56,
+ * 20 mm) appears. A-A' costs 0.01 + w ln 2, V-N 0.06 + w ln 2; perfect iff
  * cost(A-A') < threshold <= cost(V-N). Grid w_size {0.1, 0}, thresholds 0.005 0.05 0.1
- * 0.2: w 0.1 is perfect at 0.1 only (0.0793 < t <= 0.1293), w 0 at 0.05 only (0.01 < t
- * <= 0.06): runs of 1 each; the smaller threshold wins (w_size 0, 0.05), not the
- * earlier grid row. Also: shift_vote and wide come from the grid, not from *base. */
+ * 0.2: w 0.1 is perfect at 0.1 only, refined (0.0793, 0.1293] (ln width 0.49), w 0 at
+ * 0.05 only, refined (0.01, 0.06] (ln width 1.79): runs of 1 grid value each; the wider
+ * wins (w_size 0, not the earlier grid row), threshold sqrt(0.01 x 0.06) = 0.0245.
+ * Also: shift_vote and wide come from the grid, not from *base. */
 static void test_calibrate_ties(void)
 {
 	struct lesion l[4];
@@ -835,10 +845,135 @@ static void test_calibrate_ties(void)
 	p.wide = 3;
 	CHECK_EQ_INT(graph_calibrate(l, 4, NULL, 0, truth, &grid, &p, &best, &ev, NULL, err), 0);
 	CHECK_NEAR(best.w_size, 0, 0);
-	CHECK_NEAR(best.threshold, 0.05, 0);
+	CHECK_NEAR(best.threshold, sqrt(0.01 * 0.06), 1e-5);
 	CHECK_NEAR(ev.f1, 1, 1e-12);
 	CHECK_EQ_INT(best.shift_vote, 1);
 	CHECK_NEAR(best.wide, 1, 0);
+}
+
+/* Series duplicates (graph.h): study 1 holds
+ *   A (series 1, x 0.30, 20 mm) and A2 (series 2, x 0.31, 22 mm): d 0.01, ratio 1.1 -> one;
+ *   C (1, 0.60) and C2 (2, 0.625): d 0.025 > 0.02 -> two;
+ *   D (1, 0.80, 20 mm) and D2 (2, 0.81, 26 mm): ratio 1.3 > 1.25 -> two;
+ *   E (1, 0.10, type 4) and E2 (2, 0.105, type 5): known, different types -> two;
+ *   F and F2 (both series 1, 0.45 / 0.455): one series -> two;
+ *   G (1, y 0.2), G2 (2, + 0.005), G3 (2, + 0.01): G-G2 first (nearest), then G-G3 would
+ *   put two lesions of series 2 in one group -> G3 alone.
+ * Representatives: A for A2, G for G2 (lower series); 2 duplicates. Study 2 holds A'
+ * (series 1, x 0.315, 21 mm). Sequential, threshold 0.1, w_size 0.1: with the rule, A2
+ * is out of the matching and A -> A' (0.015 + 0.1 ln 1.05) links, A -> A2 is a cost-0
+ * edge, so A, A2, A' are one track, and its RECIST has 2 points (A, A'). Without the
+ * rule A2 -> A' (0.005 + 0.1 ln(22/21)) wins the assignment over A -> A' and A stays
+ * alone. */
+static void test_series_dups(void)
+{
+	struct lesion l[14];
+	size_t rep[14], ndup = 99, n = 0;
+	struct graph_params p = test_params();
+	struct graph *g = NULL;
+	struct graph_point pts[4];
+	const struct lesion *tl[3];
+	const struct graph_edge *e;
+	char err[LSD_ERRLEN];
+
+	l[n++] = mk(1, 1, 1, 0.30, 0.5, 0.5, 20, -1);	/* A */
+	l[n++] = mk(2, 1, 1, 0.31, 0.5, 0.5, 22, -1);	/* A2 */
+	l[n++] = mk(3, 1, 1, 0.60, 0.5, 0.5, 20, -1);	/* C */
+	l[n++] = mk(4, 1, 1, 0.625, 0.5, 0.5, 20, -1);	/* C2 */
+	l[n++] = mk(5, 1, 1, 0.80, 0.5, 0.5, 20, -1);	/* D */
+	l[n++] = mk(6, 1, 1, 0.81, 0.5, 0.5, 26, -1);	/* D2 */
+	l[n++] = mk(7, 1, 1, 0.10, 0.5, 0.5, 20, 4);	/* E */
+	l[n++] = mk(8, 1, 1, 0.105, 0.5, 0.5, 20, 5);	/* E2 */
+	l[n++] = mk(9, 1, 1, 0.45, 0.5, 0.5, 20, -1);	/* F */
+	l[n++] = mk(10, 1, 1, 0.455, 0.5, 0.5, 20, -1);	/* F2 */
+	l[n++] = mk(11, 1, 1, 0.70, 0.2, 0.5, 20, -1);	/* G */
+	l[n++] = mk(12, 1, 1, 0.705, 0.2, 0.5, 20, -1);	/* G2 */
+	l[n++] = mk(13, 1, 1, 0.71, 0.2, 0.5, 20, -1);	/* G3 */
+	l[n++] = mk(14, 1, 2, 0.315, 0.5, 0.5, 21, -1);	/* A' */
+	for (size_t i = 0; i < n; i++)
+		l[i].series = 1;
+	l[1].series = l[3].series = l[5].series = l[7].series = l[11].series = 2;
+	l[12].series = 2;
+	p.series_dup = 1;
+	CHECK_EQ_INT(graph_series_dups(l, n, &p, rep, &ndup), 0);
+	CHECK_EQ_INT(ndup, 2);
+	for (size_t i = 0; i < n; i++)
+		CHECK_EQ_INT(rep[i], i == 1 ? 0 : i == 11 ? 10 : i);
+	/* the representative is the lower series even when its id is higher */
+	l[0].series = 3;
+	CHECK_EQ_INT(graph_series_dups(l, n, &p, rep, &ndup), 0);
+	CHECK(ndup == 2 && rep[0] == 1 && rep[1] == 1);
+	l[0].series = 1;
+	/* the rule off: nobody is a duplicate */
+	p.series_dup = 0;
+	CHECK_EQ_INT(graph_series_dups(l, n, &p, rep, &ndup), 0);
+	CHECK_EQ_INT(ndup, 0);
+
+	/* the matching: A, A2 (study 1) and A' (study 2) */
+	struct lesion m[3] = { l[0], l[1], l[13] };
+
+	p.sequential = 1;
+	p.series_dup = 1;
+	CHECK_EQ_INT(graph_build(m, 3, NULL, 0, &p, &g, err), 0);
+	CHECK(g && g->ntracks == 1 && g->track[0] == 0 && g->track[1] == 0 && g->track[2] == 0);
+	CHECK(g && g->nedges == 2);
+	e = g ? find_edge(g, 1, 2) : NULL;
+	CHECK(e && e->cost == 0 && e->score == 1);
+	CHECK(e && fabs(e->d_loc - 0.01) < 1e-9 && fabs(e->size_ratio - 1.1) < 1e-9);
+	CHECK(g && find_edge(g, 1, 14) != NULL);
+	graph_destroy(g);
+	tl[0] = &m[2];
+	tl[1] = &m[1];
+	tl[2] = &m[0];
+	CHECK_EQ_INT(graph_recist(tl, 3, 2, pts, err), 2);
+	CHECK(pts[0].id == 1 && pts[1].id == 14);
+	CHECK_NEAR(pts[1].d_base_mm, 1, 1e-9);
+	p.series_dup = 0;
+	CHECK_EQ_INT(graph_build(m, 3, NULL, 0, &p, &g, err), 0);
+	CHECK(g && g->ntracks == 2 && g->track[1] == g->track[2] && g->track[0] != g->track[1]);
+	graph_destroy(g);
+}
+
+/* Bagged calibration on the plateau case of test_calibrate_plateau as two identical
+ * patients (ids 1..4 and 11..14): every bootstrap sample is copies of that patient (a
+ * patient drawn twice becomes two patients with the same ids, which graph_build must
+ * accept), so every bag chooses w_size 0.1 and threshold sqrt(0.01 x 0.1293), and so does
+ * the bagged result; scored on both patients: tp 2, 6 tracks whole. bags 0 is
+ * graph_calibrate itself. */
+static void test_calibrate_bagged(void)
+{
+	struct lesion l[8];
+	int64_t truth[8] = { 1, 1, 2, 3, 1, 1, 2, 3 };
+	static const double wl[] = { 1 }, ws[] = { 0, 0.1 };
+	static const double thr[] = { 0.005, 0.02, 0.03, 0.04, 0.05, 0.1, 0.2 };
+	struct graph_grid grid = { wl, ws, NULL, thr, 1, 2, 0, 7, NULL, 0, NULL, 0, NULL, 0 };
+	struct graph_params p = test_params(), best, b0;
+	struct graph_eval ev, ev0;
+	double run[2] = { 0, 0 };
+	char err[LSD_ERRLEN];
+
+	l[0] = mk(1, 1, 1, 0.30, 0.5, 0.5, 10, -1);
+	l[1] = mk(2, 1, 2, 0.31, 0.5, 0.5, 10, -1);
+	l[2] = mk(3, 1, 1, 0.50, 0.5, 0.5, 10, -1);
+	l[3] = mk(4, 1, 2, 0.56, 0.5, 0.5, 20, -1);
+	for (int i = 0; i < 4; i++) {
+		l[4 + i] = l[i];
+		l[4 + i].id += 10;
+		l[4 + i].patient = 2;
+	}
+	CHECK_EQ_INT(graph_calibrate_bagged(l, 8, NULL, 0, truth, &grid, &p, 7, 5, &best, &ev,
+					    run, err), 0);
+	CHECK_NEAR(best.w_size, 0.1, 0);
+	CHECK_NEAR(best.threshold, sqrt(0.01 * (0.06 + 0.1 * log(2))), 1e-5);
+	CHECK_NEAR(run[0], best.threshold, 1e-12);
+	CHECK_NEAR(run[1], best.threshold, 1e-12);
+	CHECK_EQ_INT(ev.tp, 2);
+	CHECK_EQ_INT(ev.fp, 0);
+	CHECK_EQ_INT(ev.whole, 6);
+	CHECK_EQ_INT(graph_calibrate_bagged(l, 8, NULL, 0, truth, &grid, &p, 0, 5, &b0, &ev0,
+					    run, err), 0);
+	CHECK_NEAR(b0.threshold, best.threshold, 1e-12);
+	CHECK_NEAR(run[1], 0.06 + 0.1 * log(2), 1e-5);
 }
 
 int main(void)
@@ -859,5 +994,7 @@ int main(void)
 	RUN(test_wide);
 	RUN(test_embed_links);
 	RUN(test_calibrate_ties);
+	RUN(test_series_dups);
+	RUN(test_calibrate_bagged);
 	return unit_done();
 }

@@ -265,8 +265,63 @@ static void test_vectors(void)
 	space_destroy(sp);
 }
 
+/* graphrun_halves: perm is a permutation of 0..n-1; half 0 holds ceil(n/2) patients,
+ * half 1 floor(n/2); one seed gives one sequence of halvings; over many halvings each
+ * patient is in half 0 about ceil(n/2)/n of the time (a fixed deal, e.g. the identity
+ * permutation, would put patient 0 in half 0 every time), and patients 0 and 1 share a
+ * half in (C(8,2) + C(7,2)) / C(15,2) = 47% of them (a fixed deal: always or never);
+ * both checked loosely (+-10% of the draws, and 30%..70%). */
+static void test_halves(void)
+{
+	enum { N = 15, REP = 2000 };
+	size_t perm[N], perm2[N], in0[N] = { 0 }, same01 = 0, differ = 0;
+	unsigned char h[N], h2[N];
+	struct rng g, g2;
+
+	rng_seed(&g, 42);
+	rng_seed(&g2, 42);
+	for (int r = 0; r < REP; r++) {
+		size_t seen[N] = { 0 }, n0 = 0;
+
+		graphrun_halves(&g, N, perm, h);
+		graphrun_halves(&g2, N, perm2, h2);
+		for (size_t i = 0; i < N; i++) {
+			CHECK(perm[i] < N);
+			if (perm[i] < N)
+				seen[perm[i]]++;
+			CHECK(h[i] <= 1);
+			n0 += h[i] == 0;
+			in0[i] += h[i] == 0;
+			CHECK(perm[i] == perm2[i] && h[i] == h2[i]);
+		}
+		for (size_t i = 0; i < N; i++)
+			CHECK_EQ_INT(seen[i], 1);
+		CHECK_EQ_INT(n0, (N + 1) / 2);
+		same01 += h[0] == h[1];
+		for (size_t i = 0; i < N; i++)	/* dealt alternately along perm */
+			CHECK_EQ_INT(h[perm[i]], i % 2);
+	}
+	for (size_t i = 0; i < N; i++)
+		CHECK(in0[i] > REP * 8 / 15 - REP / 10 && in0[i] < REP * 8 / 15 + REP / 10);
+	CHECK(same01 > REP * 3 / 10 && same01 < REP * 7 / 10);
+	/* another seed: another sequence */
+	rng_seed(&g2, 43);
+	rng_seed(&g, 42);
+	for (int r = 0; r < 10; r++) {
+		graphrun_halves(&g, N, perm, h);
+		graphrun_halves(&g2, N, perm2, h2);
+		for (size_t i = 0; i < N; i++)
+			differ += h[i] != h2[i];
+	}
+	CHECK(differ > 0);
+	/* one patient: half 0 */
+	graphrun_halves(&g, 1, perm, h);
+	CHECK(perm[0] == 0 && h[0] == 0);
+}
+
 int main(void)
 {
+	RUN(test_halves);
 	RUN(test_vectors);
 	RUN(test_rebuild_with_space);
 	return unit_done();

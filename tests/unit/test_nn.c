@@ -241,36 +241,63 @@ static void test_head_grad(void)
 	CHECK(cnn_head_loss(head, D, y, 3, 1, d0, g0) >= 0);
 }
 
-static const struct cnn_arch tiny = { 16, 1.0, 4, 8, 1 };	/* with centre pooling */
+static const struct cnn_arch tiny = { 16, 1.0, 4, 8, 1, 0 };	/* with centre pooling */
+static const struct cnn_arch tiny_aux = { 16, 1.0, 4, 8, 1, 5 };	/* + 5 extra FC inputs */
 
-/* The whole network with the sequence loss, on random coordinates of every layer. */
-static void test_network_grad(void)
+/* The whole network with the sequence loss, on random coordinates of every layer;
+ * drop: with a fixed dropout mask (p 0.5) on the FC input of each sample; a: the
+ * architecture (tiny_aux: random extra FC inputs, their FC weights among the checked). */
+static void network_grad(const struct cnn_arch *a, int drop)
 {
 	struct cnn_model *m;
 	char err[256];
-	float *x[4], *g, *p;
-	size_t np, i;
-	int k, bad = 0, tried = 0;
+	float *x[4], *mk[4], *ax[4], *g, *p;
+	size_t np, i, q, ni = 0, *idx;
+	int k, bad = 0, tried = 0, nf, j;
 	const int n = CNN_CH * 16 * 16;
+	const float *const *mask;
 	double l0;
 
-	CHECK(cnn_model_create(&tiny, 3, &m, err) == 0);
+	CHECK(cnn_model_create(a, 3, &m, err) == 0);
 	p = cnn_model_params(m, &np);
+	nf = cnn_model_nfeat(m);
+	CHECK(nf == 2 * (4 + 8 + 16) + a->aux);
 	g = calloc(np, sizeof(float));
 	for (k = 0; k < 4; k++) {
 		x[k] = malloc(n * sizeof(float));
 		fill(x[k], n, 1);
+		mk[k] = malloc(nf * sizeof(float));
+		for (j = 0; j < nf; j++)
+			mk[k][j] = rng_uniform(&R) < 0.5 ? 0.0f : 2.0f;
+		ax[k] = malloc((a->aux + 1) * sizeof(float));
+		fill(ax[k], a->aux, 1);
 	}
-	l0 = cnn_seq_loss(m, (const float *const *)x, 3, 4.0, g);	/* margin 4: all active */
+	mask = drop ? (const float *const *)mk : NULL;
+	/* margin 4: every triplet active */
+	l0 = cnn_seq_loss_ex(m, (const float *const *)x, (const float *const *)ax, 3, 4.0, mask, g);
 	CHECK(l0 > 0);
-	for (i = 0; i < np; i += 1 + np / 97) {
-		float s = p[i];
+	/* the mask is applied: the loss differs from the one without it */
+	if (drop || a->aux)
+		CHECK(fabs(l0 - cnn_seq_loss(m, (const float *const *)x, 3, 4.0, NULL)) > 1e-6);
+	/* every 1 + np/97-th parameter, then every FC weight of the extra inputs (row o of the
+	 * FC: nf weights, the aux last; the dim biases follow the FC weights) */
+	idx = malloc((np + 1) * sizeof(size_t));
+	for (i = 0; i < np; i += 1 + np / 97)
+		idx[ni++] = i;
+	for (q = 0; q < (size_t)a->aux * a->dim; q++)
+		idx[ni++] = np - (size_t)a->dim - (size_t)a->dim * nf + q / a->aux * nf +
+			    (nf - a->aux) + q % a->aux;
+	for (q = 0; q < ni; q++) {
+		float s;
 		double lp, lm, nu;
 
+		i = idx[q];
+		s = p[i];
+
 		p[i] = s + 1e-2f;
-		lp = cnn_seq_loss(m, (const float *const *)x, 3, 4.0, NULL);
+		lp = cnn_seq_loss_ex(m, (const float *const *)x, (const float *const *)ax, 3, 4.0, mask, NULL);
 		p[i] = s - 1e-2f;
-		lm = cnn_seq_loss(m, (const float *const *)x, 3, 4.0, NULL);
+		lm = cnn_seq_loss_ex(m, (const float *const *)x, (const float *const *)ax, 3, 4.0, mask, NULL);
 		p[i] = s;
 		nu = (lp - lm) / 2e-2;
 		tried++;
@@ -282,10 +309,108 @@ static void test_network_grad(void)
 	/* a ReLU or max-pool kink crossed by the step may spoil a few */
 	CHECK(tried > 50);
 	CHECK(bad <= tried / 20);
-	for (k = 0; k < 4; k++)
+	free(idx);
+	for (k = 0; k < 4; k++) {
 		free(x[k]);
+		free(mk[k]);
+		free(ax[k]);
+	}
 	free(g);
 	cnn_model_free(m);
+}
+
+static void test_network_grad(void)
+{
+	network_grad(&tiny, 0);
+	network_grad(&tiny, 1);
+	network_grad(&tiny_aux, 1);
+}
+
+/* The dropout layer alone: forward and backward against finite differences of
+ * L = r . mask(x). */
+static void test_mask_grad(void)
+{
+	float x[32], mk[32], r[32], d[32], y[32];
+	int i, bad = 0;
+
+	fill(x, 32, 1);
+	fill(r, 32, 1);
+	for (i = 0; i < 32; i++)
+		mk[i] = i % 3 ? 1.5f : 0.0f;
+	memcpy(d, r, sizeof(d));
+	nn_mask_bwd(d, mk, 32);
+	for (i = 0; i < 32; i++) {
+		float s = x[i];
+		double lp, lm;
+
+		x[i] = s + 1e-2f;
+		memcpy(y, x, sizeof(y));
+		nn_mask_fwd(y, mk, 32);
+		lp = dotf(y, r, 32);
+		x[i] = s - 1e-2f;
+		memcpy(y, x, sizeof(y));
+		nn_mask_fwd(y, mk, 32);
+		lm = dotf(y, r, 32);
+		x[i] = s;
+		bad += !close_enough(d[i], (lp - lm) / 2e-2, 1e-3);
+	}
+	CHECK(bad == 0);
+}
+
+/* Decoupled weight decay scales the conv and FC weights and leaves the biases:
+ * tiny has 6 conv layers (4, 4, 8, 8, 16, 16 outputs) and an FC of dim 8, so
+ * 56 + 8 biases. */
+static void test_decay(void)
+{
+	struct cnn_model *m;
+	char err[256];
+	size_t np, i, half = 0, one = 0;
+	float *p;
+
+	CHECK(cnn_model_create(&tiny, 5, &m, err) == 0);
+	p = cnn_model_params(m, &np);
+	for (i = 0; i < np; i++)
+		p[i] = 1;
+	cnn_model_decay(m, 0.5);
+	for (i = 0; i < np; i++) {
+		half += p[i] == 0.5f;
+		one += p[i] == 1.0f;
+	}
+	CHECK(one == 56 + 8);
+	CHECK(half == np - one);
+	cnn_model_free(m);
+}
+
+/* The 8 symmetries of the input: orient 0 is cnn_input, bit 0 transposes, bit 1
+ * mirrors x, bit 2 mirrors y (exactly, at zero jitter). */
+static void test_dihedral(void)
+{
+	const int ps = cnn_patch_side(&tiny), s = tiny.side, n = CNN_CH * 16 * 16;
+	int16_t *hu = malloc((size_t)CNN_SLICES * ps * ps * sizeof(int16_t));
+	float x0[CNN_CH * 16 * 16], xo[CNN_CH * 16 * 16], x1[CNN_CH * 16 * 16];
+	int i, j, k, o, bad = 0, moved = 0;
+
+	for (i = 0; i < CNN_SLICES * ps * ps; i++)
+		hu[i] = (int16_t)(rng_uniform(&R) * 1600 - 800);
+	cnn_input(&tiny, hu, 0, 0, 1, 0, x0);
+	cnn_input_o(&tiny, hu, 0, 0, 1, 0, 0, x1);
+	CHECK(memcmp(x0, x1, sizeof(x0)) == 0);
+	for (o = 1; o < 8; o++) {
+		cnn_input_o(&tiny, hu, 0, 0, 1, 0, o, xo);
+		for (k = 0; k < CNN_CH; k++)
+			for (j = 0; j < s; j++)
+				for (i = 0; i < s; i++) {
+					int u = o & 1 ? j : i, v = o & 1 ? i : j;
+
+					u = o & 2 ? s - 1 - u : u;
+					v = o & 4 ? s - 1 - v : v;
+					bad += xo[(k * s + j) * s + i] != x0[(k * s + v) * s + u];
+				}
+		moved += memcmp(xo, x0, (size_t)n * sizeof(float)) != 0;
+	}
+	CHECK(bad == 0);
+	CHECK(moved == 7);
+	free(hu);
 }
 
 /* The synthetic problem: every lesion sits at the centre of its own 96 x 96 slice
@@ -540,7 +665,10 @@ int main(void)
 	RUN(test_pool_gap_relu_grad);
 	RUN(test_fc_l2n_grad);
 	RUN(test_head_grad);
+	RUN(test_mask_grad);
 	RUN(test_network_grad);
+	RUN(test_decay);
+	RUN(test_dihedral);
 	RUN(test_synthetic_and_determinism);
 	return unit_done();
 }
