@@ -15,6 +15,31 @@ command -v wrk > /dev/null || { apt-get install -y -qq wrk > /dev/null 2>&1 || t
 [ -f "$PWD/build/bench/DL_info_32735.csv" ] ||
 	sh bench/gen_csv.sh ../shared/data/deeplesion/DL_info_sample.csv 32735 > "$PWD/build/bench/DL_info_32735.csv"
 
+# CPU accounting: clock ticks (utime + stime, /proc/PID/stat) of the server's processes
+ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done |
+	awk '{s += $1} END {print s + 0}'; }
+machine() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+HZ=$(getconf CLK_TCK)
+# similar_wrk LABEL C BASE PIDS...: wrk with C clients on similar.lua; one line of figures
+# (rps set)
+similar_wrk() {
+	label=$1; c=$2; base=$3; shift 3
+	la=$(cut -d' ' -f1 /proc/loadavg); s0=$(ticks "$@"); m0=$(machine)
+	/usr/bin/time -f "%U %S" -o "$T/wrk.time" wrk -t$([ $c = 1 ] && echo 1 || echo 2) -c$c \
+		-d${DUR}s --latency -s "$T/similar.lua" "$base" > "$T/wrk.out" 2>&1
+	s1=$(ticks "$@"); m1=$(machine)
+	rps=$(awk '/Requests\/sec/ {print $2}' "$T/wrk.out")
+	awk -v l="$label" -v c=$c -v la="$la" -v s=$((s1 - s0)) -v m=$((m1 - m0)) -v hz="$HZ" -v d="$DUR" \
+	    -v w="$(awk '{print $1 + $2}' "$T/wrk.time")" '
+		/Requests\/sec/ { rps = $2 } /requests in/ { req = $1 } $1 == "50%" { p50 = $2 }
+		$1 == "99%" { p99 = $2 }
+		END { if (req < 1) req = 1
+		      printf "   %s%d client(s): %s queries/s, p50 %s, p99 %s; cores used: server %.2f, wrk %.2f, " \
+			"rest of the machine %.2f (server %.0f us CPU a request); load %s\n", l, c, rps, p50, p99,
+			s / hz / d, w / d, (m - s) / hz / d - w / d, s * 1e6 / hz / req, la }' "$T/wrk.out"
+}
+metric() { curl -s "$B/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+
 for DIM in 256 1024; do
 	DB="$T/d$DIM.db"
 	rm -f "$DB" "$DB"-* "$DB".space-*
@@ -51,12 +76,11 @@ LUA
 	echo "-- dim $DIM: GET /v1/lesions/{id}/similar?k=10 (exact, 32,735 vectors), $DUR s each"
 	if command -v wrk > /dev/null; then
 		for C in 1 32; do
-			wrk -t$([ $C = 1 ] && echo 1 || echo 2) -c$C -d${DUR}s --latency -s "$T/similar.lua" "$B" > "$T/wrk.out" 2>&1
-			rps=$(awk '/Requests\/sec/ {print $2}' "$T/wrk.out")
-			p50=$(awk '$1 == "50%" {print $2}' "$T/wrk.out")
-			p99=$(awk '$1 == "99%" {print $2}' "$T/wrk.out")
-			echo "   $C client(s): $rps queries/s, p50 $p50, p99 $p99"
+			b0=$(metric lesiond_search_batches_total); q0=$(metric lesiond_search_batched_queries_total)
+			similar_wrk "" "$C" "$B" $PID
 			[ $C = 32 ] && c32=$rps
+			echo "$b0 $q0 $(metric lesiond_search_batches_total) $(metric lesiond_search_batched_queries_total)" |
+				awk '$3 > $1 { printf "      coalescer: %d batches, %.1f queries a batch\n", $3 - $1, ($4 - $2) / ($3 - $1) }'
 		done
 		if [ -x "$BUILD/bench/bench_rawfaiss" ]; then
 			# the ceiling, same vectors, same run, lesiond's BLAS environment
@@ -65,10 +89,25 @@ LUA
 				"$BUILD/bench/bench_rawfaiss" "$T/v.fvecs" 3 > "$T/raw.out" 2>&1
 			raw=$(awk '/^raw FAISS batched/ {print $NF}' "$T/raw.out")
 			sed -n 's/^   batch/   in-process batch/p' "$T/raw.out" | sed 's/$/  (raw FAISS, lesiond space_search)/'
-			echo "   raw FAISS C API, batches of 4,096: $raw queries/s; lesiond c32 / raw = $(echo "scale=2; ${c32:-0} / ${raw:-1}" | bc)"
+			echo "   raw FAISS C API, batches of 4,096: $raw queries/s; lesiond c32 / raw = $(echo "scale=2; ${c32:-0} / ${raw:-1}" | bc) (goal: >= 3,000 queries/s and >= 0.60)"
 		fi
 	else
 		echo "   (wrk not available: skipped)"
+	fi
+	if [ "$DIM" = 256 ] && command -v wrk > /dev/null; then
+		# the Python peer (bench/peer: Flask + faiss IndexFlatL2 under gunicorn), same
+		# database, same queries, same run
+		if set -- $(sh bench/peer/start.sh "$DB" "" "$T/peer.log"); then
+			for C in 1 32; do
+				similar_wrk "Python peer, " "$C" "http://127.0.0.1:$2" $1 $(pgrep -P $1)
+				[ $C = 32 ] && peer32=$rps
+			done
+			kill -TERM $1
+			while kill -0 $1 2>/dev/null; do sleep 0.1; done
+			echo "   lesiond / Python peer at 32 clients: $(echo "scale=1; ${c32:-0} / ${peer32:-1}" | bc)x"
+		else
+			echo "   Python peer: not started"
+		fi
 	fi
 	awk 'BEGIN { for (i = 0; i < 20000; i++) printf "{\"lesion_id\":%d,\"k\":10}\n", 1 + (i * 7919) % 32735 }' > "$T/batch.ndjson"
 	s=$(date +%s.%N)

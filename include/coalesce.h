@@ -26,6 +26,7 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 
 struct coalescer_stats {
 	uint64_t queries, batches, max_seen, waits;	/* waits: leaders that waited for company */
+	uint64_t wait_us, run_us;	/* time leaders waited for company; time batches ran */
 };
 void coalescer_get_stats(struct coalescer *c, struct coalescer_stats *out /* OUT */);
 

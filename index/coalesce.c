@@ -148,6 +148,7 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 		pthread_cond_broadcast(&c->full_cv);
 	while (!job.done) {
 		struct cjob *list, *last;
+		uint64_t t0;
 		int n;
 
 		if (job.taken || c->busy >= c->max_busy) {
@@ -170,9 +171,11 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 			ts.tv_sec += ts.tv_nsec / 1000000000L;
 			ts.tv_nsec %= 1000000000L;
 			c->st.waits++;
+			t0 = now_us();
 			while (c->queued < c->expect &&
 			       pthread_cond_timedwait(&c->full_cv, &c->mu, &ts) != ETIMEDOUT)
 				;
+			c->st.wait_us += now_us() - t0;
 		}
 		/* take everything queued (up to max_batch), oldest first */
 		list = c->head;
@@ -200,8 +203,11 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 		c->avg = (c->avg * 7 + n * 16) / 8;
 		c->expect = LSD_MAX(1, LSD_MIN(c->max_batch, c->avg / 16));
 		pthread_mutex_unlock(&c->mu);
+		t0 = now_us();
 		run_batch(cat, list);
+		t0 = now_us() - t0;
 		pthread_mutex_lock(&c->mu);
+		c->st.run_us += t0;
 		while (list) {
 			struct cjob *next = list->next;
 

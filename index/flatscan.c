@@ -16,6 +16,7 @@
 #define BLOCK 1024	/* database rows per sgemm */
 #define QBLOCK 256	/* queries per sgemm */
 #define MIN_ROWS_PER_THREAD 8192
+#define CHUNK_ROWS (4 * BLOCK)	/* rows a thread takes at a time */
 
 /* OpenBLAS's Fortran interface (LP64), as FAISS itself declares it */
 extern int sgemm_(const char *transa, const char *transb, const int *m, const int *n,
@@ -126,10 +127,19 @@ int flatscan_knn(const float *db, const float *norms, size_t n, size_t d, int ip
 	if (nt == 1) {
 		scan_part(db, norms, 0, n, d, ip, q, nq, k, dist_ny, blk, h, hn);
 	} else {
+		/* chunks taken in turn, not halves: a thread that the scheduler delays (a
+		 * busy machine, request threads beside it) leaves its share to the others */
+		size_t nchunk = LSD_MAX(nt, n / CHUNK_ROWS), next = 0;
+
 #pragma omp parallel for num_threads((int)nt) schedule(static, 1)
-		for (t = 0; t < nt; t++)
-			scan_part(db, norms, n * t / nt, n * (t + 1) / nt, d, ip, q, nq, k, dist_ny,
-				  blk + t * (size_t)QBLOCK * BLOCK, h + t * nq * k, hn + t * nq);
+		for (t = 0; t < nt; t++) {
+			size_t c;
+
+			while ((c = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < nchunk)
+				scan_part(db, norms, n * c / nchunk, n * (c + 1) / nchunk, d, ip, q, nq,
+					  k, dist_ny, blk + t * (size_t)QBLOCK * BLOCK, h + t * nq * k,
+					  hn + t * nq);
+		}
 	}
 	for (qi = 0; qi < nq; qi++) {
 		size_t m = 0;

@@ -146,9 +146,17 @@ void h_spaces_metrics(struct app *app, struct sb *b)
 		sb_addf(b, "# HELP lesiond_search_batched_queries_total Unfiltered searches run "
 			   "through the coalescer.\n# TYPE lesiond_search_batched_queries_total counter\n"
 			   "lesiond_search_batched_queries_total %llu\n"
-			   "lesiond_search_batches_total %llu\nlesiond_search_batch_max %llu\n",
+			   "lesiond_search_batches_total %llu\nlesiond_search_batch_max %llu\n"
+			   "# HELP lesiond_search_batch_seconds_total Time batches of the coalescer "
+			   "ran (search and result lookup).\n"
+			   "# TYPE lesiond_search_batch_seconds_total counter\n"
+			   "lesiond_search_batch_seconds_total %.6f\n"
+			   "# HELP lesiond_search_gather_seconds_total Time leaders waited for more "
+			   "queries before a batch.\n# TYPE lesiond_search_gather_seconds_total counter\n"
+			   "lesiond_search_gather_seconds_total %.6f\nlesiond_search_gathers_total %llu\n",
 			(unsigned long long)cs.queries, (unsigned long long)cs.batches,
-			(unsigned long long)cs.max_seen);
+			(unsigned long long)cs.max_seen, (double)cs.run_us / 1e6,
+			(double)cs.wait_us / 1e6, (unsigned long long)cs.waits);
 	}
 }
 

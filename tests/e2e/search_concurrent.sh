@@ -1,6 +1,7 @@
 #!/bin/sh
 # search_concurrent.sh - many concurrent clients get exactly the answers of a
-# single-threaded run. 3,000 lesions with 64-d clustered vectors; 600 similar searches
+# single-threaded run. 20,000 lesions with 64-d clustered vectors (enough rows for the
+# Flat scan to split them over two threads, which take row chunks in turn); 600 similar searches
 # (unfiltered ones, coalesced into batches, and filtered ones, k 1..50, GET and POST)
 # are answered first one at a time by a server with one HTTP thread and coalescing off,
 # then by the default server with 32 keep-alive clients at once (three passes); every reply (minus took_ms) must
@@ -8,7 +9,7 @@
 # query (else the concurrent path was not exercised).
 . "$(dirname "$0")/lib.sh"
 DB="$T_DIR/lesiond.db"
-N=3000
+N=20000
 sh "$(dirname "$0")/../../bench/gen_csv.sh" "$LSD_SHARED_DATA/DL_info_sample.csv" $N > "$T_DIR/dl.csv"
 "$LESIOND" ingest --csv "$T_DIR/dl.csv" --db "$DB" > /dev/null
 python3 - "$T_DIR" $N <<'PY'
