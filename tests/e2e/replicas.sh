@@ -281,6 +281,16 @@ check "replica 1 serves the restored state (lesion 1 back)" sh -c "sleep 0.5; cu
 caught_up r1 100; caught_up r2 100
 check "replica 1 equals the restored primary" same_as_primary r1
 check "replica 2 equals the restored primary" same_as_primary r2
+# replica 1's state after that reload, saved in its <db>.state at a clean stop, is what its
+# next start loads: the stamps written on the reload path are truthful
+stop r1
+check "replica 1 wrote or kept a state snapshot at stop" test -s "$D/r1.db.state"
+n0=$(grep -c "state snapshot .* loaded: " "$D/r1.log")
+node r1 "$P_r1" --replica-of "$PRIMARY" && ready r1
+check "replica 1 restarted from its state snapshot" test "$(grep -c "state snapshot .* loaded: " "$D/r1.log")" = $((n0 + 1))
+caught_up r1 100
+searches p > "$D/s2.p"; searches r1 > "$D/s2.r1"
+check "replica 1 after that restart: 200 searches equal the primary's" cmp -s "$D/s2.p" "$D/s2.r1"
 
 # ---- the log truncated past a stopped replica: it takes a new snapshot on restart ----
 step "the log truncated past a stopped replica: it takes"

@@ -153,6 +153,30 @@ check "a damaged state snapshot is refused" grep -q "state snapshot not used: .*
 req GET "/v1/lesions/5/embedding?space=emb"
 check "vectors still served after reading SQLite" test "$ST" = 200
 stop_server
+# another process writes while the server runs: the server's own next write finds it and
+# forgets its known stamp, so the stop writes no snapshot that would claim the new state
+start_server || { echo "RESULT 0 1"; exit 1; }
+check "the snapshot written after the SQLite start is loaded" grep -q "state snapshot .* loaded: " "$T_DIR/server.log"
+sum0=$(cksum < "$DB.state")
+sqlite3 "$DB" "INSERT INTO meta (key, value) VALUES ('k17s-live-1', '1')"
+expect PUT "/v1/lesions/5/embedding?space=emb" 200 -H "$J" -d "$(vec_json 7)"
+stop_server
+check "a live server after another process's write: no snapshot at stop (known stamp cleared)" \
+	grep -q "state snapshot not written: the database was changed by another process while this one ran" "$T_DIR/server.log"
+check "the snapshot file is untouched" test "$(cksum < "$DB.state")" = "$sum0"
+start_server || { echo "RESULT 0 1"; exit 1; }
+check "the next start refuses it as stale" grep -q "state snapshot not used: state snapshot is stale" "$T_DIR/server.log"
+req GET "/v1/lesions/5/embedding?space=emb"
+check "and serves the server's own last write" jq -e --argjson w "$(vec_json 7)" '([.vector, $w] | transpose | all(.[0] - .[1] | fabs < 1e-6))' "$T_DIR/body"
+stop_server
+# the same without a write of its own: the stop sees the database moved past its stamp
+start_server || { echo "RESULT 0 1"; exit 1; }
+sum0=$(cksum < "$DB.state")
+sqlite3 "$DB" "INSERT INTO meta (key, value) VALUES ('k17s-live-2', '1')"
+stop_server
+check "another process's write and none of its own: no snapshot at stop" \
+	grep -q "state snapshot not written: the database changed after this process's last write" "$T_DIR/server.log"
+check "the snapshot file is untouched" test "$(cksum < "$DB.state")" = "$sum0"
 
 # ---- lesiond import-vectors: .npy and .fvecs, all or nothing ----
 IDB="$T_DIR/imp.db"
