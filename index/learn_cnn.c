@@ -655,7 +655,7 @@ int learn_cnn_region(struct store *st, const char *name, const char *images,
 	float a[DESC_APP_DIM];
 	int j;
 	struct cnn_model *m = NULL;
-	struct cnn_patch pa = { NULL };
+	struct cnn_patch pa = { 0 };
 	struct space_def def;
 	struct mix mx;
 	float *y = NULL;
