@@ -223,7 +223,11 @@ static void pair_evidence(const struct lesion *a, const struct lesion *b, const 
 	if (p->type_gate && a->type >= 1 && a->type <= LESION_NTYPES && b->type >= 1 &&
 	    b->type <= LESION_NTYPES && a->type != b->type)
 		e->gated = 1;
-	e->cost = p->w_loc * e->d_loc + p->w_size * d_size;
+	if (p->size_quad)
+		e->cost = sqrt(p->w_loc * p->w_loc * e->d_loc * e->d_loc +
+			       p->w_size * p->w_size * d_size * d_size);
+	else
+		e->cost = p->w_loc * e->d_loc + p->w_size * d_size;
 	if (!isnan(e->d_embed))
 		e->cost += p->w_embed * e->d_embed;
 }
@@ -1611,7 +1615,8 @@ static int same_weights(const struct graph_params *a, const struct graph_params 
 {
 	return a->w_loc == b->w_loc && a->w_size == b->w_size && a->w_embed == b->w_embed &&
 	       a->axis[0] == b->axis[0] && a->axis[1] == b->axis[1] && a->axis[2] == b->axis[2] &&
-	       a->shift_vote == b->shift_vote && a->wide == b->wide;
+	       a->shift_vote == b->shift_vote && a->wide == b->wide &&
+	       a->size_quad == b->size_quad;
 }
 
 static int dbl_cmp(const void *x, const void *y)
