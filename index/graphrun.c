@@ -935,7 +935,7 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 			r->rep_p[1], r->rep_p[2], r->rep_p[3], r->rep_r[0], r->rep_r[1],
 			r->rep_r[2], r->rep_r[3]);
 		eval_text(b, "crossval repeated, all test halves", &r->rep_pooled);
-		sb_addf(b, "crossval repeated: fitted threshold over the %zu fits: mean %.4f sd "
+		sb_addf(b, "crossval repeated, fitted thresholds of the %zu fits: mean %.4f sd "
 			"%.4f min %.4f max %.4f\n", 2 * r->repeats, r->rep_thr[0], r->rep_thr[1],
 			r->rep_thr[2], r->rep_thr[3]);
 	}
