@@ -22,6 +22,9 @@
  * round's pre-registered calibration (refined plateau width) cross-validates at P 0.913,
  * R 0.824 on that split and P 0.892, R 0.958 over 50 random halvings: the goal 0.93 is
  * not met (docs/graph.md; the earlier 0.980 / 0.941 rested on a post-hoc tie rule).
+ * The fourth round's pre-registered scale model (graph_fit.c, --fit scales: robust
+ * per-axis scales, chi-square threshold) cross-validates at P 0.877, R 0.559 (0.917,
+ * 0.645 over the halvings): worse, so the grid and these defaults stay.
  * The earlier defaults (all study pairs,
  * isotropic location only, 0.08) were calibrated on the phantom demo, whose lesions then
  * moved about 5x less than real ones; they scored P 0.824, R 0.873 on the real pairs.
