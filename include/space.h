@@ -141,8 +141,11 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 /* Threads one exact (Flat) search may use; default (0) the online processors, so a
  * batch runs on every core. Flat searches scan the memory copy (flatscan.h). */
 void space_set_search_threads(int n);
+/* Subset scans split over more than one thread so far (process-wide; for tests). */
+unsigned long space_subset_splits(void);
 /* Exact brute force over an explicit id subset (ids not in the space are skipped; a
- * duplicated id counts once only if the caller passes it once). For filtered search. */
+ * duplicated id counts once only if the caller passes it once). For filtered search.
+ * A subset of 4,096 ids or more is split over the search threads (same answer). */
 int space_search_subset(struct space *sp, const float *q, size_t nq, int k,
 			const int64_t *subset, size_t n_subset, float *dist /* OUT */,
 			int64_t *ids /* OUT */, char *err);
