@@ -121,6 +121,17 @@ int space_copy_adopt(struct space *sp, size_t n, int64_t *rid, float *vec, size_
  * which, why (LSD_ERRLEN) says why in one line for the log. -1 only if the rebuild fails. */
 int space_open_index(struct space *sp, const char *prefix, int *how /* OUT */,
 		     char *why /* OUT */, char *err);
+/* The heavy half of loading a snapshot, without the space, so that it can run on another
+ * thread while the space's vectors load: the manifest checked against the definition, the
+ * index file hashed and parsed. NULL for Flat (nothing to load), without a prefix, or out
+ * of memory; a refused file is kept as such (space_open_index_with says why and
+ * rebuilds). space_open_index_with then checks it against the space's vectors exactly as
+ * space_open_index does (pre NULL or of another space: read now). */
+struct space_preload;
+struct space_preload *space_preload_index(const struct space_def *def, const char *prefix);
+void space_preload_free(struct space_preload *p);
+int space_open_index_with(struct space *sp, const char *prefix, struct space_preload *pre,
+			  int *how /* OUT */, char *why /* OUT */, char *err);
 
 /* Insert or replace n vectors (ids > 0, row-major n x dim). All-or-nothing: every vector
  * is checked (finite values, positive ids, no duplicate id in the batch) before any
