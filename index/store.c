@@ -1,4 +1,4 @@
-/* store.c - SQLite metadata store: connection pool, migrations, lesions.
+/* store.c - SQLite metadata store: write transactions, migrations, lesions.
  *
  * The system of record (API in store.h). Opened once per process; the HTTP workers
  * and the command-line tools share one struct store. Each connection is used by one
@@ -17,136 +17,6 @@
 #include <string.h>
 
 #define STORE_MAX_CONN 16
-
-int store_err(struct store_conn *c, const char *what, char *err)
-{
-	return errf(err, "%s: %s", what, c && c->db ? sqlite3_errmsg(c->db) : "no connection");
-}
-
-/* ro: 0 read-write, STORE_RO (mode=ro), STORE_RO_IMMUTABLE (immutable=1: no locks, for
- * read-only media); read-only opens go through a file: URI with the path escaped. */
-static int conn_open(const char *path, int ro, struct store_conn **out, char *err)
-{
-	struct store_conn *c = calloc(1, sizeof(*c));
-	char uri[4200];
-	int rc, flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-
-	*out = NULL;
-	if (!c)
-		return errf(err, "out of memory");
-	if (ro) {
-		if (store_ro_uri(path, ro, uri, sizeof(uri))) {
-			free(c);
-			return errf(err, "%s: path too long", path);
-		}
-		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
-	}
-	rc = sqlite3_open_v2(ro ? uri : path, &c->db, flags, NULL);
-	if (rc != SQLITE_OK) {
-		errf(err, "%s: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-		sqlite3_close(c->db);
-		free(c);
-		return -1;
-	}
-	sqlite3_busy_timeout(c->db, 10000);
-	sqlite3_extended_result_codes(c->db, 1);
-	if (store_exec(c, ro ? "PRAGMA query_only = ON;" :
-		       "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", err)) {
-		sqlite3_close(c->db);
-		free(c);
-		return -1;
-	}
-	*out = c;
-	return 0;
-}
-
-static void conn_close(struct store_conn *c)
-{
-	int i;
-
-	if (!c)
-		return;
-	for (i = 0; i < c->nstmt; i++)
-		sqlite3_finalize(c->stmt[i]);
-	sqlite3_close(c->db);
-	free(c);
-}
-
-int store_exec(struct store_conn *c, const char *sql, char *err)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		errf(err, "%s", msg ? msg : sqlite3_errmsg(c->db));
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
-sqlite3_stmt *store_stmt(struct store_conn *c, const char *sql, char *err)
-{
-	sqlite3_stmt *s = NULL;
-	int i;
-
-	for (i = 0; i < c->nstmt; i++) {
-		if (c->sql[i] == sql) {
-			sqlite3_reset(c->stmt[i]);
-			sqlite3_clear_bindings(c->stmt[i]);
-			return c->stmt[i];
-		}
-	}
-	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
-		store_err(c, "prepare", err);
-		return NULL;
-	}
-	if (c->nstmt < STORE_STMT_CACHE) {
-		c->sql[c->nstmt] = sql;
-		c->stmt[c->nstmt++] = s;
-	} else {
-		/* cache full: replace the last slot (never happens with the fixed SQL set) */
-		sqlite3_finalize(c->stmt[STORE_STMT_CACHE - 1]);
-		c->sql[STORE_STMT_CACHE - 1] = sql;
-		c->stmt[STORE_STMT_CACHE - 1] = s;
-	}
-	return s;
-}
-
-struct store_conn *store_conn_get(struct store *st, char *err)
-{
-	struct store_conn *c = NULL;
-
-	pthread_mutex_lock(&st->mu);
-	while (!st->free && st->nconn >= st->maxconn)
-		pthread_cond_wait(&st->cv, &st->mu);
-	if (st->free) {
-		c = st->free;
-		st->free = c->next;
-		pthread_mutex_unlock(&st->mu);
-		return c;
-	}
-	st->nconn++;
-	pthread_mutex_unlock(&st->mu);
-	if (conn_open(st->path, st->ro, &c, err)) {
-		pthread_mutex_lock(&st->mu);
-		st->nconn--;
-		pthread_cond_signal(&st->cv);
-		pthread_mutex_unlock(&st->mu);
-		return NULL;
-	}
-	return c;
-}
-
-void store_conn_put(struct store *st, struct store_conn *c)
-{
-	if (!c)
-		return;
-	pthread_mutex_lock(&st->mu);
-	c->next = st->free;
-	st->free = c;
-	pthread_cond_signal(&st->cv);
-	pthread_mutex_unlock(&st->mu);
-}
 
 struct store_conn *store_write_begin(struct store *st, char *err)
 {
@@ -250,9 +120,9 @@ int store_open(const char *path, struct store **out, char *err)
 		errf(err, "out of memory");
 		goto out;
 	}
-	if (conn_open(path, 0, &c, err))
+	c = store_conn_get(st, err);	/* the pool's first connection (read-write) */
+	if (!c)
 		goto out;
-	st->nconn = 1;
 	if (store_exec(c, "PRAGMA journal_mode = WAL", e2)) {
 		errf(err, "%s: cannot use WAL: %s", path, e2);
 		goto out;
@@ -265,7 +135,7 @@ int store_open(const char *path, struct store **out, char *err)
 	st = NULL;
 	rc = 0;
 out:
-	conn_close(c);
+	store_conn_close(c);
 	if (st)
 		st->nconn = 0;
 	store_close(st);
@@ -280,7 +150,7 @@ void store_close(struct store *st)
 		return;
 	while ((c = st->free)) {
 		st->free = c->next;
-		conn_close(c);
+		store_conn_close(c);
 	}
 	pthread_mutex_destroy(&st->mu);
 	pthread_cond_destroy(&st->cv);

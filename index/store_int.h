@@ -35,12 +35,13 @@ struct store {
 
 #define STORE_RO 1
 #define STORE_RO_IMMUTABLE 2
-/* The file: URI opening path read-only (store_ro.c); -1 if it does not fit. */
+/* store_conn.c, which calls no other store file: */
+/* The file: URI opening path read-only; -1 if it does not fit. */
 int store_ro_uri(const char *path, int ro, char *out, size_t n);
-
-/* Borrow a connection (blocks while all are busy) and give it back. */
+/* Borrow a connection (blocks while all are busy) and give it back; close one for good. */
 struct store_conn *store_conn_get(struct store *st, char *err);
 void store_conn_put(struct store *st, struct store_conn *c);
+void store_conn_close(struct store_conn *c);
 /* A prepared statement for a static SQL string, cached per connection, reset and
  * cleared of bindings. NULL with err on failure. */
 sqlite3_stmt *store_stmt(struct store_conn *c, const char *sql, char *err);
@@ -58,10 +59,10 @@ void store_stamp_tx_begin(struct store *st, struct store_conn *c);
 void store_stamp_tx_commit(struct store *st, struct store_conn *c);
 void store_stamp_tx_end(struct store *st, int committed);
 
-/* Error text for the connection's last failure. */
 /* Tests only (store_debug.c): pause inside a write transaction when
  * LSD_DEBUG_TX_PAUSE_MS is set (where: "ingest", "vectors", "graph"). */
 void store_debug_pause(const char *where);
+/* Error text for the connection's last failure (store_conn.c). */
 int store_err(struct store_conn *c, const char *what, char *err);
 
 #endif

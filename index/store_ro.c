@@ -14,34 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int store_ro_uri(const char *path, int ro, char *out, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const char *tail = ro == STORE_RO_IMMUTABLE ? "?immutable=1" : "?mode=ro";
-	size_t o = 0;
-	const unsigned char *p;
-
-	if (n < 8)
-		return -1;
-	memcpy(out, "file:", 5);
-	o = 5;
-	for (p = (const unsigned char *)path; *p; p++) {
-		if (o + 4 >= n)
-			return -1;
-		if (*p == '?' || *p == '#' || *p == '%' || *p < 0x21 || *p > 0x7e) {
-			out[o++] = '%';
-			out[o++] = hex[*p >> 4];
-			out[o++] = hex[*p & 15];
-		} else {
-			out[o++] = (char)*p;
-		}
-	}
-	if (o + strlen(tail) + 1 > n)
-		return -1;
-	memcpy(out + o, tail, strlen(tail) + 1);
-	return 0;
-}
-
 static int schema_version(struct store_conn *c, int *v, char *err)
 {
 	sqlite3_stmt *s = NULL;

@@ -464,21 +464,32 @@ static void corrupt_byte(const char *path, long off)
 	fclose(f);
 }
 
+enum { SNAP_PATH = 600 };
+
+/* A space of index type `type` (16-d L2, named s1) loaded with 800 vectors, and its
+ * snapshot paths under a database prefix of its own, with no snapshot on disk yet.
+ * prefix, ip and mp are SNAP_PATH bytes. NULL if the space cannot be made. */
+static struct space *snap_fixture(struct space_def *d, const char *type, char *prefix,
+				  char *ip, char *mp)
+{
+	snprintf(prefix, SNAP_PATH, "%s/snap-%s.db", tmpdir(), type);
+	def_init(d, "s1", 16, SPACE_L2, type, "");
+	space_snapshot_paths(prefix, "s1", ip, mp, SNAP_PATH);
+	unlink(ip);
+	unlink(mp);
+	return make_loaded(d, 800, 2, 0);
+}
+
 static void run_snapshot(const char *type)
 {
 	struct space_def d, d2;
 	struct space *a = NULL, *b = NULL;
-	char err[LSD_ERRLEN], why[LSD_ERRLEN], prefix[512], ip[600], mp[600];
+	char err[LSD_ERRLEN], why[LSD_ERRLEN], prefix[SNAP_PATH], ip[SNAP_PATH], mp[SNAP_PATH];
 	float q[16], d1[5], dd[5];
 	int64_t i1[5], i2[5];
 	long sz;
 
-	snprintf(prefix, sizeof(prefix), "%s/snap-%s.db", tmpdir(), type);
-	def_init(&d, "s1", 16, SPACE_L2, type, "");
-	space_snapshot_paths(prefix, "s1", ip, mp, sizeof(ip));
-	unlink(ip);
-	unlink(mp);
-	a = make_loaded(&d, 800, 2, 0);
+	a = snap_fixture(&d, type, prefix, ip, mp);
 	if (!a)
 		return;
 	CHECK_EQ_INT(open_how(a, prefix, why), SPACE_OPEN_REBUILT);
@@ -601,15 +612,10 @@ static void test_flat_native(void)
 	struct space_def d;
 	struct space *a;
 	struct space_info in;
-	char err[LSD_ERRLEN], why[LSD_ERRLEN], prefix[512], ip[600], mp[600];
+	char err[LSD_ERRLEN], why[LSD_ERRLEN], prefix[SNAP_PATH], ip[SNAP_PATH], mp[SNAP_PATH];
 	struct stat stt;
 
-	snprintf(prefix, sizeof(prefix), "%s/snap-native.db", tmpdir());
-	def_init(&d, "s1", 16, SPACE_L2, "Flat", "");
-	space_snapshot_paths(prefix, "s1", ip, mp, sizeof(ip));
-	unlink(ip);
-	unlink(mp);
-	a = make_loaded(&d, 800, 2, 0);
+	a = snap_fixture(&d, "Flat", prefix, ip, mp);
 	if (!a)
 		return;
 	CHECK_EQ_INT(open_how(a, prefix, why), SPACE_OPEN_LOADED);
