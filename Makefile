@@ -106,7 +106,8 @@ $(BUILD)/liblesion.a: $(INDEX_OBJ)
 $(BUILD)/libserver.a: $(filter-out $(BUILD)/server/main.o,$(SERVER_OBJ))
 	rm -f $@ && ar rcs $@ $^
 
-# Two binaries: the AVX2 one links FAISS's distance kernels rebuilt with AVX2/FMA;
+# Two binaries: the AVX2 one links FAISS's distance kernels and scalar quantizer
+# (IVF...,SQ8 scans) rebuilt with AVX2/FMA;
 # lesiond re-executes lesiond-generic at start on a CPU without AVX2.
 $(BUILD)/variant_avx2.o: tools/variant.c
 	$(CC) $(CFLAGS) -DLSD_VARIANT_AVX2=1 -c $< -o $@
@@ -114,7 +115,7 @@ $(BUILD)/variant_generic.o: tools/variant.c
 	$(CC) $(CFLAGS) -DLSD_VARIANT_AVX2=0 -c $< -o $@
 $(LESIOND): $(SERVER_OBJ) $(BUILD)/liblesion.a $(BUILD)/variant_avx2.o
 	$(CXX) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(BUILD)/variant_avx2.o $(BUILD)/liblesion.a \
-		$(DEPS)/distances_simd_avx2.o $(LIBS)
+		$(DEPS)/distances_simd_avx2.o $(DEPS)/scalar_quantizer_avx2.o $(LIBS)
 $(BUILD)/lesiond-generic: $(SERVER_OBJ) $(BUILD)/liblesion.a $(BUILD)/variant_generic.o
 	$(CXX) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(BUILD)/variant_generic.o $(BUILD)/liblesion.a $(LIBS)
 
@@ -129,7 +130,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/liblesion.a $(BUILD)/variant_avx2.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@.o
 	$(CXX) $(LDFLAGS) -o $@ $@.o $(BUILD)/variant_avx2.o $(BUILD)/liblesion.a \
-		$(DEPS)/distances_simd_avx2.o $(LIBS)
+		$(DEPS)/distances_simd_avx2.o $(DEPS)/scalar_quantizer_avx2.o $(LIBS)
 
 $(DEMO_DIR)/lesiond.db: $(LESIOND)
 	sh tools/demo_db.sh $(LESIOND) $(DEMO_DIR)

@@ -107,6 +107,23 @@ int cnn_forward_aux(const struct cnn_model *m, const float *x, const float *aux,
 /* Embeddings of n cached patches on threads; rows that fail are zeros. Returns failures. */
 size_t cnn_embed_many(const struct cnn_model *m, const struct cnn_patch *p, size_t n,
 		      float *y /* OUT n * dim */, int threads);
+
+/* Test-time augmentation: a lesion's embedding is the L2-normalised mean of the unit
+ * embeddings of several views of its centred patch: orient (1, 2 or 4) mirrorings (none;
+ * + x mirrored; + y and both mirrored: cnn_input_o's orient 0, 2, 4, 6), each, when
+ * shift_mm > 0, also shifted by +-shift_mm in x and in y (5 positions). NULL or
+ * { 1, 0 }: one view, the plain centred patch. */
+struct cnn_tta {
+	int orient;
+	double shift_mm;
+};
+int cnn_tta_views(const struct cnn_tta *t);
+/* View v (0 .. cnn_tta_views - 1): its shift in mm and cnn_input_o orientation. */
+void cnn_tta_view(const struct cnn_tta *t, int v, double *dx_mm /* OUT */,
+		  double *dy_mm /* OUT */, int *orient /* OUT */);
+/* cnn_embed_many with test-time augmentation (tta NULL: none). */
+size_t cnn_embed_many_tta(const struct cnn_model *m, const struct cnn_patch *p, size_t n,
+			  const struct cnn_tta *tta, float *y /* OUT n * dim */, int threads);
 /* Sequence-triplet loss of an anchor and its sequence (inputs), and (when grad is not
  * NULL) its gradient added to grad (cnn_model_params layout). For the gradient check. */
 double cnn_seq_loss(const struct cnn_model *m, const float *const *x, int k, double margin,

@@ -33,4 +33,11 @@ int flatscan_knn(const float *db, const float *norms, size_t n, size_t d, int ip
 		 const float *q, size_t nq, size_t k, int threads, flatscan_dist_fn dist_ny,
 		 int64_t *rows /* OUT */, char *err);
 
+/* Run fn(arg, t, c) for every chunk c < nchunk on `threads` threads (t < threads is the
+ * calling thread's slot, for per-thread state), chunks taken in turn, so a thread the
+ * scheduler delays leaves its chunks to the others. Returns when all are done. Used by
+ * the subset scan of index/space.c (this module owns the OpenMP team). */
+void flatscan_chunks(int threads, size_t nchunk, void (*fn)(void *arg, size_t t, size_t c),
+		     void *arg);
+
 #endif

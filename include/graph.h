@@ -16,7 +16,8 @@
  *               long_earlier is kept on the edge),
  *     d_embed = Euclidean distance between the two L2-normalised embedding vectors, in
  *               [0, 2]; absent (NAN, term left out) when either vector is missing.
- *   cost = w_loc * d_loc + w_size * d_size + w_embed * d_embed.
+ *   cost = w_loc * d_loc + w_size * d_size + w_embed * d_embed
+ *   (size_quad = 1: sqrt((w_loc * d_loc)^2 + (w_size * d_size)^2) + w_embed * d_embed).
  *   Hard gates make a pair unmatchable: the unweighted displacement (minus off) >
  *   max_dloc, long ratio > max_size_ratio,
  *   both types known (1..8) and different while type_gate is on.
@@ -96,6 +97,9 @@ struct graph_params {
 	double wide;			/* > 1: unambiguous links up to threshold x wide */
 	int embed_link;			/* 1: embedding-led links (see "Embedding links") */
 	int series_dup;			/* 1: merge series duplicates (see "Series duplicates") */
+	int size_quad;			/* 1: cost = sqrt((w_loc d_loc)^2 + (w_size d_size)^2)
+					 * + w_embed d_embed (the scale model, graph_fit.h);
+					 * 0: the weighted sum below */
 };
 
 #define GRAPH_DUP_DLOC 0.02

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "graph.h"
+#include "graph_fit.h"
 #include "lesion.h"
 #include "rng.h"
 #include "space.h"
@@ -87,7 +88,16 @@ struct graphrun_result {
 	uint64_t rep_seed;
 	double rep_p[4], rep_r[4];	/* pooled P, R of a repeat: mean, sd, min, max */
 	struct graph_eval rep_pooled;	/* every repeat's test halves together */
+	int fit;			/* GRAPHRUN_FIT_GRID or GRAPHRUN_FIT_SCALES */
+	struct graph_scales best_sc;	/* the scales of best (fit scales) */
+	struct graph_scales fold_sc[2];	/* the scales of fold_best (fit scales) */
+	double rep_thr[4];		/* fitted thresholds over all repeats' fits: mean,
+					 * sd, min, max */
 };
+/* How --calibrate and --crossval fit: the grid search (graph_calibrate, optionally
+ * bagged) or the scale model (graph_fit_scales, q = GRAPH_FIT_Q). */
+#define GRAPHRUN_FIT_GRID 1
+#define GRAPHRUN_FIT_SCALES 2
 void graphrun_result_free(struct graphrun_result *r);
 
 /* Build the graph of every patient in pids[0..np-1] (pids NULL: every patient in the
@@ -98,6 +108,7 @@ void graphrun_result_free(struct graphrun_result *r);
 int graphrun_eval(struct store *st, struct space *sp, const struct graph_params *p,
 		  const struct graphrun_truth *t, const int64_t *pids, size_t np, int calibrate,
 		  struct graphrun_result *out /* OUT */, char *err);
+/* calibrate: 0 none, 1 (GRAPHRUN_FIT_GRID) the grid, GRAPHRUN_FIT_SCALES the scale model */
 /* Cross-validation by patient: the patients with a labelled lesion, in ascending id, are
  * dealt alternately into halves 0 and 1; the default grid is calibrated on one half
  * (graph_calibrate, gates from *p) and the chosen setting measured on the other, both
@@ -107,13 +118,14 @@ int graphrun_eval(struct store *st, struct space *sp, const struct graph_params 
  * shuffles the patients, Fisher-Yates with one rng seeded with seed, and deals them
  * alternately): mean, sd, min and max of each repeat's pooled P and R, and all repeats
  * pooled. Deterministic for a seed. */
-/* bags > 0: every fit is graph_calibrate_bagged with that many bootstrap samples
+/* fit GRAPHRUN_FIT_SCALES: every fit is graph_fit_scales (bags ignored). Else
+ * bags > 0: every fit is graph_calibrate_bagged with that many bootstrap samples
  * (seed GRAPHRUN_BAG_SEED), else graph_calibrate. */
 #define GRAPHRUN_BAG_SEED 19
 int graphrun_crossval(struct store *st, struct space *sp, const struct graph_params *p,
 		      const struct graphrun_truth *t, const int64_t *pids, size_t np,
-		      size_t bags, size_t repeats, uint64_t seed, struct graphrun_result *out,
-		      char *err);
+		      int fit, size_t bags, size_t repeats, uint64_t seed,
+		      struct graphrun_result *out, char *err);
 /* One random halving of npat patients (numbered 0..npat-1): a uniform permutation
  * into perm (Fisher-Yates with g), dealt alternately, so half_of[k] (0 or 1) puts
  * ceil(npat / 2) patients in half 0 and floor(npat / 2) in half 1. */

@@ -38,6 +38,8 @@ struct learn_cnn_opts {
 	int eval_split;
 	int force;
 	double append_w;		/* 0: the embedding alone */
+	struct cnn_tta tta;		/* test-time views, used by every embedding of the
+					 * space (stored in the parameters); { 1, 0 }: none */
 	cnn_progress_fn progress;
 	void (*note)(void *ctx, const char *line);	/* missing images; may be NULL */
 	void *ctx;

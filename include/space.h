@@ -121,6 +121,17 @@ int space_copy_adopt(struct space *sp, size_t n, int64_t *rid, float *vec, size_
  * which, why (LSD_ERRLEN) says why in one line for the log. -1 only if the rebuild fails. */
 int space_open_index(struct space *sp, const char *prefix, int *how /* OUT */,
 		     char *why /* OUT */, char *err);
+/* The heavy half of loading a snapshot, without the space, so that it can run on another
+ * thread while the space's vectors load: the manifest checked against the definition, the
+ * index file hashed and parsed. NULL for Flat (nothing to load), without a prefix, or out
+ * of memory; a refused file is kept as such (space_open_index_with says why and
+ * rebuilds). space_open_index_with then checks it against the space's vectors exactly as
+ * space_open_index does (pre NULL or of another space: read now). */
+struct space_preload;
+struct space_preload *space_preload_index(const struct space_def *def, const char *prefix);
+void space_preload_free(struct space_preload *p);
+int space_open_index_with(struct space *sp, const char *prefix, struct space_preload *pre,
+			  int *how /* OUT */, char *why /* OUT */, char *err);
 
 /* Insert or replace n vectors (ids > 0, row-major n x dim). All-or-nothing: every vector
  * is checked (finite values, positive ids, no duplicate id in the batch) before any
@@ -141,8 +152,11 @@ int space_search(struct space *sp, const float *q, size_t nq, int k, float *dist
 /* Threads one exact (Flat) search may use; default (0) the online processors, so a
  * batch runs on every core. Flat searches scan the memory copy (flatscan.h). */
 void space_set_search_threads(int n);
+/* Subset scans split over more than one thread so far (process-wide; for tests). */
+unsigned long space_subset_splits(void);
 /* Exact brute force over an explicit id subset (ids not in the space are skipped; a
- * duplicated id counts once only if the caller passes it once). For filtered search. */
+ * duplicated id counts once only if the caller passes it once). For filtered search.
+ * A subset of 4,096 ids or more is split over the search threads (same answer). */
 int space_search_subset(struct space *sp, const float *q, size_t nq, int k,
 			const int64_t *subset, size_t n_subset, float *dist /* OUT */,
 			int64_t *ids /* OUT */, char *err);

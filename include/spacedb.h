@@ -37,10 +37,11 @@ int spacedb_defs(struct store *st, struct space_def **out /* OUT */, size_t *n /
 		 char *err);
 /* spacedb_open for defs[0..n); pre (may be NULL) holds spaces whose memory copy is
  * already loaded (from a snapshot; NULL entries are read from SQLite): each is taken
- * over (and set to NULL), also on failure. */
+ * over (and set to NULL), also on failure. pl (may be NULL) holds their FAISS snapshots
+ * read ahead (space_preload_index; used with pre only, still the caller's). */
 int spacedb_open_from(struct store *st, const struct space_def *defs, size_t n,
-		      struct space **pre, struct spaces **out /* OUT */, spacedb_log_fn log,
-		      void *cls, char *err);
+		      struct space **pre, struct space_preload **pl,
+		      struct spaces **out /* OUT */, spacedb_log_fn log, void *cls, char *err);
 
 /* Insert or replace vectors of space def->name (created if absent, in the store and the
  * registry). Checks dimension, finiteness and lesion ids before writing anything.

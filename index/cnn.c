@@ -524,10 +524,58 @@ void cnn_input_o(const struct cnn_arch *a, const int16_t *hu, double dx_mm, doub
 struct emb_job {
 	const struct cnn_model *m;
 	const struct cnn_patch *p;
+	const struct cnn_tta *t;
 	float *y;
 	size_t n, failed[CNN_THREADS_MAX];
 	int threads;
 };
+
+int cnn_tta_views(const struct cnn_tta *t)
+{
+	return (t && t->orient > 1 ? t->orient : 1) * (t && t->shift_mm > 0 ? 5 : 1);
+}
+
+void cnn_tta_view(const struct cnn_tta *t, int v, double *dx_mm, double *dy_mm, int *orient)
+{
+	static const int orients[4] = { 0, 2, 4, 6 };
+	static const int sx[5] = { 0, 1, -1, 0, 0 }, sy[5] = { 0, 0, 0, 1, -1 };
+	int ns = t && t->shift_mm > 0 ? 5 : 1, s = v % ns;
+
+	*orient = orients[(v / ns) & 3];
+	*dx_mm = ns > 1 ? sx[s] * t->shift_mm : 0;
+	*dy_mm = ns > 1 ? sy[s] * t->shift_mm : 0;
+}
+
+/* The unit mean of the unit embeddings of patch p's test-time views (cnn_tta); -1 when
+ * it is the zero vector (y zeros). */
+static int embed_views(const struct cnn_model *m, const struct cnn_tta *t,
+		       const struct cnn_patch *p, struct ws *w, float *y)
+{
+	int nv = cnn_tta_views(t), v, d, orient;
+	double dx, dy, norm = 0;
+
+	memset(y, 0, (size_t)m->a.dim * sizeof(float));
+	for (v = 0; v < nv; v++) {
+		cnn_tta_view(t, v, &dx, &dy, &orient);
+		cnn_input_o(&m->a, p->hu, dx, dy, 1, 0, orient, w->act[0].x);
+		w->act[0].aux = p->aux;
+		forward(m, &w->act[0], w->col);
+		for (d = 0; d < m->a.dim; d++)
+			y[d] += w->act[0].y[d];
+	}
+	if (nv == 1)
+		return w->act[0].norm > 0 ? 0 : -1;
+	for (d = 0; d < m->a.dim; d++)
+		norm += (double)y[d] * y[d];
+	if (!(norm > 0)) {
+		memset(y, 0, (size_t)m->a.dim * sizeof(float));
+		return -1;
+	}
+	norm = 1 / sqrt(norm);
+	for (d = 0; d < m->a.dim; d++)
+		y[d] = (float)(y[d] * norm);
+	return 0;
+}
 
 static void emb_worker(void *ctx, int tid)
 {
@@ -551,11 +599,7 @@ static void emb_worker(void *ctx, int tid)
 			j->failed[tid]++;
 			continue;
 		}
-		cnn_input(&m->a, j->p[i].hu, 0, 0, 1, 0, w.act[0].x);
-		w.act[0].aux = j->p[i].aux;
-		forward(m, &w.act[0], w.col);
-		memcpy(y, w.act[0].y, (size_t)m->a.dim * sizeof(float));
-		if (!(w.act[0].norm > 0))
+		if (embed_views(m, j->t, &j->p[i], &w, y))
 			j->failed[tid]++;
 	}
 	ws_free(&w);
@@ -564,6 +608,12 @@ static void emb_worker(void *ctx, int tid)
 size_t cnn_embed_many(const struct cnn_model *m, const struct cnn_patch *p, size_t n, float *y,
 		      int threads)
 {
+	return cnn_embed_many_tta(m, p, n, NULL, y, threads);
+}
+
+size_t cnn_embed_many_tta(const struct cnn_model *m, const struct cnn_patch *p, size_t n,
+			  const struct cnn_tta *tta, float *y, int threads)
+{
 	struct emb_job j;
 	size_t f = 0;
 	int t;
@@ -571,6 +621,7 @@ size_t cnn_embed_many(const struct cnn_model *m, const struct cnn_patch *p, size
 	nn_blas_single_thread();
 	j.m = m;
 	j.p = p;
+	j.t = tta;
 	j.y = y;
 	j.n = n;
 	j.threads = threads < 1 ? 1 : threads > CNN_THREADS_MAX ? CNN_THREADS_MAX : threads;

@@ -163,3 +163,17 @@ out:
 	free(merged);
 	return rc;
 }
+
+void flatscan_chunks(int threads, size_t nchunk, void (*fn)(void *arg, size_t t, size_t c),
+		     void *arg)
+{
+	size_t nt = (size_t)(threads < 1 ? 1 : threads), next = 0, t;
+
+#pragma omp parallel for num_threads((int)nt) schedule(static, 1)
+	for (t = 0; t < nt; t++) {
+		size_t c;
+
+		while ((c = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < nchunk)
+			fn(arg, t, c);
+	}
+}

@@ -411,6 +411,35 @@ out:
 	return rc;
 }
 
+/* The labelled lesions' patients rebuilt with *q (metadata only: the scale model has no
+ * embedding term) and scored: the fitted setting's in-sample figure. */
+static int fit_score(const struct labelled *a, const struct graph_params *q,
+		     struct graph_eval *ev, char *err)
+{
+	int64_t *pred = malloc((a->n ? a->n : 1) * sizeof(*pred));
+	int rc = -1;
+
+	if (!pred)
+		return errf(err, "out of memory");
+	for (size_t b = 0; b < a->n;) {
+		size_t e = b;
+		struct graph *g = NULL;
+
+		while (e < a->n && a->patient[e] == a->patient[b])
+			e++;
+		if (graph_build(a->l + b, e - b, NULL, 0, q, &g, err))
+			goto out;
+		for (size_t k = b; k < e; k++)
+			pred[k] = g->track[k - b];
+		graph_destroy(g);
+		b = e;
+	}
+	rc = graph_eval(a->patient, a->study, a->truth, pred, a->n, ev, err);
+out:
+	free(pred);
+	return rc;
+}
+
 int graphrun_eval(struct store *st, struct space *sp, const struct graph_params *p,
 		  const struct graphrun_truth *t, const int64_t *pids, size_t np, int calibrate,
 		  struct graphrun_result *r, char *err)
@@ -452,10 +481,19 @@ int graphrun_eval(struct store *st, struct space *sp, const struct graph_params 
 				emb[i] = a.vec + i * a.dim;
 				have++;
 			}
-		if (graph_calibrate(a.l, a.n, have ? (const float *const *)emb : NULL, a.dim,
-				    a.truth, NULL, p, &r->best, &r->best_ev, r->run, err))
+		if (calibrate == GRAPHRUN_FIT_SCALES) {
+			if (graph_fit_scales(a.l, a.n, a.truth, GRAPH_FIT_Q, p, &r->best,
+					     &r->best_sc, err) ||
+			    fit_score(&a, &r->best, &r->best_ev, err))
+				goto out;
+			r->run[0] = r->run[1] = r->best.threshold;
+		} else if (graph_calibrate(a.l, a.n, have ? (const float *const *)emb : NULL,
+					   a.dim, a.truth, NULL, p, &r->best, &r->best_ev, r->run,
+					   err)) {
 			goto out;
+		}
 		r->calibrated = 1;
+		r->fit = calibrate;
 	}
 	r->ms = now_ms() - t0;
 	rc = 0;
@@ -582,7 +620,8 @@ static int subset_eval(struct subset *s, size_t dim, int have_emb, const struct 
  * fitted settings into fbest[2], the test halves' patients into fpat[2] when not NULL),
  * the two test halves together into *cv. */
 static int crossval_split(const struct labelled *a, const unsigned char *half_of, int have,
-			  const struct graph_params *p, size_t bags, struct graph_params *fbest,
+			  const struct graph_params *p, int fitk, size_t bags,
+			  struct graph_params *fbest, struct graph_scales *fsc,
 			  struct graph_eval *fev, size_t *fpat, struct graph_eval *cv,
 			  struct sb *list, char *err)
 {
@@ -598,12 +637,19 @@ static int crossval_split(const struct labelled *a, const unsigned char *half_of
 	}
 	for (int f = 0; f < 2; f++) {
 		struct subset *fit = &h[f], *test = &h[1 - f];
+		int fit_kind = fitk;
 		struct graph_eval fit_ev;
 
-		if (graph_calibrate_bagged(fit->l, fit->n, have ? fit->emb : NULL, a->dim,
-					   fit->truth, NULL, p, bags, GRAPHRUN_BAG_SEED, &fbest[f],
-					   &fit_ev, NULL, err) ||
-		    subset_eval(test, a->dim, have, &fbest[f], &fev[f], f + 1, list, err))
+		if (fit_kind == GRAPHRUN_FIT_SCALES) {
+			if (graph_fit_scales(fit->l, fit->n, fit->truth, GRAPH_FIT_Q, p, &fbest[f],
+					     &fsc[f], err))
+				goto out;
+		} else if (graph_calibrate_bagged(fit->l, fit->n, have ? fit->emb : NULL, a->dim,
+						  fit->truth, NULL, p, bags, GRAPHRUN_BAG_SEED,
+						  &fbest[f], &fit_ev, NULL, err)) {
+			goto out;
+		}
+		if (subset_eval(test, a->dim, have, &fbest[f], &fev[f], f + 1, list, err))
 			goto out;
 		if (fpat)
 			fpat[f] = test->npat;
@@ -669,12 +715,12 @@ void graphrun_halves(struct rng *g, size_t npat, size_t *perm, unsigned char *ha
 /* Repeated halvings: each repeat shuffles the patient order (Fisher-Yates, one rng seeded
  * with seed for all repeats) and deals it alternately into the two halves. */
 static int crossval_repeats(const struct labelled *a, size_t npat, int have,
-			    const struct graph_params *p, size_t bags, size_t repeats, uint64_t seed,
-			    struct graphrun_result *r, char *err)
+			    const struct graph_params *p, int fit, size_t bags, size_t repeats,
+			    uint64_t seed, struct graphrun_result *r, char *err)
 {
 	unsigned char *half_of = malloc(npat ? npat : 1);
 	size_t *perm = malloc((npat ? npat : 1) * sizeof(*perm));
-	double *pr = malloc((repeats ? repeats : 1) * 2 * sizeof(*pr));
+	double *pr = malloc((repeats ? repeats : 1) * 4 * sizeof(*pr));
 	struct rng g;
 	int rc = -1;
 
@@ -686,11 +732,15 @@ static int crossval_repeats(const struct labelled *a, size_t npat, int have,
 	memset(&r->rep_pooled, 0, sizeof(r->rep_pooled));
 	for (size_t k = 0; k < repeats; k++) {
 		struct graph_params fb[2];
+		struct graph_scales fs[2];
 		struct graph_eval fe[2], cv;
 
 		graphrun_halves(&g, npat, perm, half_of);
-		if (crossval_split(a, half_of, have, p, bags, fb, fe, NULL, &cv, NULL, err))
+		if (crossval_split(a, half_of, have, p, fit, bags, fb, fs, fe, NULL, &cv, NULL,
+				   err))
 			goto out;
+		pr[2 * repeats + 2 * k] = fb[0].threshold;
+		pr[2 * repeats + 2 * k + 1] = fb[1].threshold;
 		pr[k] = cv.precision;
 		pr[repeats + k] = cv.recall;
 		r->rep_pooled.tp += cv.tp;
@@ -704,6 +754,7 @@ static int crossval_repeats(const struct labelled *a, size_t npat, int have,
 	graphrun_eval_rates(&r->rep_pooled);
 	summary4(pr, repeats, r->rep_p);
 	summary4(pr + repeats, repeats, r->rep_r);
+	summary4(pr + 2 * repeats, 2 * repeats, r->rep_thr);
 	r->repeats = repeats;
 	r->rep_seed = seed;
 	rc = 0;
@@ -716,8 +767,8 @@ out:
 
 int graphrun_crossval(struct store *st, struct space *sp, const struct graph_params *p,
 		      const struct graphrun_truth *t, const int64_t *pids, size_t np,
-		      size_t bags, size_t repeats, uint64_t seed, struct graphrun_result *r,
-		      char *err)
+		      int fit, size_t bags, size_t repeats, uint64_t seed,
+		      struct graphrun_result *r, char *err)
 {
 	struct labelled a;
 	struct graphrun_result scratch;
@@ -751,12 +802,15 @@ int graphrun_crossval(struct store *st, struct space *sp, const struct graph_par
 	}
 	for (size_t k = 0; k < npat; k++)	/* ascending patient id, dealt alternately */
 		half_of[k] = (unsigned char)(k % 2);
-	if (crossval_split(&a, half_of, have, p, bags, r->fold_best, r->fold_ev, r->fold_patients,
-			   &r->cv, &r->fold_list, err) ||
-	    (repeats && crossval_repeats(&a, npat, have, p, bags, repeats, seed, r, err)))
+	if (fit != GRAPHRUN_FIT_SCALES)
+		fit = GRAPHRUN_FIT_GRID;
+	if (crossval_split(&a, half_of, have, p, fit, bags, r->fold_best, r->fold_sc, r->fold_ev,
+			   r->fold_patients, &r->cv, &r->fold_list, err) ||
+	    (repeats && crossval_repeats(&a, npat, have, p, fit, bags, repeats, seed, r, err)))
 		goto out;
 	r->crossval = 1;
-	r->bags = bags;
+	r->fit = fit;
+	r->bags = fit == GRAPHRUN_FIT_SCALES ? 0 : bags;
 	rc = 0;
 out:
 	free(half_of);
@@ -793,11 +847,25 @@ static void params_json(struct sb *b, const struct graph_params *p)
 {
 	sb_addf(b, "{\"w_loc\":%g,\"w_size\":%g,\"w_embed\":%g,\"threshold\":%g,"
 		"\"axis\":[%g,%g,%g],\"shift_vote\":%s,\"wide\":%g,\"embed_link\":%s,"
-		"\"series_dup\":%s,\"max_dloc\":%g,\"max_size_ratio\":%g,\"type_gate\":%s}",
+		"\"series_dup\":%s,\"size_quad\":%s,\"max_dloc\":%g,\"max_size_ratio\":%g,"
+		"\"type_gate\":%s}",
 		p->w_loc, p->w_size, p->w_embed, p->threshold, p->axis[0], p->axis[1], p->axis[2],
 		p->shift_vote ? "true" : "false", p->wide, p->embed_link ? "true" : "false",
-		p->series_dup ? "true" : "false", p->max_dloc, p->max_size_ratio,
+		p->series_dup ? "true" : "false", p->size_quad ? "true" : "false", p->max_dloc,
+		p->max_size_ratio,
 		p->type_gate ? "true" : "false");
+}
+
+/* The scale model's fit (fold 0: the calibration on all labelled lesions). */
+static void scales_text(struct sb *b, int fold, const struct graph_scales *sc)
+{
+	if (fold)
+		sb_addf(b, "crossval fold %d: ", fold);
+	else
+		sb_adds(b, "calibrate: ");
+	sb_addf(b, "scale model on %zu links (%zu with sizes): s_x %.4f s_y %.4f s_z %.4f "
+		"s_lnsize %.4f; threshold D < %.4f (chi2_4 quantile %g)\n", sc->links,
+		sc->size_links, sc->s[0], sc->s[1], sc->s[2], sc->s_r, sc->d, sc->q);
 }
 
 void graphrun_report(struct sb *b, const char *space, const struct graph_params *p,
@@ -829,10 +897,11 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 		"space %s), %zu edges, %zu tracks, %.0f ms\n", r->patients, r->lesions,
 		r->labelled, r->with_vec, *space ? space : "(none)", r->edges, r->tracks, r->ms);
 	sb_addf(b, "graph eval: w_loc %g w_size %g w_embed %g threshold %g (axis %g,%g,%g, "
-		"shift_vote %d, wide %g, embed_link %d, series_dup %d, max_dloc %g, "
+		"shift_vote %d, wide %g, embed_link %d, series_dup %d, size_quad %d, max_dloc %g, "
 		"max_size_ratio %g, type_gate %d)%s\n", p->w_loc, p->w_size, p->w_embed,
 		p->threshold, p->axis[0], p->axis[1], p->axis[2], p->shift_vote, p->wide,
-		p->embed_link, p->series_dup, p->max_dloc, p->max_size_ratio, p->type_gate,
+		p->embed_link, p->series_dup, p->size_quad, p->max_dloc, p->max_size_ratio,
+		p->type_gate,
 		r->with_vec ? "" : "; no embedding evidence");
 	eval_text(b, "graph eval", &r->ev);
 	if (r->list.len) {
@@ -849,6 +918,8 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 			q->w_size, q->w_embed, q->shift_vote, q->wide, q->threshold, 1 - f,
 			r->fold_patients[f]);
 		eval_text(b, "", &r->fold_ev[f]);
+		if (r->fit == GRAPHRUN_FIT_SCALES)
+			scales_text(b, f + 1, &r->fold_sc[f]);
 	}
 	if (r->crossval && r->bags)
 		sb_addf(b, "crossval: each fit bagged: the weights most of %zu bootstrap samples of "
@@ -864,19 +935,28 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 			r->rep_p[1], r->rep_p[2], r->rep_p[3], r->rep_r[0], r->rep_r[1],
 			r->rep_r[2], r->rep_r[3]);
 		eval_text(b, "crossval repeated, all test halves", &r->rep_pooled);
+		sb_addf(b, "crossval repeated, fitted thresholds of the %zu fits: mean %.4f sd "
+			"%.4f min %.4f max %.4f\n", 2 * r->repeats, r->rep_thr[0], r->rep_thr[1],
+			r->rep_thr[2], r->rep_thr[3]);
 	}
-	if (r->calibrated) {
+	if (r->calibrated && r->fit == GRAPHRUN_FIT_SCALES) {
+		eval_text(b, "calibrate (scale model, in-sample)", &r->best_ev);
+		scales_text(b, 0, &r->best_sc);
+	} else if (r->calibrated) {
 		eval_text(b, "calibrate: best", &r->best_ev);
 		sb_addf(b, "calibrate: with these weights every threshold from %g to %g scores "
 			"as well (edges refined between grid thresholds); their geometric middle "
 			"%g is chosen\n", r->run[0], r->run[1], r->best.threshold);
+	}
+	if (r->calibrated) {
 		sb_addf(b, "# calibrated on %zu labelled lesions; paste into lesiond.conf:\n"
 			"graph_w_loc = %g\ngraph_w_size = %g\ngraph_w_embed = %g\n"
 			"graph_axis_x = %g\ngraph_axis_y = %g\ngraph_axis_z = %g\n"
-			"graph_shift_vote = %s\ngraph_wide = %g\n"
+			"graph_shift_vote = %s\ngraph_wide = %g\ngraph_size_quad = %s\n"
 			"graph_threshold = %g\n", r->labelled, r->best.w_loc, r->best.w_size,
 			r->best.w_embed, r->best.axis[0], r->best.axis[1], r->best.axis[2],
-			r->best.shift_vote ? "true" : "false", r->best.wide, r->best.threshold);
+			r->best.shift_vote ? "true" : "false", r->best.wide,
+			r->best.size_quad ? "true" : "false", r->best.threshold);
 		if (*space && r->best.w_embed > 0)
 			sb_addf(b, "graph_space = %s\n", space);
 	}

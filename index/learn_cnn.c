@@ -41,7 +41,17 @@ static void app_raw(const struct lesion *l, double *v)
 struct mix {
 	double w, mean[LCNN_APP], sd[LCNN_APP];
 	double fuse_scale;	/* fused builtin appearance block x this (arch.aux > 0) */
+	struct cnn_tta tta;	/* test-time views (old models: none) */
 };
+
+static int tta_check(const struct cnn_tta *t, char *err)
+{
+	if ((t->orient != 1 && t->orient != 2 && t->orient != 4) ||
+	    !(t->shift_mm >= 0 && t->shift_mm <= 20))
+		return errf(err, "test-time views: orientations %d not 1, 2 or 4, or shift %g mm "
+			    "not in 0..20", t->orient, t->shift_mm);
+	return 0;
+}
 
 /* out = normalize([y, w/sqrt(5) z(app)]); dim + (w > 0 ? 5 : 0) floats. known = 0: the
  * location block is the mean (z = 0). */
@@ -214,6 +224,8 @@ static void mix_from_json(const char *json, struct mix *mx)
 
 	mx->w = json_num(json, "append_w", 0);
 	mx->fuse_scale = json_num(json, "fuse_scale", 1);
+	mx->tta.orient = (int)json_num(json, "tta_orient", 1);
+	mx->tta.shift_mm = json_num(json, "tta_shift_mm", 0);
 	for (j = 0; j < LCNN_APP; j++) {
 		snprintf(k, sizeof(k), "app_mean%d", j);
 		mx->mean[j] = json_num(json, k, 0);
@@ -322,6 +334,9 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		goto out;
 	}
 	mx.w = o->append_w;
+	mx.tta = o->tta;
+	if (tta_check(&mx.tta, err))
+		goto out;
 	if (space_def_for(o->to, &o->cp, &mx, &def, err) ||
 	    check_target(st, r, o->to, def.dim, err))
 		goto out;
@@ -442,7 +457,7 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		errf(err, "out of memory");
 		goto out;
 	}
-	cnn_embed_many(model, sp, ns, y, o->cp.tp.threads);
+	cnn_embed_many_tta(model, sp, ns, &mx.tta, y, o->cp.tp.threads);
 	for (i = k = 0; i < all.n; i++) {
 		if (!pa[i].hu)
 			continue;
@@ -460,14 +475,14 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		"\"similar_q\":%.17g,\"holdout_split\":%d,\"shift_mm\":%.17g,\"scale_jit\":%.17g,"
 		"\"hu_jit\":%.17g,\"append_w\":%.17g,\"centre_pool\":%d,\"type_head\":%.17g,"
 		"\"lr_end\":%.17g,\"weight_decay\":%.17g,\"dihedral\":%d,\"dropout\":%.17g,"
-		"\"fuse_builtin\":%d,\"fuse_scale\":%.17g",
+		"\"fuse_builtin\":%d,\"fuse_scale\":%.17g,\"tta_orient\":%d,\"tta_shift_mm\":%.17g",
 		o->cp.arch.side, o->cp.arch.mm_px,
 		o->cp.arch.width, o->cp.arch.dim, o->cp.tp.epochs,
 		(unsigned long long)o->cp.tp.seed, o->cp.tp.lr, o->cp.tp.batch, o->cp.tp.margin,
 		o->cp.tp.pseudo_every, o->cp.tp.pseudo_k, o->cp.tp.pseudo_weight, o->cp.tp.near_q,
 		o->cp.tp.similar_q, o->eval_split, o->cp.shift_mm, o->cp.scale_jit, o->cp.hu_jit,
 		mx.w, o->cp.arch.centre, o->cp.cls_w, o->cp.lr_end, o->cp.wd, o->cp.dihedral,
-		o->cp.drop, o->cp.arch.aux > 0, mx.fuse_scale);
+		o->cp.drop, o->cp.arch.aux > 0, mx.fuse_scale, mx.tta.orient, mx.tta.shift_mm);
 	for (j = 0; j < LCNN_APP; j++)
 		sb_addf(&pj, ",\"app_mean%d\":%.17g,\"app_sd%d\":%.17g", j, mx.mean[j], j, mx.sd[j]);
 	sb_addf(&pj, ",\"labels\":\"%s\",\"samples\":%zu,\"held_out\":%zu,\"labelled\":%zu,"
@@ -520,6 +535,8 @@ static int load(struct store *st, const char *name, struct cnn_model **m, struct
 	if (cnn_model_deserialize(row.weights, row.weights_len, m, err))
 		goto out;
 	mix_from_json(row.params, mx);
+	if (tta_check(&mx->tta, err))
+		goto out;
 	if (store_space_get(st, name, def, err))
 		goto out;
 	if (def->dim != cnn_model_arch(*m)->dim + (mx->w > 0 ? LCNN_APP : 0)) {
@@ -585,7 +602,7 @@ static int embed_into(struct store *st, struct spaces *r, const char *name, cons
 	if (cnn_model_arch(m)->aux &&
 	    aux_fill(r, l, n, pa, mx.fuse_scale, &used, &aux, err))
 		goto out;
-	cnn_embed_many(m, pa, n, y, threads);
+	cnn_embed_many_tta(m, pa, n, &mx.tta, y, threads);
 	for (i = 0; i < n; i++) {
 		if (!pa[i].hu) {
 			if (missing)
@@ -690,7 +707,7 @@ int learn_cnn_region(struct store *st, const char *name, const char *images,
 			a[j] = (float)(builtin[DESC_APP_OFF + j] * mx.fuse_scale);
 		pa.aux = a;
 	}
-	if (cnn_embed_many(m, &pa, 1, y, 1)) {
+	if (cnn_embed_many_tta(m, &pa, 1, &mx.tta, y, 1)) {
 		errf(err, "the region embeds to the zero vector");
 		goto out;
 	}

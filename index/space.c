@@ -734,6 +734,66 @@ static void scan_subset(const struct space *sp, const float *qv, const int64_t *
 	}
 }
 
+static int threads_for_search(void);
+
+/* A large subset (a filter keeping 1% of 10^6 is ~11,500 scattered rows, each a cache
+ * miss) is split over the cores, as the unfiltered Flat scan is: chunks of SUBSET_CHUNK
+ * ids taken in turn (a thread the scheduler delays leaves its chunks to the others), a
+ * heap per thread, merged. The heaps rank by (badness, id), a total order, so the
+ * merged k best are exactly the serial scan's. */
+#define SUBSET_PAR_MIN 4096	/* ids from which the scan is split */
+#define SUBSET_CHUNK 1024
+static unsigned long subset_splits;
+
+unsigned long space_subset_splits(void)
+{
+	return __atomic_load_n(&subset_splits, __ATOMIC_RELAXED);
+}
+
+struct subset_job {
+	const struct space *sp;
+	const float *qv;
+	const int64_t *subset;
+	size_t n_subset, kk;
+	struct kcand *part;	/* kk per thread */
+	size_t *pn;
+};
+
+static void subset_chunk(void *arg, size_t t, size_t c)
+{
+	struct subset_job *j = arg;
+
+	scan_subset(j->sp, j->qv, j->subset + c * SUBSET_CHUNK,
+		    LSD_MIN((size_t)SUBSET_CHUNK, j->n_subset - c * SUBSET_CHUNK),
+		    j->part + t * j->kk, &j->pn[t], j->kk);
+}
+
+static void scan_subset_par(const struct space *sp, const float *qv, const int64_t *subset,
+			    size_t n_subset, struct kcand *h, size_t *nh, size_t kk)
+{
+	size_t nt = (size_t)threads_for_search(), t, i;
+	struct subset_job j = { sp, qv, subset, n_subset, kk, NULL, NULL };
+
+	nt = LSD_MIN(nt, n_subset / (SUBSET_PAR_MIN / 2));
+	if (nt >= 2) {
+		j.part = malloc(nt * kk * sizeof(*j.part));
+		j.pn = calloc(nt, sizeof(*j.pn));
+	}
+	if (!j.part || !j.pn) {	/* small, one core, or no memory: the serial scan */
+		free(j.part);
+		free(j.pn);
+		scan_subset(sp, qv, subset, n_subset, h, nh, kk);
+		return;
+	}
+	__atomic_fetch_add(&subset_splits, 1, __ATOMIC_RELAXED);
+	flatscan_chunks((int)nt, (n_subset + SUBSET_CHUNK - 1) / SUBSET_CHUNK, subset_chunk, &j);
+	for (t = 0; t < nt; t++)
+		for (i = 0; i < j.pn[t]; i++)
+			kheap_push(h, nh, kk, j.part[t * kk + i]);
+	free(j.part);
+	free(j.pn);
+}
+
 /* Exact scan of rows given by subset ids (or all rows when subset == NULL); lock held. */
 static int scan_exact(const struct space *sp, const float *q, size_t nq, int k,
 		      const int64_t *subset, size_t n_subset, float *dist, int64_t *ids, char *err)
@@ -748,7 +808,7 @@ static int scan_exact(const struct space *sp, const float *q, size_t nq, int k,
 
 		nh = 0;
 		if (subset) {
-			scan_subset(sp, qv, subset, n_subset, h, &nh, kk);
+			scan_subset_par(sp, qv, subset, n_subset, h, &nh, kk);
 		} else {
 			for (row = 0; row < sp->n; row++) {
 				struct kcand c;

@@ -204,72 +204,69 @@ static int mf_u64(const char *text, const char *key, int hex, uint64_t *out)
 	return (errno || *end || v[0] == '-') ? -1 : 0;
 }
 
-/* Try the snapshot; 0 = installed, -1 = refused (why says why). Write lock not held. */
-static int try_snapshot(struct space *sp, const char *prefix, char *why)
+/* What can be read of a snapshot without the space: the manifest checked against the
+ * definition, the index file hashed and parsed by FAISS (the heavy part: ~2 s for an
+ * IVF2048,SQ8 of 10^6 x 256-d), an IndexIDMap2 of the right shape. */
+struct space_preload {
+	char name[SPACE_NAME_MAX];
+	int rc;			/* 0: idx and mtext hold the snapshot; -1: refused (why) */
+	char why[LSD_ERRLEN];
+	char *mtext;
+	FaissIndex *idx;
+	char active[SPACE_TYPE_MAX];
+	uint64_t total;
+};
+
+static void preload_file(const struct space_def *def, const char *prefix, struct space_preload *p)
 {
-	char ipath[PATH_MAX], mpath[PATH_MAX], v[SPACE_PROV_MAX], active[SPACE_TYPE_MAX];
-	char *mtext = NULL;
+	char ipath[PATH_MAX], mpath[PATH_MAX], v[SPACE_PROV_MAX];
+	char *why = p->why;
 	void *itext = MAP_FAILED;
 	int v1 = 0;
-	size_t mlen = 0, ilen = 0, i, seen_n = 0, row, idn = 0;
+	size_t mlen = 0, ilen = 0;
 	uint64_t u, bytes, fnv, total;
 	FaissIndex *idx = NULL;
-	FaissIndexIDMap2 *map;
 	FILE *mf = NULL;
-	unsigned char *seen = NULL;
-	int64_t *idm = NULL;
-	int rc = -1, removable;
 	struct stat stt;
 
-	if (space_snapshot_paths(prefix, sp->def.name, ipath, mpath, sizeof(ipath)))
-		return errf(why, "snapshot path too long");
-	if (stat(mpath, &stt) && errno == ENOENT)
-		return errf(why, "no snapshot (%s absent)", mpath);
-	if (!(mtext = file_read(mpath, MANIFEST_MAX, &mlen, why)))
+	p->rc = -1;
+	if (space_snapshot_paths(prefix, def->name, ipath, mpath, sizeof(ipath))) {
+		errf(why, "snapshot path too long");
+		return;
+	}
+	if (stat(mpath, &stt) && errno == ENOENT) {
+		errf(why, "no snapshot (%s absent)", mpath);
+		return;
+	}
+	if (!(p->mtext = file_read(mpath, MANIFEST_MAX, &mlen, why)))
 		goto out;
-	if (mf_get(mtext, "format", v, sizeof(v)) && !strcmp(v, MANIFEST_FORMAT_1))
+	if (mf_get(p->mtext, "format", v, sizeof(v)) && !strcmp(v, MANIFEST_FORMAT_1))
 		v1 = 1;
-	else if (!mf_get(mtext, "format", v, sizeof(v)) || strcmp(v, MANIFEST_FORMAT)) {
+	else if (!mf_get(p->mtext, "format", v, sizeof(v)) || strcmp(v, MANIFEST_FORMAT)) {
 		errf(why, "manifest %s is not a lesiond snapshot manifest", mpath);
 		goto out;
 	}
-#define MF_STR(key, want) do { if (!mf_get(mtext, key, v, sizeof(v)) || strcmp(v, want)) { \
-	errf(why, "snapshot %s differs (%s, expected %s)", key, mf_get(mtext, key, v, sizeof(v)) \
-	     ? v : "missing", want); goto out; } } while (0)
-	MF_STR("space", sp->def.name);
-	MF_STR("metric", space_metric_name(sp->def.metric));
-	MF_STR("index_type", space_def_type(&sp->def));
+#define MF_STR(key, want) do { if (!mf_get(p->mtext, key, v, sizeof(v)) || strcmp(v, want)) { \
+	errf(why, "snapshot %s differs (%s, expected %s)", key, mf_get(p->mtext, key, v, \
+	     sizeof(v)) ? v : "missing", want); goto out; } } while (0)
+	MF_STR("space", def->name);
+	MF_STR("metric", space_metric_name(def->metric));
+	MF_STR("index_type", space_def_type(def));
 	/* params (efSearch, nprobe) are search-time settings, applied below: not checked */
 #undef MF_STR
-	if (mf_u64(mtext, "dim", 0, &u) || u != (uint64_t)sp->def.dim) {
-		errf(why, "snapshot dimension differs (expected %d)", sp->def.dim);
+	if (mf_u64(p->mtext, "dim", 0, &u) || u != (uint64_t)def->dim) {
+		errf(why, "snapshot dimension differs (expected %d)", def->dim);
 		goto out;
 	}
-	if (!mf_get(mtext, "index_active", v, sizeof(v)) ||
-	    (strcmp(v, space_def_type(&sp->def)) && strcmp(v, "Flat"))) {
-		errf(why, "snapshot index_active is not %s or Flat", space_def_type(&sp->def));
+	if (!mf_get(p->mtext, "index_active", v, sizeof(v)) ||
+	    (strcmp(v, space_def_type(def)) && strcmp(v, "Flat"))) {
+		errf(why, "snapshot index_active is not %s or Flat", space_def_type(def));
 		goto out;
 	}
-	snprintf(active, sizeof(active), "%.*s", (int)sizeof(active) - 1, v);
-	pthread_rwlock_rdlock(&sp->lock);
-	{
-		uint64_t cnt = 0, mid = 0, cks = 0;
-		int bad = mf_u64(mtext, "count", 0, &cnt) || mf_u64(mtext, "max_id", 0, &mid) ||
-			  mf_u64(mtext, "vectors_checksum", 1, &cks);
-
-		if (bad || cnt != sp->n || mid != (uint64_t)sp->max_id || cks != sp->checksum) {
-			errf(why, "snapshot is of another vector set (%" PRIu64 " vectors, max id %"
-			     PRIu64 "; the database has %zu, max id %" PRId64 "%s)", cnt, mid, sp->n,
-			     sp->max_id, (cnt == sp->n && mid == (uint64_t)sp->max_id) ?
-			     ", different content" : "");
-			pthread_rwlock_unlock(&sp->lock);
-			goto out;
-		}
-	}
-	pthread_rwlock_unlock(&sp->lock);
-	if (mf_u64(mtext, "index_bytes", 0, &bytes) ||
-	    mf_u64(mtext, v1 ? "index_fnv1a64" : "index_fhash64", 1, &fnv) ||
-	    mf_u64(mtext, "index_total", 0, &total) || bytes > INDEX_FILE_MAX) {
+	snprintf(p->active, sizeof(p->active), "%.*s", (int)sizeof(p->active) - 1, v);
+	if (mf_u64(p->mtext, "index_bytes", 0, &bytes) ||
+	    mf_u64(p->mtext, v1 ? "index_fnv1a64" : "index_fhash64", 1, &fnv) ||
+	    mf_u64(p->mtext, "index_total", 0, &total) || bytes > INDEX_FILE_MAX) {
 		errf(why, "manifest %s incomplete", mpath);
 		goto out;
 	}
@@ -307,18 +304,86 @@ static int try_snapshot(struct space *sp, const char *prefix, char *why)
 		space_faiss_errf(why, "FAISS cannot read the snapshot");
 		goto out;
 	}
-	if (!(map = faiss_IndexIDMap2_cast(idx)) || faiss_Index_d(idx) != sp->def.dim ||
-	    faiss_Index_metric_type(idx) != space_faiss_metric(sp->def.metric) ||
+	if (!faiss_IndexIDMap2_cast(idx) || faiss_Index_d(idx) != def->dim ||
+	    faiss_Index_metric_type(idx) != space_faiss_metric(def->metric) ||
 	    (uint64_t)faiss_Index_ntotal(idx) != total) {
 		errf(why, "snapshot index is not an IndexIDMap2 of %d dims, metric %s, %" PRIu64
-		     " entries", sp->def.dim, space_metric_name(sp->def.metric), total);
+		     " entries", def->dim, space_metric_name(def->metric), total);
 		goto out;
 	}
-	faiss_IndexIDMap2_id_map(map, &idm, &idn);
+	p->idx = idx;
+	idx = NULL;
+	p->total = total;
+	p->rc = 0;
+out:
+	if (mf)
+		fclose(mf);
+	faiss_Index_free(idx);
+	if (itext != MAP_FAILED)
+		munmap(itext, ilen);
+}
+
+struct space_preload *space_preload_index(const struct space_def *def, const char *prefix)
+{
+	struct space_preload *p;
+
+	if (!prefix || !strcmp(space_def_type(def), "Flat") || !(p = calloc(1, sizeof(*p))))
+		return NULL;
+	snprintf(p->name, sizeof(p->name), "%s", def->name);
+	preload_file(def, prefix, p);
+	return p;
+}
+
+void space_preload_free(struct space_preload *p)
+{
+	if (!p)
+		return;
+	faiss_Index_free(p->idx);
+	free(p->mtext);
+	free(p);
+}
+
+/* Try the snapshot (pre: read already, else read now); 0 = installed, -1 = refused (why
+ * says why). The snapshot must be of the space's current vector set: its counts and
+ * checksum, and its id map must hold every live id. Write lock not held. */
+static int try_snapshot(struct space *sp, const char *prefix, struct space_preload *pre,
+			char *why)
+{
+	struct space_preload own = { .rc = -1 }, *p = pre;
+	FaissIndexIDMap2 *map;
+	unsigned char *seen = NULL;
+	int64_t *idm = NULL;
+	size_t i, seen_n = 0, row, idn = 0;
+	int rc = -1, removable;
+
+	if (!p || strcmp(p->name, sp->def.name)) {
+		p = &own;
+		preload_file(&sp->def, prefix, p);
+	}
+	if (p->rc) {
+		errf(why, "%s", p->why);
+		goto out;
+	}
 	pthread_rwlock_rdlock(&sp->lock);
-	if (idn != total || !(seen = calloc(sp->n + 1, 1))) {
+	{
+		uint64_t cnt = 0, mid = 0, cks = 0;
+		int bad = mf_u64(p->mtext, "count", 0, &cnt) || mf_u64(p->mtext, "max_id", 0, &mid) ||
+			  mf_u64(p->mtext, "vectors_checksum", 1, &cks);
+
+		if (bad || cnt != sp->n || mid != (uint64_t)sp->max_id || cks != sp->checksum) {
+			errf(why, "snapshot is of another vector set (%" PRIu64 " vectors, max id %"
+			     PRIu64 "; the database has %zu, max id %" PRId64 "%s)", cnt, mid, sp->n,
+			     sp->max_id, (cnt == sp->n && mid == (uint64_t)sp->max_id) ?
+			     ", different content" : "");
+			pthread_rwlock_unlock(&sp->lock);
+			goto out;
+		}
+	}
+	map = faiss_IndexIDMap2_cast(p->idx);
+	faiss_IndexIDMap2_id_map(map, &idm, &idn);
+	if (idn != p->total || !(seen = calloc(sp->n + 1, 1))) {
 		pthread_rwlock_unlock(&sp->lock);
-		errf(why, "snapshot id map has %zu ids, expected %" PRIu64, idn, total);
+		errf(why, "snapshot id map has %zu ids, expected %" PRIu64, idn, p->total);
 		goto out;
 	}
 	for (i = 0; i < idn; i++) {
@@ -335,35 +400,38 @@ static int try_snapshot(struct space *sp, const char *prefix, char *why)
 		goto out;
 	}
 	removable = space_probe_removable(faiss_IndexIDMap2_sub_index(map));
-	if (strcmp(active, "Flat") || !strcmp(space_def_type(&sp->def), "Flat"))
-		if (space_apply_params(idx, space_def_params(&sp->def), why))
+	if (strcmp(p->active, "Flat") || !strcmp(space_def_type(&sp->def), "Flat"))
+		if (space_apply_params(p->idx, space_def_params(&sp->def), why))
 			goto out;
 	pthread_rwlock_wrlock(&sp->lock);
 	faiss_Index_free(sp->index);
-	sp->index = idx;
-	idx = NULL;
+	sp->index = p->idx;
+	p->idx = NULL;
 	sp->loaded = 1;
 	sp->removable = removable;
-	snprintf(sp->active, sizeof(sp->active), "%s", active);
+	snprintf(sp->active, sizeof(sp->active), "%s", p->active);
 	sp->snap_writes = sp->writes;
 	sp->snap_stale = 0;
-	sp->train_attempt_n = strcmp(active, space_def_type(&sp->def)) ? sp->n : 0;
+	sp->train_attempt_n = strcmp(p->active, space_def_type(&sp->def)) ? sp->n : 0;
 	pthread_rwlock_unlock(&sp->lock);
-	errf(why, "loaded snapshot %s (%zu vectors, %" PRIu64 " index entries, %s)", ipath,
-	     seen_n, total, active);
+	errf(why, "loaded snapshot %s.space-%s.faiss (%zu vectors, %" PRIu64 " index entries, %s%s)",
+	     prefix, sp->def.name, seen_n, p->total, p->active,
+	     p == pre ? "; read while the vectors loaded" : "");
 	rc = 0;
 out:
-	if (mf)
-		fclose(mf);
-	faiss_Index_free(idx);
 	free(seen);
-	free(mtext);
-	if (itext != MAP_FAILED)
-		munmap(itext, ilen);
+	faiss_Index_free(own.idx);
+	free(own.mtext);
 	return rc;
 }
 
 int space_open_index(struct space *sp, const char *prefix, int *how, char *why, char *err)
+{
+	return space_open_index_with(sp, prefix, NULL, how, why, err);
+}
+
+int space_open_index_with(struct space *sp, const char *prefix, struct space_preload *pre,
+			  int *how, char *why, char *err)
 {
 	char reason[LSD_ERRLEN] = "no snapshot location";
 	int rc;
@@ -379,7 +447,7 @@ int space_open_index(struct space *sp, const char *prefix, int *how, char *why, 
 	}
 	if (prefix) {
 		pthread_mutex_lock(&sp->build_mu);
-		rc = try_snapshot(sp, prefix, reason);
+		rc = try_snapshot(sp, prefix, pre, reason);
 		pthread_mutex_unlock(&sp->build_mu);
 		if (!rc) {
 			*how = SPACE_OPEN_LOADED;

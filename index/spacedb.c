@@ -77,8 +77,8 @@ int spacedb_defs(struct store *st, struct space_def **out, size_t *n, char *err)
 }
 
 int spacedb_open_from(struct store *st, const struct space_def *defs, size_t n,
-		      struct space **pre, struct spaces **out, spacedb_log_fn log, void *cls,
-		      char *err)
+		      struct space **pre, struct space_preload **pl, struct spaces **out,
+		      spacedb_log_fn log, void *cls, char *err)
 {
 	struct spaces *r = NULL;
 	size_t i = 0;
@@ -95,7 +95,7 @@ int spacedb_open_from(struct store *st, const struct space_def *defs, size_t n,
 
 		if (pre)
 			pre[i] = NULL;	/* ours now */
-		if (sp ? space_open_index(sp, store_path(st), &how, why, err) :
+		if (sp ? space_open_index_with(sp, store_path(st), pl ? pl[i] : NULL, &how, why, err) :
 			 store_vec_open_space(st, &defs[i], &sp, &how, why, err)) {
 			space_destroy(sp);
 			goto out;
@@ -133,7 +133,7 @@ int spacedb_open(struct store *st, struct spaces **out, spacedb_log_fn log, void
 	*out = NULL;
 	if (spacedb_defs(st, &defs, &n, err))
 		return -1;
-	rc = spacedb_open_from(st, defs, n, NULL, out, log, cls, err);
+	rc = spacedb_open_from(st, defs, n, NULL, NULL, out, log, cls, err);
 	free(defs);
 	return rc;
 }

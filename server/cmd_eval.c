@@ -3,6 +3,7 @@
  * against ground-truth track ids (cmd_graph_eval, shared with `lesiond graph --truth`). */
 #include "cli.h"
 #include "eval.h"
+#include "graphrun.h"
 #include "offline.h"
 #include "util.h"
 
@@ -15,7 +16,7 @@ static const char usage[] =
 	"usage: lesiond eval [--space builtin] [--split test] [--truth ground_truth.csv] [--json]\n"
 	"       lesiond eval --graph --truth ground_truth.csv [--space NAME] [--calibrate] [--json]\n"
 	"       lesiond eval --graph --pairs PAIRS.csv [--crossval [--repeats N] [--seed S]\n"
-	"                    [--bags B]]\n"
+	"                    [--bags B]] [--fit grid|scales]\n"
 	"                    [--space NAME] [--calibrate]\n\n"
 	"The retrieval protocol of Deep Lesion Graphs: each query lesion with a known coarse type\n"
 	"(default: the test split) retrieves its nearest lesions among other patients'; at K = 1,\n"
@@ -31,7 +32,9 @@ static const char usage[] =
 	"costs. --crossval: fit on half of the labelled patients, measure on the other half,\n"
 	"both ways (docs/graph.md); --repeats N: also over N random halvings of the patients\n"
 	"(seed S, default 1): mean, sd, min and max of P and R, and all repeats pooled;\n"
-	"--bags B: each fit bagged over B bootstrap samples of its patients.\n"
+	"--bags B: each fit bagged over B bootstrap samples of its patients. --fit scales:\n"
+	"--calibrate and each --crossval fit use the scale model (robust per-axis and size\n"
+	"scales of the labelled links, threshold from a chi-square quantile fixed in advance).\n"
 	"Nothing is written.";
 
 static void print_json(const char *space, const struct eval_result *r)
@@ -53,8 +56,9 @@ int cmd_eval(int argc, char **argv)
 {
 	const char *space = NULL, *split = "test", *truth = NULL, *json = NULL, *graph = NULL;
 	const char *calibrate = NULL, *pairs = NULL, *crossval = NULL, *repeats = NULL;
-	const char *seed = NULL, *bags = NULL;
+	const char *seed = NULL, *bags = NULL, *fit = NULL;
 	int64_t nrep = 0, rseed = 1, nbags = 0;
+	int fitk;
 	const struct cli_opt opts[] = {
 		{ "--space", "NAME", &space, "embedding space (default builtin; with --graph "
 		  "graph_space)" },
@@ -69,6 +73,8 @@ int cmd_eval(int argc, char **argv)
 		{ "--seed", "S", &seed, "with --repeats: the halvings' seed (default 1)" },
 		{ "--bags", "B", &bags, "with --crossval: bag each fit over B bootstrap samples "
 		  "(1..1000)" },
+		{ "--fit", "grid|scales", &fit, "with --calibrate or --crossval: the grid search "
+		  "(default) or the scale model" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -104,6 +110,14 @@ int cmd_eval(int argc, char **argv)
 		fprintf(stderr, "lesiond eval: --pairs and --crossval need --graph\n");
 		return 2;
 	}
+	if ((fitk = cmd_graph_fit_opt(fit)) < 0 || (fit && !calibrate && !crossval)) {
+		fprintf(stderr, "lesiond eval: --fit grid|scales, with --calibrate or --crossval\n");
+		return 2;
+	}
+	if (bags && fitk == GRAPHRUN_FIT_SCALES) {
+		fprintf(stderr, "lesiond eval: --bags is for --fit grid\n");
+		return 2;
+	}
 	if ((repeats || seed || bags) && !crossval) {
 		fprintf(stderr, "lesiond eval: --repeats, --seed and --bags need --crossval\n");
 		return 2;
@@ -135,7 +149,7 @@ int cmd_eval(int argc, char **argv)
 			fprintf(stderr, "lesiond eval: no embedding space '%s': the graph is built "
 				"without the embedding term\n", cfg.graph_space);
 		rc = cmd_graph_eval("eval", &o, &cfg, truth, NULL, 0, calibrate != NULL,
-				    crossval != NULL, (size_t)nbags, (size_t)nrep, (uint64_t)rseed,
+				    crossval != NULL, fitk, (size_t)nbags, (size_t)nrep, (uint64_t)rseed,
 				    json != NULL);
 		offline_close(&o);
 		return rc;

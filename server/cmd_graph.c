@@ -32,7 +32,9 @@ static const char usage[] =
 	"pairwise precision, recall and F1 of same-lesion links against the file's track_id\n"
 	"column and the share of true tracks recovered whole (as lesiond eval --graph); with\n"
 	"--calibrate, grid-search graph_w_size, graph_w_embed and graph_threshold\n"
-	"(graph_w_loc = 1) for the best F1 and print them as config lines (docs/graph.md).";
+	"(graph_w_loc = 1) for the best F1 and print them as config lines (docs/graph.md);\n"
+	"--fit scales: fit the scale model instead (robust per-axis and size scales of the\n"
+	"labelled links, threshold from a chi-square quantile fixed in advance).";
 
 /* --space NAME into cfg (none: no space); 0, or -1 when the name does not fit. */
 int cmd_graph_space_opt(struct config *cfg, const char *space)
@@ -47,11 +49,19 @@ int cmd_graph_space_opt(struct config *cfg, const char *space)
 	return 0;
 }
 
+int cmd_graph_fit_opt(const char *fit)
+{
+	if (!fit || !strcmp(fit, "grid"))
+		return GRAPHRUN_FIT_GRID;
+	return strcmp(fit, "scales") ? -1 : GRAPHRUN_FIT_SCALES;
+}
+
 /* Score (and with calibrate, calibrate) the graph of patients pids (NULL: all) against
  * the truth file, print the report; the exit status. Shared with `lesiond eval --graph`. */
 int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
 		   const char *truth_path, const int64_t *pids, size_t np, int calibrate,
-		   int crossval, size_t bags, size_t repeats, uint64_t seed, int json)
+		   int crossval, int fit, size_t bags, size_t repeats, uint64_t seed,
+		   int json)
 {
 	struct graphrun_truth t;
 	struct graphrun_result res;
@@ -68,9 +78,9 @@ int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
 		fprintf(stderr, "lesiond %s: %s\n", cmd, err);
 		goto out;
 	}
-	if (graphrun_eval(o->st, sp, &p, &t, pids, np, calibrate, &res, err) ||
-	    (crossval && graphrun_crossval(o->st, sp, &p, &t, pids, np, bags, repeats, seed, &res,
-						   err))) {
+	if (graphrun_eval(o->st, sp, &p, &t, pids, np, calibrate ? fit : 0, &res, err) ||
+	    (crossval && graphrun_crossval(o->st, sp, &p, &t, pids, np, fit, bags, repeats, seed,
+					   &res, err))) {
 		fprintf(stderr, "lesiond %s: %s\n", cmd, err);
 		goto out;
 	}
@@ -87,13 +97,15 @@ out:
 int cmd_graph(int argc, char **argv)
 {
 	const char *patient = NULL, *truth_path = NULL, *calibrate = NULL, *space = NULL;
-	const char *json = NULL;
+	const char *json = NULL, *fit = NULL;
 	const struct cli_opt opts[] = {
 		{ "--patient", "N", &patient, "rebuild this patient only" },
 		{ "--space", "NAME", &space, "embedding space (default: graph_space; none: no "
 		  "embedding term)" },
 		{ "--truth", "FILE", &truth_path, "ground truth CSV (lesion_id,...,track_id)" },
 		{ "--calibrate", NULL, &calibrate, "grid-search the parameters (needs --truth)" },
+		{ "--fit", "grid|scales", &fit, "with --calibrate: the grid search (default) or the "
+		  "scale model (docs/graph.md)" },
 		{ "--json", NULL, &json, "print the --truth report as JSON" },
 		{ NULL, NULL, NULL, NULL },
 	};
@@ -105,13 +117,17 @@ int cmd_graph(int argc, char **argv)
 	size_t np = 0, les = 0, edges = 0, dropped = 0, tracks = 0, with_vec = 0;
 	char err[LSD_ERRLEN];
 	double t0 = now_ms();
-	int r, rc = 1;
+	int r, rc = 1, fitk;
 
 	r = cli_parse(argc, argv, opts, usage, &cfg);
 	if (r)
 		return r > 0 ? 0 : 2;
 	if (calibrate && !truth_path) {
 		fprintf(stderr, "lesiond graph: --calibrate needs --truth FILE\n");
+		return 2;
+	}
+	if ((fitk = cmd_graph_fit_opt(fit)) < 0 || (fit && !calibrate)) {
+		fprintf(stderr, "lesiond graph: --fit grid|scales, with --calibrate\n");
 		return 2;
 	}
 	if (patient && parse_i64(patient, 1, INT64_MAX, &one)) {
@@ -163,8 +179,8 @@ int cmd_graph(int argc, char **argv)
 	}
 	if (truth_path) {
 		fflush(stdout);
-		rc = cmd_graph_eval("graph", &o, &cfg, truth_path, pids, np, calibrate != NULL, 0, 0, 0, 0,
-				    json != NULL);
+		rc = cmd_graph_eval("graph", &o, &cfg, truth_path, pids, np, calibrate != NULL, 0,
+				    fitk, 0, 0, 0, json != NULL);
 		goto out;
 	}
 	rc = 0;

@@ -103,7 +103,7 @@ int cmd_train(int argc, char **argv)
 	const char *batch = NULL, *pseudo_every = NULL, *keep = NULL, *scale = NULL;
 	const char *append = NULL, *append_w = NULL, *width = NULL, *side = NULL, *mm_px = NULL;
 	const char *type_head = NULL, *lr_end = NULL, *centre = NULL, *wd = NULL, *dihedral = NULL;
-	const char *dropout = NULL, *fuse = NULL;
+	const char *dropout = NULL, *fuse = NULL, *tta_orient = NULL, *tta_shift = NULL;
 	const struct cli_opt opts[] = {
 		{ "--from", "SPACE", &from, "source space (e.g. builtin)" },
 		{ "--to", "NAME", &to, "the new space" },
@@ -145,6 +145,11 @@ int cmd_train(int argc, char **argv)
 		{ "--fuse-builtin", "0|1", &fuse, "--from images: 1 = the built-in descriptor's "
 		  "appearance block is also an input of the network's FC layer (default 1; needs "
 		  "lesiond embed first)" },
+		{ "--tta-orient", "1|2|4", &tta_orient, "--from images: test-time views: the patch "
+		  "(1), + mirrored in x (2), + in y and both (4); every embedding of the space "
+		  "averages them (default 1)" },
+		{ "--tta-shift", "MM", &tta_shift, "--from images: test-time views also shifted by "
+		  "+-MM in x and y (x5; default 0 = none)" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -249,6 +254,8 @@ int cmd_train(int argc, char **argv)
 		co.cp.arch.dim = lo.tp.dim_out;
 		co.append_w = append && !strcmp(append, "none") ? 0 : append_w ? lo.append_w : 1.6;
 		co.cp.arch.aux = 1;	/* fused by default (README: measured) */
+		co.tta.orient = 1;
+		co.tta.shift_mm = 0;
 		if ((width && parse_int("--width", width, 4, 64, &co.cp.arch.width)) ||
 		    (side && parse_int("--side", side, 16, 128, &co.cp.arch.side)) ||
 		    (mm_px && parse_real("--mm-px", mm_px, &co.cp.arch.mm_px)) ||
@@ -258,11 +265,19 @@ int cmd_train(int argc, char **argv)
 		    (wd && parse_real("--weight-decay", wd, &co.cp.wd)) ||
 		    (dihedral && parse_int("--dihedral", dihedral, 0, 1, &co.cp.dihedral)) ||
 		    (dropout && parse_real("--dropout", dropout, &co.cp.drop)) ||
-		    (fuse && parse_int("--fuse-builtin", fuse, 0, 1, &co.cp.arch.aux))) {
+		    (fuse && parse_int("--fuse-builtin", fuse, 0, 1, &co.cp.arch.aux)) ||
+		    (tta_orient && parse_int("--tta-orient", tta_orient, 1, 4, &co.tta.orient)) ||
+		    (tta_shift && parse_real("--tta-shift", tta_shift, &co.tta.shift_mm))) {
 			rc = 2;
 			goto out;
 		}
 		co.cp.arch.aux = co.cp.arch.aux ? DESC_APP_DIM : 0;
+		if (co.tta.orient == 3 || !(co.tta.shift_mm >= 0 && co.tta.shift_mm <= 20)) {
+			fprintf(stderr, "lesiond train: --tta-orient is 1, 2 or 4 and --tta-shift "
+				"0..20 mm\n");
+			rc = 2;
+			goto out;
+		}
 		if (cnn_arch_check(&co.cp.arch, err)) {
 			fprintf(stderr, "lesiond train: %s\n", err);
 			rc = 2;

@@ -91,6 +91,9 @@ const struct config_key config_keys[] = {
 	{ "graph_series_dup", CFG_BOOL, OFF(graph_series_dup), "true", 0, 1, 0,
 	  "lesion graph: two lesions of one study in different series within 0.02 and a "
 	  "size factor 1.25 are one lesion bookmarked twice (docs/graph.md)" },
+	{ "graph_size_quad", CFG_BOOL, OFF(graph_size_quad), "false", 0, 1, 0,
+	  "lesion graph: combine the location and size terms in quadrature, "
+	  "sqrt((w_loc d_loc)^2 + (w_size d_size)^2) (the scale model of --fit scales)" },
 	{ "graph_space", CFG_STR, OFF(graph_space), "builtin", 0, 0, SZ(graph_space),
 	  "lesion graph: embedding space of the embedding distance (empty: none; a lesion "
 	  "without a vector there gets no embedding term)" },

@@ -38,7 +38,7 @@ struct config {
 	double graph_axis_x, graph_axis_y, graph_axis_z;
 	int graph_sequential, graph_align;
 	double graph_align_wide;
-	int graph_shift_vote, graph_embed_link, graph_series_dup;
+	int graph_shift_vote, graph_embed_link, graph_series_dup, graph_size_quad;
 	double graph_wide;
 	char graph_space[64];	/* embedding space of the graph's d_embed; "" = none */
 	char admin_keys[CONFIG_STR_MAX];

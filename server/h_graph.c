@@ -58,6 +58,7 @@ void h_graph_params(const struct config *c, struct graph_params *p)
 	p->wide = c->graph_wide;
 	p->embed_link = c->graph_embed_link;
 	p->series_dup = c->graph_series_dup;
+	p->size_quad = c->graph_size_quad;
 }
 
 struct space *h_graph_space(struct spaces *sp, const struct config *c)

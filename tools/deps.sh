@@ -12,7 +12,8 @@
 #      Debian's chromium (no browser download: `npx playwright install` is never run)
 #   4. libfaiss_c.a: the C API .cpp files of that source package compiled against the
 #      installed libfaiss.a (Debian ships only the headers), plus FAISS's own
-#      distances_simd.cpp rebuilt with AVX2/FMA (linked only into the AVX2 binary).
+#      distances_simd.cpp and ScalarQuantizer.cpp rebuilt with AVX2/FMA/F16C (linked only
+#      into the AVX2 binary; Debian's libfaiss.a scans SQ8 codes one dimension at a time).
 #   5. cJSON's source (`apt-get source cjson`, the version of the installed libcjson):
 #      $BUILD/cjson/cJSON.c, compiled by the Makefile into the asan and fuzz variants
 #      so the sanitizers see inside the JSON parser (the release build links -lcjson).
@@ -107,7 +108,8 @@ fi
 
 LIB="$BUILD/libfaiss_c.a"
 SIMD="$BUILD/distances_simd_avx2.o"
-if [ -f "$LIB" ] && [ -f "$SIMD" ]; then
+SQ="$BUILD/scalar_quantizer_avx2.o"
+if [ -f "$LIB" ] && [ -f "$SIMD" ] && [ -f "$SQ" ]; then
 	touch "$BUILD/.stamp"
 	exit 0
 fi
@@ -124,6 +126,14 @@ fi
 top=$(ls -d "$SRC"/faiss-*/ | head -n 1)
 [ -d "$top/c_api" ] || { echo "deps: no c_api in $top" >&2; exit 1; }
 
+if [ -f "$LIB" ] && [ -f "$SIMD" ]; then	# an older build/deps: only the scalar quantizer
+	echo "deps: building FAISS's scalar quantizer with AVX2 ($top)"
+	g++ -O3 -fPIC -std=c++17 -fopenmp -w -mavx2 -mfma -mf16c -I"$top" \
+		-c "$top/faiss/impl/ScalarQuantizer.cpp" -o "$SQ.tmp.$$"
+	mv "$SQ.tmp.$$" "$SQ"
+	touch "$BUILD/.stamp"
+	exit 0
+fi
 echo "deps: building the FAISS C API ($top)"
 OBJ="$BUILD/faiss_c_obj"
 rm -rf "$OBJ" && mkdir -p "$OBJ"
@@ -147,9 +157,12 @@ for f in "$top"/c_api/*.cpp "$top"/c_api/impl/*.cpp "$top"/c_api/utils/*.cpp; do
 done
 g++ -O3 -fPIC -std=c++17 -fopenmp -w -mavx2 -mfma -mf16c -I"$top" \
 	-c "$top/faiss/utils/distances_simd.cpp" -o "$SIMD.tmp"
+g++ -O3 -fPIC -std=c++17 -fopenmp -w -mavx2 -mfma -mf16c -I"$top" \
+	-c "$top/faiss/impl/ScalarQuantizer.cpp" -o "$SQ.tmp"
 rm -f "$LIB.tmp"
 ar rcs "$LIB.tmp" "$OBJ"/*.o
 mv "$SIMD.tmp" "$SIMD"
+mv "$SQ.tmp" "$SQ"
 mv "$LIB.tmp" "$LIB"
-echo "deps: built $LIB ($n files) and $SIMD"
+echo "deps: built $LIB ($n files), $SIMD and $SQ"
 touch "$BUILD/.stamp"

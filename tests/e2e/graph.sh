@@ -130,6 +130,33 @@ check "bags without --crossval: usage error" test $? -eq 2
 check "repeats without --crossval: usage error" test $? -eq 2
 "$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --crossval --repeats 0 > /dev/null 2>&1
 check "repeats 0: usage error" test $? -eq 2
+# the scale model (--fit scales, include/graph_fit.h; k19_preregistration Attempt 3): each
+# fold fits robust per-axis and size scales on its half's links and takes the threshold
+# from the chi-square quantile 0.99. Measured once, pre-registered: original split P 0.877
+# R 0.559 (the goal 0.93 is not met); this is a regression floor at that figure rounded down
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --crossval --fit scales > "$T_DIR/real_sc.out" 2>&1
+check "scales: each fold prints its fitted scales" test "$(grep -c '^crossval fold [12]: scale model on [0-9]* links' "$T_DIR/real_sc.out")" -eq 2
+scpr=$(sed -n 's/^crossval both test halves: .* precision \([0-9.]*\) recall \([0-9.]*\) .*/\1 \2/p' "$T_DIR/real_sc.out")
+check "scales: crossval pooled P >= 0.87 and R >= 0.55 ($scpr; the goal 0.93 is not met)" awk -v v="$scpr" 'BEGIN { split(v, a, " "); exit !(a[1] >= 0.87 && a[2] >= 0.55) }'
+scpos=$(sed -n 's/^crossval both test halves: same-lesion pairs tp \([0-9]*\) fp [0-9]* fn \([0-9]*\);.*/\1 \2/p' "$T_DIR/real_sc.out" | awk '{ print $1 + $2 }')
+check "scales: the 102 true pairs tested ($scpos)" test "$scpos" = 102
+# a fold's threshold is s_x x sqrt(chi2_4 quantile 0.99) = s_x x 3.6437 (s_x printed to 4 places)
+check "scales: each fold's threshold = s_x x 3.6437" awk '/^crossval fold [12]: fitted on half/ { for (i = 1; i <= NF; i++) if ($i == "threshold") t[++n] = $(i + 1) + 0 } /^crossval fold [12]: scale model/ { for (i = 1; i <= NF; i++) if ($i == "s_x") s[++m] = $(i + 1) } END { if (n != 2 || m != 2) exit 1; for (k = 1; k <= 2; k++) { d = t[k] - s[k] * 3.6437; if (d < -0.0002 || d > 0.0002) exit 1 } }' "$T_DIR/real_sc.out"
+# --calibrate --fit scales prints config lines (graph_size_quad = true among them); pasted
+# into a config they give the same graph as the calibration's in-sample figure
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --calibrate --fit scales > "$T_DIR/real_scal.out" 2>&1
+check "scales: calibrate prints graph_size_quad = true" grep -q '^graph_size_quad = true$' "$T_DIR/real_scal.out"
+{ printf 'graph_space =\n'; grep '^graph_' "$T_DIR/real_scal.out"; } > "$T_DIR/scal.conf"
+"$LESIOND" eval --graph --config "$T_DIR/scal.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" > "$T_DIR/real_scal2.out" 2>&1
+scin=$(sed -n 's/^calibrate (scale model, in-sample): same-lesion pairs \(tp [0-9]* fp [0-9]* fn [0-9]*\);.*/\1/p' "$T_DIR/real_scal.out")
+check "scales: the pasted config reproduces the calibration's figure ($scin)" grep -q "^graph eval: same-lesion pairs $scin;" "$T_DIR/real_scal2.out"
+check "scales: the pasted config runs with size_quad 1" grep -q "size_quad 1," "$T_DIR/real_scal2.out"
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --crossval --fit bogus > /dev/null 2>&1
+check "fit bogus: usage error" test $? -eq 2
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --crossval --fit scales --bags 3 > /dev/null 2>&1
+check "fit scales with --bags: usage error" test $? -eq 2
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --fit scales > /dev/null 2>&1
+check "fit without --calibrate or --crossval: usage error" test $? -eq 2
 # the shift vote: patient 4's only two lesions of study 3 both moved (15 -> 18 by 0.06 in
 # x): without the vote 15 -> 18 is missed, with it (the default) it is linked
 printf 'graph_space =\ngraph_shift_vote = false\n' > "$T_DIR/novote.conf"

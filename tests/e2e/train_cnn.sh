@@ -56,6 +56,24 @@ check "train --fuse-builtin 0" "$LESIOND" train --from images --to cnnp --fuse-b
 	--labels "$D/ground_truth.csv" --force --epochs 1 --width 4 --images "$D/Images_png" --db "$DB"
 check "pixels-only model row" test "$(sqlite3 "$DB" "select json_extract(params, '\$.fuse_builtin') from models where name='cnnp'")" = 0
 check "pixels-only: every lesion embedded (its images are back)" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnnp'")" = "$N"
+# test-time views (--tta-orient/--tta-shift): stored with the model and used by every
+# embedding of the space: training's, embed --space, a POSTed lesion, an image region
+"$LESIOND" train --from images --to cnnt --tta-orient 3 --images "$D/Images_png" --db "$DB" > /dev/null 2>&1
+check "bad --tta-orient: exit 2" test $? = 2
+check "train --tta-orient 2 --tta-shift 1.5" "$LESIOND" train --from images --to cnnt \
+	--tta-orient 2 --tta-shift 1.5 --labels "$D/ground_truth.csv" --force --epochs 1 --width 4 \
+	--threads 1 --images "$D/Images_png" --db "$DB"
+check "views in the model row" test "$(sqlite3 "$DB" "select json_extract(params, '\$.tta_orient') || ' ' || json_extract(params, '\$.tta_shift_mm') from models where name='cnnt'")" = "2 1.5"
+sqlite3 "$DB" "create table tvec as select lesion_id, vec from vectors where space='cnnt'"
+check "embed --space cnnt" "$LESIOND" embed --space cnnt --images "$D/Images_png" --db "$DB"
+check "embed --space: the views as in training" test "$(sqlite3 "$DB" "select count(*) from vectors v join tvec t using (lesion_id) where v.space='cnnt' and v.vec = t.vec")" = "$NIMG"
+# the same network without the views gives other vectors (the views are applied)
+sqlite3 "$DB" "update models set params = json_set(params, '\$.tta_orient', 1, '\$.tta_shift_mm', 0) where name='cnnt'"
+"$LESIOND" embed --space cnnt --images "$D/Images_png" --db "$DB" > /dev/null 2>&1
+check "without the views the vectors differ" test "$(sqlite3 "$DB" "select count(*) from vectors v join tvec t using (lesion_id) where v.space='cnnt' and v.vec = t.vec")" = 0
+sqlite3 "$DB" "update models set params = json_set(params, '\$.tta_orient', 2, '\$.tta_shift_mm', 1.5) where name='cnnt'"
+"$LESIOND" embed --space cnnt --images "$D/Images_png" --db "$DB" > /dev/null 2>&1
+check "views restored" test "$(sqlite3 "$DB" "select count(*) from vectors v join tvec t using (lesion_id) where v.space='cnnt' and v.vec = t.vec")" = "$NIMG"
 
 start_server --images "$D/Images_png" || { echo "RESULT $T_PASS $((T_FAIL + 1))"; exit 1; }
 expect GET /v1/stats 200
@@ -75,6 +93,9 @@ jqt ".results[0].lesion_id == $ID"
 expect POST /v1/search 200 -H 'Content-Type: application/json' \
 	--data "{\"space\":\"cnnp\",\"k\":3,\"image\":{\"slice\":\"$SL\",\"bbox\":$BOX,\"spacing_mm\":$SP,\"location\":$LOC}}"
 jqt ".results[0].lesion_id == $ID and .query.space == \"cnnp\""
+expect POST /v1/search 200 -H 'Content-Type: application/json' \
+	--data "{\"space\":\"cnnt\",\"k\":3,\"image\":{\"slice\":\"$SL\",\"bbox\":$BOX,\"spacing_mm\":$SP,\"location\":$LOC}}"
+jqt ".results[0].lesion_id == $ID and .query.space == \"cnnt\""
 expect POST /v1/search 404 -H 'Content-Type: application/json' \
 	--data "{\"space\":\"cnn\",\"k\":3,\"image\":{\"slice\":\"999999_01_01/001.png\",\"bbox\":[1,1,20,20],\"spacing_mm\":0.7}}"
 # a lesion deleted and POSTed again is embedded into cnn and finds the same neighbours
@@ -96,5 +117,6 @@ expect GET /v1/spaces/nope 404
 expect GET /v1/spaces/nope/training.png 404
 stop_server
 check "added lesion's CNN vector stored" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnn' and lesion_id=$NEW")" = 1
+check "added lesion's vector with views = the deleted original's" test "$(sqlite3 "$DB" "select count(*) from vectors v join tvec t on t.lesion_id=$ID where v.space='cnnt' and v.lesion_id=$NEW and v.vec = t.vec")" = 1
 check "added lesion's pixels-only CNN vector stored" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnnp' and lesion_id=$NEW")" = 1
 finish

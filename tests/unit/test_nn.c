@@ -411,6 +411,72 @@ static void test_dihedral(void)
 	free(hu);
 }
 
+/* Test-time views: cnn_embed_many_tta against an oracle that builds each of the 10
+ * views of { 2 orientations, shift 1 mm } by hand from the cached patch (x mirrored,
+ * then shifted by whole pixels at tiny's 1 mm/px, windowed as the input is), embeds them
+ * with cnn_forward_aux and normalises their sum; no views = cnn_embed_many exactly. */
+static void test_tta(void)
+{
+	const int ps = cnn_patch_side(&tiny_aux), s = tiny_aux.side, d = tiny_aux.dim;
+	const int sx[5] = { 0, 1, -1, 0, 0 }, sy[5] = { 0, 0, 0, 1, -1 };
+	const struct cnn_tta none = { 1, 0 }, t = { 2, 1.0 }, t4 = { 4, 0 };
+	struct cnn_model *m = NULL;
+	struct cnn_patch p;
+	int16_t *hu = malloc((size_t)CNN_SLICES * ps * ps * sizeof(int16_t));
+	float x[CNN_CH * 16 * 16], aux[5], yv[8], y0[8], y1[8], y2[8], ys[8];
+	double sum[8] = { 0 }, norm = 0, diff = 0;
+	char err[LSD_ERRLEN];
+	int i, j, k, v, mir, bad = 0;
+
+	CHECK(hu != NULL);
+	if (!hu)
+		return;
+	CHECK(cnn_model_create(&tiny_aux, 9, &m, err) == 0);
+	for (i = 0; i < CNN_SLICES * ps * ps; i++)
+		hu[i] = (int16_t)(rng_uniform(&R) * 1600 - 800);
+	fill(aux, 5, 1);
+	p.hu = hu;
+	p.aux = aux;
+	CHECK(cnn_tta_views(NULL) == 1 && cnn_tta_views(&none) == 1 && cnn_tta_views(&t) == 10 &&
+	      cnn_tta_views(&t4) == 4);
+	for (mir = 0; mir < 2; mir++)
+		for (v = 0; v < 5; v++) {
+			for (j = 0; j < s; j++)
+				for (i = 0; i < s; i++) {
+					int col = CNN_MARGIN_PX + (mir ? s - 1 - i : i) + sx[v];
+					int row = CNN_MARGIN_PX + j + sy[v];
+					double key = hu[((size_t)1 * ps + row) * ps + col];
+
+					for (k = 0; k < CNN_SLICES; k++) {
+						double h = hu[((size_t)k * ps + row) * ps + col] / 1000.0;
+
+						x[(k * s + j) * s + i] = (float)(h < -1 ? -1 : h > 1 ? 1 : h);
+					}
+					key = (key - 40) / 200;
+					x[(3 * s + j) * s + i] = (float)(key < -1 ? -1 : key > 1 ? 1 : key);
+				}
+			CHECK(cnn_forward_aux(m, x, aux, yv) == 0);
+			for (k = 0; k < d; k++)
+				sum[k] += yv[k];
+		}
+	for (k = 0; k < d; k++)
+		norm += sum[k] * sum[k];
+	CHECK(cnn_embed_many_tta(m, &p, 1, &t, ys, 1) == 0);
+	for (k = 0; k < d; k++)
+		bad += fabs(ys[k] - sum[k] / sqrt(norm)) > 1e-5;
+	CHECK(bad == 0);
+	/* no views: bit-identical to the plain embedding; the views change it */
+	CHECK(cnn_embed_many(m, &p, 1, y0, 1) == 0);
+	CHECK(cnn_embed_many_tta(m, &p, 1, NULL, y1, 1) == 0);
+	CHECK(cnn_embed_many_tta(m, &p, 1, &none, y2, 1) == 0);
+	CHECK(memcmp(y0, y1, sizeof(y0)) == 0 && memcmp(y0, y2, sizeof(y0)) == 0);
+	for (k = 0; k < d; k++)
+		diff += fabs(ys[k] - y0[k]);
+	CHECK(diff > 1e-3);
+	free(hu);
+	cnn_model_free(m);
+}
+
 /* The synthetic problem: every lesion sits at the centre of its own 96 x 96 slice
  * (1 mm/px, 3 slices 2 mm apart); class 1 is a uniform disc, class 2 the same disc
  * with a thin bright rim. Size and location are random for both, and the nuisance is
@@ -667,6 +733,7 @@ int main(void)
 	RUN(test_network_grad);
 	RUN(test_decay);
 	RUN(test_dihedral);
+	RUN(test_tta);
 	RUN(test_synthetic_and_determinism);
 	return unit_done();
 }
