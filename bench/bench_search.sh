@@ -15,6 +15,14 @@ command -v wrk > /dev/null || { apt-get install -y -qq wrk > /dev/null 2>&1 || t
 [ -f "$PWD/build/bench/DL_info_32735.csv" ] ||
 	sh bench/gen_csv.sh ../shared/data/deeplesion/DL_info_sample.csv 32735 > "$PWD/build/bench/DL_info_32735.csv"
 
+# One OpenBLAS kernel for everything measured here (lesiond, raw FAISS, the peer): the
+# one lesiond picks for itself when OPENBLAS_CORETYPE is unset. An environment that
+# presets it (this machine's shell sets Haswell) would otherwise give the server one
+# kernel and the raw ceiling another (SkylakeX's sgemm is ~1.3-1.8x faster here).
+core=Haswell; grep -qw avx512f /proc/cpuinfo && core=SkylakeX
+export OPENBLAS_CORETYPE=$core
+echo "-- OpenBLAS kernel for every process of this run: $core"
+
 # CPU accounting: clock ticks (utime + stime, /proc/PID/stat) of the server's processes
 ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done |
 	awk '{s += $1} END {print s + 0}'; }
@@ -84,8 +92,7 @@ LUA
 		done
 		if [ -x "$BUILD/bench/bench_rawfaiss" ]; then
 			# the ceiling, same vectors, same run, lesiond's BLAS environment
-			core=Haswell; grep -qw avx512f /proc/cpuinfo && core=SkylakeX
-			OPENBLAS_CORETYPE=$core OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 \
+			OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 \
 				"$BUILD/bench/bench_rawfaiss" "$T/v.fvecs" 3 > "$T/raw.out" 2>&1
 			raw=$(awk '/^raw FAISS batched/ {print $NF}' "$T/raw.out")
 			sed -n 's/^   batch/   in-process batch/p' "$T/raw.out" | sed 's/$/  (raw FAISS, lesiond space_search)/'

@@ -2,12 +2,17 @@
  *
  * One mutex guards a FIFO of jobs. A caller enqueues its job and loops until the job is
  * done: while its job is still queued and fewer than `leaders` batches are running, it
- * becomes a leader (waits up to wait_us for the expected company when others are
- * inside, takes everything queued up to max_batch, runs it unlocked, marks the jobs
- * done and wakes each owner, then wakes the oldest queued job to lead the next batch);
+ * becomes a leader (waits up to wait_us for the expected company when others are in
+ * flight, takes everything queued up to max_batch, runs it unlocked, marks the jobs done
+ * and wakes each owner, then wakes the oldest queued job to lead the next batch);
  * otherwise it sleeps on its own job's condition variable, so a finished batch wakes
  * exactly the threads it concerns. Jobs live on their callers' stacks and are only
  * touched under the mutex or by the leader that took them.
+ *
+ * The expected company is the recent peak of searches in flight (queued, running, or
+ * writing their replies: coalescer_release ends a search's flight). Under a steady load
+ * of c clients it settles at c, so one batch takes them all instead of two halves
+ * alternating; a wait that times out lowers it to the company that did come.
  */
 #include "coalesce.h"
 #include "util.h"
@@ -33,10 +38,10 @@ struct coalescer {
 	pthread_mutex_t mu;
 	pthread_cond_t full_cv;		/* the queue reached max_batch */
 	struct cjob *head, *tail;
-	int queued, inside, busy;	/* busy: batches running */
+	int queued, busy;	/* busy: batches running */
+	int inside;		/* in flight: entered coalescer_search, not yet released */
 	int max_batch, wait_us, max_busy;
-	int avg;		/* recent batch sizes x 16, averaged */
-	int expect;		/* queries a leader waits for: avg / 16, >= 1 */
+	int expect;		/* queries a leader waits for: the recent peak of inside */
 	struct coalescer_stats st;
 };
 
@@ -144,6 +149,8 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 	c->tail = &job;
 	c->queued++;
 	c->inside++;
+	if (c->inside > c->expect)
+		c->expect = LSD_MIN(c->max_batch, c->inside);
 	if (c->queued >= c->expect)
 		pthread_cond_broadcast(&c->full_cv);
 	while (!job.done) {
@@ -158,13 +165,13 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 			continue;
 		}
 		c->busy++;
-		/* Adaptive gathering: the recent batches say how many searches arrive while
-		 * one runs (c->expect); wait up to wait_us for that many, only when other
-		 * searches are in flight. A lone request (inside == 1) never waits; under
-		 * load the queue fills while the previous batch runs, so the leader usually
-		 * finds its company already there and does not wait either. */
+		/* Adaptive gathering: wait up to wait_us until the expected company (the
+		 * recent peak in flight) is queued, only when other searches are in flight
+		 * now. A lone request (inside == 1) never waits. A wait that times out means
+		 * the load fell: expect what did come. */
 		if (c->inside > 1 && c->queued < c->expect && c->wait_us > 0) {
 			struct timespec ts;
+			int rc = 0;
 
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_nsec += (long)c->wait_us * 1000L;
@@ -172,10 +179,11 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 			ts.tv_nsec %= 1000000000L;
 			c->st.waits++;
 			t0 = now_us();
-			while (c->queued < c->expect &&
-			       pthread_cond_timedwait(&c->full_cv, &c->mu, &ts) != ETIMEDOUT)
-				;
+			while (c->queued < c->expect && rc != ETIMEDOUT)
+				rc = pthread_cond_timedwait(&c->full_cv, &c->mu, &ts);
 			c->st.wait_us += now_us() - t0;
+			if (c->queued < c->expect)
+				c->expect = LSD_MAX(1, c->queued);
 		}
 		/* take everything queued (up to max_batch), oldest first */
 		list = c->head;
@@ -198,10 +206,6 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 		c->st.queries += (uint64_t)n;
 		if ((uint64_t)n > c->st.max_seen)
 			c->st.max_seen = (uint64_t)n;
-		/* expect about what this batch found (a slow-moving average, at least 1, so
-		 * one burst does not make the next lone request wait) */
-		c->avg = (c->avg * 7 + n * 16) / 8;
-		c->expect = LSD_MAX(1, LSD_MIN(c->max_batch, c->avg / 16));
 		pthread_mutex_unlock(&c->mu);
 		t0 = now_us();
 		run_batch(cat, list);
@@ -214,6 +218,8 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 			/* after done = 1 (and the mutex released), the owner may return at any
 			 * time: signal first, while we still hold the mutex */
 			list->done = 1;
+			if (list->rc)	/* failed: its caller writes no reply, no release */
+				c->inside--;
 			if (list != &job)
 				pthread_cond_signal(&list->cv);
 			list = next;
@@ -223,7 +229,6 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 		if (c->head && !c->head->taken)
 			pthread_cond_signal(&c->head->cv);
 	}
-	c->inside--;
 	pthread_mutex_unlock(&c->mu);
 	pthread_cond_destroy(&job.cv);
 	if (job.rc)
@@ -231,6 +236,13 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 	*nhits = job.nhits;
 	*mode = job.mode;
 	return 0;
+}
+
+void coalescer_release(struct coalescer *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->inside--;
+	pthread_mutex_unlock(&c->mu);
 }
 
 void coalescer_get_stats(struct coalescer *c, struct coalescer_stats *out)

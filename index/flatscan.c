@@ -16,7 +16,10 @@
 #define BLOCK 1024	/* database rows per sgemm */
 #define QBLOCK 256	/* queries per sgemm */
 #define MIN_ROWS_PER_THREAD 8192
-#define CHUNK_ROWS (4 * BLOCK)	/* rows a thread takes at a time */
+/* rows a thread takes at a time: for sgemm batches one BLOCK (32 chunks at 32,735 rows,
+ * so the threads finish together; 4 blocks left one idle for a chunk, measured 13% fewer
+ * requests/s at 32 clients), for the direct scan of a few queries 4 blocks (unchanged) */
+#define CHUNK_ROWS(nq) ((dist_ny && (nq) < FLATSCAN_SEQ_NQ ? 4 : 1) * (size_t)BLOCK)
 
 /* OpenBLAS's Fortran interface (LP64), as FAISS itself declares it */
 extern int sgemm_(const char *transa, const char *transb, const int *m, const int *n,
@@ -129,7 +132,7 @@ int flatscan_knn(const float *db, const float *norms, size_t n, size_t d, int ip
 	} else {
 		/* chunks taken in turn, not halves: a thread that the scheduler delays (a
 		 * busy machine, request threads beside it) leaves its share to the others */
-		size_t nchunk = LSD_MAX(nt, n / CHUNK_ROWS), next = 0;
+		size_t nchunk = LSD_MAX(nt, n / CHUNK_ROWS(nq)), next = 0;
 
 #pragma omp parallel for num_threads((int)nt) schedule(static, 1)
 		for (t = 0; t < nt; t++) {

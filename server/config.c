@@ -39,7 +39,7 @@ const struct config_key config_keys[] = {
 	  "zlib level for rendered PNGs (1: fast, 9: small)" },
 	{ "coalesce_max", CFG_INT, OFF(coalesce_max), "256", 1, 1024, 0,
 	  "concurrent unfiltered searches run as one batch, at most this many (1 = off)" },
-	{ "coalesce_wait_us", CFG_INT, OFF(coalesce_wait_us), "300", 0, 100000, 0,
+	{ "coalesce_wait_us", CFG_INT, OFF(coalesce_wait_us), "3000", 0, 100000, 0,
 	  "microseconds a search waits for others to join its batch (only when others are in flight)" },
 	{ "k_max", CFG_INT, OFF(k_max), "1000", 1, 100000, 0, "largest k a search may ask for" },
 	{ "batch_max", CFG_LONG, OFF(batch_max), "1000000", 1, 100000000.0, 0,

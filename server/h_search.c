@@ -361,14 +361,15 @@ static int run_one(struct app *app, struct pq *p, struct sb *b, char *err)
 {
 	struct search_hit *h = malloc((size_t)p->q.k * sizeof(*h));
 	double t0 = now_ms();
+	struct coalescer *coal;
 	int n = 0, mode = SEARCH_EXACT;
 
 	if (!h)
 		return errf(err, "out of memory");
 	p->q.vec = p->vec;
 	/* unfiltered queries join concurrent ones in one batched search */
-	if (app->coal && !p->q.filter && p->q.same_patient == SEARCH_SP_INCLUDE ?
-	    coalescer_search(app->coal, p->sp, app->cat, &p->q, h, &n, &mode, err) :
+	coal = app->coal && !p->q.filter && p->q.same_patient == SEARCH_SP_INCLUDE ? app->coal : NULL;
+	if (coal ? coalescer_search(coal, p->sp, app->cat, &p->q, h, &n, &mode, err) :
 	    search_run(p->sp, app->cat, &p->q, 1, &h, &n, &mode, err)) {
 		free(h);
 		return -1;
@@ -387,6 +388,8 @@ static int run_one(struct app *app, struct pq *p, struct sb *b, char *err)
 	jw_num(b, round((now_ms() - t0) * 1000) / 1000);
 	sb_addc(b, '}');
 	free(h);
+	if (coal)	/* reply written: no longer company for the next batch */
+		coalescer_release(coal);
 	return 0;
 }
 

@@ -38,8 +38,14 @@ static void *worker(void *arg)
 		q.vec = vecs[self - 1];
 		q.self_id = self;
 		q.k = 1 + (i % 10);
-		if (coalescer_search(co, sp, cat, &q, a, &na, &ma, err) ||
-		    search_run(sp, cat, &q, 1, &bp, &nb, &mb, err)) {
+		if (coalescer_search(co, sp, cat, &q, a, &na, &ma, err)) {
+			pthread_mutex_lock(&mu);
+			failures++;
+			pthread_mutex_unlock(&mu);
+			continue;
+		}
+		coalescer_release(co);
+		if (search_run(sp, cat, &q, 1, &bp, &nb, &mb, err)) {
 			pthread_mutex_lock(&mu);
 			failures++;
 			pthread_mutex_unlock(&mu);
@@ -88,8 +94,10 @@ static void test_alone_does_not_wait(void)
 	q.self_id = 1;
 	q.k = 5;
 	t0 = now_ms();
-	for (i = 0; i < 20; i++)
+	for (i = 0; i < 20; i++) {
 		CHECK_EQ_INT(coalescer_search(co, sp, cat, &q, a, &n, &m, err), 0);
+		coalescer_release(co);
+	}
 	/* a lone caller never sleeps for company (the wait is 200 ms here, so 20 searches
 	 * that did wait would take 4 s; this is a structural check, not a timing target) */
 	CHECK(now_ms() - t0 < 2000);
