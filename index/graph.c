@@ -1372,6 +1372,20 @@ void graph_grid_default(struct graph_grid *g)
 	g->n_wide = LSD_ARRAY_LEN(grid_wide);
 }
 
+void graph_grid_threshold(const struct graph_params *base, struct graph_grid *g)
+{
+	graph_grid_default(g);
+	g->w_loc = &base->w_loc;
+	g->n_loc = 1;
+	g->w_size = &base->w_size;
+	g->n_size = 1;
+	g->w_embed = &base->w_embed;
+	g->n_embed = 1;
+	g->n_axis = 0;
+	g->n_vote = 0;
+	g->n_wide = 0;
+}
+
 /* 1 when a scores better than b: higher F1, then higher whole share. */
 static int eval_better(const struct graph_eval *a, const struct graph_eval *b)
 {
