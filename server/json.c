@@ -180,7 +180,11 @@ static int g6_fast(char *out, double v)
 			*o++ = '.';
 		for (i = 1; i < nd; i++)
 			*o++ = dig[i];
-		o += sprintf(o, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+		*o++ = 'e';	/* two exponent digits: |x| <= 15 here */
+		*o++ = x < 0 ? '-' : '+';
+		*o++ = (char)('0' + (x < 0 ? -x : x) / 10);
+		*o++ = (char)('0' + (x < 0 ? -x : x) % 10);
+		*o = '\0';
 		return 1;
 	}
 	if (x < 0) {
