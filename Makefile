@@ -119,7 +119,7 @@ $(LESIOND): $(SERVER_OBJ) $(BUILD)/liblesion.a $(BUILD)/variant_avx2.o
 $(BUILD)/lesiond-generic: $(SERVER_OBJ) $(BUILD)/liblesion.a $(BUILD)/variant_generic.o
 	$(CXX) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(BUILD)/variant_generic.o $(BUILD)/liblesion.a $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libserver.a $(BUILD)/liblesion.a \
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libserver.a $(BUILD)/liblesion.a \
 		$(BUILD)/variant_generic.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iserver -Itests/unit -c $< -o $@.o

@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench_peer.sh BUILD - warm lesion patches, lesiond against its Python peer (bench/peer:
-# Flask + faiss + PIL under gunicorn), side by side in one run: GET
+# Flask + faiss + PIL under gunicorn), side by side in one run (lesiond twice: with its
+# encoded-patch cache, patch_cache_mb, and without it, lesiond-0): GET
 # /v1/lesions/{id}/patch.png?window=lung&size=128 with wrk -t2 -c32 for BENCH_SECONDS
 # (default 10) over every lesion of the dataset, after the same load for
 # BENCH_WARM_SECONDS (default 5: lesiond's slice cache, the peer's LRU of decoded slices
@@ -62,6 +63,17 @@ pair() { # DATASET_LABEL DB IMAGES
 	echo "-- warm patch, $1: $(wc -l < "$T/ids.txt") lesions, wrk -t2 -c32, $DUR s"
 	measure lesiond "$B" $PID
 	kill -TERM $PID; wait $PID 2>/dev/null
+	# the same server without its encoded-patch cache: every request renders and encodes
+	# from the decoded-slice cache (what "warm" meant before patch_cache_mb)
+	rm -f "$T/port"
+	LESIOND_PATCH_CACHE_MB=0 "$LESIOND" serve --db "$2" --images "$3" --port 0 \
+		--port-file "$T/port" > "$T/serve.log" 2>&1 &
+	PID=$!
+	while [ ! -s "$T/port" ]; do sleep 0.1; done
+	B="http://127.0.0.1:$(cat "$T/port")"
+	until curl -sf "$B/readyz" > /dev/null; do sleep 0.1; done
+	measure lesiond-0 "$B" $PID
+	kill -TERM $PID; wait $PID 2>/dev/null
 	db=$2; img=$3
 	for cache in 512 0; do
 		set -- $(sh bench/peer/start.sh "$db" "$img" "$T/peer.log" $cache) ||
@@ -74,6 +86,9 @@ pair() { # DATASET_LABEL DB IMAGES
 		printf "   lesiond / peer: %.1fx against the peer with its LRU of decoded slices (peer512), " \
 		       "%.1fx against the peer decoding each request (peer0); goal >= 20x\n", v[1] / v[2], v[1] / v[3] }' \
 		"$T/rps.lesiond" "$T/rps.peer512" "$T/rps.peer0"
+	awk 'FNR == 1 { v[++n] = $1 } END { if (v[2] > 0 && v[3] > 0)
+		printf "   without the encoded-patch cache (lesiond-0, patch_cache_mb = 0): %.1fx (peer512), %.1fx (peer0)\n", \
+		       v[1] / v[2], v[1] / v[3] }' "$T/rps.lesiond-0" "$T/rps.peer512" "$T/rps.peer0"
 }
 
 # synthetic demo (the same one bench_cold.sh makes)

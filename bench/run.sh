@@ -15,6 +15,9 @@ done | tee "$TMP/ingest.out"
 awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\(/) { gsub(/\(/, "", $i); print $i } }' "$TMP/ingest.out" |
 	sort -n | sed -n 2p | sed 's/^/ingest median rows\/s: /'
 
+OUT="$TMP/run.out"
+: > "$OUT"
+{
 for b in "$BUILD"/bench/bench_*; do
 	case "$b" in *.o|*.d) continue ;; esac
 	[ -x "$b" ] || continue
@@ -26,3 +29,20 @@ for s in bench/*.sh; do
 	echo "== $(basename "$s")"
 	sh "$s" "$BUILD" || echo "(benchmark $(basename "$s") failed)"
 done
+} 2>&1 | tee "$OUT"
+
+# The issue-17 goals, gathered from this run's own lines above (nothing is re-measured
+# here; a line missing below means its benchmark did not print it in this run)
+pick() { grep -m1 -E "$1" "$OUT" | sed 's/^ *//'; }
+echo "== summary: issue 17's goals, as printed above in this run (load average now $(cut -d' ' -f1 /proc/loadavg))"
+echo "-- similar by id, exact, dim 256 (goal: c32 >= 3,000 q/s and >= 0.60 of raw FAISS; c1 p50 <= 1.0 ms)"
+grep -m2 -E '^ +(1|32) client\(s\):' "$OUT" | sed 's/^ */   /'
+pick 'lesiond c32 / raw' | sed 's/^/   /'
+echo "-- warm patch (goal: >= 20x the Python peer)"
+grep -E 'lesiond / peer:' "$OUT" | sed 's/^ */   /'
+echo "-- cold patches, 32 connections on distinct slices (goal: no slice decoded twice at once)"
+grep -E 'decode overlaps' "$OUT" | sed 's/.*\(decodes [0-9].*\)/   \1/'
+echo "-- scale (goals at 10^6: start-up <= 3 s, RSS <= 1.5x, HNSW32 or IVF p50 <= 2 ms with recall >= 0.95)"
+awk '/^-- N = / { n = $0 } /start-up to ready|RSS |similar-by-id|recall@10/ && n ~ /N = 1000000 / { print }' "$OUT" |
+	sed 's/^ */   /'
+grep -q '^-- N = 1000000 ' "$OUT" || echo "   (10^6 not run: BENCH_SCALE_1M=1 make bench)"

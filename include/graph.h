@@ -253,6 +253,10 @@ struct graph_grid {
 	size_t n_wide;
 };
 void graph_grid_default(struct graph_grid *g /* OUT */);
+/* The threshold-only grid: graph_grid_default's thresholds, and every weight (w_loc,
+ * w_size, w_embed, axis, shift_vote, wide) base's own, one setting: the calibration then
+ * fits one number. g points into *base, which must outlive it. */
+void graph_grid_threshold(const struct graph_params *base, struct graph_grid *g /* OUT */);
 /* Bagged calibration (bags > 0): graph_calibrate on `bags` bootstrap samples of the
  * patients (drawn with replacement, as many as there are, each copy a patient of its
  * own; rng seeded with seed); the chosen weights are the combination (axis, w_loc,

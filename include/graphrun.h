@@ -91,6 +91,8 @@ struct graphrun_result {
 	int fit;			/* GRAPHRUN_FIT_GRID or GRAPHRUN_FIT_SCALES */
 	struct graph_scales best_sc;	/* the scales of best (fit scales) */
 	struct graph_scales fold_sc[2];	/* the scales of fold_best (fit scales) */
+	double fold_run[2][2];		/* each fold fit's top-score threshold run, lo and hi
+					 * (grid and threshold fits without bags; else 0) */
 	double rep_thr[4];		/* fitted thresholds over all repeats' fits: mean,
 					 * sd, min, max */
 };
@@ -98,6 +100,9 @@ struct graphrun_result {
  * bagged) or the scale model (graph_fit_scales, q = GRAPH_FIT_Q). */
 #define GRAPHRUN_FIT_GRID 1
 #define GRAPHRUN_FIT_SCALES 2
+/* the threshold only: graph_calibrate on graph_grid_threshold (every weight the
+ * config's), so a fit picks one number (issue 19, attempt 4) */
+#define GRAPHRUN_FIT_THRESHOLD 3
 void graphrun_result_free(struct graphrun_result *r);
 
 /* Build the graph of every patient in pids[0..np-1] (pids NULL: every patient in the
@@ -108,7 +113,8 @@ void graphrun_result_free(struct graphrun_result *r);
 int graphrun_eval(struct store *st, struct space *sp, const struct graph_params *p,
 		  const struct graphrun_truth *t, const int64_t *pids, size_t np, int calibrate,
 		  struct graphrun_result *out /* OUT */, char *err);
-/* calibrate: 0 none, 1 (GRAPHRUN_FIT_GRID) the grid, GRAPHRUN_FIT_SCALES the scale model */
+/* calibrate: 0 none, 1 (GRAPHRUN_FIT_GRID) the grid, GRAPHRUN_FIT_SCALES the scale model,
+ * GRAPHRUN_FIT_THRESHOLD the threshold alone (the weights *p's) */
 /* Cross-validation by patient: the patients with a labelled lesion, in ascending id, are
  * dealt alternately into halves 0 and 1; the default grid is calibrated on one half
  * (graph_calibrate, gates from *p) and the chosen setting measured on the other, both
@@ -118,7 +124,8 @@ int graphrun_eval(struct store *st, struct space *sp, const struct graph_params 
  * shuffles the patients, Fisher-Yates with one rng seeded with seed, and deals them
  * alternately): mean, sd, min and max of each repeat's pooled P and R, and all repeats
  * pooled. Deterministic for a seed. */
-/* fit GRAPHRUN_FIT_SCALES: every fit is graph_fit_scales (bags ignored). Else
+/* fit GRAPHRUN_FIT_SCALES: every fit is graph_fit_scales (bags ignored).
+ * GRAPHRUN_FIT_THRESHOLD: every fit is the calibration on graph_grid_threshold(p). Else
  * bags > 0: every fit is graph_calibrate_bagged with that many bootstrap samples
  * (seed GRAPHRUN_BAG_SEED), else graph_calibrate. */
 #define GRAPHRUN_BAG_SEED 19

@@ -487,10 +487,16 @@ int graphrun_eval(struct store *st, struct space *sp, const struct graph_params 
 			    fit_score(&a, &r->best, &r->best_ev, err))
 				goto out;
 			r->run[0] = r->run[1] = r->best.threshold;
-		} else if (graph_calibrate(a.l, a.n, have ? (const float *const *)emb : NULL,
-					   a.dim, a.truth, NULL, p, &r->best, &r->best_ev, r->run,
-					   err)) {
-			goto out;
+		} else {
+			struct graph_grid g;
+
+			if (calibrate == GRAPHRUN_FIT_THRESHOLD)
+				graph_grid_threshold(p, &g);
+			if (graph_calibrate(a.l, a.n, have ? (const float *const *)emb : NULL,
+					    a.dim, a.truth,
+					    calibrate == GRAPHRUN_FIT_THRESHOLD ? &g : NULL, p,
+					    &r->best, &r->best_ev, r->run, err))
+				goto out;
 		}
 		r->calibrated = 1;
 		r->fit = calibrate;
@@ -622,8 +628,8 @@ static int subset_eval(struct subset *s, size_t dim, int have_emb, const struct 
 static int crossval_split(const struct labelled *a, const unsigned char *half_of, int have,
 			  const struct graph_params *p, int fitk, size_t bags,
 			  struct graph_params *fbest, struct graph_scales *fsc,
-			  struct graph_eval *fev, size_t *fpat, struct graph_eval *cv,
-			  struct sb *list, char *err)
+			  double (*frun)[2], struct graph_eval *fev, size_t *fpat,
+			  struct graph_eval *cv, struct sb *list, char *err)
 {
 	struct subset h[2];
 	int rc = -1;
@@ -644,10 +650,17 @@ static int crossval_split(const struct labelled *a, const unsigned char *half_of
 			if (graph_fit_scales(fit->l, fit->n, fit->truth, GRAPH_FIT_Q, p, &fbest[f],
 					     &fsc[f], err))
 				goto out;
-		} else if (graph_calibrate_bagged(fit->l, fit->n, have ? fit->emb : NULL, a->dim,
-						  fit->truth, NULL, p, bags, GRAPHRUN_BAG_SEED,
-						  &fbest[f], &fit_ev, NULL, err)) {
-			goto out;
+		} else {
+			struct graph_grid g;
+
+			if (fit_kind == GRAPHRUN_FIT_THRESHOLD)
+				graph_grid_threshold(p, &g);
+			if (graph_calibrate_bagged(fit->l, fit->n, have ? fit->emb : NULL, a->dim,
+						   fit->truth,
+						   fit_kind == GRAPHRUN_FIT_THRESHOLD ? &g : NULL, p,
+						   bags, GRAPHRUN_BAG_SEED, &fbest[f], &fit_ev,
+						   frun && !bags ? frun[f] : NULL, err))
+				goto out;
 		}
 		if (subset_eval(test, a->dim, have, &fbest[f], &fev[f], f + 1, list, err))
 			goto out;
@@ -736,8 +749,8 @@ static int crossval_repeats(const struct labelled *a, size_t npat, int have,
 		struct graph_eval fe[2], cv;
 
 		graphrun_halves(&g, npat, perm, half_of);
-		if (crossval_split(a, half_of, have, p, fit, bags, fb, fs, fe, NULL, &cv, NULL,
-				   err))
+		if (crossval_split(a, half_of, have, p, fit, bags, fb, fs, NULL, fe, NULL, &cv,
+				   NULL, err))
 			goto out;
 		pr[2 * repeats + 2 * k] = fb[0].threshold;
 		pr[2 * repeats + 2 * k + 1] = fb[1].threshold;
@@ -802,10 +815,10 @@ int graphrun_crossval(struct store *st, struct space *sp, const struct graph_par
 	}
 	for (size_t k = 0; k < npat; k++)	/* ascending patient id, dealt alternately */
 		half_of[k] = (unsigned char)(k % 2);
-	if (fit != GRAPHRUN_FIT_SCALES)
+	if (fit != GRAPHRUN_FIT_SCALES && fit != GRAPHRUN_FIT_THRESHOLD)
 		fit = GRAPHRUN_FIT_GRID;
-	if (crossval_split(&a, half_of, have, p, fit, bags, r->fold_best, r->fold_sc, r->fold_ev,
-			   r->fold_patients, &r->cv, &r->fold_list, err) ||
+	if (crossval_split(&a, half_of, have, p, fit, bags, r->fold_best, r->fold_sc, r->fold_run,
+			   r->fold_ev, r->fold_patients, &r->cv, &r->fold_list, err) ||
 	    (repeats && crossval_repeats(&a, npat, have, p, fit, bags, repeats, seed, r, err)))
 		goto out;
 	r->crossval = 1;
@@ -920,6 +933,12 @@ void graphrun_report(struct sb *b, const char *space, const struct graph_params 
 		eval_text(b, "", &r->fold_ev[f]);
 		if (r->fit == GRAPHRUN_FIT_SCALES)
 			scales_text(b, f + 1, &r->fold_sc[f]);
+		else if (r->fold_run[f][1] > 0)
+			sb_addf(b, "crossval fold %d: %s every threshold from %g to %g scores as "
+				"well on half %d; their geometric middle is chosen\n", f + 1,
+				r->fit == GRAPHRUN_FIT_THRESHOLD ? "threshold only (weights of the "
+				"config):" : "with the chosen weights", r->fold_run[f][0],
+				r->fold_run[f][1], f);
 	}
 	if (r->crossval && r->bags)
 		sb_addf(b, "crossval: each fit bagged: the weights most of %zu bootstrap samples of "

@@ -9,6 +9,7 @@
 struct store;
 struct spaces;
 struct slicecache;
+struct bytecache;
 struct metrics;
 struct auth;
 struct ratelimit;
@@ -21,6 +22,7 @@ struct app {
 	struct store *st;
 	struct spaces *sp;		/* embedding spaces (NULL until loaded) */
 	struct slicecache *cache;	/* decoded slices */
+	struct bytecache *patches;	/* encoded lesion patches, by ETag */
 	struct metrics *metrics;
 	struct catalog *cat;		/* lesion metadata for search filters */
 	struct coalescer *coal;		/* batches concurrent searches (NULL = off) */

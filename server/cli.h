@@ -43,7 +43,8 @@ int cmd_restore(int argc, char **argv);
  * the grid search too) printed as text or JSON; returns the exit status. */
 struct offline;
 int cmd_graph_space_opt(struct config *cfg, const char *space);
-/* --fit: NULL or grid -> GRAPHRUN_FIT_GRID, scales -> GRAPHRUN_FIT_SCALES, else -1 */
+/* --fit: NULL or grid -> GRAPHRUN_FIT_GRID, scales -> GRAPHRUN_FIT_SCALES, threshold ->
+ * GRAPHRUN_FIT_THRESHOLD, else -1 */
 int cmd_graph_fit_opt(const char *fit);
 int cmd_graph_eval(const char *cmd, struct offline *o, const struct config *cfg,
 		   const char *truth_path, const int64_t *pids, size_t np, int calibrate,

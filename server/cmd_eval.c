@@ -16,7 +16,7 @@ static const char usage[] =
 	"usage: lesiond eval [--space builtin] [--split test] [--truth ground_truth.csv] [--json]\n"
 	"       lesiond eval --graph --truth ground_truth.csv [--space NAME] [--calibrate] [--json]\n"
 	"       lesiond eval --graph --pairs PAIRS.csv [--crossval [--repeats N] [--seed S]\n"
-	"                    [--bags B]] [--fit grid|scales]\n"
+	"                    [--bags B]] [--fit grid|scales|threshold]\n"
 	"                    [--space NAME] [--calibrate]\n\n"
 	"The retrieval protocol of Deep Lesion Graphs: each query lesion with a known coarse type\n"
 	"(default: the test split) retrieves its nearest lesions among other patients'; at K = 1,\n"
@@ -34,7 +34,8 @@ static const char usage[] =
 	"(seed S, default 1): mean, sd, min and max of P and R, and all repeats pooled;\n"
 	"--bags B: each fit bagged over B bootstrap samples of its patients. --fit scales:\n"
 	"--calibrate and each --crossval fit use the scale model (robust per-axis and size\n"
-	"scales of the labelled links, threshold from a chi-square quantile fixed in advance).\n"
+	"scales of the labelled links, threshold from a chi-square quantile fixed in advance);\n"
+	"--fit threshold: fit the threshold only, every weight the config's.\n"
 	"Nothing is written.";
 
 static void print_json(const char *space, const struct eval_result *r)
@@ -73,8 +74,8 @@ int cmd_eval(int argc, char **argv)
 		{ "--seed", "S", &seed, "with --repeats: the halvings' seed (default 1)" },
 		{ "--bags", "B", &bags, "with --crossval: bag each fit over B bootstrap samples "
 		  "(1..1000)" },
-		{ "--fit", "grid|scales", &fit, "with --calibrate or --crossval: the grid search "
-		  "(default) or the scale model" },
+		{ "--fit", "grid|scales|threshold", &fit, "with --calibrate or --crossval: the grid "
+		  "search (default), the scale model or the threshold alone" },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct config cfg;
@@ -111,7 +112,7 @@ int cmd_eval(int argc, char **argv)
 		return 2;
 	}
 	if ((fitk = cmd_graph_fit_opt(fit)) < 0 || (fit && !calibrate && !crossval)) {
-		fprintf(stderr, "lesiond eval: --fit grid|scales, with --calibrate or --crossval\n");
+		fprintf(stderr, "lesiond eval: --fit grid|scales|threshold, with --calibrate or --crossval\n");
 		return 2;
 	}
 	if (bags && fitk == GRAPHRUN_FIT_SCALES) {

@@ -34,7 +34,8 @@ static const char usage[] =
 	"--calibrate, grid-search graph_w_size, graph_w_embed and graph_threshold\n"
 	"(graph_w_loc = 1) for the best F1 and print them as config lines (docs/graph.md);\n"
 	"--fit scales: fit the scale model instead (robust per-axis and size scales of the\n"
-	"labelled links, threshold from a chi-square quantile fixed in advance).";
+	"labelled links, threshold from a chi-square quantile fixed in advance); --fit threshold:\n"
+	"fit graph_threshold only, every weight the config's.";
 
 /* --space NAME into cfg (none: no space); 0, or -1 when the name does not fit. */
 int cmd_graph_space_opt(struct config *cfg, const char *space)
@@ -53,6 +54,8 @@ int cmd_graph_fit_opt(const char *fit)
 {
 	if (!fit || !strcmp(fit, "grid"))
 		return GRAPHRUN_FIT_GRID;
+	if (!strcmp(fit, "threshold"))
+		return GRAPHRUN_FIT_THRESHOLD;
 	return strcmp(fit, "scales") ? -1 : GRAPHRUN_FIT_SCALES;
 }
 
@@ -104,8 +107,8 @@ int cmd_graph(int argc, char **argv)
 		  "embedding term)" },
 		{ "--truth", "FILE", &truth_path, "ground truth CSV (lesion_id,...,track_id)" },
 		{ "--calibrate", NULL, &calibrate, "grid-search the parameters (needs --truth)" },
-		{ "--fit", "grid|scales", &fit, "with --calibrate: the grid search (default) or the "
-		  "scale model (docs/graph.md)" },
+		{ "--fit", "grid|scales|threshold", &fit, "with --calibrate: the grid search "
+		  "(default), the scale model or the threshold alone (docs/graph.md)" },
 		{ "--json", NULL, &json, "print the --truth report as JSON" },
 		{ NULL, NULL, NULL, NULL },
 	};
@@ -127,7 +130,7 @@ int cmd_graph(int argc, char **argv)
 		return 2;
 	}
 	if ((fitk = cmd_graph_fit_opt(fit)) < 0 || (fit && !calibrate)) {
-		fprintf(stderr, "lesiond graph: --fit grid|scales, with --calibrate\n");
+		fprintf(stderr, "lesiond graph: --fit grid|scales|threshold, with --calibrate\n");
 		return 2;
 	}
 	if (patient && parse_i64(patient, 1, INT64_MAX, &one)) {

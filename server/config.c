@@ -35,6 +35,8 @@ const struct config_key config_keys[] = {
 	  "idle seconds before a connection is closed (also bounds a trickling body)" },
 	{ "slice_cache_mb", CFG_INT, OFF(slice_cache_mb), "256", 0, 65536, 0,
 	  "decoded-slice LRU cache size in MiB (0 disables)" },
+	{ "patch_cache_mb", CFG_INT, OFF(patch_cache_mb), "64", 0, 65536, 0,
+	  "encoded lesion-patch LRU cache size in MiB (0 disables)" },
 	{ "png_level", CFG_INT, OFF(png_level), "1", 0, 9, 0,
 	  "zlib level for rendered PNGs (1: fast, 9: small)" },
 	{ "coalesce_max", CFG_INT, OFF(coalesce_max), "256", 1, 1024, 0,

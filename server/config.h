@@ -25,6 +25,7 @@ struct config {
 	int conn_per_ip;
 	int conn_timeout_s;
 	int slice_cache_mb;
+	int patch_cache_mb;
 	int png_level;
 	int k_max;
 	int coalesce_max;	/* queries batched together at most (1 = off) */

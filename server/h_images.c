@@ -5,15 +5,18 @@
  * the image root (slicecache.h does the path safety), compute the strong ETag from the
  * file's identity and every parameter, answer 304 before decoding anything when
  * If-None-Match already has it, else take the decoded slice from the shared cache,
- * render and encode. Replies are immutable (Cache-Control and Cross-Origin-Resource-
+ * render and encode. Encoded lesion patches are kept in a byte LRU (bytecache.h,
+ * patch_cache_mb) keyed by ETag and slice path, so a warm patch is a stat(), a lookup
+ * and a copy: no decode, render or zlib. Replies are immutable (Cache-Control and Cross-Origin-Resource-
  * Policy are added by server/http.c for immutable replies; CORS by its origin list).
  * The same patch path (slice, ETag, pixels) is exported as h_images_patch_etag /
  * h_images_patch_pixels for the composed pictures of h_sheets.c.
- * Runs on MHD worker threads; no state of its own besides the /metrics hook chain.
+ * Runs on MHD worker threads; its state (slice cache, patch cache) lives in the app.
  * Expected load: interactive viewers and contact sheets, hundreds of patches per second.
  */
 #include "apijson.h"
 #include "app.h"
+#include "bytecache.h"
 #include "handlers.h"
 #include "log.h"
 #include "render.h"
@@ -196,6 +199,7 @@ void h_lesion_patch(const struct request *r, struct reply *rp)
 	struct render_params p;
 	struct lesion l;
 	char err[LSD_ERRLEN], rel[LESION_PATH_MAX + 16], etag[RENDER_ETAG_LEN];
+	char key[RENDER_ETAG_LEN + LESION_PATH_MAX + 18];
 	unsigned char *png = NULL;
 	void *px = NULL;
 	size_t len = 0;
@@ -219,6 +223,12 @@ void h_lesion_patch(const struct request *r, struct reply *rp)
 	}
 	if (not_modified(r, rp, etag))
 		return;
+	snprintf(key, sizeof(key), "%s|%s", etag, rel);
+	if (r->app->patches && bytecache_get(r->app->patches, key, &png, &len)) {
+		reply_png(rp, png, len);
+		snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
+		return;
+	}
 	rc = patch_pixels(r->app, rel, &l, &p, &px, &chan, err);
 	if (rc) {
 		slice_problem(r, rp, rc, err);
@@ -231,6 +241,8 @@ void h_lesion_patch(const struct request *r, struct reply *rp)
 		reply_problem(rp, 500, "%s", err);
 		return;
 	}
+	if (r->app->patches)
+		bytecache_put(r->app->patches, key, png, len);
 	reply_png(rp, png, len);
 	snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
 }
@@ -305,7 +317,32 @@ void h_slice_png(const struct request *r, struct reply *rp)
 void h_images_metrics(struct app *app, struct sb *b)
 {
 	struct slicecache_stats st;
+	struct bytecache_stats pst;
 
+	if (app->patches) {
+		bytecache_stats(app->patches, &pst);
+		sb_addf(b, "# HELP lesiond_patch_cache_hits_total Lesion patches served from the "
+			"encoded-patch cache (no decode, render or PNG encode).\n"
+			"# TYPE lesiond_patch_cache_hits_total counter\n"
+			"lesiond_patch_cache_hits_total %llu\n"
+			"# HELP lesiond_patch_cache_misses_total Lesion patches rendered and encoded.\n"
+			"# TYPE lesiond_patch_cache_misses_total counter\n"
+			"lesiond_patch_cache_misses_total %llu\n"
+			"# HELP lesiond_patch_cache_evictions_total Patches evicted to stay in budget.\n"
+			"# TYPE lesiond_patch_cache_evictions_total counter\n"
+			"lesiond_patch_cache_evictions_total %llu\n"
+			"# HELP lesiond_patch_cache_bytes Bytes charged to the encoded-patch cache.\n"
+			"# TYPE lesiond_patch_cache_bytes gauge\n"
+			"lesiond_patch_cache_bytes %zu\n"
+			"# HELP lesiond_patch_cache_entries Encoded patches held.\n"
+			"# TYPE lesiond_patch_cache_entries gauge\n"
+			"lesiond_patch_cache_entries %zu\n"
+			"# HELP lesiond_patch_cache_max_bytes The budget (patch_cache_mb).\n"
+			"# TYPE lesiond_patch_cache_max_bytes gauge\n"
+			"lesiond_patch_cache_max_bytes %zu\n",
+			(unsigned long long)pst.hits, (unsigned long long)pst.misses,
+			(unsigned long long)pst.evictions, pst.bytes, pst.entries, pst.max_bytes);
+	}
 	if (!cache_of(app))
 		return;
 	slicecache_stats(cache_of(app), &st);
@@ -350,6 +387,9 @@ int h_images_start(struct app *app, char *err)
 
 	if (!app->cfg.images[0])
 		return 0;	/* image routes answer 503 */
+	if (app->cfg.patch_cache_mb > 0 &&
+	    bytecache_create((size_t)app->cfg.patch_cache_mb << 20, &app->patches, err))
+		return -1;
 	/* A root that does not exist yet (an empty volume) is attached on first use once it
 	 * does; meanwhile image routes answer 503. Anything else wrong with it is fatal. */
 	if (stat(app->cfg.images, &sb) && errno == ENOENT)
@@ -365,4 +405,6 @@ void h_images_stop(struct app *app)
 {
 	slicecache_destroy(app->cache);
 	app->cache = NULL;
+	bytecache_destroy(app->patches);
+	app->patches = NULL;
 }

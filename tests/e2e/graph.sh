@@ -157,6 +157,19 @@ check "fit bogus: usage error" test $? -eq 2
 check "fit scales with --bags: usage error" test $? -eq 2
 "$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --fit scales > /dev/null 2>&1
 check "fit without --calibrate or --crossval: usage error" test $? -eq 2
+# the threshold only (--fit threshold, graph_grid_threshold; k19_preregistration Attempt 4):
+# each fold keeps the config's weights and fits graph_threshold alone. Measured once,
+# pre-registered: original split P 0.980 R 0.961, but 50 halvings P 0.918 (the goal 0.93 is
+# not met); this is a regression floor at the original split's figure rounded down
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --crossval --fit threshold > "$T_DIR/real_th.out" 2>&1
+check "threshold: both folds keep the config's weights" test "$(grep -c '^crossval fold [12]: fitted on half [01] (w_loc 1 axis 1,0.7,2 w_size 0.1 w_embed 0 shift_vote 1 wide 1 threshold' "$T_DIR/real_th.out")" -eq 2
+check "threshold: each fold's threshold is the geometric middle of its run" awk '/^crossval fold [12]: fitted on half/ { for (i = 1; i <= NF; i++) if ($i == "threshold") t[++n] = $(i + 1) + 0 } /^crossval fold [12]: threshold only/ { for (i = 1; i <= NF; i++) if ($i == "from") { lo[++m] = $(i + 1); hi[m] = $(i + 3) } } END { if (n != 2 || m != 2) exit 1; for (k = 1; k <= 2; k++) { d = t[k] - sqrt(lo[k] * hi[k]); if (d < -0.0001 || d > 0.0001 || lo[k] >= hi[k]) exit 1 } }' "$T_DIR/real_th.out"
+thpr=$(sed -n 's/^crossval both test halves: .* precision \([0-9.]*\) recall \([0-9.]*\) .*/\1 \2/p' "$T_DIR/real_th.out")
+check "threshold: crossval pooled P >= 0.98 and R >= 0.96 ($thpr; halvings P 0.918: the goal is not met)" awk -v v="$thpr" 'BEGIN { split(v, a, " "); exit !(a[1] >= 0.98 && a[2] >= 0.96) }'
+thpos=$(sed -n 's/^crossval both test halves: same-lesion pairs tp \([0-9]*\) fp [0-9]* fn \([0-9]*\);.*/\1 \2/p' "$T_DIR/real_th.out" | awk '{ print $1 + $2 }')
+check "threshold: the 102 true pairs tested ($thpos)" test "$thpos" = 102
+"$LESIOND" eval --graph --config "$T_DIR/def.conf" --db "$RDB" --pairs "$LSD_SHARED_DATA/same_lesion_pairs.csv" --calibrate --fit threshold > "$T_DIR/real_thcal.out" 2>&1
+check "threshold: calibrate keeps the weights (axis_y 0.7, w_size 0.1)" sh -c "grep -q '^graph_axis_y = 0.7\$' '$T_DIR/real_thcal.out' && grep -q '^graph_w_size = 0.1\$' '$T_DIR/real_thcal.out' && grep -q '^graph_shift_vote = true\$' '$T_DIR/real_thcal.out'"
 # the shift vote: patient 4's only two lesions of study 3 both moved (15 -> 18 by 0.06 in
 # x): without the vote 15 -> 18 is missed, with it (the default) it is linked
 printf 'graph_space =\ngraph_shift_vote = false\n' > "$T_DIR/novote.conf"

@@ -3,7 +3,8 @@
 # /v1/lesions/{id}/patch.png and /v1/slices/{series}/{slice}.png on synthetic slices
 # (images_gen.py: HU = 7x - 5y + 100), checking status, content type, PNG validity,
 # dimensions, pixel values computed here from the source HU, ETag/304, caching and CORS
-# headers, the 4xx cases, path escapes, and a corrupt slice leaving the server unharmed.
+# headers, the 4xx cases, path escapes, a corrupt slice leaving the server unharmed, and
+# the encoded-patch cache (same bytes on a hit, a miss when the slice file changes).
 . "$(dirname "$0")/lib.sh"
 GEN="python3 $(dirname "$0")/images_gen.py"
 $GEN "$T_DIR" || { echo "generator failed"; echo "RESULT 0 1"; exit 1; }
@@ -121,6 +122,33 @@ refused "encoded dot-dot refused" \
 refused "encoded slash refused" \
 	"$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/slices/..%2foutside/001.png")"
 expect GET /v1/slices/000003_01_01/010.png 500
+
+# the encoded-patch cache (patch_cache_mb): a repeated patch is served from it with the
+# same bytes and ETag; a slice file whose identity changes (here its mtime) is a new
+# ETag and a miss, never the old bytes under the new name
+metric() { curl -s "$BASE/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+PC="$P?window=-1000,1000&size=96"
+h0=$(metric lesiond_patch_cache_hits_total) m0=$(metric lesiond_patch_cache_misses_total)
+expect GET "$PC" 200
+cp "$T_DIR/body" "$T_DIR/pc1"; E3=$(etag)
+expect GET "$PC" 200
+cmp -s "$T_DIR/body" "$T_DIR/pc1" && ok "cached patch: same bytes" || not_ok "cached patch: same bytes"
+is "cached patch: same ETag" "$(etag)" "$E3"
+is "patch cache: one miss then one hit" \
+	"$(metric lesiond_patch_cache_misses_total) $(metric lesiond_patch_cache_hits_total)" \
+	"$((m0 + 1)) $((h0 + 1))"
+expect GET "$PC" 304 -H "If-None-Match: $E3"
+is "a 304 is neither hit nor miss" "$(metric lesiond_patch_cache_hits_total)" "$((h0 + 1))"
+touch -d '2001-02-03 04:05:06' "$T_DIR/Images_png/000001_01_01/109.png"
+expect GET "$PC" 200
+[ "$(etag)" != "$E3" ] && ok "touched slice: new ETag" || not_ok "touched slice: new ETag"
+is "touched slice: a miss, not a hit" \
+	"$(metric lesiond_patch_cache_misses_total) $(metric lesiond_patch_cache_hits_total)" \
+	"$((m0 + 2)) $((h0 + 1))"
+cmp -s "$T_DIR/body" "$T_DIR/pc1" && ok "touched slice: same pixels re-rendered" ||
+	not_ok "touched slice: same pixels re-rendered"
+[ "$(metric lesiond_patch_cache_entries)" -ge 2 ] && ok "patch cache entries" ||
+	not_ok "patch cache entries: $(metric lesiond_patch_cache_entries)"
 
 expect GET /metrics 200
 if grep -q '^lesiond_slice_cache_hits_total [1-9]' "$T_DIR/body" &&

@@ -19,6 +19,23 @@ check() { # description, then a command that must succeed
 	if "$@"; then ok "$d"; else not_ok "$d"; fi
 }
 
+# sample_vectors DIM SEED [CLUSTERS]: the real sample's 260 lesions (ingested into $DB)
+# get $T_DIR/v.fvecs (DIM-d, Gaussian sd 1, or with CLUSTERS lesion i centred at
+# i % CLUSTERS with sd 0.5) and $T_DIR/ids.txt (1..260), the same values for a seed
+sample_vectors() {
+	"$LESIOND" ingest --csv "$LSD_SHARED_DATA/DL_info_sample.csv" --db "$DB" > /dev/null
+	python3 - "$T_DIR" "$1" "$2" "${3:-0}" <<'PY'
+import random, struct, sys
+d, k = int(sys.argv[2]), int(sys.argv[4])
+random.seed(int(sys.argv[3]))
+with open(sys.argv[1] + "/v.fvecs", "wb") as f, open(sys.argv[1] + "/ids.txt", "w") as ids:
+    for i in range(1, 261):
+        c, sd = (i % k, 0.5) if k else (0, 1)
+        f.write(struct.pack("<i", d) + struct.pack("<%df" % d, *[c + random.gauss(0, sd) for _ in range(d)]))
+        ids.write("%d\n" % i)
+PY
+}
+
 # start_server [extra serve args...]: serve $T_DIR/lesiond.db
 start_server() {
 	rm -f "$T_DIR/port"

@@ -7,16 +7,7 @@
 # loaded vectors and rebuilt, and the answers then equal a server started from SQLite.
 . "$(dirname "$0")/lib.sh"
 DB="$T_DIR/lesiond.db"
-"$LESIOND" ingest --csv "$LSD_SHARED_DATA/DL_info_sample.csv" --db "$DB" > /dev/null
-python3 - "$T_DIR" <<'PY'
-import random, struct, sys
-random.seed(11)
-with open(sys.argv[1] + "/v.fvecs", "wb") as f, open(sys.argv[1] + "/ids.txt", "w") as ids:
-    for i in range(1, 261):
-        c = i % 7
-        f.write(struct.pack("<i", 16) + struct.pack("<16f", *[c + random.gauss(0, 0.5) for _ in range(16)]))
-        ids.write("%d\n" % i)
-PY
+sample_vectors 16 11 7
 for sd in flat:Flat sq:IVF4,SQ8 hn:HNSW32; do
 	check "import-vectors ${sd%%:*} (${sd#*:})" "$LESIOND" import-vectors --space "${sd%%:*}" \
 		--index-type "${sd#*:}" --ids "$T_DIR/ids.txt" --vectors "$T_DIR/v.fvecs" --db "$DB" --build-index

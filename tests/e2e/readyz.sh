@@ -5,15 +5,7 @@
 # /v1/openapi.json answer; once loaded, /readyz is 200 and the data routes work.
 . "$(dirname "$0")/lib.sh"
 DB="$T_DIR/lesiond.db"
-"$LESIOND" ingest --csv "$LSD_SHARED_DATA/DL_info_sample.csv" --db "$DB" > /dev/null
-python3 - "$T_DIR" <<'PY'
-import random, struct, sys
-random.seed(3)
-with open(sys.argv[1] + "/v.fvecs", "wb") as f, open(sys.argv[1] + "/ids.txt", "w") as ids:
-    for i in range(1, 261):
-        f.write(struct.pack("<i", 8) + struct.pack("<8f", *[random.gauss(0, 1) for _ in range(8)]))
-        ids.write("%d\n" % i)
-PY
+sample_vectors 8 3
 check "import-vectors" "$LESIOND" import-vectors --space builtin --ids "$T_DIR/ids.txt" --vectors "$T_DIR/v.fvecs" --db "$DB"
 LSD_DEBUG_LOAD_DELAY_MS=6000 start_server || { echo "RESULT 0 1"; exit 1; }
 expect GET /healthz 200

@@ -5,24 +5,14 @@
 #include "graph.h"
 #include "util.h"
 
+#include "graph_mk.h"
 #include "unit.h"
 
+/* series 0 unless a case sets it */
 static struct lesion mk(int64_t id, int patient, int study, double x, double y, double z,
 			double long_mm, int type)
 {
-	struct lesion l;
-
-	memset(&l, 0, sizeof(l));
-	l.id = id;
-	l.patient = patient;
-	l.study = study;
-	l.loc[0] = x;
-	l.loc[1] = y;
-	l.loc[2] = z;
-	l.diam_mm[0] = long_mm;
-	l.diam_mm[1] = long_mm * 0.6;
-	l.type = type;
-	return l;
+	return unit_lesion(id, patient, study, 0, x, y, z, long_mm, type);
 }
 
 static struct graph_params test_params(void)
@@ -582,6 +572,65 @@ static void test_calibrate_plateau(void)
 	CHECK_EQ_INT(graph_calibrate(l, 4, NULL, 0, truth, &grid, &p, &best, &ev, run, err), -1);
 }
 
+/* The threshold-only grid (graph_grid_threshold): the default grid's thresholds, every
+ * weight base's. The plateau case above (A-A' 0.01 apart in x, V-N 0.06 apart, 10 -> 20
+ * mm), default thresholds 0.01 0.0125 ... 0.06 0.08 ... 0.3:
+ *   base axis 1,1,1, w_size 0: A-A' 0.01, V-N 0.06; perfect iff 0.01 < thr <= 0.06:
+ *     run refined to (0.01, 0.06], threshold sqrt(0.01 x 0.06) = 0.024495, w_size 0
+ *     kept (the full default grid instead takes w_size 0.2: V-N 0.06 + 0.2 ln 2 = 0.1986,
+ *     a wider run);
+ *   base axis 2,1,1, w_size 0.1, vote on, wide 1: A-A' 0.02, V-N 0.12 + 0.1 ln 2 =
+ *     0.189315; run (0.02, 0.189315], threshold sqrt(0.02 x 0.189315) = 0.061533, and
+ *     axis, w_size, vote, wide come back as given. */
+static void test_calibrate_threshold_only(void)
+{
+	struct lesion l[4];
+	int64_t truth[4] = { 1, 1, 2, 3 };
+	struct graph_params p = test_params(), best;
+	struct graph_grid grid;
+	struct graph_eval ev;
+	double run[2] = { 0, 0 }, vn = 0.12 + 0.1 * log(2);
+	char err[LSD_ERRLEN];
+
+	l[0] = mk(1, 1, 1, 0.30, 0.5, 0.5, 10, -1);	/* A */
+	l[1] = mk(2, 1, 2, 0.31, 0.5, 0.5, 10, -1);	/* A' */
+	l[2] = mk(3, 1, 1, 0.50, 0.5, 0.5, 10, -1);	/* V */
+	l[3] = mk(4, 1, 2, 0.56, 0.5, 0.5, 20, -1);	/* N */
+	p.w_size = 0;
+	graph_grid_threshold(&p, &grid);
+	CHECK_EQ_INT(grid.n_loc * grid.n_size * grid.n_embed, 1);
+	CHECK_EQ_INT(grid.n_axis + grid.n_vote + grid.n_wide, 0);
+	CHECK_EQ_INT(grid.n_threshold, 16);
+	CHECK_EQ_INT(graph_calibrate(l, 4, NULL, 0, truth, &grid, &p, &best, &ev, run, err), 0);
+	CHECK_NEAR(run[0], 0.01, 1e-6);
+	CHECK(run[0] > 0.01);
+	CHECK_NEAR(run[1], 0.06, 1e-12);
+	CHECK_NEAR(best.threshold, sqrt(0.01 * 0.06), 1e-6);
+	CHECK_NEAR(best.w_size, 0, 0);
+	CHECK_NEAR(ev.f1, 1, 1e-12);
+	CHECK_EQ_INT(graph_calibrate(l, 4, NULL, 0, truth, NULL, &p, &best, &ev, run, err), 0);
+	CHECK_NEAR(best.w_size, 0.2, 0);
+	CHECK_NEAR(run[1], 0.06 + 0.2 * log(2), 1e-5);
+
+	p.axis[0] = 2;
+	p.w_size = 0.1;
+	p.shift_vote = 1;
+	p.wide = 1;
+	graph_grid_threshold(&p, &grid);
+	CHECK_EQ_INT(graph_calibrate(l, 4, NULL, 0, truth, &grid, &p, &best, &ev, run, err), 0);
+	CHECK_NEAR(run[0], 0.02, 1e-6);
+	CHECK_NEAR(run[1], vn, 1e-6);
+	CHECK(run[1] <= vn);
+	CHECK_NEAR(best.threshold, sqrt(0.02 * vn), 1e-6);
+	CHECK_NEAR(best.threshold, 0.061533, 1e-6);
+	CHECK_NEAR(best.axis[0], 2, 0);
+	CHECK_NEAR(best.axis[1], 1, 0);
+	CHECK_NEAR(best.w_size, 0.1, 0);
+	CHECK_EQ_INT(best.shift_vote, 1);
+	CHECK_NEAR(best.wide, 1, 0);
+	CHECK_EQ_INT(ev.tp, 1);
+}
+
 static void test_defaults(void)
 {
 	struct graph_params p;
@@ -987,6 +1036,7 @@ int main(void)
 	RUN(test_eval);
 	RUN(test_calibrate);
 	RUN(test_calibrate_plateau);
+	RUN(test_calibrate_threshold_only);
 	RUN(test_defaults);
 	RUN(test_sequential);
 	RUN(test_aligned);

@@ -7,25 +7,14 @@
 #include "graph_fit.h"
 #include "util.h"
 
+#include "graph_mk.h"
 #include "unit.h"
 
+/* type 0 (unknown): the scale model's cases never gate on types */
 static struct lesion mk(int64_t id, int patient, int study, int series, double x, double y,
 			double z, double long_mm)
 {
-	struct lesion l;
-
-	memset(&l, 0, sizeof(l));
-	l.id = id;
-	l.patient = patient;
-	l.study = study;
-	l.series = series;
-	l.loc[0] = x;
-	l.loc[1] = y;
-	l.loc[2] = z;
-	l.diam_mm[0] = long_mm;
-	l.diam_mm[1] = long_mm * 0.6;
-	l.type = 0;
-	return l;
+	return unit_lesion(id, patient, study, series, x, y, z, long_mm, 0);
 }
 
 static struct graph_params base_params(void)
@@ -93,37 +82,53 @@ static void hand_set(struct lesion *l, int64_t *t)
 	l[k] = mk(16, 2, 4, 1, 0.10, 0.10, 0.100, 8);	t[k++] = GRAPH_UNLABELLED;
 }
 
-static void test_fit_hand(void)
-{
+/* The hand set with default base parameters, and the scale fit of it at quantile q. */
+struct hand {
 	struct lesion l[NSET];
 	int64_t t[NSET];
-	struct graph_params base = base_params(), p;
+	struct graph_params base, p;
 	struct graph_scales sc;
 	char err[LSD_ERRLEN];
+};
 
-	hand_set(l, t);
-	CHECK_EQ_INT(graph_fit_scales(l, NSET, t, 0.99, &base, &p, &sc, err), 0);
-	CHECK_EQ_INT(sc.links, 6);
-	CHECK_EQ_INT(sc.size_links, 5);
-	CHECK_NEAR(sc.s[0], 0.044478, 1e-6);
-	CHECK_NEAR(sc.s[1], 0.07413, 1e-6);
-	CHECK_NEAR(sc.s[2], 0.014826, 1e-6);
-	CHECK_NEAR(sc.s_r, 0.44478, 1e-6);
-	CHECK_NEAR(sc.d, 3.643721, 1e-5);
-	CHECK_NEAR(p.w_loc, 1, 0);
-	CHECK_NEAR(p.axis[0], 1, 1e-12);
-	CHECK_NEAR(p.axis[1], 0.6, 1e-9);
-	CHECK_NEAR(p.axis[2], 3, 1e-9);
-	CHECK_NEAR(p.w_size, 0.1, 1e-9);
-	CHECK_NEAR(p.w_embed, 0, 0);
-	CHECK_EQ_INT(p.size_quad, 1);
-	CHECK_NEAR(p.threshold, 0.162065, 2e-6);
+static void hand_init(struct hand *h)
+{
+	hand_set(h->l, h->t);
+	h->base = base_params();
+}
+
+static int hand_fit(struct hand *h, double q)
+{
+	return graph_fit_scales(h->l, NSET, h->t, q, &h->base, &h->p, &h->sc, h->err);
+}
+
+static void test_fit_hand(void)
+{
+	struct hand h;
+
+	hand_init(&h);
+	CHECK_EQ_INT(hand_fit(&h, 0.99), 0);
+	CHECK_EQ_INT(h.sc.links, 6);
+	CHECK_EQ_INT(h.sc.size_links, 5);
+	CHECK_NEAR(h.sc.s[0], 0.044478, 1e-6);
+	CHECK_NEAR(h.sc.s[1], 0.07413, 1e-6);
+	CHECK_NEAR(h.sc.s[2], 0.014826, 1e-6);
+	CHECK_NEAR(h.sc.s_r, 0.44478, 1e-6);
+	CHECK_NEAR(h.sc.d, 3.643721, 1e-5);
+	CHECK_NEAR(h.p.w_loc, 1, 0);
+	CHECK_NEAR(h.p.axis[0], 1, 1e-12);
+	CHECK_NEAR(h.p.axis[1], 0.6, 1e-9);
+	CHECK_NEAR(h.p.axis[2], 3, 1e-9);
+	CHECK_NEAR(h.p.w_size, 0.1, 1e-9);
+	CHECK_NEAR(h.p.w_embed, 0, 0);
+	CHECK_EQ_INT(h.p.size_quad, 1);
+	CHECK_NEAR(h.p.threshold, 0.162065, 2e-6);
 	/* the rest is base's */
-	CHECK_EQ_INT(p.sequential, base.sequential);
-	CHECK_EQ_INT(p.shift_vote, base.shift_vote);
-	CHECK_EQ_INT(p.series_dup, base.series_dup);
-	CHECK_NEAR(p.max_dloc, base.max_dloc, 0);
-	CHECK_NEAR(p.max_size_ratio, base.max_size_ratio, 0);
+	CHECK_EQ_INT(h.p.sequential, h.base.sequential);
+	CHECK_EQ_INT(h.p.shift_vote, h.base.shift_vote);
+	CHECK_EQ_INT(h.p.series_dup, h.base.series_dup);
+	CHECK_NEAR(h.p.max_dloc, h.base.max_dloc, 0);
+	CHECK_NEAR(h.p.max_size_ratio, h.base.max_size_ratio, 0);
 
 	/* input order does not matter: reversed */
 	{
@@ -132,55 +137,51 @@ static void test_fit_hand(void)
 		struct graph_params q;
 
 		for (size_t i = 0; i < NSET; i++) {
-			r[i] = l[NSET - 1 - i];
-			rt[i] = t[NSET - 1 - i];
+			r[i] = h.l[NSET - 1 - i];
+			rt[i] = h.t[NSET - 1 - i];
 		}
-		CHECK_EQ_INT(graph_fit_scales(r, NSET, rt, 0.99, &base, &q, NULL, err), 0);
-		CHECK_NEAR(q.threshold, p.threshold, 1e-12);
-		CHECK_NEAR(q.axis[1], p.axis[1], 1e-12);
-		CHECK_NEAR(q.w_size, p.w_size, 1e-12);
+		CHECK_EQ_INT(graph_fit_scales(r, NSET, rt, 0.99, &h.base, &q, NULL, h.err), 0);
+		CHECK_NEAR(q.threshold, h.p.threshold, 1e-12);
+		CHECK_NEAR(q.axis[1], h.p.axis[1], 1e-12);
+		CHECK_NEAR(q.w_size, h.p.w_size, 1e-12);
 	}
 	/* q = 0.95: threshold s_x sqrt(9.4877) = 0.044478 x 3.080211 = 0.137002 */
-	CHECK_EQ_INT(graph_fit_scales(l, NSET, t, 0.95, &base, &p, &sc, err), 0);
-	CHECK_NEAR(p.threshold, 0.137002, 2e-6);
+	CHECK_EQ_INT(hand_fit(&h, 0.95), 0);
+	CHECK_NEAR(h.p.threshold, 0.137002, 2e-6);
 }
 
 /* Too few links, a bad quantile, and scales floored instead of dividing by zero. */
 static void test_fit_edges(void)
 {
-	struct lesion l[NSET];
-	int64_t t[NSET];
-	struct graph_params base = base_params(), p;
-	struct graph_scales sc;
-	char err[LSD_ERRLEN];
+	struct hand h;
 
-	hand_set(l, t);
+	hand_init(&h);
 	/* patient 2 unlabelled: L1, L2, L3 left = 3 links < 4 */
 	for (size_t i = 8; i < NSET; i++)
-		t[i] = GRAPH_UNLABELLED;
-	CHECK_EQ_INT(graph_fit_scales(l, NSET, t, 0.99, &base, &p, &sc, err), -1);
-	CHECK(strstr(err, "3 labelled links") != NULL);
+		h.t[i] = GRAPH_UNLABELLED;
+	CHECK_EQ_INT(hand_fit(&h, 0.99), -1);
+	CHECK(strstr(h.err, "3 labelled links") != NULL);
 	/* six links but only L2, L3 with both diameters (A1, C1, D1 without): 2 < 4 */
-	hand_set(l, t);
-	l[0].diam_mm[0] = l[8].diam_mm[0] = l[10].diam_mm[0] = 0;
-	CHECK_EQ_INT(graph_fit_scales(l, NSET, t, 0.99, &base, &p, &sc, err), -1);
-	CHECK(strstr(err, "6 labelled links (2 with both long diameters)") != NULL);
-	hand_set(l, t);
-	CHECK_EQ_INT(graph_fit_scales(l, NSET, t, 1.0, &base, &p, &sc, err), -1);
-	CHECK_EQ_INT(graph_fit_scales(l, NSET, t, 0.0, &base, &p, &sc, err), -1);
+	hand_init(&h);
+	h.l[0].diam_mm[0] = h.l[8].diam_mm[0] = h.l[10].diam_mm[0] = 0;
+	CHECK_EQ_INT(hand_fit(&h, 0.99), -1);
+	CHECK(strstr(h.err, "6 labelled links (2 with both long diameters)") != NULL);
+	hand_init(&h);
+	CHECK_EQ_INT(hand_fit(&h, 1.0), -1);
+	CHECK_EQ_INT(hand_fit(&h, 0.0), -1);
 	/* nobody moved, nothing changed size: every scale at its floor; threshold
 	 * 1e-4 x 3.643721, axis 1, 1, 1, w_size 1e-4 / 1e-3 = 0.1 */
 	for (size_t i = 0; i < NSET; i++) {
-		l[i].loc[0] = l[i].loc[1] = l[i].loc[2] = 0.5;
-		l[i].diam_mm[0] = l[i].diam_mm[0] > 0 ? 10 : 0;
+		h.l[i].loc[0] = h.l[i].loc[1] = h.l[i].loc[2] = 0.5;
+		h.l[i].diam_mm[0] = h.l[i].diam_mm[0] > 0 ? 10 : 0;
 	}
-	CHECK_EQ_INT(graph_fit_scales(l, NSET, t, 0.99, &base, &p, &sc, err), 0);
-	CHECK_NEAR(sc.s[0], GRAPH_FIT_MIN_LOC, 0);
-	CHECK_NEAR(sc.s_r, GRAPH_FIT_MIN_SIZE, 0);
-	CHECK_NEAR(p.axis[1], 1, 1e-12);
-	CHECK_NEAR(p.axis[2], 1, 1e-12);
-	CHECK_NEAR(p.w_size, 0.1, 1e-12);
-	CHECK_NEAR(p.threshold, 3.643721e-4, 1e-9);
+	CHECK_EQ_INT(hand_fit(&h, 0.99), 0);
+	CHECK_NEAR(h.sc.s[0], GRAPH_FIT_MIN_LOC, 0);
+	CHECK_NEAR(h.sc.s_r, GRAPH_FIT_MIN_SIZE, 0);
+	CHECK_NEAR(h.p.axis[1], 1, 1e-12);
+	CHECK_NEAR(h.p.axis[2], 1, 1e-12);
+	CHECK_NEAR(h.p.w_size, 0.1, 1e-12);
+	CHECK_NEAR(h.p.threshold, 3.643721e-4, 1e-9);
 }
 
 /* size_quad: d_loc (isotropic) 0.05 (0.03, 0.04, 0), ln ratio 0.5, w_size 0.24:
@@ -228,20 +229,17 @@ static int links(const struct graph_params *p, double dx, double dz, double lnr)
 
 static void test_fit_decides(void)
 {
-	struct lesion l[NSET];
-	int64_t t[NSET];
-	struct graph_params base = base_params(), p;
+	struct hand h;
 	const double sx = 0.044478, sz = 0.014826, sr = 0.44478;
-	char err[LSD_ERRLEN];
 
-	hand_set(l, t);
-	CHECK_EQ_INT(graph_fit_scales(l, NSET, t, 0.99, &base, &p, NULL, err), 0);
-	CHECK_EQ_INT(links(&p, 3.60 * sx, 0, 0), 1);
-	CHECK_EQ_INT(links(&p, 3.70 * sx, 0, 0), 0);
-	CHECK_EQ_INT(links(&p, 0, 3.60 * sz, 0), 1);
-	CHECK_EQ_INT(links(&p, 0, 3.70 * sz, 0), 0);
-	CHECK_EQ_INT(links(&p, 2 * sx, 0, 3 * sr), 1);
-	CHECK_EQ_INT(links(&p, 2.2 * sx, 0, 3 * sr), 0);
+	hand_init(&h);
+	CHECK_EQ_INT(hand_fit(&h, 0.99), 0);
+	CHECK_EQ_INT(links(&h.p, 3.60 * sx, 0, 0), 1);
+	CHECK_EQ_INT(links(&h.p, 3.70 * sx, 0, 0), 0);
+	CHECK_EQ_INT(links(&h.p, 0, 3.60 * sz, 0), 1);
+	CHECK_EQ_INT(links(&h.p, 0, 3.70 * sz, 0), 0);
+	CHECK_EQ_INT(links(&h.p, 2 * sx, 0, 3 * sr), 1);
+	CHECK_EQ_INT(links(&h.p, 2.2 * sx, 0, 3 * sr), 0);
 }
 
 int main(void)
