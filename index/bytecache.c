@@ -6,6 +6,7 @@
  * outnumber them), the LRU list and the counters.
  */
 #include "bytecache.h"
+#include "lru.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -16,7 +17,7 @@
 
 struct entry {
 	struct entry *hnext;		/* hash chain */
-	struct entry *prev, *next;	/* LRU list, most recent at head */
+	struct lru_node lru;
 	uint64_t hash;
 	size_t len, cost;
 	unsigned char *val;
@@ -27,7 +28,7 @@ struct bytecache {
 	pthread_mutex_t mu;
 	struct entry **tab;
 	size_t nbuckets;		/* power of two */
-	struct entry *head, *tail;
+	struct lru_list lru;		/* most recent at head */
 	struct bytecache_stats st;
 };
 
@@ -56,8 +57,8 @@ void bytecache_destroy(struct bytecache *c)
 
 	if (!c)
 		return;
-	for (e = c->head; e; e = n) {
-		n = e->next;
+	for (e = LRU_ENTRY(c->lru.head, struct entry, lru); e; e = n) {
+		n = LRU_ENTRY(e->lru.next, struct entry, lru);
 		free(e->val);
 		free(e);
 	}
@@ -81,30 +82,6 @@ static struct entry *find(struct bytecache *c, const char *key, uint64_t h)
 	return e;
 }
 
-static void list_unlink(struct bytecache *c, struct entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void list_push_head(struct bytecache *c, struct entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	c->head = e;
-	if (!c->tail)
-		c->tail = e;
-}
-
 /* Remove e from table, list and budget, and free it; caller holds the lock. */
 static void drop(struct bytecache *c, struct entry *e)
 {
@@ -113,7 +90,7 @@ static void drop(struct bytecache *c, struct entry *e)
 	while (*pp != e)
 		pp = &(*pp)->hnext;
 	*pp = e->hnext;
-	list_unlink(c, e);
+	lru_unlink(&c->lru, &e->lru);
 	c->st.bytes -= e->cost;
 	c->st.entries--;
 	free(e->val);
@@ -156,8 +133,7 @@ int bytecache_get(struct bytecache *c, const char *key, unsigned char **out, siz
 	if (e && (*out = malloc(e->len ? e->len : 1))) {
 		memcpy(*out, e->val, e->len);
 		*len = e->len;
-		list_unlink(c, e);
-		list_push_head(c, e);
+		lru_touch(&c->lru, &e->lru);
 		hit = 1;
 	}
 	if (hit)
@@ -190,18 +166,18 @@ void bytecache_put(struct bytecache *c, const char *key, const unsigned char *v,
 	e->hash = h;
 	e->len = len;
 	e->cost = cost;
-	e->prev = e->next = NULL;
+	e->lru.prev = e->lru.next = NULL;
 	pthread_mutex_lock(&c->mu);
 	old = find(c, key, h);
 	if (old)
 		drop(c, old);
-	while (c->tail && c->st.bytes + cost > c->st.max_bytes) {
-		drop(c, c->tail);
+	while (c->lru.tail && c->st.bytes + cost > c->st.max_bytes) {
+		drop(c, LRU_ENTRY(c->lru.tail, struct entry, lru));
 		c->st.evictions++;
 	}
 	e->hnext = c->tab[h & (c->nbuckets - 1)];
 	c->tab[h & (c->nbuckets - 1)] = e;
-	list_push_head(c, e);
+	lru_push_front(&c->lru, &e->lru);
 	c->st.bytes += cost;
 	c->st.entries++;
 	c->st.insertions++;

@@ -729,8 +729,19 @@ int demo_create(int patients, uint64_t seed, struct demo **out, char *err)
 	}
 	for (i = 0; i < patients; i++)
 		for (s = 0; s < d->pat[i].nstudies; s++)
-			for (k = 0; k < d->pat[i].st[s].nles; k++)
-				fill_row(d, i, s, k, &d->rows[d->nrows++]);
+			for (k = 0; k < d->pat[i].st[s].nles; k++) {
+				struct row *rw = &d->rows[d->nrows];
+
+				/* A lesion beyond its series' last (or before its first) slice is
+				 * not cut by the clamped key slice: nothing to measure (the
+				 * diameters would be 0 and NaN). Not visible, so not bookmarked,
+				 * as a reader would not; its track goes on in the other studies.
+				 * Rows of other lesions are unchanged (seed 9602, 150 patients). */
+				fill_row(d, i, s, k, rw);
+				if (rw->l.diam_px[0] > 0 && isfinite(rw->l.diam_px[0]) &&
+				    isfinite(rw->l.diam_px[1]))
+					d->nrows++;
+			}
 	qsort(d->rows, (size_t)d->nrows, sizeof(*d->rows), row_cmp);
 	for (i = 0; i < d->nrows; i++)
 		d->rows[i].l.id = i + 1;

@@ -14,6 +14,7 @@
  * last release. Expected load: a hit per patch request (one stat() and a table lookup),
  * a 512x512 decode (~4 ms) per miss.
  */
+#include "lru.h"
 #include "slicecache.h"
 #include "util.h"
 
@@ -31,7 +32,7 @@
 
 struct entry {
 	struct entry *hnext;		/* hash chain */
-	struct entry *prev, *next;	/* LRU list, most recent at head */
+	struct lru_node lru;		/* recency, most recent at head */
 	char *key;
 	uint64_t hash;
 	struct slice16 s;
@@ -66,7 +67,7 @@ struct slicecache {
 	pthread_mutex_t mu;
 	struct entry **tab;
 	size_t nbuckets;		/* power of two */
-	struct entry *head, *tail;
+	struct lru_list lru;
 	struct flight *flights;
 	struct running *running;
 	struct slicecache_stats st;
@@ -139,15 +140,8 @@ static void unlink_entry(struct slicecache *c, struct entry *e)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = e->hnext;
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = e->hnext = NULL;
+	lru_unlink(&c->lru, &e->lru);
+	e->hnext = NULL;
 	e->linked = 0;
 	c->st.bytes -= e->cost;
 	c->st.entries--;
@@ -159,8 +153,8 @@ void slicecache_destroy(struct slicecache *c)
 
 	if (!c)
 		return;
-	for (e = c->head; e; e = n) {
-		n = e->next;
+	for (e = LRU_ENTRY(c->lru.head, struct entry, lru); e; e = n) {
+		n = LRU_ENTRY(e->lru.next, struct entry, lru);
 		entry_free(e);
 	}
 	pthread_mutex_destroy(&c->mu);
@@ -323,17 +317,6 @@ static struct entry *find(struct slicecache *c, const char *rel, uint64_t hash)
 	return NULL;
 }
 
-static void push_front(struct slicecache *c, struct entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	c->head = e;
-	if (!c->tail)
-		c->tail = e;
-}
-
 /* Unlink e; hand it back for freeing when nobody holds it. Caller holds the lock. */
 static struct entry *drop(struct slicecache *c, struct entry *e)
 {
@@ -396,14 +379,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 	if (e && e->size == (int64_t)sb.st_size && e->mtime_ns == mtime_ns(&sb) &&
 	    e->ino == (uint64_t)sb.st_ino) {
 		e->refs++;
-		if (c->head != e) {	/* move to front */
-			e->prev->next = e->next;
-			if (e->next)
-				e->next->prev = e->prev;
-			else
-				c->tail = e->prev;
-			push_front(c, e);
-		}
+		lru_touch(&c->lru, &e->lru);
 		c->st.hits++;
 		pthread_mutex_unlock(&c->mu);
 		fill(h, e);
@@ -481,8 +457,8 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 	if (old && (old = drop(c, old)))
 		garbage[ng++] = old;
 	if (e->cost <= c->max_bytes) {
-		while (c->tail && c->st.bytes + e->cost > c->max_bytes) {
-			struct entry *v = drop(c, c->tail);
+		while (c->lru.tail && c->st.bytes + e->cost > c->max_bytes) {
+			struct entry *v = drop(c, LRU_ENTRY(c->lru.tail, struct entry, lru));
 
 			c->st.evictions++;
 			if (v) {
@@ -499,7 +475,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 		}
 		e->hnext = c->tab[hash & (c->nbuckets - 1)];
 		c->tab[hash & (c->nbuckets - 1)] = e;
-		push_front(c, e);
+		lru_push_front(&c->lru, &e->lru);
 		e->linked = 1;
 		c->st.bytes += e->cost;
 		c->st.entries++;
@@ -539,16 +515,16 @@ void slicecache_clear(struct slicecache *c)
 	struct entry *e, *n, *dead = NULL;
 
 	pthread_mutex_lock(&c->mu);
-	for (e = c->head; e; e = n) {
-		n = e->next;
+	for (e = LRU_ENTRY(c->lru.head, struct entry, lru); e; e = n) {
+		n = LRU_ENTRY(e->lru.next, struct entry, lru);
 		if (drop(c, e)) {
-			e->next = dead;
+			e->hnext = dead;	/* unlinked: the hash chain is free to reuse */
 			dead = e;
 		}
 	}
 	pthread_mutex_unlock(&c->mu);
 	for (e = dead; e; e = n) {
-		n = e->next;
+		n = e->hnext;
 		entry_free(e);
 	}
 }

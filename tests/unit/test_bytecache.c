@@ -98,7 +98,7 @@ static void test_lru_order(void)
 {
 	struct bytecache *c = NULL;
 	struct bytecache_stats st;
-	char err[LSD_ERRLEN], key[8];
+	char err[LSD_ERRLEN], key[16];
 	int i;
 
 	CHECK(bytecache_create(8 * COST, &c, err) == 0);	/* exactly eight entries */

@@ -11,6 +11,8 @@
 #include "unit.h"
 #include "util.h"
 
+#include <math.h>
+
 #define NPAT 3
 
 static char dir_a[1024], dir_b[1024];
@@ -345,8 +347,37 @@ static void test_determinism(void)
 	CHECK(files > 0);
 }
 
+/* A lesion outside its series' slices (seed 9602, patient 49, studies 2 and 3: beyond the
+ * last slice) is not measured on the clamped key slice: before the fix its row had
+ * diameters 0 / NaN that ingest refuses. Every row now has finite, positive diameters and
+ * coordinates; the patient keeps its other lesions. */
+static void test_lesion_outside_series(void)
+{
+	char err[LSD_ERRLEN];
+	struct demo *d = NULL;
+	struct lesion l;
+	int id, bad = 0, p49 = 0;
+
+	CHECK(demo_create(49, 9602, &d, err) == 0);
+	for (id = 1; d && id <= demo_nrows(d); id++) {
+		int k, ok;
+
+		CHECK(demo_row(d, id, &l) == 0);
+		ok = l.diam_px[0] > 0 && isfinite(l.diam_px[0]) && l.diam_px[1] > 0 &&
+		     isfinite(l.diam_px[1]);
+		for (k = 0; k < 8; k++)
+			ok = ok && isfinite(l.recist[k]);
+		bad += !ok;
+		p49 += l.patient == 49;
+	}
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(p49, 16);	/* its 18 lesion rows but the two outside their series */
+	demo_destroy(d);
+}
+
 int main(void)
 {
+	RUN(test_lesion_outside_series);
 	RUN(test_write);
 	if (!demo_a)
 		return unit_done();
