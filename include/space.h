@@ -5,7 +5,8 @@
  * provenance line (the model that produced the vectors). The vectors themselves live in
  * SQLite (store_vec); a space keeps a plain float copy in memory (id -> row), which is
  * what rebuilds, exact subset scans and space_get_vector() read, and a FAISS index derived
- * from it (an IndexIDMap2: lesion ids are FAISS ids). Only index/space.c includes FAISS.
+ * from it (an IVF holding the lesion ids itself, or an IndexIDMap: lesion ids are FAISS
+ * ids). Only index/space*.c include FAISS.
  *
  * Distances: every distance this module returns is recomputed exactly from the stored
  * vector, whatever the index type (the index only proposes candidates):

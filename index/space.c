@@ -6,7 +6,8 @@
  * and by the search module for filtered (subset) scans. Each space owns: a plain float
  * copy of its live vectors (row-major, rows swapped on removal) with an open-addressing
  * id -> row map, an order-independent checksum of that set, and one FAISS index
- * (IndexIDMap2 around whatever the factory string builds) proposing candidates. Expected
+ * (an IVF holding the lesion ids itself, else an IndexIDMap around whatever the factory
+ * string builds) proposing candidates. Expected
  * load: 10^4-10^6 vectors of dimension 64-2048, thousands of searches a second, writes in
  * batches. The memory copy is the truth; the index is derived and can be rebuilt, loaded
  * from a snapshot, or dropped (searches then scan the copy exactly) at any time.
@@ -1036,13 +1037,18 @@ static int can_train(FaissIndex *sub, const char *type, size_t n)
 	return 1;
 }
 
-/* Build an IndexIDMap2 over n rows (train when the type needs it and it can).
+/* Build the index over n rows (train when the type needs it and it can): an IVF stores
+ * the lesion ids in its lists itself; anything else goes under an IndexIDMap. Not an
+ * IDMap around an IVF: IndexIDMap::remove_ids compacts its id map while the IVF keeps
+ * the old positions, so after a delete the ids behind them are shifted (FAISS 1.7.3),
+ * and its id map (and IDMap2's hash table, which only reconstruct() needs) would cost
+ * 8-50 bytes a vector and a pass over all of them at every load.
  * *active gets the type that runs, *removable whether it supports removal. */
 static int build_index(const struct space_def *def, const int64_t *rid, const float *vec, size_t n,
 		       FaissIndex **out, char *active, int *removable, int *train_failed, char *err)
 {
 	FaissIndex *sub = NULL, *idx = NULL;
-	FaissIndexIDMap2 *map = NULL;
+	FaissIndexIDMap *map = NULL;
 	float *sample = NULL;
 	size_t d = (size_t)def->dim, i;
 	int rc = -1;
@@ -1072,12 +1078,16 @@ static int build_index(const struct space_def *def, const int64_t *rid, const fl
 		}
 	}
 	*removable = space_probe_removable(sub);
-	if (faiss_IndexIDMap2_new(&map, sub)) {
-		space_faiss_errf(err, "IndexIDMap2");
-		goto out;
+	if (faiss_IndexIVF_cast(sub)) {
+		idx = sub;
+	} else {
+		if (faiss_IndexIDMap_new(&map, sub)) {
+			space_faiss_errf(err, "IndexIDMap");
+			goto out;
+		}
+		faiss_IndexIDMap_set_own_fields(map, 1);
+		idx = (FaissIndex *)map;
 	}
-	faiss_IndexIDMap2_set_own_fields(map, 1);
-	idx = (FaissIndex *)map;
 	sub = NULL;
 	if (strcmp(active, "Flat") || !strcmp(space_def_type(def), "Flat"))
 		if (space_apply_params(idx, space_def_params(def), err))

@@ -11,6 +11,7 @@
 #include "fhash.h"
 #include "util.h"
 
+#include <faiss/c_api/IndexIVF_c.h>
 #include <faiss/c_api/MetaIndexes_c.h>
 #include <faiss/c_api/index_io_c.h>
 
@@ -204,9 +205,58 @@ static int mf_u64(const char *text, const char *key, int hex, uint64_t *out)
 	return (errno || *end || v[0] == '-') ? -1 : 0;
 }
 
+/* The ids an index holds, in a malloc'd array: an IVF's from its lists, an IndexIDMap's
+ * (or a legacy IndexIDMap2's) id map. NULL: out of memory, or neither shape. */
+static int64_t *index_ids(FaissIndex *idx, size_t *n)
+{
+	FaissIndexIVF *ivf = faiss_IndexIVF_cast(idx);
+	FaissIndexIDMap *map = faiss_IndexIDMap_cast(idx);
+	int64_t *ids, *m = NULL;
+	size_t i, nl, at = 0, sz;
+
+	*n = (size_t)faiss_Index_ntotal(idx);
+	if (!(ids = malloc((*n ? *n : 1) * sizeof(*ids))))
+		return NULL;
+	if (map) {
+		faiss_IndexIDMap_id_map(map, &m, &sz);
+		if (sz != *n)
+			goto bad;
+		memcpy(ids, m, sz * sizeof(*ids));
+		return ids;
+	}
+	if (!ivf)
+		goto bad;
+	nl = faiss_IndexIVF_nlist(ivf);
+	for (i = 0; i < nl; i++) {
+		sz = faiss_IndexIVF_get_list_size(ivf, i);
+		if (sz > *n - at)
+			goto bad;
+		faiss_IndexIVF_invlists_get_ids(ivf, i, ids + at);
+		at += sz;
+	}
+	if (at == *n)
+		return ids;
+bad:
+	free(ids);
+	return NULL;
+}
+
+/* The index's shape: a bare IVF (ids in its lists) or an IndexIDMap around a non-IVF.
+ * An IVF under an id map (written before: its ids shift after a delete) is refused. */
+static FaissIndex *index_sub(FaissIndex *idx)
+{
+	FaissIndexIDMap *map = faiss_IndexIDMap_cast(idx);
+
+	if (faiss_IndexIVF_cast(idx))
+		return idx;
+	if (!map || faiss_IndexIVF_cast(faiss_IndexIDMap_sub_index(map)))
+		return NULL;
+	return faiss_IndexIDMap_sub_index(map);
+}
+
 /* What can be read of a snapshot without the space: the manifest checked against the
  * definition, the index file hashed and parsed by FAISS (the heavy part: ~2 s for an
- * IVF2048,SQ8 of 10^6 x 256-d), an IndexIDMap2 of the right shape. */
+ * IVF2048,SQ8 of 10^6 x 256-d), an index of the right shape. */
 struct space_preload {
 	char name[SPACE_NAME_MAX];
 	int rc;			/* 0: idx and mtext hold the snapshot; -1: refused (why) */
@@ -304,11 +354,16 @@ static void preload_file(const struct space_def *def, const char *prefix, struct
 		space_faiss_errf(why, "FAISS cannot read the snapshot");
 		goto out;
 	}
-	if (!faiss_IndexIDMap2_cast(idx) || faiss_Index_d(idx) != def->dim ||
+	if (!index_sub(idx)) {
+		errf(why, "snapshot index is neither an IVF nor an IndexIDMap around another type "
+		     "(an IVF under an id map, from an older lesiond, shifts ids after deletes)");
+		goto out;
+	}
+	if (faiss_Index_d(idx) != def->dim ||
 	    faiss_Index_metric_type(idx) != space_faiss_metric(def->metric) ||
 	    (uint64_t)faiss_Index_ntotal(idx) != total) {
-		errf(why, "snapshot index is not an IndexIDMap2 of %d dims, metric %s, %" PRIu64
-		     " entries", def->dim, space_metric_name(def->metric), total);
+		errf(why, "snapshot index is not of %d dims, metric %s, %" PRIu64 " entries",
+		     def->dim, space_metric_name(def->metric), total);
 		goto out;
 	}
 	p->idx = idx;
@@ -350,7 +405,6 @@ static int try_snapshot(struct space *sp, const char *prefix, struct space_prelo
 			char *why)
 {
 	struct space_preload own = { .rc = -1 }, *p = pre;
-	FaissIndexIDMap2 *map;
 	unsigned char *seen = NULL;
 	int64_t *idm = NULL;
 	size_t i, seen_n = 0, row, idn = 0;
@@ -379,11 +433,10 @@ static int try_snapshot(struct space *sp, const char *prefix, struct space_prelo
 			goto out;
 		}
 	}
-	map = faiss_IndexIDMap2_cast(p->idx);
-	faiss_IndexIDMap2_id_map(map, &idm, &idn);
-	if (idn != p->total || !(seen = calloc(sp->n + 1, 1))) {
+	idm = index_ids(p->idx, &idn);
+	if (!idm || idn != p->total || !(seen = calloc(sp->n + 1, 1))) {
 		pthread_rwlock_unlock(&sp->lock);
-		errf(why, "snapshot id map has %zu ids, expected %" PRIu64, idn, p->total);
+		errf(why, "snapshot index has %zu ids, expected %" PRIu64, idm ? idn : 0, p->total);
 		goto out;
 	}
 	for (i = 0; i < idn; i++) {
@@ -399,7 +452,7 @@ static int try_snapshot(struct space *sp, const char *prefix, struct space_prelo
 		errf(why, "snapshot index holds %zu of the %zu live ids", seen_n, sp->n);
 		goto out;
 	}
-	removable = space_probe_removable(faiss_IndexIDMap2_sub_index(map));
+	removable = space_probe_removable(index_sub(p->idx));
 	if (strcmp(p->active, "Flat") || !strcmp(space_def_type(&sp->def), "Flat"))
 		if (space_apply_params(p->idx, space_def_params(&sp->def), why))
 			goto out;
@@ -420,6 +473,7 @@ static int try_snapshot(struct space *sp, const char *prefix, struct space_prelo
 	rc = 0;
 out:
 	free(seen);
+	free(idm);
 	faiss_Index_free(own.idx);
 	free(own.mtext);
 	return rc;

@@ -78,10 +78,21 @@ void apijson_lesion_summary(struct sb *b, int64_t id, const struct catalog_entry
 {
 	double d[2], loc[3];
 
-	sb_addf(b, "{\"id\":%lld,\"patient\":%d,\"study\":%d,\"series\":%d,\"key_slice\":%d",
-		(long long)id, e->patient, e->study, e->series, e->key_slice);
+	/* jw_int, not sb_addf: this runs k times a similar reply (printf was ~8% of it) */
+	sb_adds(b, "{\"id\":");
+	jw_int(b, id);
+	sb_adds(b, ",\"patient\":");
+	jw_int(b, e->patient);
+	sb_adds(b, ",\"study\":");
+	jw_int(b, e->study);
+	sb_adds(b, ",\"series\":");
+	jw_int(b, e->series);
+	sb_adds(b, ",\"key_slice\":");
+	jw_int(b, e->key_slice);
 	type_fields(b, e->type);
-	sb_addf(b, ",\"split\":%d,\"split_name\":", e->split);
+	sb_adds(b, ",\"split\":");
+	jw_int(b, e->split);
+	sb_adds(b, ",\"split_name\":");
 	jw_str(b, lesion_split_name(e->split));
 	for (int k = 0; k < 2; k++)
 		d[k] = round((double)e->diam_mm[k] * 1e4) / 1e4;

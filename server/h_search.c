@@ -343,7 +343,11 @@ void h_search_write_results(struct app *app, struct sb *b, const struct search_h
 	for (i = 0; i < n; i++) {
 		if (i)
 			sb_addc(b, ',');
-		sb_addf(b, "{\"rank\":%d,\"lesion_id\":%lld,\"distance\":", i + 1, (long long)h[i].id);
+		sb_adds(b, "{\"rank\":");
+		jw_int(b, i + 1);
+		sb_adds(b, ",\"lesion_id\":");
+		jw_int(b, h[i].id);
+		sb_adds(b, ",\"distance\":");
 		jw_num(b, h[i].dist);
 		sb_adds(b, ",\"lesion\":");
 		if (catalog_get(app->cat, h[i].id, &e) == 0) {
@@ -351,7 +355,9 @@ void h_search_write_results(struct app *app, struct sb *b, const struct search_h
 		} else {
 			sb_adds(b, "null");
 		}
-		sb_addf(b, ",\"patch_url\":\"/v1/lesions/%lld/patch.png\"}", (long long)h[i].id);
+		sb_adds(b, ",\"patch_url\":\"/v1/lesions/");
+		jw_int(b, h[i].id);
+		sb_adds(b, "/patch.png\"}");
 	}
 	sb_addc(b, ']');
 }

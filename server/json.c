@@ -134,31 +134,156 @@ void jw_str(struct sb *b, const char *s)
 	sb_addc(b, '"');
 }
 
+/* %.{prec}g of v into tmp; 1 when it reads back as v */
+static int g_round_trips(char *tmp, size_t len, int prec, double v)
+{
+	snprintf(tmp, len, "%.*g", prec, v);
+	return strtod(tmp, NULL) == v;
+}
+
+/* %.6g of v, when it reads back as v, without printf: 1 (written to out), 0 when %.6g
+ * does not read back as v, -1 when this cannot tell (use printf).
+ * G, the 6-digit decimal nearest v, is what %.6g writes. If G reads back as v, then
+ * |v - G| <= ulp/2, so v * 10^k (one rounding) is within 2.3e-10 of G's six digits m,
+ * llround finds m, and m / 10^k (exact operands, one rounding) is v again; and if that
+ * is v, G reads back. Digits and layout as %g: fixed for exponents -4..5, else d.ddde-XX,
+ * trailing zeros dropped. */
+static int g6_fast(char *out, double v)
+{
+	static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+				      1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+				      1e21, 1e22 };
+	double a = fabs(v), back;
+	char dig[7], *o = out;
+	int x, k, nd, i;
+	long long m;
+
+	if (!(a >= 1e-10 && a < 1e15))
+		return -1;
+	x = (int)floor(log10(a));
+	k = 5 - x;
+	m = llround(k >= 0 ? a * p10[k] : a / p10[-k]);
+	if (m < 100000 || m > 999999)	/* log10 off by one, or G is a power of ten */
+		return -1;
+	back = k >= 0 ? (double)m / p10[k] : (double)m * p10[-k];
+	if (back != a)
+		return 0;
+	for (i = 5; i >= 0; i--, m /= 10)
+		dig[i] = (char)('0' + m % 10);
+	for (nd = 6; nd > 1 && dig[nd - 1] == '0'; nd--)
+		;
+	if (v < 0)
+		*o++ = '-';
+	if (x < -4 || x >= 6) {
+		*o++ = dig[0];
+		if (nd > 1)
+			*o++ = '.';
+		for (i = 1; i < nd; i++)
+			*o++ = dig[i];
+		*o++ = 'e';	/* two exponent digits: |x| <= 15 here */
+		*o++ = x < 0 ? '-' : '+';
+		*o++ = (char)('0' + (x < 0 ? -x : x) / 10);
+		*o++ = (char)('0' + (x < 0 ? -x : x) % 10);
+		*o = '\0';
+		return 1;
+	}
+	if (x < 0) {
+		*o++ = '0';
+		*o++ = '.';
+		for (i = x + 1; i < 0; i++)
+			*o++ = '0';
+		for (i = 0; i < nd; i++)
+			*o++ = dig[i];
+	} else {
+		for (i = 0; i <= x; i++)
+			*o++ = dig[i];
+		if (nd > x + 1)
+			*o++ = '.';
+		for (; i < nd; i++)
+			*o++ = dig[i];
+	}
+	*o = '\0';
+	return 1;
+}
+
+/* The shortest %.{6..17}g that reads back as v (%.17g always does), found with few
+ * snprintf/strtod pairs (from7: %.6g is known not to): the precision search used to
+ * walk 6, 7, ... 17, and a distance (a float widened to double) needs 16 or 17, so most
+ * of a similar reply's formatting time went there. Same output: unless v is a power of
+ * two, the doubles that read back as v form an interval symmetric around it, and
+ * %.{p+1}g is never farther from v than %.{p}g (a p-digit decimal is also a p+1-digit
+ * one), so once a precision reads back, every larger one does; the search may then test
+ * 16 and 15 first and bisect. A power of two has a narrower interval below it than
+ * above, so it keeps the plain walk. tests/unit/test_json.c compares this with the walk
+ * on millions of values. */
+static void shortest_g(char *tmp, size_t len, double v, int from7)
+{
+	int lo, hi, mid, e;
+
+	if (!from7 && g_round_trips(tmp, len, 6, v))
+		return;
+	if (frexp(v, &e) == 0.5 || frexp(v, &e) == -0.5) {
+		for (lo = 7; lo < 17 && !g_round_trips(tmp, len, lo, v); lo++)
+			;
+		if (lo == 17)
+			snprintf(tmp, len, "%.17g", v);
+		return;
+	}
+	if (!g_round_trips(tmp, len, 16, v)) {
+		snprintf(tmp, len, "%.17g", v);
+		return;
+	}
+	if (!g_round_trips(tmp, len, 15, v)) {
+		snprintf(tmp, len, "%.16g", v);
+		return;
+	}
+	/* 6 fails, 15 reads back: the first that does is in 7..15 */
+	lo = 7;
+	hi = 15;
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (g_round_trips(tmp, len, mid, v))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	snprintf(tmp, len, "%.*g", lo, v);
+}
+
 void jw_num(struct sb *b, double v)
 {
 	char tmp[32];
-	int prec;
+	int fast;
 
 	if (!isfinite(v)) {
 		sb_add(b, "null", 4);
 		return;
 	}
 	if (v == floor(v) && fabs(v) < 1e15) {
-		sb_addf(b, "%.0f", v);
+		if (v == 0)
+			sb_adds(b, signbit(v) ? "-0" : "0");	/* as %.0f writes them */
+		else
+			jw_int(b, (int64_t)v);
 		return;
 	}
-	/* shortest %g that reads back to the same double */
-	for (prec = 6; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-		if (strtod(tmp, NULL) == v)
-			break;
-	}
+	fast = g6_fast(tmp, v);
+	if (fast != 1)
+		shortest_g(tmp, sizeof(tmp), v, fast == 0);
 	sb_adds(b, tmp);
 }
 
 void jw_int(struct sb *b, int64_t v)
 {
-	sb_addf(b, "%lld", (long long)v);
+	char tmp[24], *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	sb_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void jw_key(struct sb *b, const char *k)

@@ -95,6 +95,47 @@ expect POST /v1/search 200 -H 'Content-Type: application/json' --data "{\"vector
 jqt '.results[0].lesion_id == 1 and .results[0].distance < 1e-6'
 expect POST /v1/search 200 -H 'Content-Type: application/json' --data '{"lesion_id":3,"k":4,"filter":{"type":["bone","lung"],"same_patient":"exclude"}}'
 jqt 'all(.results[]; .lesion.type == 1 or .lesion.type == 5)'
+# reply bytes: each similar reply (GET and POST, k=50, every lesion with a vector) is
+# byte for byte the writer's format, rendered here from its own parsed values: keys in
+# order, no spaces, integers plain, every other number the shortest of %.6g .. %.17g
+# that reads back as the same double (json.c jw_num). Independent of the CPU's rounding
+# of the distances, so it pins the format, not the floats.
+for i in $(seq 1 7 250); do
+	curl -s "$BASE/v1/lesions/$i/similar?k=50"
+	echo
+	curl -s -H 'Content-Type: application/json' --data "{\"lesion_id\":$i,\"k\":50}" "$BASE/v1/search"
+	echo
+done > "$T_DIR/bytes.txt"
+python3 - "$T_DIR/bytes.txt" > "$T_DIR/bytes.out" <<'PY2'
+import json, sys
+def num(x):
+    if isinstance(x, bool) or isinstance(x, int):
+        return json.dumps(x)
+    for p in range(6, 18):
+        s = "%.*g" % (p, x)
+        if float(s) == x:
+            break
+    return s
+def w(v):
+    if isinstance(v, dict):
+        return "{" + ",".join(json.dumps(k) + ":" + w(x) for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(w(x) for x in v) + "]"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return num(v)
+    return json.dumps(v, ensure_ascii=False)
+n = bad = floats = 0
+for line in open(sys.argv[1], encoding="utf-8"):
+    line = line.rstrip("\n")
+    v = json.loads(line)
+    n += 1
+    floats += sum(isinstance(r["distance"], float) for r in v["results"])
+    if w(v) != line:
+        bad += 1
+        sys.stderr.write("differs: %s\n" % line[:300])
+print(n, bad, floats > 1000)
+PY2
+check "similar replies: bytes are the writer's format ($(cat "$T_DIR/bytes.out"))" test "$(cat "$T_DIR/bytes.out")" = "72 0 True"
 # 4xx
 expect GET "/v1/lesions/1/similar?k=0" 422; problem 422
 expect GET "/v1/lesions/1/similar?k=1001" 422

@@ -39,6 +39,111 @@ static void test_writer(void)
 	sb_free(&b);
 }
 
+/* The number format before the fast search (json.c shortest_g), kept as the oracle:
+ * integers below 1e15 as %.0f, others as the first of %.6g .. %.17g that reads back. */
+static void ref_num(char *out, size_t len, double v)
+{
+	int prec;
+
+	if (!isfinite(v)) {
+		snprintf(out, len, "null");
+		return;
+	}
+	if (v == floor(v) && fabs(v) < 1e15) {
+		snprintf(out, len, "%.0f", v);
+		return;
+	}
+	for (prec = 6; prec <= 17; prec++) {
+		snprintf(out, len, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			break;
+	}
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng_next(void)	/* splitmix64 */
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* 1 when jw_num(v) is byte for byte the reference format and reads back as v */
+static int num_same(double v)
+{
+	struct sb b;
+	char want[64];
+	int ok;
+
+	ref_num(want, sizeof(want), v);
+	sb_init(&b, 64);
+	jw_num(&b, v);
+	sb_addc(&b, '\0');
+	ok = b.p && !strcmp(b.p, want) && (!isfinite(v) || strtod(b.p, NULL) == v);
+	if (!ok)
+		fprintf(stderr, "  jw_num(%a): '%s', reference '%s'\n", v, b.p ? b.p : "(oom)", want);
+	sb_free(&b);
+	return ok;
+}
+
+/* jw_num's quick precision search against the plain walk: the reply bytes of every
+ * number a search reply holds (distances are floats widened to double, diameters and
+ * locations are rounded to 4 and 6 decimals, took_ms to 3) and of any double. */
+static void test_num_format_same(void)
+{
+	static const double edge[] = { 0.0, 0.5, 0.25, 1.5, 0.1, 0.2, 0.3, 1e-7, 5e20, 1e15,
+				       1e15 - 1, 999999999999999.5, 1e16, 123456.5, 9.5, 9.9999995,
+				       99.99999999999999, 0.30000000000000004, 4.35, 2.675,
+				       1e-300, 1e300, 1e-320, 4.9e-324, 2.2250738585072014e-308,
+				       2.225073858507201e-308, 1.7976931348623157e308, 1e22, 1e23,
+				       5e-324, 0x1p-1022, 0x1p-1074, 0x1p53, 0x1p-20, 0x1.fffffffffffffp0,
+				       0x1.0000000000001p0, 0x1.0000000000001p-1, 0x1.fffffffffffffp-3,
+				       3.5660655430399997, 233.537, 1.0 / 3.0 };
+	size_t i, bad = 0;
+	int e;
+
+	for (i = 0; i < LSD_ARRAY_LEN(edge); i++) {
+		bad += !num_same(edge[i]);
+		bad += !num_same(-edge[i]);
+		bad += !num_same(nextafter(edge[i], 0));
+		bad += !num_same(nextafter(edge[i], INFINITY));
+	}
+	bad += !num_same(NAN) + !num_same(INFINITY) + !num_same(-0.0);
+	/* powers of two and their neighbours (the narrow-below case) */
+	for (e = -1074; e <= 1023; e++) {
+		double p = ldexp(1, e);
+
+		bad += !num_same(p) + !num_same(nextafter(p, 0)) + !num_same(nextafter(p, INFINITY));
+	}
+	for (i = 0; i < 60000 && bad < 20; i++) {
+		uint64_t r = rng_next();
+		double v;
+		float f;
+		char s[48];
+
+		memcpy(&v, &r, sizeof(v));	/* any bit pattern: every exponent */
+		bad += !num_same(v);
+		memcpy(&f, &r, sizeof(f));	/* a widened float, like a distance */
+		bad += !num_same((double)f);
+		f = (float)(r >> 40) / (float)(1u << 16);	/* distances of a search: 0..2^8 */
+		bad += !num_same((double)f);
+		v = (double)(r >> 11) / 9007199254740992.0 * 1000;	/* 0..1000 */
+		bad += !num_same(v);
+		bad += !num_same(round(v * 1e4) / 1e4);	/* diameters_mm */
+		bad += !num_same(round(v / 1000 * 1e6) / 1e6);	/* normalized_location */
+		bad += !num_same(round(v * 1000) / 1000);	/* took_ms */
+		/* decimals of up to 7 digits at exponents -18..11 (json.c g6_fast, both %g
+		 * layouts, the power-of-ten edges) */
+		snprintf(s, sizeof(s), "%llde%d", (unsigned long long)(r % 10000000) /
+			 (1 + (r >> 60) % 10), (int)((r >> 32) % 30) - 24);
+		bad += !num_same(strtod(s, NULL));
+	}
+	CHECK_EQ_INT(bad, 0);
+}
+
 static void test_reader(void)
 {
 	struct jv *v = NULL;
@@ -118,6 +223,7 @@ static void test_filters(void)
 int main(void)
 {
 	RUN(test_writer);
+	RUN(test_num_format_same);
 	RUN(test_reader);
 	RUN(test_routes);
 	RUN(test_filters);

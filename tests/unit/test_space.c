@@ -2,6 +2,7 @@
  * Flat and HNSW32 (tombstones), L2 and IP, updates and removals, subset scans, training
  * fallback, snapshot round trips, corrupt / truncated / foreign snapshots, and searches
  * hammering the space while a writer adds, deletes and rebuilds. */
+#include "fhash.h"
 #include "space.h"
 #include "util.h"
 #include "unit.h"
@@ -204,14 +205,34 @@ static void fill(struct space *sp, struct ref *r, int64_t from, int64_t to, unsi
 	}
 }
 
+/* Remove 100 ids (3, 10, 17, ...) and give 50 others (2, 13, 24, ...) new vectors, in the
+ * space and the reference. */
+static void churn(struct space *sp, struct ref *r)
+{
+	char err[LSD_ERRLEN];
+	int64_t del[100];
+	float v[64];
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		del[i] = 3 + 7 * i;
+		ref_del(r, del[i]);
+	}
+	CHECK_EQ_INT(space_remove(sp, del, 100, NULL, err), 0);
+	for (i = 0; i < 50; i++) {
+		int64_t id = 2 + 11 * i;
+
+		vec_of(id, r->d, 77, v);
+		CHECK_EQ_INT(space_add(sp, &id, v, 1, err), 0);
+		ref_put(r, id, v);
+	}
+}
+
 static void run_exact(enum space_metric m)
 {
 	struct space_def d;
 	struct space *sp = NULL;
 	char err[LSD_ERRLEN];
-	int64_t del[100];
-	float v[64];
-	int i;
 
 	memset(&R, 0, sizeof(R));
 	R.d = 24;
@@ -223,19 +244,7 @@ static void run_exact(enum space_metric m)
 	compare(sp, &R, 3, 5, 1, 1);	/* empty: all -1 */
 	fill(sp, &R, 1, 1500, 0);
 	compare(sp, &R, 40, 10, 1, 1);
-	/* remove 100, update 50 (to new vectors), compare again */
-	for (i = 0; i < 100; i++) {
-		del[i] = 3 + 7 * i;
-		ref_del(&R, del[i]);
-	}
-	CHECK_EQ_INT(space_remove(sp, del, 100, NULL, err), 0);
-	for (i = 0; i < 50; i++) {
-		int64_t id = 2 + 11 * i;
-
-		vec_of(id, R.d, 77, v);
-		CHECK_EQ_INT(space_add(sp, &id, v, 1, err), 0);
-		ref_put(&R, id, v);
-	}
+	churn(sp, &R);	/* remove 100, update 50 (to new vectors), compare again */
 	compare(sp, &R, 40, 10, 1, 2);
 	{
 		struct space_info in;
@@ -414,6 +423,14 @@ static void test_ivf_training_fallback(void)
 	CHECK_STR(in.index_active, "IVF16,Flat");
 	CHECK_EQ_INT(in.removable, 1);
 	compare(sp, &R, 20, 10, 1, 4);	/* nprobe = nlist: exact */
+	/* deletes and updates in the live IVF: still exact (an IVF under an IndexIDMap
+	 * answered ids shifted by the deletes before them) */
+	churn(sp, &R);
+	space_get_info(sp, &in);
+	CHECK_STR(in.index_active, "IVF16,Flat");
+	CHECK_EQ_INT(in.count, (size_t)R.n);
+	compare(sp, &R, 20, 10, 1, 5);
+	compare(sp, &R, 40, 10, 1, 6);	/* the batched path */
 	space_destroy(sp);
 }
 
@@ -605,6 +622,79 @@ static void run_snapshot(const char *type)
 
 static void test_snapshot_ivf(void) { run_snapshot("IVF4,Flat"); }
 
+/* A snapshot written before IVFs held their ids themselves: the IVF under an IndexIDMap2
+ * (FAISS's layout: "IxM2", the index header, the IVF, the id map), with a manifest that
+ * matches it. FAISS reads it; the shape is refused (its ids shift after deletes), and the
+ * space is rebuilt. */
+static void test_snapshot_legacy_idmap_ivf(void)
+{
+	struct space_def d;
+	struct space *a, *b;
+	char err[LSD_ERRLEN], why[LSD_ERRLEN], prefix[SNAP_PATH], ip[SNAP_PATH], mp[SNAP_PATH];
+	char *body = NULL, *mtext = NULL, *m2 = NULL, *at;
+	size_t blen = 0, mlen = 0, i;
+	FILE *f;
+
+	a = snap_fixture(&d, "IVF4,Flat", prefix, ip, mp);
+	if (!a)
+		return;
+	CHECK_EQ_INT(open_how(a, prefix, why), SPACE_OPEN_REBUILT);
+	CHECK_EQ_INT(space_snapshot(a, prefix, err), 0);
+	body = file_read(ip, (size_t)1 << 24, &blen, err);
+	mtext = file_read(mp, 65536, &mlen, err);
+	CHECK(body != NULL && mtext != NULL);
+	f = body && mtext ? fopen(ip, "wb") : NULL;
+	if (f) {
+		int32_t dim = 16, metric = 1;	/* METRIC_L2 */
+		int64_t nt = 800, dummy = 1 << 20;
+		uint64_t nids = 800, h;
+		unsigned char trained = 1;
+		long len;
+
+		fwrite("IxM2", 1, 4, f);
+		fwrite(&dim, sizeof(dim), 1, f);
+		fwrite(&nt, sizeof(nt), 1, f);
+		fwrite(&dummy, sizeof(dummy), 1, f);
+		fwrite(&dummy, sizeof(dummy), 1, f);
+		fwrite(&trained, 1, 1, f);
+		fwrite(&metric, sizeof(metric), 1, f);
+		fwrite(body, 1, blen, f);
+		fwrite(&nids, sizeof(nids), 1, f);
+		for (i = 1; i <= 800; i++) {
+			int64_t id = (int64_t)i;
+
+			fwrite(&id, sizeof(id), 1, f);
+		}
+		fclose(f);
+		free(body);
+		body = file_read(ip, (size_t)1 << 24, &blen, err);
+		h = body ? fhash64_blocks(body, blen, 0) : 0;
+		/* the manifest up to index_bytes, then the new size and hash */
+		at = strstr(mtext, "index_bytes=");
+		m2 = malloc(mlen + 128);
+		CHECK(at != NULL && m2 != NULL);
+		if (at && m2) {
+			len = (long)(at - mtext);
+			snprintf(m2, mlen + 128, "%.*sindex_bytes=%zu\nindex_fhash64=%016" PRIx64 "\n",
+				 (int)len, mtext, blen, h);
+			CHECK_EQ_INT(file_write_atomic(mp, m2, strlen(m2), err), 0);
+		}
+	}
+	b = make_loaded(&d, 800, 2, 0);
+	CHECK_EQ_INT(open_how(b, prefix, why), SPACE_OPEN_REBUILT);
+	CHECK(strstr(why, "older lesiond") != NULL);
+	/* and the rebuilt space's own snapshot loads again */
+	CHECK_EQ_INT(space_snapshot(b, prefix, err), 0);
+	space_destroy(b);
+	b = make_loaded(&d, 800, 2, 0);
+	CHECK_EQ_INT(open_how(b, prefix, why), SPACE_OPEN_LOADED);
+	space_destroy(b);
+	space_destroy(a);
+	free(body);
+	free(mtext);
+	free(m2);
+}
+
 /* Exact Flat is flatscan over the memory copy: no FAISS copy of the vectors to build,
  * save or load (the memory copy itself is snapshotted by statesnap.c). */
 static void test_flat_native(void)
@@ -778,6 +868,7 @@ int main(void)
 	RUN(test_def_check);
 	RUN(test_ivf_training_fallback);
 	RUN(test_snapshot_ivf);
+	RUN(test_snapshot_legacy_idmap_ivf);
 	RUN(test_flat_native);
 	RUN(test_snapshot_hnsw);
 	RUN(test_concurrent_flat);
