@@ -36,24 +36,44 @@ float flatscan_norm(const float *x, size_t d)
 	return s;
 }
 
-/* Offer line[0..nb) (badness of rows j0..) to one query's heap. */
+/* 1 when every x[0..OFFER_RUN) is above thr (a NaN is not): a fixed trip count, so the
+ * compiler makes it a few vector compares */
+#define OFFER_RUN 32
+static int all_above(const float *x, float thr)
+{
+	int below = 0, j;
+
+	for (j = 0; j < OFFER_RUN; j++)
+		below |= !(x[j] > thr);
+	return !below;
+}
+
+/* Offer line[0..nb) (badness of rows j0..) to one query's heap. Once the heap is full
+ * almost every row is worse than its root, so whole runs of OFFER_RUN rows that are all
+ * worse are skipped with one vector test instead of a compare and branch per row (the
+ * same rows reach kheap_push as before: a row is skipped only when line[j] > thr). */
 static void offer(const float *line, size_t nb, size_t j0, struct kcand *hq, size_t *n, size_t k)
 {
 	float thr = *n == k ? hq[0].b : 0;
 	int full = *n == k;
-	size_t j;
+	size_t j, b, e;
 
-	for (j = 0; j < nb; j++) {
-		struct kcand c;
-
-		if (full && line[j] > thr)
+	for (b = 0; b < nb; b = e) {
+		e = LSD_MIN(nb, b + OFFER_RUN);
+		if (full && e - b == OFFER_RUN && all_above(line + b, thr))
 			continue;
-		c.b = line[j];
-		c.id = (int64_t)(j0 + j);
-		kheap_push(hq, n, k, c);
-		if (*n == k) {
-			full = 1;
-			thr = hq[0].b;
+		for (j = b; j < e; j++) {
+			struct kcand c;
+
+			if (full && line[j] > thr)
+				continue;
+			c.b = line[j];
+			c.id = (int64_t)(j0 + j);
+			kheap_push(hq, n, k, c);
+			if (*n == k) {
+				full = 1;
+				thr = hq[0].b;
+			}
 		}
 	}
 }

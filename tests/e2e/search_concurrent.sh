@@ -86,6 +86,36 @@ stop_server
 start_server || { echo "RESULT 0 1"; exit 1; }
 for pass in 1 2 3; do python3 "$T_DIR/run.py" "$BASE" "$T_DIR" concurrent$pass.txt 32; done
 curl -s "$BASE/metrics" > "$T_DIR/metrics"
+# The coalescer's release contract: each search stays in flight until its reply is
+# written (h_search.c run_one releases it), and a leader waits for company only while
+# others are in flight. After the 32 clients, and after 16 clients that send a search
+# and hang up without reading, searches one at a time must never wait: the leaders'
+# wait counter (lesiond_search_gathers_total) stays put. A lost release would leave
+# searches in flight for ever, and every lone request would wait the gathering window.
+python3 - "$BASE" <<'PY'
+import socket, sys
+host, port = sys.argv[1].split("//")[1].split(":")
+for i in range(16):
+    s = socket.create_connection((host, int(port)))
+    s.sendall(b"GET /v1/lesions/%d/similar?k=7 HTTP/1.1\r\nHost: x\r\n\r\n" % (i + 1))
+    s.close()
+PY
+metric() { curl -s "$BASE/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+# the hung-up searches finish on the server (their replies go nowhere)
+i=0
+q0=$(awk '$1 == "lesiond_search_batched_queries_total" {print $2}' "$T_DIR/metrics")
+while [ "$(metric lesiond_search_batched_queries_total)" -lt $((q0 + 16)) ] &&
+	[ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+g0=$(metric lesiond_search_gathers_total)
+lone=0
+for id in 5 50 500 5000 15000 19999 7 70 700 7000; do
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/lesions/$id/similar?k=5")" = 200 ] &&
+		lone=$((lone + 1))
+done
+g1=$(metric lesiond_search_gathers_total)
+echo "# searches of the hung-up clients that reached the coalescer: $(($(metric lesiond_search_batched_queries_total) - q0 - 10)) of 16"
+check "lone searches after 32 clients and 16 hung-up ones never wait for company ($lone of 10 answered; leaders' waits $g0 -> $g1)" \
+	test "$lone ${g0:-none}" = "10 $g1"
 stop_server
 
 check "every single-threaded answer is a 200 with results" \

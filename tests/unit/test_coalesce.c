@@ -7,6 +7,7 @@
 #include "unit.h"
 #include "util.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,39 @@ static void test_alone_does_not_wait(void)
 	CHECK(now_ms() - t0 < 2000);
 }
 
+/* The release contract (coalesce.h): a search that failed writes no reply and never calls
+ * coalescer_release, so the leader ends its flight; a lone search right after failures
+ * must then run at once, not wait for company that will not come. Checked on the
+ * leaders' wait counter, not on the clock: with the flight left open, each lone search
+ * below would see another in flight and wait (200 ms here), counting a wait. */
+static void test_lone_after_error_does_not_wait(void)
+{
+	struct coalescer_stats s0, s1;
+	struct search_query q;
+	struct search_hit a[5];
+	float bad[D];
+	char err[LSD_ERRLEN];
+	int n, m, i;
+
+	memcpy(bad, vecs[0], sizeof(bad));
+	bad[3] = NAN;	/* search_run refuses a non-finite query */
+	memset(&q, 0, sizeof(q));
+	q.self_id = 1;
+	q.k = 5;
+	coalescer_get_stats(co, &s0);
+	for (i = 0; i < 3; i++) {
+		q.vec = bad;
+		CHECK_EQ_INT(coalescer_search(co, sp, cat, &q, a, &n, &m, err), -1);
+		q.vec = vecs[i + 1];
+		CHECK_EQ_INT(coalescer_search(co, sp, cat, &q, a, &n, &m, err), 0);
+		CHECK_EQ_INT(n, 5);
+		coalescer_release(co);
+	}
+	coalescer_get_stats(co, &s1);
+	CHECK_EQ_INT(s1.queries - s0.queries, 6);
+	CHECK_EQ_INT(s1.waits - s0.waits, 0);
+}
+
 int main(void)
 {
 	struct space_def def;
@@ -136,6 +170,7 @@ int main(void)
 	coalescer_create(16, 200000, 1, &co);
 	RUN(test_concurrent_equals_alone);
 	RUN(test_alone_does_not_wait);
+	RUN(test_lone_after_error_does_not_wait);
 	coalescer_destroy(co);
 	space_destroy(sp);
 	catalog_destroy(cat);
