@@ -247,7 +247,10 @@ static void shortest_g(char *tmp, size_t len, double v, int from7)
 		else
 			lo = mid + 1;
 	}
-	snprintf(tmp, len, "%.*g", lo, v);
+	/* %.15g of a finite double is at most 22 bytes; the check only tells the compiler
+	 * (-Wformat-truncation at -O1 cannot bound lo) */
+	if (snprintf(tmp, len, "%.*g", lo, v) >= (int)len)
+		snprintf(tmp, len, "%.17g", v);
 }
 
 void jw_num(struct sb *b, double v)
