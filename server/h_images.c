@@ -107,10 +107,12 @@ static int source_of(const struct request *r, const char *rel, struct render_sou
 	return 0;
 }
 
-static void reply_png(struct reply *rp, unsigned char *png, size_t len)
+/* A 200 with png (its ownership moves to the reply), immutable, under its strong etag. */
+static void reply_png(struct reply *rp, unsigned char *png, size_t len, const char *etag)
 {
-	reply_bytes(rp, 200, "image/png", png, len);	/* png's ownership moves here */
+	reply_bytes(rp, 200, "image/png", png, len);
 	rp->immutable = 1;
+	snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
 }
 
 /* A cache failure for a slice the caller named or the lesion points at. */
@@ -225,8 +227,7 @@ void h_lesion_patch(const struct request *r, struct reply *rp)
 		return;
 	snprintf(key, sizeof(key), "%s|%s", etag, rel);
 	if (r->app->patches && bytecache_get(r->app->patches, key, &png, &len)) {
-		reply_png(rp, png, len);
-		snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
+		reply_png(rp, png, len, etag);
 		return;
 	}
 	rc = patch_pixels(r->app, rel, &l, &p, &px, &chan, err);
@@ -243,8 +244,7 @@ void h_lesion_patch(const struct request *r, struct reply *rp)
 	}
 	if (r->app->patches)
 		bytecache_put(r->app->patches, key, png, len);
-	reply_png(rp, png, len);
-	snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
+	reply_png(rp, png, len, etag);
 }
 
 void h_slice_png(const struct request *r, struct reply *rp)
@@ -310,8 +310,7 @@ void h_slice_png(const struct request *r, struct reply *rp)
 		reply_problem(rp, http_status_of(rc), "%s", err);
 		return;
 	}
-	reply_png(rp, png, len);
-	snprintf(rp->etag, sizeof(rp->etag), "%s", etag);
+	reply_png(rp, png, len, etag);
 }
 
 void h_images_metrics(struct app *app, struct sb *b)
