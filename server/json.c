@@ -214,8 +214,9 @@ static int g6_fast(char *out, double v)
  * value, correctly rounded), in 128 bits for s <= 27; X is the exponent that puts D in
  * [10^(p-1), 10^p). D * 10^-s reads back as v when it is within half an ulp (2^(E-1))
  * of v, a tie reading back only to an even M: |D * 2^(shift+1) - 2 M 5^s| <= 5^s
- * (shift = -(E+s); below 1e15 a tie cannot occur: a midpoint has more than 17 digits). Powers of two (an ulp narrower below) are left to shortest_g. The
- * layout is %g's, as in g6_fast. tests/unit/test_json.c compares it with the walk. */
+ * (shift = -(E+s); below 1e15 a tie cannot occur: a midpoint has more than 17 digits).
+ * Powers of two (an ulp narrower below) are left to shortest_g. The layout is %g's, as
+ * in g6_fast. tests/unit/test_json.c compares it with the walk. */
 static int exact_g(char *out, double v)
 {
 	static const uint64_t p5[28] = {
