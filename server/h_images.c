@@ -317,7 +317,19 @@ void h_images_metrics(struct app *app, struct sb *b)
 {
 	struct slicecache_stats st;
 	struct bytecache_stats pst;
+	uint64_t lh = 0, lm = 0;
 
+	/* the store's lesion rows: every patch reads its lesion first */
+	if (app->st)
+		store_lesion_cache_stats(app->st, &lh, &lm);
+	sb_addf(b, "# HELP lesiond_lesion_cache_hits_total Lesion reads by id answered from the "
+		"store's row cache (valid until the next write).\n"
+		"# TYPE lesiond_lesion_cache_hits_total counter\n"
+		"lesiond_lesion_cache_hits_total %llu\n"
+		"# HELP lesiond_lesion_cache_misses_total Lesion reads by id that went to SQLite.\n"
+		"# TYPE lesiond_lesion_cache_misses_total counter\n"
+		"lesiond_lesion_cache_misses_total %llu\n",
+		(unsigned long long)lh, (unsigned long long)lm);
 	if (app->patches) {
 		bytecache_stats(app->patches, &pst);
 		sb_addf(b, "# HELP lesiond_patch_cache_hits_total Lesion patches served from the "
@@ -397,6 +409,10 @@ int h_images_start(struct app *app, char *err)
 	else if (slicecache_create(app->cfg.images, (size_t)app->cfg.slice_cache_mb << 20,
 				   &app->cache, err))
 		return -1;
+	else if (strcmp(slicecache_resolver(app->cache), "openat2"))
+		log_msg(LOG_WARN, "openat2(RESOLVE_BENEATH) is not available (Linux < 5.6 or a "
+			"seccomp filter): slice paths are checked with realpath() (slower, "
+			"same files accepted)");
 	return 0;
 }
 
