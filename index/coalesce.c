@@ -5,9 +5,16 @@
  * becomes a leader (waits up to wait_us for the expected company when others are in
  * flight, takes everything queued up to max_batch, runs it unlocked, marks the jobs done
  * and wakes each owner, then wakes the oldest queued job to lead the next batch);
- * otherwise it sleeps on its own job's condition variable, so a finished batch wakes
- * exactly the threads it concerns. Jobs live on their callers' stacks and are only
- * touched under the mutex or by the leader that took them.
+ * otherwise it sleeps on its own job's semaphore, so a finished batch wakes exactly the
+ * threads it concerns. Jobs live on their callers' stacks and are only touched under the
+ * mutex or by the leader that took them.
+ *
+ * Wakes without the mutex: a leader marks its jobs done under the mutex, then posts their
+ * semaphores after unlocking, and an owner woken for a done job returns without taking
+ * the mutex (a condition variable would make each of the batch's owners take it in turn
+ * on waking, each handing it to the next: measured ~0.4-1.2 extra context switches a
+ * request at 32 clients). An owner never returns while a post it was promised is still
+ * to come (posts counts them, seen the ones consumed), so no post reaches a dead stack.
  *
  * The expected company is the recent peak of searches in flight (queued, running, or
  * writing their replies: coalescer_release ends a search's flight). Under a steady load
@@ -19,6 +26,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,9 +36,12 @@ struct cjob {
 	struct space *sp;
 	const struct search_query *q;
 	struct search_hit *hits;
-	int nhits, mode, rc, done, taken;
+	int nhits, mode, rc, taken;
+	int done;		/* atomic: set under the mutex (release), read by the owner */
+	unsigned posts;		/* atomic: posts promised to sem (under the mutex) */
+	unsigned seen;		/* posts the owner consumed (owner only) */
 	char err[LSD_ERRLEN];
-	pthread_cond_t cv;	/* this job's owner sleeps here: done, or lead next */
+	sem_t sem;		/* this job's owner sleeps here: done, or lead next */
 	struct cjob *next;
 };
 
@@ -39,7 +50,7 @@ struct coalescer {
 	pthread_cond_t full_cv;		/* the queue reached max_batch */
 	struct cjob *head, *tail;
 	int queued, busy;	/* busy: batches running */
-	int inside;		/* in flight: entered coalescer_search, not yet released */
+	int inside;		/* atomic; in flight: entered coalescer_search, not released */
 	int max_batch, wait_us, max_busy;
 	int expect;		/* queries a leader waits for: the recent peak of inside */
 	struct coalescer_stats st;
@@ -130,17 +141,38 @@ static void run_batch(struct catalog *cat, struct cjob *list)
 	free(md);
 }
 
+/* Post to a job's owner: promise under the mutex (posts), post when convenient. */
+static void promise(struct cjob *j)
+{
+	__atomic_add_fetch(&j->posts, 1, __ATOMIC_RELAXED);
+}
+
+static void post(struct cjob *j)
+{
+	sem_post(&j->sem);
+}
+
+/* The owner: one post consumed. */
+static void take_post(struct cjob *j)
+{
+	while (sem_wait(&j->sem) && errno == EINTR)
+		;
+	j->seen++;
+}
+
 int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 		     const struct search_query *q, struct search_hit *hits, int *nhits,
 		     int *mode, char *err)
 {
 	struct cjob job;
+	int in;
 
 	memset(&job, 0, sizeof(job));
 	job.sp = sp;
 	job.q = q;
 	job.hits = hits;
-	pthread_cond_init(&job.cv, NULL);
+	if (sem_init(&job.sem, 0, 0))
+		return errf(err, "cannot create a semaphore");
 	pthread_mutex_lock(&c->mu);
 	if (c->tail)
 		c->tail->next = &job;
@@ -148,20 +180,27 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 		c->head = &job;
 	c->tail = &job;
 	c->queued++;
-	c->inside++;
-	if (c->inside > c->expect)
-		c->expect = LSD_MIN(c->max_batch, c->inside);
+	in = __atomic_add_fetch(&c->inside, 1, __ATOMIC_SEQ_CST);
+	if (in > c->expect)
+		c->expect = LSD_MIN(c->max_batch, in);
 	if (c->queued >= c->expect)
 		pthread_cond_broadcast(&c->full_cv);
-	while (!job.done) {
-		struct cjob *list, *last;
+	for (;;) {
+		struct cjob *list, *last, *j, *next;
 		uint64_t t0;
 		int n;
 
+		if (__atomic_load_n(&job.done, __ATOMIC_RELAXED))
+			break;
 		if (job.taken || c->busy >= c->max_busy) {
-			/* woken by the leader that ran our job, or (queued, first in line)
-			 * by one that finished, to lead the next batch */
-			pthread_cond_wait(&job.cv, &c->mu);
+			/* woken by the leader that ran our job (done: return without the
+			 * mutex), or (queued, first in line) by one that finished, to lead the
+			 * next batch */
+			pthread_mutex_unlock(&c->mu);
+			take_post(&job);
+			if (__atomic_load_n(&job.done, __ATOMIC_ACQUIRE))
+				goto finish;
+			pthread_mutex_lock(&c->mu);
 			continue;
 		}
 		c->busy++;
@@ -169,7 +208,8 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 		 * recent peak in flight) is queued, only when other searches are in flight
 		 * now. A lone request (inside == 1) never waits. A wait that times out means
 		 * the load fell: expect what did come. */
-		if (c->inside > 1 && c->queued < c->expect && c->wait_us > 0) {
+		if (__atomic_load_n(&c->inside, __ATOMIC_SEQ_CST) > 1 && c->queued < c->expect &&
+		    c->wait_us > 0) {
 			struct timespec ts;
 			int rc = 0;
 
@@ -212,25 +252,35 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 		t0 = now_us() - t0;
 		pthread_mutex_lock(&c->mu);
 		c->st.run_us += t0;
-		while (list) {
-			struct cjob *next = list->next;
-
-			/* after done = 1 (and the mutex released), the owner may return at any
-			 * time: signal first, while we still hold the mutex */
-			list->done = 1;
-			if (list->rc)	/* failed: its caller writes no reply, no release */
-				c->inside--;
-			if (list != &job)
-				pthread_cond_signal(&list->cv);
-			list = next;
+		for (j = list; j; j = j->next) {
+			if (j->rc)	/* failed: its caller writes no reply, no release */
+				__atomic_sub_fetch(&c->inside, 1, __ATOMIC_SEQ_CST);
+			if (j != &job)
+				promise(j);
+			__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
 		}
 		c->busy--;
 		/* one wake-up, not a herd: the oldest queued job leads the next batch */
-		if (c->head && !c->head->taken)
-			pthread_cond_signal(&c->head->cv);
+		if (c->head && !c->head->taken) {
+			promise(c->head);
+			post(c->head);
+		}
+		pthread_mutex_unlock(&c->mu);
+		/* the owners were promised these posts, so each job lives until its own */
+		for (j = list; j; j = next) {
+			next = j->next;
+			if (j != &job)
+				post(j);
+		}
+		pthread_mutex_lock(&c->mu);
 	}
 	pthread_mutex_unlock(&c->mu);
-	pthread_cond_destroy(&job.cv);
+finish:
+	/* posts promised but not yet consumed (a lead wake that came late, or the done post
+	 * of a job found done under the mutex) must arrive before the job's memory goes */
+	while (job.seen != __atomic_load_n(&job.posts, __ATOMIC_ACQUIRE))
+		take_post(&job);
+	sem_destroy(&job.sem);
 	if (job.rc)
 		return errf(err, "%s", job.err);
 	*nhits = job.nhits;
@@ -240,9 +290,8 @@ int coalescer_search(struct coalescer *c, struct space *sp, struct catalog *cat,
 
 void coalescer_release(struct coalescer *c)
 {
-	pthread_mutex_lock(&c->mu);
-	c->inside--;
-	pthread_mutex_unlock(&c->mu);
+	/* no mutex: leaders read inside as a hint of the company to expect */
+	__atomic_sub_fetch(&c->inside, 1, __ATOMIC_SEQ_CST);
 }
 
 void coalescer_get_stats(struct coalescer *c, struct coalescer_stats *out)

@@ -48,6 +48,30 @@ static int all_above(const float *x, float thr)
 	return !below;
 }
 
+/* line[j] = norms[j] - 2 line[j] (L2) or -line[j] (inner product), j < nb: the badness
+ * of a block's rows from their inner products. In runs of a fixed OFFER_RUN, so that
+ * GCC's -O2 cost model vectorises it (an open trip count kept it scalar: 3% of the
+ * server's CPU at 32 clients). The same values: 2 x is exact, so with or without a
+ * fused multiply-add the result is norms - 2 x rounded once. */
+static void to_badness(float *restrict line, const float *restrict norms, size_t nb, int ip)
+{
+	size_t b = 0, j;
+
+	if (ip) {
+		for (; b + OFFER_RUN <= nb; b += OFFER_RUN)
+			for (j = 0; j < OFFER_RUN; j++)
+				line[b + j] = -line[b + j];
+		for (; b < nb; b++)
+			line[b] = -line[b];
+		return;
+	}
+	for (; b + OFFER_RUN <= nb; b += OFFER_RUN)
+		for (j = 0; j < OFFER_RUN; j++)
+			line[b + j] = norms[b + j] - 2 * line[b + j];
+	for (; b < nb; b++)
+		line[b] = norms[b] - 2 * line[b];
+}
+
 /* Offer line[0..nb) (badness of rows j0..) to one query's heap. Once the heap is full
  * almost every row is worse than its root, so whole runs of OFFER_RUN rows that are all
  * worse are skipped with one vector test instead of a compare and branch per row (the
@@ -114,8 +138,7 @@ static void scan_part(const float *db, const float *norms, size_t r0, size_t r1,
 			for (qi = 0; qi < m; qi++) {
 				float *line = blk + qi * nb;
 
-				for (j = 0; j < nb; j++)
-					line[j] = ip ? -line[j] : norms[j0 + j] - 2 * line[j];
+				to_badness(line, norms + j0, nb, ip);
 				offer(line, nb, j0, h + (q0 + qi) * k, &hn[q0 + qi], k);
 			}
 		}

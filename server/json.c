@@ -206,6 +206,145 @@ static int g6_fast(char *out, double v)
 	return 1;
 }
 
+/* The shortest %.{6..17}g that reads back as v, as the walk 6, 7, ... 17 finds it, with
+ * shortest_g's search order (6, 16, 15, bisect: the same result for a non-power of two),
+ * in exact integer arithmetic instead of snprintf + strtod: 1 (written to
+ * out), -1 when v is outside what this covers (use shortest_g). With v = M * 2^E (M in
+ * (2^52, 2^53)) and s = p - 1 - X decimals, the p digits D that %.{p}g writes are
+ * M * 5^s / 2^-(E+s) rounded to nearest, ties to even (glibc prints the exact binary
+ * value, correctly rounded), in 128 bits for s <= 27; X is the exponent that puts D in
+ * [10^(p-1), 10^p). D * 10^-s reads back as v when it is within half an ulp (2^(E-1))
+ * of v, a tie reading back only to an even M: |D * 2^(shift+1) - 2 M 5^s| <= 5^s
+ * (shift = -(E+s); below 1e15 a tie cannot occur: a midpoint has more than 17 digits).
+ * Powers of two (an ulp narrower below) are left to shortest_g. The layout is %g's, as
+ * in g6_fast. tests/unit/test_json.c compares it with the walk. */
+typedef unsigned __int128 json_u128;
+
+static const uint64_t pow5[28] = {
+	1ull, 5ull, 25ull, 125ull, 625ull, 3125ull, 15625ull, 78125ull, 390625ull,
+	1953125ull, 9765625ull, 48828125ull, 244140625ull, 1220703125ull,
+	6103515625ull, 30517578125ull, 152587890625ull, 762939453125ull,
+	3814697265625ull, 19073486328125ull, 95367431640625ull, 476837158203125ull,
+	2384185791015625ull, 11920928955078125ull, 59604644775390625ull,
+	298023223876953125ull, 1490116119384765625ull, 7450580596923828125ull };
+static const uint64_t pow10[18] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+	100000000ull, 1000000000ull, 10000000000ull, 100000000000ull,
+	1000000000000ull, 10000000000000ull, 100000000000000ull,
+	1000000000000000ull, 10000000000000000ull, 100000000000000000ull };
+
+/* %.{p}g of M * 2^E (exact_g): its digits *D and exponent *X; *x is floor(log10(v)),
+ * an estimate on the first call, exact after. 1 when it reads back as v, 0 when not,
+ * -1 when out of range. */
+static int g_exact(uint64_t M, int E, int p, int *x, uint64_t *D, int *X)
+{
+	json_u128 num = 0, rem, half, twice, diff;
+	int s = 0, shift = 0, tries;
+
+	for (tries = 0;; tries++) {
+		s = p - 1 - *x;
+		shift = -(E + s);
+		if (tries > 2 || s < 0 || s > 27 || shift < 1 || shift > 120)
+			return -1;
+		num = (json_u128)M * pow5[s];
+		*D = (uint64_t)(num >> shift);	/* v * 10^s truncated: finds x */
+		if (*D < pow10[p - 1])
+			(*x)--;
+		else if (*D >= pow10[p])
+			(*x)++;
+		else
+			break;
+	}
+	/* 10^x <= v < 10^(x+1) now; round, and a carry to 10^p is 10^(p-1) at x+1 */
+	rem = num - ((json_u128)*D << shift);
+	half = (json_u128)1 << (shift - 1);
+	if (rem > half || (rem == half && (*D & 1)))
+		(*D)++;
+	*X = *x;
+	twice = (json_u128)*D << (shift + 1);
+	if (*D == pow10[p]) {
+		*D = pow10[p - 1];
+		*X = *x + 1;
+	}
+	diff = twice > 2 * num ? twice - 2 * num : 2 * num - twice;
+	return diff < pow5[s] || (diff == pow5[s] && !(M & 1));
+}
+
+static int exact_g(char *out, double v)
+{
+	double a = fabs(v);
+	uint64_t M, D = 0;
+	int e2, E, x, X = 0, p, lo, hi, rc, nd, i;
+	char dig[17], *o = out;
+
+	if (!(a >= 1e-10 && a < 1e15))
+		return -1;
+	M = (uint64_t)ldexp(frexp(a, &e2), 53);
+	if (M == (uint64_t)1 << 52)
+		return -1;
+	E = e2 - 53;
+	x = (int)floor(log10(a));
+	/* the order of shortest_g: 6, then 16 (17 when it fails), 15, then bisect 7..15 */
+	p = 6;
+	rc = g_exact(M, E, p, &x, &D, &X);
+	if (rc == 0) {
+		p = 16;
+		rc = g_exact(M, E, p, &x, &D, &X);
+		if (rc == 0)
+			p = 17;
+		else if (rc == 1 && (rc = g_exact(M, E, 15, &x, &D, &X)) == 1) {
+			for (lo = 7, hi = 15; lo < hi;) {
+				int mid = (lo + hi) / 2;
+
+				rc = g_exact(M, E, mid, &x, &D, &X);
+				if (rc < 0)
+					return -1;
+				if (rc)
+					hi = mid;
+				else
+					lo = mid + 1;
+			}
+			p = lo;
+		}
+		rc = rc < 0 ? -1 : g_exact(M, E, p, &x, &D, &X);
+	}
+	if (rc != 1)
+		return -1;
+	for (i = p - 1; i >= 0; i--, D /= 10)
+		dig[i] = (char)('0' + D % 10);
+	for (nd = p; nd > 1 && dig[nd - 1] == '0'; nd--)
+		;
+	if (v < 0)
+		*o++ = '-';
+	if (X < -4 || X >= p) {
+		*o++ = dig[0];
+		if (nd > 1)
+			*o++ = '.';
+		for (i = 1; i < nd; i++)
+			*o++ = dig[i];
+		*o++ = 'e';	/* two exponent digits: |X| <= 15 here */
+		*o++ = X < 0 ? '-' : '+';
+		*o++ = (char)('0' + (X < 0 ? -X : X) / 10);
+		*o++ = (char)('0' + (X < 0 ? -X : X) % 10);
+	} else if (X < 0) {
+		*o++ = '0';
+		*o++ = '.';
+		for (i = X + 1; i < 0; i++)
+			*o++ = '0';
+		for (i = 0; i < nd; i++)
+			*o++ = dig[i];
+	} else {
+		for (i = 0; i <= X; i++)
+			*o++ = dig[i];
+		if (nd > X + 1)
+			*o++ = '.';
+		for (; i < nd; i++)
+			*o++ = dig[i];
+	}
+	*o = '\0';
+	return 1;
+}
+
 /* The shortest %.{6..17}g that reads back as v (%.17g always does), found with few
  * snprintf/strtod pairs (from7: %.6g is known not to): the precision search used to
  * walk 6, 7, ... 17, and a distance (a float widened to double) needs 16 or 17, so most
@@ -269,9 +408,11 @@ void jw_num(struct sb *b, double v)
 			jw_int(b, (int64_t)v);
 		return;
 	}
-	fast = g6_fast(tmp, v);
-	if (fast != 1)
-		shortest_g(tmp, sizeof(tmp), v, fast == 0);
+	if (exact_g(tmp, v) != 1) {
+		fast = g6_fast(tmp, v);
+		if (fast != 1)
+			shortest_g(tmp, sizeof(tmp), v, fast == 0);
+	}
 	sb_adds(b, tmp);
 }
 

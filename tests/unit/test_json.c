@@ -141,6 +141,14 @@ static void test_num_format_same(void)
 			 (1 + (r >> 60) % 10), (int)((r >> 32) % 30) - 24);
 		bad += !num_same(strtod(s, NULL));
 	}
+	/* short binary fractions m / 2^k: their exact decimals end in 5, so %.{p}g often
+	 * rounds a tie (to even; json.c exact_g), at every precision 6..17 */
+	for (e = 1; e <= 64 && bad < 20; e++)
+		for (i = 1; i < 4000; i += 2) {
+			bad += !num_same(ldexp((double)i, -e));
+			bad += !num_same(ldexp((double)i, -e) + 1);
+			bad += !num_same(ldexp((double)i, -e) + 100);
+		}
 	CHECK_EQ_INT(bad, 0);
 }
 
