@@ -62,8 +62,10 @@ int slicecache_resolve(const struct slicecache *c, const char *rel, char *out, s
 		       char *err);
 
 /* Identity (size, mtime, inode) of the file at rel, resolved as for a get but without
- * decoding: enough for an ETag, so an If-None-Match revalidation costs no decode. */
-int slicecache_identity(const struct slicecache *c, const char *rel, int64_t *size /* OUT */,
+ * decoding: enough for an ETag, so an If-None-Match revalidation costs no decode. A path
+ * seen before costs one fstatat: accepted when it reaches the inode its last walk
+ * beneath the root reached (else the full check runs again). */
+int slicecache_identity(struct slicecache *c, const char *rel, int64_t *size /* OUT */,
 			int64_t *mtime_ns /* OUT */, uint64_t *ino /* OUT */, char *err);
 
 /* The decoded slice at rel (relative to the root). A hit is checked against the file's

@@ -69,11 +69,22 @@ struct running {
 	const char *key;
 };
 
+/* A slice path whose walk beneath the root reached inode (dev, ino): a later identity of
+ * the same path that reaches the same inode by a plain fstatat needs no openat2. */
+#define VERIFIED_SLOTS 1024		/* power of two */
+#define VERIFIED_REL 112
+struct verified {
+	uint64_t hash, dev, ino;	/* hash 0: empty */
+	char rel[VERIFIED_REL];
+};
+
 struct slicecache {
 	char root[PATH_MAX];		/* realpath of the image root, no trailing slash */
 	size_t rootlen;
 	int root_fd;			/* O_PATH directory fd of root */
 	int beneath;			/* openat2 works here (else realpath every time) */
+	pthread_mutex_t vmu;		/* guards vt */
+	struct verified *vt;		/* VERIFIED_SLOTS, direct-mapped by hash */
 	size_t max_bytes;
 	pthread_mutex_t mu;
 	struct entry **tab;
@@ -141,6 +152,13 @@ int slicecache_create(const char *root, size_t max_bytes, struct slicecache **ou
 		goto out;
 	}
 	c->beneath = probe_openat2(c->root_fd);
+	c->vt = calloc(VERIFIED_SLOTS, sizeof(*c->vt));
+	if (!c->vt || pthread_mutex_init(&c->vmu, NULL)) {
+		free(c->vt);
+		c->vt = NULL;
+		errf(err, "out of memory");
+		goto out;
+	}
 	c->max_bytes = max_bytes;
 	want = max_bytes / (512 * 512 * 2) * 2;
 	c->nbuckets = 256;
@@ -161,6 +179,9 @@ int slicecache_create(const char *root, size_t max_bytes, struct slicecache **ou
 	rc = 0;
 out:
 	if (c) {
+		if (c->vt)
+			pthread_mutex_destroy(&c->vmu);
+		free(c->vt);
 		if (c->root_fd >= 0)
 			close(c->root_fd);
 		free(c->tab);
@@ -210,6 +231,8 @@ void slicecache_destroy(struct slicecache *c)
 		entry_free(e);
 	}
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->vmu);
+	free(c->vt);
 	close(c->root_fd);
 	free(c->tab);
 	free(c);
@@ -335,12 +358,64 @@ static int stat_under(const struct slicecache *c, const char *rel, int flags, in
 	return LSD_OK;
 }
 
-int slicecache_identity(const struct slicecache *c, const char *rel, int64_t *size,
+static struct verified *verified_slot(struct slicecache *c, const char *rel, size_t len,
+				      uint64_t *hash)
+{
+	*hash = fnv1a64(rel, len, 0x5bd1e995ULL) | 1;	/* never 0 */
+	return &c->vt[*hash & (VERIFIED_SLOTS - 1)];
+}
+
+/* The fast way: one fstatat from the root fd, accepted only when it reaches the inode
+ * that a walk beneath the root reached for the same path before. That walk may follow
+ * symlinks now that leave the root, but then it reaches another inode (a miss), unless
+ * it leads to that very inode (the same file, hard-linked: nothing new is shown; and
+ * pixels are only ever read through open_under). 1 when *sb holds the identity. */
+static int identity_fast(struct slicecache *c, const char *rel, struct stat *sb)
+{
+	size_t len = strlen(rel);
+	struct verified *v;
+	uint64_t hash;
+	int ok;
+
+	if (!c->beneath || len >= VERIFIED_REL || slicecache_path_check(rel, len, NULL) ||
+	    fstatat(c->root_fd, rel, sb, 0) || !S_ISREG(sb->st_mode))
+		return 0;
+	v = verified_slot(c, rel, len, &hash);
+	pthread_mutex_lock(&c->vmu);
+	ok = v->hash == hash && v->dev == (uint64_t)sb->st_dev &&
+	     v->ino == (uint64_t)sb->st_ino && !strcmp(v->rel, rel);
+	pthread_mutex_unlock(&c->vmu);
+	return ok;
+}
+
+static void identity_remember(struct slicecache *c, const char *rel, const struct stat *sb)
+{
+	size_t len = strlen(rel);
+	struct verified *v;
+	uint64_t hash;
+
+	if (len >= VERIFIED_REL)
+		return;
+	v = verified_slot(c, rel, len, &hash);
+	pthread_mutex_lock(&c->vmu);
+	v->hash = hash;
+	v->dev = (uint64_t)sb->st_dev;
+	v->ino = (uint64_t)sb->st_ino;
+	memcpy(v->rel, rel, len + 1);
+	pthread_mutex_unlock(&c->vmu);
+}
+
+int slicecache_identity(struct slicecache *c, const char *rel, int64_t *size,
 			int64_t *mtime, uint64_t *ino, char *err)
 {
 	struct stat sb;
-	int rc = stat_under(c, rel, O_PATH, NULL, &sb, err);
+	int rc = LSD_OK;
 
+	if (!identity_fast(c, rel, &sb)) {
+		rc = stat_under(c, rel, O_PATH, NULL, &sb, err);
+		if (rc == LSD_OK)
+			identity_remember(c, rel, &sb);
+	}
 	if (rc != LSD_OK)
 		return rc;
 	*size = (int64_t)sb.st_size;

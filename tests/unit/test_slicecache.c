@@ -10,6 +10,8 @@
 #include "slicecache.h"
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -233,6 +235,77 @@ static void test_resolve(void)
 	CHECK_EQ_INT(slicecache_create("/nonexistent/dir", 1, &c, err), -1);
 	CHECK(c == NULL);
 	slicecache_destroy(NULL);
+}
+
+/* Identity of a path seen before (one fstatat, accepted only on the inode its last walk
+ * beneath the root reached): a directory symlink turned to point outside is refused
+ * again, a file replaced by another inode or touched shows its new identity. */
+static void test_identity_repeat(void)
+{
+	struct slicecache *c = NULL;
+	char err[LSD_ERRLEN], path[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX];
+	int64_t size, mtime, size2, mtime2;
+	uint64_t ino, ino2;
+	struct stat sb;
+	int i;
+
+	CHECK_EQ_INT(slicecache_create(root, 1 << 20, &c, err), 0);
+	if (!c)
+		return;
+	for (i = 0; i < 3; i++) {	/* the first walks beneath the root, the rest repeat */
+		CHECK_EQ_INT(slicecache_identity(c, "alias/004.png", &size, &mtime, &ino, err), 0);
+		snprintf(path, sizeof(path), "%s/000001_01_01/004.png", root);
+		CHECK_EQ_INT(stat(path, &sb), 0);
+		CHECK_EQ_INT(ino, sb.st_ino);
+	}
+	/* "alias" now leads outside, to a file of the same name */
+	snprintf(dir, sizeof(dir), "%s/004.png", outside);
+	snprintf(path, sizeof(path), "%s/000001_01_01/004.png", root);
+	CHECK_EQ_INT(link(path, dir) == 0 || errno == EEXIST, 1);	/* same inode... */
+	snprintf(tmp, sizeof(tmp), "%s/alias.tmp", root);
+	snprintf(path, sizeof(path), "%s/alias", root);
+	CHECK_EQ_INT(symlink(outside, tmp), 0);
+	CHECK_EQ_INT(rename(tmp, path), 0);
+	/* ...is the file seen before: the same bytes, nothing new shown */
+	CHECK_EQ_INT(slicecache_identity(c, "alias/004.png", &size2, &mtime2, &ino2, err), 0);
+	CHECK_EQ_INT(ino2, ino);
+	unlink(dir);
+	snprintf(tmp, sizeof(tmp), "%s/000001_01_01/003.png", root);
+	{
+		char *buf;
+		size_t len;
+
+		buf = file_read(tmp, 1 << 20, &len, err);
+		CHECK(buf != NULL);
+		if (buf)
+			CHECK_EQ_INT(file_write_atomic_nosync(dir, buf, len, err), 0);
+		free(buf);
+	}
+	CHECK_EQ_INT(slicecache_identity(c, "alias/004.png", &size2, &mtime2, &ino2, err),
+		     LSD_EMALFORMED);
+	unlink(dir);
+	snprintf(tmp, sizeof(tmp), "%s/alias.tmp", root);
+	CHECK_EQ_INT(symlink("000001_01_01", tmp), 0);
+	CHECK_EQ_INT(rename(tmp, path), 0);
+	CHECK_EQ_INT(slicecache_identity(c, "alias/004.png", &size2, &mtime2, &ino2, err), 0);
+	CHECK_EQ_INT(ino2, ino);
+	/* replaced by another inode (write + rename), then touched */
+	CHECK_EQ_INT(slicecache_identity(c, "000001_01_01/005.png", &size, &mtime, &ino, err), 0);
+	write_slice("000001_01_01/005.png", 5);	/* atomic: a new inode */
+	snprintf(path, sizeof(path), "%s/000001_01_01/005.png", root);
+	CHECK_EQ_INT(stat(path, &sb), 0);
+	CHECK_EQ_INT(slicecache_identity(c, "000001_01_01/005.png", &size2, &mtime2, &ino2, err),
+		     0);
+	CHECK_EQ_INT(ino2, sb.st_ino);
+	{
+		struct timespec ts[2] = { { 1000000000, 5 }, { 1000000000, 5 } };
+
+		CHECK_EQ_INT(utimensat(AT_FDCWD, path, ts, 0), 0);
+	}
+	CHECK_EQ_INT(slicecache_identity(c, "000001_01_01/005.png", &size2, &mtime2, &ino2, err),
+		     0);
+	CHECK_EQ_INT(mtime2, 1000000000LL * 1000000000LL + 5);
+	slicecache_destroy(c);
 }
 
 static int get_is(struct slicecache *c, int k)
@@ -463,6 +536,7 @@ int main(void)
 	setup();
 	RUN(test_path_check);
 	RUN(test_resolve);
+	RUN(test_identity_repeat);
 	RUN(test_lru);
 	RUN(test_refcount_and_replace);
 	RUN(test_threads);
