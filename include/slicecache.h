@@ -43,6 +43,9 @@ struct slicecache_stats {
 int slicecache_create(const char *root, size_t max_bytes, struct slicecache **out /* OUT */,
 		      char *err);
 void slicecache_destroy(struct slicecache *c);	/* every handle must be released first */
+/* How files are reached: "openat2", or "realpath" when the kernel (or a seccomp profile)
+ * refuses openat2, or LSD_SLICECACHE_REALPATH=1 was set at create (tests). */
+const char *slicecache_resolver(const struct slicecache *c);
 
 /* Check a relative path of len bytes as it came from a URL: non-empty, not absolute, no
  * NUL, no control characters or backslashes, no empty, "." or ".." segments. Returns 0 or
@@ -50,13 +53,19 @@ void slicecache_destroy(struct slicecache *c);	/* every handle must be released 
 int slicecache_path_check(const char *rel, size_t len, char *err);
 
 /* Resolve rel under the root with realpath(): LSD_EMALFORMED when it (through
- * symlinks) leaves the root, LSD_ENOTFOUND when missing. out gets the real path. */
+ * symlinks) leaves the root, LSD_ENOTFOUND when missing. out gets the real path. The
+ * identity and get below open files with openat2(RESOLVE_BENEATH) from a directory fd
+ * of the root instead (one syscall, no resolve-then-open race) and come here only for
+ * what that refuses but realpath may accept (absolute symlinks pointing inside), or on
+ * kernels without openat2; the same files are accepted and refused either way. */
 int slicecache_resolve(const struct slicecache *c, const char *rel, char *out, size_t n,
 		       char *err);
 
 /* Identity (size, mtime, inode) of the file at rel, resolved as for a get but without
- * decoding: enough for an ETag, so an If-None-Match revalidation costs no decode. */
-int slicecache_identity(const struct slicecache *c, const char *rel, int64_t *size /* OUT */,
+ * decoding: enough for an ETag, so an If-None-Match revalidation costs no decode. A path
+ * seen before costs one fstatat: accepted when it reaches the inode its last walk
+ * beneath the root reached (else the full check runs again). */
+int slicecache_identity(struct slicecache *c, const char *rel, int64_t *size /* OUT */,
 			int64_t *mtime_ns /* OUT */, uint64_t *ino /* OUT */, char *err);
 
 /* The decoded slice at rel (relative to the root). A hit is checked against the file's

@@ -41,8 +41,13 @@ struct store_counts {
 };
 int store_counts(struct store *st, struct store_counts *out /* OUT */, char *err);
 
-/* 0, LSD_ENOTFOUND, or -1 with err. */
+/* 0, LSD_ENOTFOUND, or -1 with err. Repeats are answered from a small in-process cache
+ * of rows (store_lcache.c), valid until this process's next write transaction ends;
+ * writes by other processes to the same file are not seen (read-only stores: no cache). */
 int store_lesion_get(struct store *st, int64_t id, struct lesion *out /* OUT */, char *err);
+/* Reads store_lesion_get answered from that cache, and those that went to SQLite. */
+void store_lesion_cache_stats(struct store *st, uint64_t *hits /* OUT */,
+			      uint64_t *misses /* OUT */);
 
 /* Insert lesions in one transaction. With ids set (id > 0) each is inserted under that
  * id: an existing identical row is left alone (counted in *same), an existing different

@@ -46,6 +46,12 @@ extern const int lsd_variant_avx2;
  * `return errf(err, ...)`. err may be NULL. */
 int errf(char *err, const char *fmt, ...) LSD_PRINTF(2, 3);
 
+/* Copy the string src into dst of n > 0 bytes, truncated to fit and NUL-terminated: the
+ * bytes snprintf(dst, n, "%s", src) writes, without printf (glibc's printf takes its
+ * slow path in every lesiond process: libquadmath, loaded with OpenBLAS, registers
+ * printf hooks). Returns strlen(src). */
+size_t str_copy(char *dst, size_t n, const char *src);
+
 /* A growable byte buffer with a hard cap chosen by its owner (curl's dynbuf idea).
  * Always NUL-terminated when len > 0. An append past `max` fails and sets `oom`. */
 struct sb {

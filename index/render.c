@@ -16,6 +16,9 @@
 
 /* Bump when the rendering of the same inputs changes, so cached ETags change too. */
 #define RENDER_VERSION 1
+#define RENDER_STR_(x) #x
+#define RENDER_STR(x) RENDER_STR_(x)	/* the version's digits, for the ETag */
+_Static_assert(RENDER_VERSION >= 0 && RENDER_VERSION < 1000, "ETag: 3 digits of version");
 
 const struct render_preset render_presets[] = {
 	{ "soft_tissue", 400, 40 },
@@ -180,9 +183,29 @@ int render_slice_path(const struct lesion *l, int offset, char *out, size_t n, c
 	} else {
 		snprintf(dir, sizeof(dir), "%06d_%02d_%02d", l->patient, l->study, l->series);
 	}
-	w = snprintf(out, n, "%s/%03ld.png", dir, s);
-	if (w < 0 || (size_t)w >= n)
-		return errf(err, "slice path too long"), LSD_EINVAL;
+	if (s < 0 || s > 999999999) {	/* not for DeepLesion's slices: the general way */
+		w = snprintf(out, n, "%s/%03ld.png", dir, s);
+		if (w < 0 || (size_t)w >= n)
+			return errf(err, "slice path too long"), LSD_EINVAL;
+		return LSD_OK;
+	}
+	/* "%s/%03ld.png" without printf (see str_copy in util.h): this runs per patch */
+	{
+		char num[16];
+		size_t dl = strlen(dir), k = sizeof(num), nl;
+
+		do {
+			num[--k] = (char)('0' + s % 10);
+			s /= 10;
+		} while (s || sizeof(num) - k < 3);
+		nl = sizeof(num) - k;
+		if (dl + 1 + nl + 4 >= n)
+			return errf(err, "slice path too long"), LSD_EINVAL;
+		memcpy(out, dir, dl);
+		out[dl] = '/';
+		memcpy(out + dl + 1, num + k, nl);
+		memcpy(out + dl + 1 + nl, ".png", 5);
+	}
 	return LSD_OK;
 }
 
@@ -586,6 +609,18 @@ void render_etag(const struct render_source *src, const struct lesion *l,
 	h = hash_i64(h, p->png_level);
 	h = hash_i64(h, IMAGE_ENCODE_VERSION);	/* same pixels, other bytes */
 	h = hash_i64(h, slice_size);
-	snprintf(out, RENDER_ETAG_LEN, "\"r%d-%016llx\"", RENDER_VERSION,
-		 (unsigned long long)h);
+	/* "\"r%d-%016llx\"" without printf (per patch request; see str_copy in util.h) */
+	{
+		static const char hex[] = "0123456789abcdef";
+		char *o = out;
+
+		*o++ = '"';
+		*o++ = 'r';
+		o += str_copy(o, 4, RENDER_STR(RENDER_VERSION));
+		*o++ = '-';
+		for (i = 15; i >= 0; i--)
+			*o++ = hex[(h >> (i * 4)) & 15];
+		*o++ = '"';
+		*o = '\0';
+	}
 }

@@ -13,7 +13,14 @@
  * evicted while in use is unlinked at once (its bytes leave the budget) and freed by the
  * last release. Expected load: a hit per patch request (one stat() and a table lookup),
  * a 512x512 decode (~4 ms) per miss.
+ *
+ * Files are reached from a directory fd of the root with openat2(RESOLVE_BENEATH |
+ * RESOLVE_NO_MAGICLINKS): the kernel refuses any walk that leaves the root, in one
+ * syscall and without the race of resolve-then-open. Absolute symlinks (which
+ * RESOLVE_BENEATH refuses even when they point inside) and kernels without openat2
+ * (probed once at create) take the old way: realpath(), the prefix check, open().
  */
+#define _GNU_SOURCE	/* O_PATH: open the root and a slice only to walk / fstat them */
 #include "lru.h"
 #include "slicecache.h"
 #include "util.h"
@@ -21,11 +28,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define ENTRY_OVERHEAD 256	/* bytes charged per entry besides the pixels */
@@ -60,9 +69,22 @@ struct running {
 	const char *key;
 };
 
+/* A slice path whose walk beneath the root reached inode (dev, ino): a later identity of
+ * the same path that reaches the same inode by a plain fstatat needs no openat2. */
+#define VERIFIED_SLOTS 1024		/* power of two */
+#define VERIFIED_REL 112
+struct verified {
+	uint64_t hash, dev, ino;	/* hash 0: empty */
+	char rel[VERIFIED_REL];
+};
+
 struct slicecache {
 	char root[PATH_MAX];		/* realpath of the image root, no trailing slash */
 	size_t rootlen;
+	int root_fd;			/* O_PATH directory fd of root */
+	int beneath;			/* openat2 works here (else realpath every time) */
+	pthread_mutex_t vmu;		/* guards vt */
+	struct verified *vt;		/* VERIFIED_SLOTS, direct-mapped by hash */
 	size_t max_bytes;
 	pthread_mutex_t mu;
 	struct entry **tab;
@@ -72,6 +94,33 @@ struct slicecache {
 	struct running *running;
 	struct slicecache_stats st;
 };
+
+static int sys_openat2(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+	struct open_how how;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)flags;
+	how.resolve = resolve;
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+/* Does openat2 work (kernel >= 5.6, not filtered by a seccomp profile)? Set
+ * LSD_SLICECACHE_REALPATH=1 to take the realpath() way anyway (tests of that path). */
+static int probe_openat2(int root_fd)
+{
+	const char *force = getenv("LSD_SLICECACHE_REALPATH");
+	int fd;
+
+	if (force && *force && strcmp(force, "0"))
+		return 0;
+	fd = sys_openat2(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC,
+			 RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
 
 int slicecache_create(const char *root, size_t max_bytes, struct slicecache **out, char *err)
 {
@@ -84,6 +133,7 @@ int slicecache_create(const char *root, size_t max_bytes, struct slicecache **ou
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return errf(err, "out of memory");
+	c->root_fd = -1;
 	if (!root || !*root || !realpath(root, c->root)) {
 		errf(err, "image root '%s': %s", root ? root : "", root && *root ?
 		     strerror(errno) : "not set");
@@ -96,6 +146,19 @@ int slicecache_create(const char *root, size_t max_bytes, struct slicecache **ou
 	c->rootlen = strlen(c->root);
 	if (c->rootlen == 1)	/* "/" */
 		c->rootlen = 0;
+	c->root_fd = open(c->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (c->root_fd < 0) {
+		errf(err, "image root '%s': %s", root, strerror(errno));
+		goto out;
+	}
+	c->beneath = probe_openat2(c->root_fd);
+	c->vt = calloc(VERIFIED_SLOTS, sizeof(*c->vt));
+	if (!c->vt || pthread_mutex_init(&c->vmu, NULL)) {
+		free(c->vt);
+		c->vt = NULL;
+		errf(err, "out of memory");
+		goto out;
+	}
 	c->max_bytes = max_bytes;
 	want = max_bytes / (512 * 512 * 2) * 2;
 	c->nbuckets = 256;
@@ -116,10 +179,20 @@ int slicecache_create(const char *root, size_t max_bytes, struct slicecache **ou
 	rc = 0;
 out:
 	if (c) {
+		if (c->vt)
+			pthread_mutex_destroy(&c->vmu);
+		free(c->vt);
+		if (c->root_fd >= 0)
+			close(c->root_fd);
 		free(c->tab);
 		free(c);
 	}
 	return rc;
+}
+
+const char *slicecache_resolver(const struct slicecache *c)
+{
+	return c->beneath ? "openat2" : "realpath";
 }
 
 static void entry_free(struct entry *e)
@@ -158,6 +231,9 @@ void slicecache_destroy(struct slicecache *c)
 		entry_free(e);
 	}
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->vmu);
+	free(c->vt);
+	close(c->root_fd);
 	free(c->tab);
 	free(c);
 }
@@ -229,51 +305,135 @@ static int64_t mtime_ns(const struct stat *sb)
 	return (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
 }
 
-int slicecache_identity(const struct slicecache *c, const char *rel, int64_t *size,
-			int64_t *mtime, uint64_t *ino, char *err)
+/* Open rel (checked here) under the root: flags plus O_CLOEXEC; *fd on LSD_OK, else
+ * LSD_EMALFORMED (leaves the root) or LSD_ENOTFOUND with err. */
+static int open_under(const struct slicecache *c, const char *rel, int flags, int *fd,
+		      char *err)
 {
 	char real[PATH_MAX];
-	struct stat sb;
 	int rc;
 
+	*fd = -1;
+	rc = slicecache_path_check(rel, strlen(rel), err);
+	if (rc != LSD_OK)
+		return rc;
+	if (c->beneath) {
+		*fd = sys_openat2(c->root_fd, rel, flags | O_CLOEXEC,
+				  RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+		if (*fd >= 0)
+			return LSD_OK;
+		if (errno == ENOENT || errno == ENOTDIR)
+			return errf(err, "no such slice: %s", rel), LSD_ENOTFOUND;
+		/* EXDEV: an absolute symlink (refused even when it points inside) or a walk
+		 * out of the root; EAGAIN: a rename raced a ".." (the kernel asks for a
+		 * retry); ELOOP: a loop. realpath() decides those as it always did. */
+		if (errno != EXDEV && errno != EAGAIN && errno != ELOOP)
+			return errf(err, "slice %s: %s", rel, strerror(errno)), LSD_ENOTFOUND;
+	}
 	rc = slicecache_resolve(c, rel, real, sizeof(real), err);
 	if (rc != LSD_OK)
 		return rc;
-	if (stat(real, &sb) || !S_ISREG(sb.st_mode))
+	*fd = open(real, flags | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0)
+		return errf(err, "slice %s: %s", rel, strerror(errno)), LSD_ENOTFOUND;
+	return LSD_OK;
+}
+
+/* open_under + fstat: the file's identity, and the fd (flags) when fd is not NULL. */
+static int stat_under(const struct slicecache *c, const char *rel, int flags, int *fd,
+		      struct stat *sb, char *err)
+{
+	int f, rc = open_under(c, rel, flags, &f, err);
+
+	if (rc != LSD_OK)
+		return rc;
+	if (fstat(f, sb) || !S_ISREG(sb->st_mode)) {
+		close(f);
 		return errf(err, "no such slice: %s", rel), LSD_ENOTFOUND;
+	}
+	if (fd)
+		*fd = f;
+	else
+		close(f);
+	return LSD_OK;
+}
+
+static struct verified *verified_slot(struct slicecache *c, const char *rel, size_t len,
+				      uint64_t *hash)
+{
+	*hash = fnv1a64(rel, len, 0x5bd1e995ULL) | 1;	/* never 0 */
+	return &c->vt[*hash & (VERIFIED_SLOTS - 1)];
+}
+
+/* The fast way: one fstatat from the root fd, accepted only when it reaches the inode
+ * that a walk beneath the root reached for the same path before. That walk may follow
+ * symlinks now that leave the root, but then it reaches another inode (a miss), unless
+ * it leads to that very inode (the same file, hard-linked: nothing new is shown; and
+ * pixels are only ever read through open_under). 1 when *sb holds the identity. */
+static int identity_fast(struct slicecache *c, const char *rel, struct stat *sb)
+{
+	size_t len = strlen(rel);
+	struct verified *v;
+	uint64_t hash;
+	int ok;
+
+	if (!c->beneath || len >= VERIFIED_REL || slicecache_path_check(rel, len, NULL) ||
+	    fstatat(c->root_fd, rel, sb, 0) || !S_ISREG(sb->st_mode))
+		return 0;
+	v = verified_slot(c, rel, len, &hash);
+	pthread_mutex_lock(&c->vmu);
+	ok = v->hash == hash && v->dev == (uint64_t)sb->st_dev &&
+	     v->ino == (uint64_t)sb->st_ino && !strcmp(v->rel, rel);
+	pthread_mutex_unlock(&c->vmu);
+	return ok;
+}
+
+static void identity_remember(struct slicecache *c, const char *rel, const struct stat *sb)
+{
+	size_t len = strlen(rel);
+	struct verified *v;
+	uint64_t hash;
+
+	if (len >= VERIFIED_REL)
+		return;
+	v = verified_slot(c, rel, len, &hash);
+	pthread_mutex_lock(&c->vmu);
+	v->hash = hash;
+	v->dev = (uint64_t)sb->st_dev;
+	v->ino = (uint64_t)sb->st_ino;
+	memcpy(v->rel, rel, len + 1);
+	pthread_mutex_unlock(&c->vmu);
+}
+
+int slicecache_identity(struct slicecache *c, const char *rel, int64_t *size,
+			int64_t *mtime, uint64_t *ino, char *err)
+{
+	struct stat sb;
+	int rc = LSD_OK;
+
+	if (!identity_fast(c, rel, &sb)) {
+		rc = stat_under(c, rel, O_PATH, NULL, &sb, err);
+		if (rc == LSD_OK)
+			identity_remember(c, rel, &sb);
+	}
+	if (rc != LSD_OK)
+		return rc;
 	*size = (int64_t)sb.st_size;
 	*mtime = mtime_ns(&sb);
 	*ino = (uint64_t)sb.st_ino;
 	return LSD_OK;
 }
 
-/* Open the resolved file without following a final symlink, check it is a regular file,
- * decode it. On success *e is a new unlinked entry with refs = 1. */
-static int load(struct slicecache *c, const char *rel, uint64_t hash, struct entry **eout,
-		char *err)
+/* Decode the regular file open on fd (taken over: closed here), whose fstat is sb. On
+ * success *e is a new unlinked entry with refs = 1. */
+static int load(const char *rel, int fd, const struct stat *sb, uint64_t hash,
+		struct entry **eout, char *err)
 {
-	char real[PATH_MAX];
 	struct entry *e = NULL;
-	struct stat sb;
 	FILE *f = NULL;
-	int fd = -1, rc;
+	int rc = LSD_ENOMEM;
 
 	*eout = NULL;
-	rc = slicecache_resolve(c, rel, real, sizeof(real), err);
-	if (rc != LSD_OK)
-		return rc;
-	fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		rc = errno == ENOENT ? LSD_ENOTFOUND : LSD_EMALFORMED;
-		errf(err, "slice %s: %s", rel, strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-		rc = LSD_ENOTFOUND;
-		errf(err, "slice %s is not a regular file", rel);
-		goto out;
-	}
-	rc = LSD_ENOMEM;
 	e = calloc(1, sizeof(*e));
 	if (!e || !(e->key = strdup(rel)) || !(f = fdopen(fd, "rb"))) {
 		errf(err, "out of memory");
@@ -289,9 +449,9 @@ static int load(struct slicecache *c, const char *rel, uint64_t hash, struct ent
 		goto out;
 	}
 	e->hash = hash;
-	e->size = (int64_t)sb.st_size;
-	e->mtime_ns = mtime_ns(&sb);
-	e->ino = (uint64_t)sb.st_ino;
+	e->size = (int64_t)sb->st_size;
+	e->mtime_ns = mtime_ns(sb);
+	e->ino = (uint64_t)sb->st_ino;
 	e->cost = (size_t)e->s.w * (size_t)e->s.h * sizeof(int16_t) + ENTRY_OVERHEAD +
 		  strlen(rel);
 	e->refs = 1;
@@ -352,26 +512,23 @@ static void land(struct flight *f, int rc, struct entry *e)
 int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_handle *h,
 		   char *err)
 {
-	char full[PATH_MAX];
 	struct entry *e, *old, *garbage[64];
 	struct flight *f, **fp;
 	struct running me, *rn, **rp;
 	struct stat sb;
 	uint64_t hash;
 	size_t ng = 0, i;
-	int rc;
+	int rc, fd = -1;
 
 	memset(h, 0, sizeof(*h));
-	rc = slicecache_path_check(rel, strlen(rel), err);
-	if (rc == LSD_OK)
-		rc = join(c, rel, full, sizeof(full), err);
-	if (rc != LSD_OK)
-		return rc;
-	if (stat(full, &sb)) {
+	/* O_NONBLOCK: a FIFO under the root must not hang the open (it is refused as not
+	 * a regular file); no effect on regular files */
+	rc = stat_under(c, rel, O_RDONLY | O_NONBLOCK, &fd, &sb, err);
+	if (rc != LSD_OK) {
 		pthread_mutex_lock(&c->mu);
 		c->st.errors++;
 		pthread_mutex_unlock(&c->mu);
-		return errf(err, "no such slice: %s", rel), LSD_ENOTFOUND;
+		return rc;
 	}
 	hash = fnv1a64(rel, strlen(rel), 0x9e3779b97f4a7c15ULL);
 	pthread_mutex_lock(&c->mu);
@@ -382,6 +539,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 		lru_touch(&c->lru, &e->lru);
 		c->st.hits++;
 		pthread_mutex_unlock(&c->mu);
+		close(fd);
 		fill(h, e);
 		return LSD_OK;
 	}
@@ -389,6 +547,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 		if (f->hash == hash && !strcmp(f->key, rel))
 			break;
 	if (f) {	/* someone is decoding this slice: share its result */
+		close(fd);
 		f->refs++;
 		c->st.flight_waits++;
 		while (!f->done)
@@ -410,6 +569,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 	f = calloc(1, sizeof(*f));
 	if (!f) {
 		pthread_mutex_unlock(&c->mu);
+		close(fd);
 		return errf(err, "out of memory"), LSD_ENOMEM;
 	}
 	f->key = rel;
@@ -426,7 +586,7 @@ int slicecache_get(struct slicecache *c, const char *rel, struct slicecache_hand
 	c->running = &me;
 	pthread_mutex_unlock(&c->mu);
 
-	rc = load(c, rel, hash, &e, err);
+	rc = load(rel, fd, &sb, hash, &e, err);
 	pthread_mutex_lock(&c->mu);
 	for (rp = &c->running; *rp != &me; rp = &(*rp)->next)
 		;

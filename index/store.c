@@ -53,6 +53,7 @@ int store_write_end(struct store *st, struct store_conn *c, int ok, char *err)
 	}
 	store_stamp_tx_end(st, rc == 0);
 	store_conn_put(st, c);
+	store_lcache_bump(st);	/* before the caller can reply: no row read earlier serves */
 	pthread_mutex_unlock(&st->wlock);
 	return rc;
 }
@@ -129,6 +130,10 @@ int store_open(const char *path, struct store **out, char *err)
 	}
 	if (migrate(st, c, err))
 		goto out;
+	if (store_lcache_init(st)) {
+		errf(err, "out of memory");
+		goto out;
+	}
 	store_conn_put(st, c);
 	c = NULL;
 	*out = st;
@@ -155,6 +160,7 @@ void store_close(struct store *st)
 	pthread_mutex_destroy(&st->mu);
 	pthread_cond_destroy(&st->cv);
 	pthread_mutex_destroy(&st->wlock);
+	store_lcache_free(st);
 	free(st->path);
 	free(st);
 }
@@ -268,10 +274,14 @@ static const char SQL_GET[] = "SELECT " LESION_COLS " FROM lesions WHERE id = ?1
 
 int store_lesion_get(struct store *st, int64_t id, struct lesion *out, char *err)
 {
-	struct store_conn *c = store_conn_get(st, err);
+	uint64_t gen = store_lcache_gen(st);	/* before the row: see store_lcache.c */
+	struct store_conn *c;
 	sqlite3_stmt *s;
 	int rc = -1, r;
 
+	if (store_lcache_get(st, id, gen, out))
+		return 0;
+	c = store_conn_get(st, err);
 	if (!c)
 		return -1;
 	s = store_stmt(c, SQL_GET, err);
@@ -290,6 +300,8 @@ int store_lesion_get(struct store *st, int64_t id, struct lesion *out, char *err
 	sqlite3_reset(s);
 out:
 	store_conn_put(st, c);
+	if (rc == 0)
+		store_lcache_put(st, id, gen, out);
 	return rc;
 }
 

@@ -31,6 +31,10 @@ struct store {
 	 * during a write transaction whether it started from it and the stamp it commits */
 	char known[128], next[128];
 	int tracking;
+	/* store_lcache.c: rows for store_lesion_get, valid while wgen (advanced after every
+	 * write transaction of this process) is unchanged; NULL for read-only stores */
+	struct store_lcache *lcache;
+	uint64_t wgen;
 };
 
 #define STORE_RO 1
@@ -58,6 +62,16 @@ int store_stamp_conn(struct store_conn *c, char *out, char *err);
 void store_stamp_tx_begin(struct store *st, struct store_conn *c);
 void store_stamp_tx_commit(struct store *st, struct store_conn *c);
 void store_stamp_tx_end(struct store *st, int committed);
+
+/* store_lcache.c: init (0 or -1, out of memory) and free; the write generation, read
+ * before a row is read from SQLite and advanced after each write transaction; a row
+ * filed under gen and served (1) only while gen is current (0: read SQLite). */
+int store_lcache_init(struct store *st);
+void store_lcache_free(struct store *st);
+uint64_t store_lcache_gen(struct store *st);
+void store_lcache_bump(struct store *st);
+int store_lcache_get(struct store *st, int64_t id, uint64_t gen, struct lesion *out /* OUT */);
+void store_lcache_put(struct store *st, int64_t id, uint64_t gen, const struct lesion *l);
 
 /* Tests only (store_debug.c): pause inside a write transaction when
  * LSD_DEBUG_TX_PAUSE_MS is set (where: "ingest", "vectors", "graph"). */

@@ -14,6 +14,15 @@
 #include <time.h>
 #include <unistd.h>
 
+size_t str_copy(char *dst, size_t n, const char *src)
+{
+	size_t len = strlen(src), k = len < n ? len : n - 1;
+
+	memcpy(dst, src, k);
+	dst[k] = '\0';
+	return len;
+}
+
 int errf(char *err, const char *fmt, ...)
 {
 	va_list ap;

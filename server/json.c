@@ -141,6 +141,45 @@ static int g_round_trips(char *tmp, size_t len, int prec, double v)
 	return strtod(tmp, NULL) == v;
 }
 
+/* %g's layout of the p significant digits dig[0..p) at decimal exponent X (|X| <= 99):
+ * fixed for -4 <= X < p, else d.ddde-XX; trailing zeros dropped. Into out (NUL ended). */
+static void g_layout(char *out, int neg, char *dig, int p, int X)
+{
+	char *o = out;
+	int nd, i;
+
+	for (nd = p; nd > 1 && dig[nd - 1] == '0'; nd--)
+		;
+	if (neg)
+		*o++ = '-';
+	if (X < -4 || X >= p) {
+		*o++ = dig[0];
+		if (nd > 1)
+			*o++ = '.';
+		for (i = 1; i < nd; i++)
+			*o++ = dig[i];
+		*o++ = 'e';
+		*o++ = X < 0 ? '-' : '+';
+		*o++ = (char)('0' + (X < 0 ? -X : X) / 10);
+		*o++ = (char)('0' + (X < 0 ? -X : X) % 10);
+	} else if (X < 0) {
+		*o++ = '0';
+		*o++ = '.';
+		for (i = X + 1; i < 0; i++)
+			*o++ = '0';
+		for (i = 0; i < nd; i++)
+			*o++ = dig[i];
+	} else {
+		for (i = 0; i <= X; i++)
+			*o++ = dig[i];
+		if (nd > X + 1)
+			*o++ = '.';
+		for (; i < nd; i++)
+			*o++ = dig[i];
+	}
+	*o = '\0';
+}
+
 /* %.6g of v, when it reads back as v, without printf: 1 (written to out), 0 when %.6g
  * does not read back as v, -1 when this cannot tell (use printf).
  * G, the 6-digit decimal nearest v, is what %.6g writes. If G reads back as v, then
@@ -154,8 +193,8 @@ static int g6_fast(char *out, double v)
 				      1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
 				      1e21, 1e22 };
 	double a = fabs(v), back;
-	char dig[7], *o = out;
-	int x, k, nd, i;
+	char dig[7];
+	int x, k, i;
 	long long m;
 
 	if (!(a >= 1e-10 && a < 1e15))
@@ -170,39 +209,7 @@ static int g6_fast(char *out, double v)
 		return 0;
 	for (i = 5; i >= 0; i--, m /= 10)
 		dig[i] = (char)('0' + m % 10);
-	for (nd = 6; nd > 1 && dig[nd - 1] == '0'; nd--)
-		;
-	if (v < 0)
-		*o++ = '-';
-	if (x < -4 || x >= 6) {
-		*o++ = dig[0];
-		if (nd > 1)
-			*o++ = '.';
-		for (i = 1; i < nd; i++)
-			*o++ = dig[i];
-		*o++ = 'e';	/* two exponent digits: |x| <= 15 here */
-		*o++ = x < 0 ? '-' : '+';
-		*o++ = (char)('0' + (x < 0 ? -x : x) / 10);
-		*o++ = (char)('0' + (x < 0 ? -x : x) % 10);
-		*o = '\0';
-		return 1;
-	}
-	if (x < 0) {
-		*o++ = '0';
-		*o++ = '.';
-		for (i = x + 1; i < 0; i++)
-			*o++ = '0';
-		for (i = 0; i < nd; i++)
-			*o++ = dig[i];
-	} else {
-		for (i = 0; i <= x; i++)
-			*o++ = dig[i];
-		if (nd > x + 1)
-			*o++ = '.';
-		for (; i < nd; i++)
-			*o++ = dig[i];
-	}
-	*o = '\0';
+	g_layout(out, v < 0, dig, 6, x);	/* two exponent digits: |x| <= 15 here */
 	return 1;
 }
 
@@ -274,8 +281,8 @@ static int exact_g(char *out, double v)
 {
 	double a = fabs(v);
 	uint64_t M, D = 0;
-	int e2, E, x, X = 0, p, lo, hi, rc, nd, i;
-	char dig[17], *o = out;
+	int e2, E, x, X = 0, p, lo, hi, rc, i;
+	char dig[17];
 
 	if (!(a >= 1e-10 && a < 1e15))
 		return -1;
@@ -312,36 +319,7 @@ static int exact_g(char *out, double v)
 		return -1;
 	for (i = p - 1; i >= 0; i--, D /= 10)
 		dig[i] = (char)('0' + D % 10);
-	for (nd = p; nd > 1 && dig[nd - 1] == '0'; nd--)
-		;
-	if (v < 0)
-		*o++ = '-';
-	if (X < -4 || X >= p) {
-		*o++ = dig[0];
-		if (nd > 1)
-			*o++ = '.';
-		for (i = 1; i < nd; i++)
-			*o++ = dig[i];
-		*o++ = 'e';	/* two exponent digits: |X| <= 15 here */
-		*o++ = X < 0 ? '-' : '+';
-		*o++ = (char)('0' + (X < 0 ? -X : X) / 10);
-		*o++ = (char)('0' + (X < 0 ? -X : X) % 10);
-	} else if (X < 0) {
-		*o++ = '0';
-		*o++ = '.';
-		for (i = X + 1; i < 0; i++)
-			*o++ = '0';
-		for (i = 0; i < nd; i++)
-			*o++ = dig[i];
-	} else {
-		for (i = 0; i <= X; i++)
-			*o++ = dig[i];
-		if (nd > X + 1)
-			*o++ = '.';
-		for (; i < nd; i++)
-			*o++ = dig[i];
-	}
-	*o = '\0';
+	g_layout(out, v < 0, dig, p, X);	/* |X| <= 15 here */
 	return 1;
 }
 

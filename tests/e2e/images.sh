@@ -150,6 +150,33 @@ cmp -s "$T_DIR/body" "$T_DIR/pc1" && ok "touched slice: same pixels re-rendered"
 [ "$(metric lesiond_patch_cache_entries)" -ge 2 ] && ok "patch cache entries" ||
 	not_ok "patch cache entries: $(metric lesiond_patch_cache_entries)"
 
+# the lesion comes from the store's row cache: after a DELETE the patch is gone, after a
+# re-POST with another box it is the new box's (new ETag, other pixels), never the old
+LP="$P?window=-3000,4000&size=64&overlay=bbox"
+expect GET "$LP" 200
+cp "$T_DIR/body" "$T_DIR/lp1"; E4=$(etag)
+lh0=$(metric lesiond_lesion_cache_hits_total)
+expect GET "$LP" 200
+[ "$(metric lesiond_lesion_cache_hits_total)" -gt "$lh0" ] && ok "lesion read from the row cache" ||
+	not_ok "lesion read from the row cache: hits $lh0 -> $(metric lesiond_lesion_cache_hits_total)"
+L1=$(curl -s "$BASE/v1/lesions/1" | jq -c 'del(.patch_url,.image_path,.diameters_mm,.type_name,.split_name,.file_name)')
+expect DELETE /v1/lesions/1 204
+expect GET "$LP" 404
+expect GET /v1/lesions/1 404
+L2=$(echo "$L1" | jq -c '.bounding_box[0] += 6 | .bounding_box[2] += 6')
+expect POST /v1/lesions 201 -H 'Content-Type: application/json' --data "$L2"
+expect GET "$LP" 200
+[ "$(etag)" != "$E4" ] && ok "re-posted lesion: new patch ETag" || not_ok "re-posted lesion: new patch ETag"
+cmp -s "$T_DIR/body" "$T_DIR/lp1" && not_ok "re-posted lesion: new box drawn" || ok "re-posted lesion: new box drawn"
+expect GET /v1/lesions/1 200
+jqt '.bounding_box[0] == ('"$(echo "$L1" | jq '.bounding_box[0]')"' + 6)'
+expect DELETE /v1/lesions/1 204
+expect POST /v1/lesions 201 -H 'Content-Type: application/json' --data "$L1"
+expect GET "$LP" 200
+is "original lesion back: its ETag again" "$(etag)" "$E4"
+cmp -s "$T_DIR/body" "$T_DIR/lp1" && ok "original lesion back: same bytes" ||
+	not_ok "original lesion back: same bytes"
+
 expect GET /metrics 200
 if grep -q '^lesiond_slice_cache_hits_total [1-9]' "$T_DIR/body" &&
    grep -q '^lesiond_slice_cache_misses_total [1-9]' "$T_DIR/body" &&

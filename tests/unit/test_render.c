@@ -519,6 +519,20 @@ static void test_slice_path(void)
 	l.series = 12;
 	CHECK_EQ_INT(render_slice_path(&l, -1, out, sizeof(out), err), 0);
 	CHECK_STR(out, "004242_03_12/004.png");
+	/* the printf-free writer against printf's "%s/%03ld.png" over every width */
+	l.key_slice = 0;
+	l.slice_range[0] = 0;
+	l.slice_range[1] = 2000000000;
+	for (long s = 0; s < 2000000000L; s = s < 1200 ? s + 1 : s * 3 + 7) {
+		char want[128];
+
+		snprintf(want, sizeof(want), "004242_03_12/%03ld.png", s);
+		CHECK_EQ_INT(render_slice_path(&l, (int)s, out, sizeof(out), err), 0);
+		if (strcmp(out, want))
+			CHECK_STR(out, want);
+	}
+	CHECK_EQ_INT(render_slice_path(&l, 1, out, 21, err), 0);	/* 20 + NUL fits */
+	CHECK_EQ_INT(render_slice_path(&l, 1, out, 20, err), LSD_EINVAL);
 }
 
 static void test_etag(void)
@@ -536,6 +550,15 @@ static void test_etag(void)
 	render_etag(&src, &l, &p, 0, b);
 	CHECK_STR(a, b);
 	CHECK(a[0] == '"' && a[strlen(a) - 1] == '"');
+	{	/* the shape printf's "\"r%d-%016llx\"" gave */
+		unsigned long long h = 0;
+		char again[RENDER_ETAG_LEN];
+
+		CHECK_EQ_INT(strlen(a), 21);
+		CHECK_EQ_INT(sscanf(a, "\"r1-%16llx\"", &h), 1);
+		snprintf(again, sizeof(again), "\"r%d-%016llx\"", 1, h);
+		CHECK_STR(a, again);
+	}
 	q = p; q.size = 129; render_etag(&src, &l, &q, 0, b); CHECK(strcmp(a, b));
 	q = p; q.hi = 276; render_etag(&src, &l, &q, 0, b); CHECK(strcmp(a, b));
 	q = p; q.fov_mm = 50; render_etag(&src, &l, &q, 0, b); CHECK(strcmp(a, b));

@@ -1,15 +1,21 @@
 /* test_slicecache.c - the decoded-slice LRU and path safety: URL path checks, symlinks
- * escaping the root, hits/misses/evictions in LRU order, entries kept alive while in
- * use, replaced files re-decoded, corrupt and missing files, and many threads at once
- * (values checked on every get; ASan/UBSan watch the memory). */
+ * escaping the root (relative, absolute, through a directory, through ".."), symlinks
+ * that stay inside (relative, absolute, a directory, via ".."), loops and FIFOs, each
+ * both through openat2 and through the realpath() fallback; hits/misses/evictions in
+ * LRU order, entries kept alive while in use, replaced files re-decoded, corrupt and
+ * missing files, and many threads at once (values checked on every get; ASan/UBSan
+ * watch the memory). */
 #include "unit.h"
 #include "image.h"
 #include "slicecache.h"
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,7 +60,7 @@ static int slice_is(const struct slice16 *s, int k)
 static void setup(void)
 {
 	const char *tmp = getenv("LSD_TEST_TMP");
-	char path[PATH_MAX], err[LSD_ERRLEN];
+	char path[PATH_MAX], target[PATH_MAX], err[LSD_ERRLEN];
 	int k;
 
 	snprintf(root, sizeof(root), "%s/slicecache_%d/Images_png", tmp ? tmp : "/tmp",
@@ -80,6 +86,32 @@ static void setup(void)
 	snprintf(path, sizeof(path), "%s/000001_01_01/good.png", root);
 	if (symlink("001.png", path))
 		perror("symlink");
+	/* more that stay inside: absolute (RESOLVE_BENEATH refuses those: the fallback must
+	 * take them), a directory, a walk through ".." that comes back */
+	snprintf(target, sizeof(target), "%s/000001_01_01/002.png", root);
+	snprintf(path, sizeof(path), "%s/000001_01_01/abs_in.png", root);
+	if (symlink(target, path))
+		perror("symlink");
+	snprintf(path, sizeof(path), "%s/alias", root);
+	if (symlink("000001_01_01", path))
+		perror("symlink");
+	snprintf(path, sizeof(path), "%s/000001_01_01/up.png", root);
+	if (symlink("../000001_01_01/003.png", path))
+		perror("symlink");
+	/* and out: absolute, the parent directory, a loop, a FIFO */
+	snprintf(target, sizeof(target), "%s/x.png", outside);
+	snprintf(path, sizeof(path), "%s/000001_01_01/abs_out.png", root);
+	if (symlink(target, path))
+		perror("symlink");
+	snprintf(path, sizeof(path), "%s/parent", root);
+	if (symlink("..", path))
+		perror("symlink");
+	snprintf(path, sizeof(path), "%s/000001_01_01/loop.png", root);
+	if (symlink("loop.png", path))
+		perror("symlink");
+	snprintf(path, sizeof(path), "%s/000001_01_01/fifo.png", root);
+	if (mkfifo(path, 0600))
+		perror("mkfifo");
 	snprintf(path, sizeof(path), "%s/000001_01_01/corrupt.png", root);
 	file_write_atomic_nosync(path, "\x89PNG\r\n\x1a\n garbage garbage", 24, err);
 }
@@ -103,10 +135,74 @@ static void test_path_check(void)
 	CHECK_EQ_INT(slicecache_path_check("a/..b/c..d/.e.png", 17, err), 0);
 }
 
+/* Every path case through slicecache_identity and slicecache_get on c. */
+static void check_paths(struct slicecache *c)
+{
+	static const struct {
+		const char *rel;
+		int rc, k;	/* expected status; the slice it shows (0: none) */
+	} cases[] = {
+		{ "000001_01_01/001.png", 0, 1 },
+		{ "000001_01_01/good.png", 0, 1 },		/* relative symlink */
+		{ "000001_01_01/abs_in.png", 0, 2 },		/* absolute, inside */
+		{ "alias/004.png", 0, 4 },			/* directory symlink */
+		{ "000001_01_01/up.png", 0, 3 },		/* "..", back inside */
+		{ "000001_01_01/evil.png", LSD_EMALFORMED, 0 },
+		{ "000001_01_01/abs_out.png", LSD_EMALFORMED, 0 },
+		{ "evil_dir/x.png", LSD_EMALFORMED, 0 },
+		{ "parent/secret/x.png", LSD_EMALFORMED, 0 },
+		/* out and back in: the final file is inside, accepted as realpath always did */
+		{ "parent/Images_png/000001_01_01/001.png", 0, 1 },
+		{ "../secret/x.png", LSD_EMALFORMED, 0 },
+		{ "/etc/passwd", LSD_EMALFORMED, 0 },
+		{ "000001_01_01/999.png", LSD_ENOTFOUND, 0 },
+		{ "000001_01_01/001.png/x", LSD_ENOTFOUND, 0 },
+		{ "000001_01_01/loop.png", LSD_ENOTFOUND, 0 },
+		{ "000001_01_01/fifo.png", LSD_ENOTFOUND, 0 },	/* and no hang */
+		{ "000001_01_01", LSD_ENOTFOUND, 0 },		/* a directory */
+	};
+	struct slicecache_handle h;
+	char err[LSD_ERRLEN], path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < LSD_ARRAY_LEN(cases); i++) {
+		struct stat sb;
+		int64_t size = -1, mtime = -1;
+		uint64_t ino = 0;
+		int rc = slicecache_identity(c, cases[i].rel, &size, &mtime, &ino, err);
+
+		if (rc != cases[i].rc)
+			fprintf(stderr, "  identity %s (%s): %d, want %d: %s\n", cases[i].rel,
+				slicecache_resolver(c), rc, cases[i].rc, err);
+		CHECK_EQ_INT(rc, cases[i].rc);
+		if (rc == 0) {	/* the identity (ETag bytes) is stat()'s of the file */
+			snprintf(path, sizeof(path), "%s/%s", root, cases[i].rel);
+			CHECK_EQ_INT(stat(path, &sb), 0);
+			CHECK_EQ_INT(size, sb.st_size);
+			CHECK_EQ_INT(mtime, (int64_t)sb.st_mtim.tv_sec * 1000000000 +
+				     sb.st_mtim.tv_nsec);
+			CHECK_EQ_INT(ino, sb.st_ino);
+		}
+		rc = slicecache_get(c, cases[i].rel, &h, err);
+		if (rc != cases[i].rc)
+			fprintf(stderr, "  get %s (%s): %d, want %d: %s\n", cases[i].rel,
+				slicecache_resolver(c), rc, cases[i].rc, err);
+		CHECK_EQ_INT(rc, cases[i].rc);
+		if (rc == 0) {
+			CHECK(slice_is(h.s, cases[i].k));
+			CHECK_EQ_INT(h.ino, ino);
+			slicecache_release(c, &h);
+		} else {
+			CHECK(h.s == NULL);
+		}
+	}
+	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/corrupt.png", &h, err), LSD_EIMAGE);
+	CHECK(strstr(err, "corrupt.png") != NULL);
+}
+
 static void test_resolve(void)
 {
 	struct slicecache *c = NULL;
-	struct slicecache_handle h;
 	char err[LSD_ERRLEN], out[PATH_MAX];
 
 	CHECK_EQ_INT(slicecache_create(root, 1 << 20, &c, err), 0);
@@ -123,22 +219,93 @@ static void test_resolve(void)
 		     LSD_ENOTFOUND);
 	CHECK_EQ_INT(slicecache_resolve(c, "../secret/x.png", out, sizeof(out), err),
 		     LSD_EMALFORMED);
-	/* and through get */
-	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/evil.png", &h, err), LSD_EMALFORMED);
-	CHECK(h.s == NULL);
-	CHECK_EQ_INT(slicecache_get(c, "evil_dir/x.png", &h, err), LSD_EMALFORMED);
-	CHECK_EQ_INT(slicecache_get(c, "/etc/passwd", &h, err), LSD_EMALFORMED);
-	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/999.png", &h, err), LSD_ENOTFOUND);
-	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/corrupt.png", &h, err), LSD_EIMAGE);
-	CHECK(strstr(err, "corrupt.png") != NULL);
-	CHECK_EQ_INT(slicecache_get(c, "000001_01_01", &h, err), LSD_ENOTFOUND); /* a dir */
-	CHECK_EQ_INT(slicecache_get(c, "000001_01_01/good.png", &h, err), 0);
-	CHECK(slice_is(h.s, 1));
-	slicecache_release(c, &h);
+	/* identity and get, the way this kernel allows (openat2 since Linux 5.6) */
+	printf("# resolver here: %s\n", slicecache_resolver(c));
+	check_paths(c);
+	slicecache_destroy(c);
+	/* and the realpath() fallback (kernels without openat2) on the same cases */
+	setenv("LSD_SLICECACHE_REALPATH", "1", 1);
+	CHECK_EQ_INT(slicecache_create(root, 1 << 20, &c, err), 0);
+	unsetenv("LSD_SLICECACHE_REALPATH");
+	if (!c)
+		return;
+	CHECK(strcmp(slicecache_resolver(c), "realpath") == 0);
+	check_paths(c);
 	slicecache_destroy(c);
 	CHECK_EQ_INT(slicecache_create("/nonexistent/dir", 1, &c, err), -1);
 	CHECK(c == NULL);
 	slicecache_destroy(NULL);
+}
+
+/* Identity of a path seen before (one fstatat, accepted only on the inode its last walk
+ * beneath the root reached): a directory symlink turned to point outside is refused
+ * again, a file replaced by another inode or touched shows its new identity. */
+static void test_identity_repeat(void)
+{
+	struct slicecache *c = NULL;
+	char err[LSD_ERRLEN], path[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX];
+	int64_t size, mtime, size2, mtime2;
+	uint64_t ino, ino2;
+	struct stat sb;
+	int i;
+
+	CHECK_EQ_INT(slicecache_create(root, 1 << 20, &c, err), 0);
+	if (!c)
+		return;
+	for (i = 0; i < 3; i++) {	/* the first walks beneath the root, the rest repeat */
+		CHECK_EQ_INT(slicecache_identity(c, "alias/004.png", &size, &mtime, &ino, err), 0);
+		snprintf(path, sizeof(path), "%s/000001_01_01/004.png", root);
+		CHECK_EQ_INT(stat(path, &sb), 0);
+		CHECK_EQ_INT(ino, sb.st_ino);
+	}
+	/* "alias" now leads outside, to a file of the same name */
+	snprintf(dir, sizeof(dir), "%s/004.png", outside);
+	snprintf(path, sizeof(path), "%s/000001_01_01/004.png", root);
+	CHECK_EQ_INT(link(path, dir) == 0 || errno == EEXIST, 1);	/* same inode... */
+	snprintf(tmp, sizeof(tmp), "%s/alias.tmp", root);
+	snprintf(path, sizeof(path), "%s/alias", root);
+	CHECK_EQ_INT(symlink(outside, tmp), 0);
+	CHECK_EQ_INT(rename(tmp, path), 0);
+	/* ...is the file seen before: the same bytes, nothing new shown */
+	CHECK_EQ_INT(slicecache_identity(c, "alias/004.png", &size2, &mtime2, &ino2, err), 0);
+	CHECK_EQ_INT(ino2, ino);
+	unlink(dir);
+	snprintf(tmp, sizeof(tmp), "%s/000001_01_01/003.png", root);
+	{
+		char *buf;
+		size_t len;
+
+		buf = file_read(tmp, 1 << 20, &len, err);
+		CHECK(buf != NULL);
+		if (buf)
+			CHECK_EQ_INT(file_write_atomic_nosync(dir, buf, len, err), 0);
+		free(buf);
+	}
+	CHECK_EQ_INT(slicecache_identity(c, "alias/004.png", &size2, &mtime2, &ino2, err),
+		     LSD_EMALFORMED);
+	unlink(dir);
+	snprintf(tmp, sizeof(tmp), "%s/alias.tmp", root);
+	CHECK_EQ_INT(symlink("000001_01_01", tmp), 0);
+	CHECK_EQ_INT(rename(tmp, path), 0);
+	CHECK_EQ_INT(slicecache_identity(c, "alias/004.png", &size2, &mtime2, &ino2, err), 0);
+	CHECK_EQ_INT(ino2, ino);
+	/* replaced by another inode (write + rename), then touched */
+	CHECK_EQ_INT(slicecache_identity(c, "000001_01_01/005.png", &size, &mtime, &ino, err), 0);
+	write_slice("000001_01_01/005.png", 5);	/* atomic: a new inode */
+	snprintf(path, sizeof(path), "%s/000001_01_01/005.png", root);
+	CHECK_EQ_INT(stat(path, &sb), 0);
+	CHECK_EQ_INT(slicecache_identity(c, "000001_01_01/005.png", &size2, &mtime2, &ino2, err),
+		     0);
+	CHECK_EQ_INT(ino2, sb.st_ino);
+	{
+		struct timespec ts[2] = { { 1000000000, 5 }, { 1000000000, 5 } };
+
+		CHECK_EQ_INT(utimensat(AT_FDCWD, path, ts, 0), 0);
+	}
+	CHECK_EQ_INT(slicecache_identity(c, "000001_01_01/005.png", &size2, &mtime2, &ino2, err),
+		     0);
+	CHECK_EQ_INT(mtime2, 1000000000LL * 1000000000LL + 5);
+	slicecache_destroy(c);
 }
 
 static int get_is(struct slicecache *c, int k)
@@ -369,6 +536,7 @@ int main(void)
 	setup();
 	RUN(test_path_check);
 	RUN(test_resolve);
+	RUN(test_identity_repeat);
 	RUN(test_lru);
 	RUN(test_refcount_and_replace);
 	RUN(test_threads);
