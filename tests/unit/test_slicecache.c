@@ -57,6 +57,17 @@ static int slice_is(const struct slice16 *s, int k)
 	return 1;
 }
 
+/* A symlink at root/rel pointing to target (fixture set-up: a failure is reported and
+ * the checks that need the link fail). */
+static void link_in(const char *rel, const char *target)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	if (symlink(target, path))
+		perror("symlink");
+}
+
 static void setup(void)
 {
 	const char *tmp = getenv("LSD_TEST_TMP");
@@ -77,38 +88,20 @@ static void setup(void)
 	/* a file outside the root, and symlinks to it and to a file inside */
 	snprintf(path, sizeof(path), "%s/../secret/x.png", root);
 	file_write_atomic_nosync(path, "secret", 6, err);
-	snprintf(path, sizeof(path), "%s/000001_01_01/evil.png", root);
-	if (symlink("../../secret/x.png", path))
-		perror("symlink");
-	snprintf(path, sizeof(path), "%s/evil_dir", root);
-	if (symlink(outside, path))
-		perror("symlink");
-	snprintf(path, sizeof(path), "%s/000001_01_01/good.png", root);
-	if (symlink("001.png", path))
-		perror("symlink");
+	link_in("000001_01_01/evil.png", "../../secret/x.png");
+	link_in("evil_dir", outside);
+	link_in("000001_01_01/good.png", "001.png");
 	/* more that stay inside: absolute (RESOLVE_BENEATH refuses those: the fallback must
 	 * take them), a directory, a walk through ".." that comes back */
 	snprintf(target, sizeof(target), "%s/000001_01_01/002.png", root);
-	snprintf(path, sizeof(path), "%s/000001_01_01/abs_in.png", root);
-	if (symlink(target, path))
-		perror("symlink");
-	snprintf(path, sizeof(path), "%s/alias", root);
-	if (symlink("000001_01_01", path))
-		perror("symlink");
-	snprintf(path, sizeof(path), "%s/000001_01_01/up.png", root);
-	if (symlink("../000001_01_01/003.png", path))
-		perror("symlink");
+	link_in("000001_01_01/abs_in.png", target);
+	link_in("alias", "000001_01_01");
+	link_in("000001_01_01/up.png", "../000001_01_01/003.png");
 	/* and out: absolute, the parent directory, a loop, a FIFO */
 	snprintf(target, sizeof(target), "%s/x.png", outside);
-	snprintf(path, sizeof(path), "%s/000001_01_01/abs_out.png", root);
-	if (symlink(target, path))
-		perror("symlink");
-	snprintf(path, sizeof(path), "%s/parent", root);
-	if (symlink("..", path))
-		perror("symlink");
-	snprintf(path, sizeof(path), "%s/000001_01_01/loop.png", root);
-	if (symlink("loop.png", path))
-		perror("symlink");
+	link_in("000001_01_01/abs_out.png", target);
+	link_in("parent", "..");
+	link_in("000001_01_01/loop.png", "loop.png");
 	snprintf(path, sizeof(path), "%s/000001_01_01/fifo.png", root);
 	if (mkfifo(path, 0600))
 		perror("mkfifo");
