@@ -263,7 +263,10 @@ static int overlaps(const struct patient *p, int n, const struct phantom_lesion 
 }
 
 /* Place a track's lesion: rejection sampling in the type's region. same_z: put it at
- * that z (several lesions on one slice), or NAN. Returns 0 or -1 (no room found). */
+ * that z (several lesions on one slice), or NAN; a same_z outside the type's z range is
+ * ignored, so a lesion never leaves its type's region (a "mediastinum" lesion beside a
+ * kidney lesion would carry a label its anatomy contradicts). Returns 0 or -1 (no room
+ * found). */
 static int place(struct phantom_rng *r, const struct patient *p, int n, int type,
 		 double same_z, struct phantom_lesion *l)
 {
@@ -271,6 +274,8 @@ static int place(struct phantom_rng *r, const struct patient *p, int n, int type
 	int round, tries;
 
 	phantom_body_region(p->body, type, lo, hi);
+	if (!isnan(same_z) && (same_z - 1 < lo[2] || same_z + 1 > hi[2]))
+		same_z = NAN;
 	diam = exp(phantom_rng_range(r, log(size_lo[type]), log(size_hi[type])));
 	for (round = 0; round < 3; round++, diam = fmax(diam * 0.7, size_lo[type])) {
 		lesion_shape(r, type, diam, l);

@@ -371,13 +371,48 @@ static void test_lesion_outside_series(void)
 		p49 += l.patient == 49;
 	}
 	CHECK_EQ_INT(bad, 0);
-	CHECK_EQ_INT(p49, 16);	/* its 18 lesion rows but the two outside their series */
+	CHECK_EQ_INT(p49, 18);	/* see below */
+	demo_destroy(d);
+}
+
+/* Every lesion sits in its type's region. The generator used to put a lesion on the
+ * slice of another lesion of the patient whatever its type, so a tenth of the
+ * "mediastinum" lesions lay beside the kidneys and some "abdomen" ones in the chest:
+ * labels their anatomy contradicted. The bounds are the normalised z of each region
+ * (phantom_body_region through phantom_body_znorm, over the body's range of heights,
+ * domes and iliac crests: mediastinum <= 0.526, abdomen 0.612-0.737, pelvis >= 0.737)
+ * widened by 0.04 for the study and lesion normalisation offsets (sd 0.0069 together,
+ * so ~6 sd) and the key slice's distance from the lesion's centre. */
+static void test_type_regions(void)
+{
+	char err[LSD_ERRLEN];
+	struct demo *d = NULL;
+	struct lesion l;
+	int id, type, track, seen[9] = { 0 }, bad[9] = { 0 };
+
+	CHECK(demo_create(60, 9803, &d, err) == 0);
+	for (id = 1; d && id <= demo_nrows(d); id++) {
+		double z;
+
+		CHECK(demo_row(d, id, &l) == 0 && demo_row_truth(d, id, &type, &track) == 0);
+		if (type < 1 || type > 8)
+			continue;
+		z = l.loc[2];
+		seen[type]++;
+		bad[type] += (type == 3 && z > 0.566) || (type == 2 && (z < 0.572 || z > 0.777)) ||
+			     (type == 8 && z < 0.697);
+	}
+	CHECK(seen[2] >= 20 && seen[3] >= 20 && seen[8] >= 10);
+	CHECK_EQ_INT(bad[2], 0);
+	CHECK_EQ_INT(bad[3], 0);
+	CHECK_EQ_INT(bad[8], 0);
 	demo_destroy(d);
 }
 
 int main(void)
 {
 	RUN(test_lesion_outside_series);
+	RUN(test_type_regions);
 	RUN(test_write);
 	if (!demo_a)
 		return unit_done();
