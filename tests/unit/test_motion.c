@@ -178,38 +178,54 @@ static int within(double v, double ref, double lo, double hi)
 	return ok;
 }
 
-static void demo_in_range(uint64_t seed)
+/* The demo's follow-up motion against the real pairs'. Three seeds' pairs are pooled
+ * (patients and tracks renumbered apart): one 60-patient seed has ~400 pairs, and its
+ * median |dz| alone (the smallest figure, ~1.4x the real one) crosses the 1.6x bound on
+ * a few seeds in ten (3 of seeds 1-30 before the type-region fix of index/demo.c, 2 of 30
+ * after it; the mean over those seeds did not move: 0.0072 both). The bounds are what
+ * the test checks; pooling only removes the sampling noise of one seed. */
+static void demo_in_range(const uint64_t *seeds, int nseeds)
 {
-	struct demo *d = NULL;
-	struct lesion *l;
-	int64_t *tr;
+	struct lesion *l = NULL;
+	int64_t *tr = NULL;
 	struct motion_stats s;
 	char err[LSD_ERRLEN];
-	int n;
+	size_t n = 0;
 
 	CHECK(have_real);
-	CHECK(demo_create(60, seed, &d, err) == 0);
-	if (!d || !have_real) {
-		demo_destroy(d);
-		return;
-	}
-	n = demo_nrows(d);
-	l = calloc((size_t)n, sizeof(*l));
-	tr = calloc((size_t)n, sizeof(*tr));
-	CHECK(l && tr);
-	for (int i = 0; l && tr && i < n; i++) {
-		int type, track;
+	for (int k = 0; have_real && k < nseeds; k++) {
+		struct demo *d = NULL;
+		int m;
 
-		CHECK(demo_row(d, i + 1, &l[i]) == 0);
-		CHECK(demo_row_truth(d, i + 1, &type, &track) == 0);
-		tr[i] = track;
+		CHECK(demo_create(60, seeds[k], &d, err) == 0);
+		if (!d)
+			goto out;
+		m = demo_nrows(d);
+		l = realloc(l, (n + (size_t)m) * sizeof(*l));
+		tr = realloc(tr, (n + (size_t)m) * sizeof(*tr));
+		CHECK(l && tr);
+		for (int i = 0; l && tr && i < m; i++) {
+			int type, track;
+
+			CHECK(demo_row(d, i + 1, &l[n]) == 0);
+			CHECK(demo_row_truth(d, i + 1, &type, &track) == 0);
+			l[n].patient += 1000 * k;
+			tr[n++] = track + 1000000 * (int64_t)k;
+		}
+		demo_destroy(d);
+		if (!l || !tr)
+			goto out;
 	}
-	CHECK(l && tr && motion_measure(l, tr, (size_t)n, &s, err) == 0);
-	CHECK(s.pairs > 200);
-	printf("# demo seed %llu: %zu pairs; |d| median x %.4f y %.4f z %.4f, Euclidean median "
-	       "%.4f p90 %.4f max %.4f; size-change sd %.3f\n", (unsigned long long)seed, s.pairs,
-	       s.d[0].a50, s.d[1].a50, s.d[2].a50, s.dist.p50, s.dist.p90, s.dist.max,
-	       s.logsize.sd);
+	CHECK(have_real && motion_measure(l, tr, n, &s, err) == 0);
+	if (!have_real)
+		goto out;
+	CHECK(s.pairs > 200 * (size_t)nseeds);
+	printf("# demo seeds");
+	for (int k = 0; k < nseeds; k++)
+		printf(" %llu", (unsigned long long)seeds[k]);
+	printf(": %zu pairs; |d| median x %.4f y %.4f z %.4f, Euclidean median %.4f p90 %.4f "
+	       "max %.4f; size-change sd %.3f\n", s.pairs, s.d[0].a50, s.d[1].a50, s.d[2].a50,
+	       s.dist.p50, s.dist.p90, s.dist.max, s.logsize.sd);
 	for (int k = 0; k < 3; k++) {
 		CHECK(within(s.d[k].a50, real.d[k].a50, 0.6, 1.6));
 		CHECK(within(s.d[k].a90, real.d[k].a90, 0.6, 1.6));
@@ -218,24 +234,16 @@ static void demo_in_range(uint64_t seed)
 	CHECK(within(s.dist.p90, real.dist.p90, 0.7, 1.4));
 	CHECK(within(s.dist.max, real.dist.max, 0, 1.5));
 	CHECK(within(s.logsize.sd, real.logsize.sd, 0.7, 1.4));
+out:
 	free(l);
 	free(tr);
-	demo_destroy(d);
 }
 
-static void test_demo_seed_1(void)
+static void test_demo_seeds(void)
 {
-	demo_in_range(1);
-}
+	static const uint64_t seeds[] = { 1, 29, 404 };
 
-static void test_demo_seed_29(void)
-{
-	demo_in_range(29);
-}
-
-static void test_demo_seed_404(void)
-{
-	demo_in_range(404);
+	demo_in_range(seeds, 3);
 }
 
 int main(void)
@@ -244,8 +252,6 @@ int main(void)
 	RUN(test_pairs_bad);
 	RUN(test_measure_hand);
 	RUN(test_real);
-	RUN(test_demo_seed_1);
-	RUN(test_demo_seed_29);
-	RUN(test_demo_seed_404);
+	RUN(test_demo_seeds);
 	return unit_done();
 }
