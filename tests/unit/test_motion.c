@@ -195,16 +195,20 @@ static void demo_in_range(const uint64_t *seeds, int nseeds)
 	CHECK(have_real);
 	for (int k = 0; have_real && k < nseeds; k++) {
 		struct demo *d = NULL;
+		struct lesion *nl;
+		int64_t *ntr;
 		int m;
 
 		CHECK(demo_create(60, seeds[k], &d, err) == 0);
 		if (!d)
 			goto out;
 		m = demo_nrows(d);
-		l = realloc(l, (n + (size_t)m) * sizeof(*l));
-		tr = realloc(tr, (n + (size_t)m) * sizeof(*tr));
-		CHECK(l && tr);
-		for (int i = 0; l && tr && i < m; i++) {
+		nl = realloc(l, (n + (size_t)m) * sizeof(*l));
+		l = nl ? nl : l;
+		ntr = realloc(tr, (n + (size_t)m) * sizeof(*tr));
+		tr = ntr ? ntr : tr;
+		CHECK(nl && ntr);
+		for (int i = 0; nl && ntr && i < m; i++) {
 			int type, track;
 
 			CHECK(demo_row(d, i + 1, &l[n]) == 0);
@@ -213,7 +217,7 @@ static void demo_in_range(const uint64_t *seeds, int nseeds)
 			tr[n++] = track + 1000000 * (int64_t)k;
 		}
 		demo_destroy(d);
-		if (!l || !tr)
+		if (!nl || !ntr)
 			goto out;
 	}
 	CHECK(have_real && motion_measure(l, tr, n, &s, err) == 0);
