@@ -381,11 +381,12 @@ static void test_lesion_outside_series(void)
 /* Every lesion sits in its type's region. The generator used to put a lesion on the
  * slice of another lesion of the patient whatever its type, so up to a fifth of the
  * "mediastinum" lesions lay beside the kidneys (46 of 244 on seed 9803 at 150 patients)
- * and some "abdomen" ones in the chest: labels their anatomy contradicted. The bounds are the normalised z of each region
- * (phantom_body_region through phantom_body_znorm, over the body's range of heights,
- * domes and iliac crests: mediastinum <= 0.526, abdomen 0.612-0.737, pelvis >= 0.737)
- * widened by 0.04 for the study and lesion normalisation offsets (sd 0.0069 together,
- * so ~6 sd) and the key slice's distance from the lesion's centre. */
+ * and some "abdomen" ones in the chest: labels their anatomy contradicted. The bounds
+ * are the normalised z of each region (phantom_body_region through phantom_body_znorm,
+ * over the body's range of heights, domes and iliac crests: mediastinum <= 0.526,
+ * abdomen 0.612-0.737, pelvis >= 0.737) widened by 0.04 for the study and lesion
+ * normalisation offsets (sd 0.0069 together, so ~6 sd) and the key slice's distance
+ * from the lesion's centre. */
 static void test_type_regions(void)
 {
 	char err[LSD_ERRLEN];
