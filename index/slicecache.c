@@ -413,7 +413,7 @@ int slicecache_identity(struct slicecache *c, const char *rel, int64_t *size,
 
 	if (!identity_fast(c, rel, &sb)) {
 		rc = stat_under(c, rel, O_PATH, NULL, &sb, err);
-		if (rc == LSD_OK)
+		if (rc == LSD_OK && c->beneath)	/* identity_fast needs openat2's walk */
 			identity_remember(c, rel, &sb);
 	}
 	if (rc != LSD_OK)

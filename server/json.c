@@ -180,39 +180,6 @@ static void g_layout(char *out, int neg, char *dig, int p, int X)
 	*o = '\0';
 }
 
-/* %.6g of v, when it reads back as v, without printf: 1 (written to out), 0 when %.6g
- * does not read back as v, -1 when this cannot tell (use printf).
- * G, the 6-digit decimal nearest v, is what %.6g writes. If G reads back as v, then
- * |v - G| <= ulp/2, so v * 10^k (one rounding) is within 2.3e-10 of G's six digits m,
- * llround finds m, and m / 10^k (exact operands, one rounding) is v again; and if that
- * is v, G reads back. Digits and layout as %g: fixed for exponents -4..5, else d.ddde-XX,
- * trailing zeros dropped. */
-static int g6_fast(char *out, double v)
-{
-	static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
-				      1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
-				      1e21, 1e22 };
-	double a = fabs(v), back;
-	char dig[7];
-	int x, k, i;
-	long long m;
-
-	if (!(a >= 1e-10 && a < 1e15))
-		return -1;
-	x = (int)floor(log10(a));
-	k = 5 - x;
-	m = llround(k >= 0 ? a * p10[k] : a / p10[-k]);
-	if (m < 100000 || m > 999999)	/* log10 off by one, or G is a power of ten */
-		return -1;
-	back = k >= 0 ? (double)m / p10[k] : (double)m * p10[-k];
-	if (back != a)
-		return 0;
-	for (i = 5; i >= 0; i--, m /= 10)
-		dig[i] = (char)('0' + m % 10);
-	g_layout(out, v < 0, dig, 6, x);	/* two exponent digits: |x| <= 15 here */
-	return 1;
-}
-
 /* The shortest %.{6..17}g that reads back as v, as the walk 6, 7, ... 17 finds it, with
  * shortest_g's search order (6, 16, 15, bisect: the same result for a non-power of two),
  * in exact integer arithmetic instead of snprintf + strtod: 1 (written to
@@ -223,8 +190,8 @@ static int g6_fast(char *out, double v)
  * [10^(p-1), 10^p). D * 10^-s reads back as v when it is within half an ulp (2^(E-1))
  * of v, a tie reading back only to an even M: |D * 2^(shift+1) - 2 M 5^s| <= 5^s
  * (shift = -(E+s); below 1e15 a tie cannot occur: a midpoint has more than 17 digits).
- * Powers of two (an ulp narrower below) are left to shortest_g. The layout is %g's, as
- * in g6_fast. tests/unit/test_json.c compares it with the walk. */
+ * Powers of two (an ulp narrower below) are left to shortest_g. The layout is %g's
+ * (g_layout). tests/unit/test_json.c compares it with the walk. */
 typedef unsigned __int128 json_u128;
 
 static const uint64_t pow5[28] = {
@@ -324,7 +291,7 @@ static int exact_g(char *out, double v)
 }
 
 /* The shortest %.{6..17}g that reads back as v (%.17g always does), found with few
- * snprintf/strtod pairs (from7: %.6g is known not to): the precision search used to
+ * snprintf/strtod pairs (the fallback of exact_g): the precision search used to
  * walk 6, 7, ... 17, and a distance (a float widened to double) needs 16 or 17, so most
  * of a similar reply's formatting time went there. Same output: unless v is a power of
  * two, the doubles that read back as v form an interval symmetric around it, and
@@ -333,11 +300,11 @@ static int exact_g(char *out, double v)
  * 16 and 15 first and bisect. A power of two has a narrower interval below it than
  * above, so it keeps the plain walk. tests/unit/test_json.c compares this with the walk
  * on millions of values. */
-static void shortest_g(char *tmp, size_t len, double v, int from7)
+static void shortest_g(char *tmp, size_t len, double v)
 {
 	int lo, hi, mid, e;
 
-	if (!from7 && g_round_trips(tmp, len, 6, v))
+	if (g_round_trips(tmp, len, 6, v))
 		return;
 	if (frexp(v, &e) == 0.5 || frexp(v, &e) == -0.5) {
 		for (lo = 7; lo < 17 && !g_round_trips(tmp, len, lo, v); lo++)
@@ -373,7 +340,6 @@ static void shortest_g(char *tmp, size_t len, double v, int from7)
 void jw_num(struct sb *b, double v)
 {
 	char tmp[32];
-	int fast;
 
 	if (!isfinite(v)) {
 		sb_add(b, "null", 4);
@@ -386,11 +352,8 @@ void jw_num(struct sb *b, double v)
 			jw_int(b, (int64_t)v);
 		return;
 	}
-	if (exact_g(tmp, v) != 1) {
-		fast = g6_fast(tmp, v);
-		if (fast != 1)
-			shortest_g(tmp, sizeof(tmp), v, fast == 0);
-	}
+	if (exact_g(tmp, v) != 1)	/* powers of two, |v| >= 1e6 or out of range */
+		shortest_g(tmp, sizeof(tmp), v);
 	sb_adds(b, tmp);
 }
 

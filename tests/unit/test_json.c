@@ -135,7 +135,7 @@ static void test_num_format_same(void)
 		bad += !num_same(round(v * 1e4) / 1e4);	/* diameters_mm */
 		bad += !num_same(round(v / 1000 * 1e6) / 1e6);	/* normalized_location */
 		bad += !num_same(round(v * 1000) / 1000);	/* took_ms */
-		/* decimals of up to 7 digits at exponents -18..11 (json.c g6_fast, both %g
+		/* decimals of up to 7 digits at exponents -18..11 (both %g
 		 * layouts, the power-of-ten edges) */
 		snprintf(s, sizeof(s), "%llde%d", (unsigned long long)(r % 10000000) /
 			 (1 + (r >> 60) % 10), (int)((r >> 32) % 30) - 24);
