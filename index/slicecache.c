@@ -394,7 +394,7 @@ static void identity_remember(struct slicecache *c, const char *rel, const struc
 	struct verified *v;
 	uint64_t hash;
 
-	if (len >= VERIFIED_REL)
+	if (!c->beneath || len >= VERIFIED_REL)	/* identity_fast reads only these */
 		return;
 	v = verified_slot(c, rel, len, &hash);
 	pthread_mutex_lock(&c->vmu);
@@ -413,7 +413,7 @@ int slicecache_identity(struct slicecache *c, const char *rel, int64_t *size,
 
 	if (!identity_fast(c, rel, &sb)) {
 		rc = stat_under(c, rel, O_PATH, NULL, &sb, err);
-		if (rc == LSD_OK && c->beneath)	/* identity_fast needs openat2's walk */
+		if (rc == LSD_OK)
 			identity_remember(c, rel, &sb);
 	}
 	if (rc != LSD_OK)
