@@ -40,9 +40,42 @@ static void app_raw(const struct lesion *l, double *v)
 
 struct mix {
 	double w, mean[LCNN_APP], sd[LCNN_APP];
-	double fuse_scale;	/* fused builtin appearance block x this (arch.aux > 0) */
+	int fuse;		/* the FC layer's extra inputs: the builtin appearance block */
+	int loc_code;		/* ... then the location code (older models: 0) */
+	double fuse_scale;	/* fused builtin appearance block x this */
 	struct cnn_tta tta;	/* test-time views (old models: none) */
 };
+
+/* The location code: the normalised z at LCNN_ZC Gaussian radial-basis centres 1 /
+ * (LCNN_ZC - 1) apart (sd 0.7 x the spacing), then x and y at LCNN_XYC each, so that the
+ * FC layer, linear in its inputs, can draw a sharp type boundary in z (README, "The
+ * lesion network"). An unknown location (a region query without one) codes as zeros. */
+#define LCNN_ZC 21
+#define LCNN_XYC 11
+#define LCNN_CODE (LCNN_ZC + 2 * LCNN_XYC)
+
+static void loc_code(const double loc[3], float *o)
+{
+	static const int nc[3] = { LCNN_XYC, LCNN_XYC, LCNN_ZC };
+	static const int at[3] = { LCNN_ZC, LCNN_ZC + LCNN_XYC, 0 };
+	int a, k;
+
+	for (a = 0; a < 3; a++) {
+		double step = 1.0 / (nc[a] - 1), sd = 0.7 * step;
+
+		for (k = 0; k < nc[a]; k++) {
+			double t = (loc[a] - k * step) / sd;
+
+			o[at[a] + k] = isfinite(t) ? (float)exp(-0.5 * t * t) : 0.f;
+		}
+	}
+}
+
+/* The number of extra FC inputs of a model with mx's layout. */
+static int aux_dim(const struct mix *mx)
+{
+	return (mx->fuse ? DESC_APP_DIM : 0) + (mx->loc_code ? LCNN_CODE : 0);
+}
 
 static int tta_check(const struct cnn_tta *t, char *err)
 {
@@ -147,47 +180,51 @@ static int patches(const struct lesion *l, size_t n, const struct cnn_arch *a,
 	return 0;
 }
 
-/* Fused models: the built-in descriptor's appearance block of lesion l[i] (its stored
- * `builtin` vector) times scale becomes pa[i]'s extra FC inputs, in buf (n x
- * DESC_APP_DIM, caller frees); a lesion without a builtin vector loses its patch (it is
- * reported as missing). scale <= 0: 1 / the RMS of the blocks found, returned in *used. */
+/* The extra FC inputs of lesions l[0..n) (models with aux_dim(mx) > 0), in buf (n x
+ * aux_dim, caller frees), pointed to by pa[i].aux: with mx->fuse, the built-in
+ * descriptor's appearance block of the lesion (its stored `builtin` vector) times
+ * mx->fuse_scale, and a lesion without a builtin vector loses its patch (it is reported
+ * as missing); with mx->loc_code, then the code of its location. mx->fuse_scale <= 0:
+ * set to 1 / the RMS of the blocks found. */
 static int aux_fill(struct spaces *r, const struct lesion *l, size_t n, struct cnn_patch *pa,
-		    double scale, double *used, float **buf, char *err)
+		    struct mix *mx, float **buf, char *err)
 {
 	struct space *b = r ? spaces_get(r, "builtin") : NULL;
+	size_t i, j, na = (size_t)aux_dim(mx);
 	float v[DESC_DIM];
 	double ss = 0, cnt = 0;
-	size_t i, j;
 
 	*buf = NULL;
-	if (!b || space_dim(b) != DESC_DIM)
+	if (mx->fuse && (!b || space_dim(b) != DESC_DIM))
 		return errf(err, "a model fused with the built-in descriptor needs the builtin "
 			    "space (lesiond embed)");
-	*buf = calloc(n + 1, DESC_APP_DIM * sizeof(float));
+	*buf = calloc(n + 1, na * sizeof(float));
 	if (!*buf)
 		return errf(err, "out of memory");
 	for (i = 0; i < n; i++) {
-		float *a = *buf + i * DESC_APP_DIM;
+		float *a = *buf + i * na;
 
 		if (!pa[i].hu)
 			continue;
-		if (space_get_vector(b, l[i].id, v)) {
+		if (mx->fuse && space_get_vector(b, l[i].id, v)) {
 			free(pa[i].hu);
 			pa[i].hu = NULL;
 			continue;
 		}
-		for (j = 0; j < DESC_APP_DIM; j++) {
+		for (j = 0; mx->fuse && j < DESC_APP_DIM; j++) {
 			a[j] = v[DESC_APP_OFF + j];
 			ss += (double)a[j] * a[j];
+			cnt++;
 		}
-		cnt += DESC_APP_DIM;
+		if (mx->loc_code)
+			loc_code(l[i].loc, a + (mx->fuse ? DESC_APP_DIM : 0));
 		pa[i].aux = a;
 	}
-	if (!(scale > 0))
-		scale = ss > 0 ? 1 / sqrt(ss / cnt) : 1;
-	for (i = 0; i < n * DESC_APP_DIM; i++)
-		(*buf)[i] = (float)((*buf)[i] * scale);
-	*used = scale;
+	if (!(mx->fuse_scale > 0))
+		mx->fuse_scale = ss > 0 ? 1 / sqrt(ss / cnt) : 1;
+	for (i = 0; mx->fuse && i < n; i++)
+		for (j = 0; j < DESC_APP_DIM; j++)
+			(*buf)[i * na + j] = (float)((*buf)[i * na + j] * mx->fuse_scale);
 	return 0;
 }
 
@@ -223,6 +260,8 @@ static void mix_from_json(const char *json, struct mix *mx)
 	int j;
 
 	mx->w = json_num(json, "append_w", 0);
+	mx->fuse = json_num(json, "fuse_builtin", 0) > 0;
+	mx->loc_code = json_num(json, "loc_code", 0) > 0;
 	mx->fuse_scale = json_num(json, "fuse_scale", 1);
 	mx->tta.orient = (int)json_num(json, "tta_orient", 1);
 	mx->tta.shift_mm = json_num(json, "tta_shift_mm", 0);
@@ -246,9 +285,10 @@ static int space_def_for(const char *name, const struct cnn_params *p, const str
 	snprintf(def->index_type, sizeof(def->index_type), "Flat");
 	snprintf(def->provenance, sizeof(def->provenance),
 		 "lesiond train from images: CNN %d px at %.3g mm/px, width %d, dim %d, epochs %d, "
-		 "seed %llu%s%s", p->arch.side, p->arch.mm_px, p->arch.width, p->arch.dim,
+		 "seed %llu%s%s%s", p->arch.side, p->arch.mm_px, p->arch.width, p->arch.dim,
 		 p->tp.epochs, (unsigned long long)p->tp.seed,
-		 p->arch.aux ? "; fused with the builtin appearance block" : "",
+		 mx->fuse ? "; fused with the builtin appearance block" : "",
+		 mx->loc_code ? "; location code" : "",
 		 mx->w > 0 ? "; + location and size, L2-normalised" : "");
 	return space_def_check(def, err);
 }
@@ -333,8 +373,14 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		errf(err, "append weight %g not in 0..100", o->append_w);
 		goto out;
 	}
+	if (o->cp.arch.aux != 0 && o->cp.arch.aux != DESC_APP_DIM) {
+		errf(err, "a fused model takes the %d appearance dimensions", DESC_APP_DIM);
+		goto out;
+	}
 	mx.w = o->append_w;
 	mx.tta = o->tta;
+	mx.fuse = o->cp.arch.aux > 0;
+	mx.loc_code = o->loc_code != 0;
 	if (tta_check(&mx.tta, err))
 		goto out;
 	if (space_def_for(o->to, &o->cp, &mx, &def, err) ||
@@ -371,16 +417,12 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 			if (rep->missing + rep->failed <= 5)
 				note(o, &all.v[i], errs + i * LSD_ERRLEN);
 		}
-	if (o->cp.arch.aux) {	/* fused: lesions without a builtin vector count as missing */
+	if (aux_dim(&mx)) {	/* fused: lesions without a builtin vector are missing */
 		size_t had = 0;
 
 		for (i = 0; i < all.n; i++)
 			had += pa[i].hu != NULL;
-		if (o->cp.arch.aux != DESC_APP_DIM) {
-			errf(err, "a fused model takes the %d appearance dimensions", DESC_APP_DIM);
-			goto out;
-		}
-		if (aux_fill(r, all.v, all.n, pa, 0, &mx.fuse_scale, &aux, err))
+		if (aux_fill(r, all.v, all.n, pa, &mx, &aux, err))
 			goto out;
 		for (i = 0; i < all.n; i++)
 			had -= pa[i].hu != NULL;
@@ -442,6 +484,7 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		struct cnn_params cp = o->cp;
 
 		cp.tp.holdout_split = o->eval_split;
+		cp.arch.aux = aux_dim(&mx);
 		t1 = now_ms();
 		if (cnn_fit(s, sp, ns, &cp, &model, loss, val, &n_pseudo, o->progress, o->ctx, err))
 			goto out;
@@ -475,14 +518,15 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		"\"similar_q\":%.17g,\"holdout_split\":%d,\"shift_mm\":%.17g,\"scale_jit\":%.17g,"
 		"\"hu_jit\":%.17g,\"append_w\":%.17g,\"centre_pool\":%d,\"type_head\":%.17g,"
 		"\"lr_end\":%.17g,\"weight_decay\":%.17g,\"dihedral\":%d,\"dropout\":%.17g,"
-		"\"fuse_builtin\":%d,\"fuse_scale\":%.17g,\"tta_orient\":%d,\"tta_shift_mm\":%.17g",
+		"\"fuse_builtin\":%d,\"loc_code\":%d,\"fuse_scale\":%.17g,\"tta_orient\":%d,"
+		"\"tta_shift_mm\":%.17g",
 		o->cp.arch.side, o->cp.arch.mm_px,
 		o->cp.arch.width, o->cp.arch.dim, o->cp.tp.epochs,
 		(unsigned long long)o->cp.tp.seed, o->cp.tp.lr, o->cp.tp.batch, o->cp.tp.margin,
 		o->cp.tp.pseudo_every, o->cp.tp.pseudo_k, o->cp.tp.pseudo_weight, o->cp.tp.near_q,
 		o->cp.tp.similar_q, o->eval_split, o->cp.shift_mm, o->cp.scale_jit, o->cp.hu_jit,
 		mx.w, o->cp.arch.centre, o->cp.cls_w, o->cp.lr_end, o->cp.wd, o->cp.dihedral,
-		o->cp.drop, o->cp.arch.aux > 0, mx.fuse_scale, mx.tta.orient, mx.tta.shift_mm);
+		o->cp.drop, mx.fuse, mx.loc_code, mx.fuse_scale, mx.tta.orient, mx.tta.shift_mm);
 	for (j = 0; j < LCNN_APP; j++)
 		sb_addf(&pj, ",\"app_mean%d\":%.17g,\"app_sd%d\":%.17g", j, mx.mean[j], j, mx.sd[j]);
 	sb_addf(&pj, ",\"labels\":\"%s\",\"samples\":%zu,\"held_out\":%zu,\"labelled\":%zu,"
@@ -535,8 +579,15 @@ static int load(struct store *st, const char *name, struct cnn_model **m, struct
 	if (cnn_model_deserialize(row.weights, row.weights_len, m, err))
 		goto out;
 	mix_from_json(row.params, mx);
+	if (!strstr(row.params ? row.params : "", "\"fuse_builtin\":"))
+		mx->fuse = cnn_model_arch(*m)->aux > 0;	/* before the key existed */
 	if (tta_check(&mx->tta, err))
 		goto out;
+	if (cnn_model_arch(*m)->aux != aux_dim(mx)) {
+		errf(err, "model %s has %d extra inputs, its parameters say %d", name,
+		     cnn_model_arch(*m)->aux, aux_dim(mx));
+		goto out;
+	}
 	if (store_space_get(st, name, def, err))
 		goto out;
 	if (def->dim != cnn_model_arch(*m)->dim + (mx->w > 0 ? LCNN_APP : 0)) {
@@ -583,7 +634,6 @@ static int embed_into(struct store *st, struct spaces *r, const char *name, cons
 	float *y = NULL, *out = NULL, *aux = NULL;
 	int64_t *ids = NULL;
 	size_t i, k = 0;
-	double used;
 
 	if (load(st, name, &m, &mx, &def, err))
 		return -1;
@@ -599,8 +649,7 @@ static int embed_into(struct store *st, struct spaces *r, const char *name, cons
 	}
 	if (patches(l, n, cnn_model_arch(m), images, threads, pa, rcs, &errs, err))
 		goto out;
-	if (cnn_model_arch(m)->aux &&
-	    aux_fill(r, l, n, pa, mx.fuse_scale, &used, &aux, err))
+	if (aux_dim(&mx) && aux_fill(r, l, n, pa, &mx, &aux, err))
 		goto out;
 	cnn_embed_many_tta(m, pa, n, &mx.tta, y, threads);
 	for (i = 0; i < n; i++) {
@@ -669,7 +718,7 @@ int learn_cnn_region(struct store *st, const char *name, const char *images,
 		     const struct lesion *l, int known_location, const float *builtin, float *out,
 		     int dim, char *err)
 {
-	float a[DESC_APP_DIM];
+	float a[DESC_APP_DIM + LCNN_CODE] = { 0 };
 	int j;
 	struct cnn_model *m = NULL;
 	struct cnn_patch pa = { 0 };
@@ -697,7 +746,7 @@ int learn_cnn_region(struct store *st, const char *name, const char *images,
 		errf(err, "%s", errs);
 		goto out;
 	}
-	if (cnn_model_arch(m)->aux) {
+	if (mx.fuse) {
 		if (!builtin) {
 			errf(err, "space %s is fused with the built-in descriptor, which the region "
 			     "has none of", name);
@@ -705,8 +754,10 @@ int learn_cnn_region(struct store *st, const char *name, const char *images,
 		}
 		for (j = 0; j < DESC_APP_DIM; j++)
 			a[j] = (float)(builtin[DESC_APP_OFF + j] * mx.fuse_scale);
-		pa.aux = a;
 	}
+	if (mx.loc_code && known_location)
+		loc_code(l->loc, a + (mx.fuse ? DESC_APP_DIM : 0));
+	pa.aux = aux_dim(&mx) ? a : NULL;
 	if (cnn_embed_many_tta(m, &pa, 1, &mx.tta, y, 1)) {
 		errf(err, "the region embeds to the zero vector");
 		goto out;

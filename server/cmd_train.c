@@ -34,7 +34,8 @@ static const char usage[] =
 	"key slice and its neighbours 2 mm away, side x side pixels at mm-px mm/pixel), with\n"
 	"the same labels, sampling and loss; lesions without images are reported and skipped.\n"
 	"By default the built-in descriptor's appearance block (space builtin: run lesiond embed\n"
-	"first) is fused into the network's last layer; --fuse-builtin 0 for pixels only.";
+	"first) is fused into the network's last layer; --fuse-builtin 0 for pixels only. A\n"
+	"code of the lesion's location is fused too (--location-code 0: without it).";
 
 struct prog {
 	int tty;
@@ -104,6 +105,7 @@ int cmd_train(int argc, char **argv)
 	const char *append = NULL, *append_w = NULL, *width = NULL, *side = NULL, *mm_px = NULL;
 	const char *type_head = NULL, *lr_end = NULL, *centre = NULL, *wd = NULL, *dihedral = NULL;
 	const char *dropout = NULL, *fuse = NULL, *tta_orient = NULL, *tta_shift = NULL;
+	const char *loc_code = NULL;
 	const struct cli_opt opts[] = {
 		{ "--from", "SPACE", &from, "source space (e.g. builtin)" },
 		{ "--to", "NAME", &to, "the new space" },
@@ -145,6 +147,8 @@ int cmd_train(int argc, char **argv)
 		{ "--fuse-builtin", "0|1", &fuse, "--from images: 1 = the built-in descriptor's "
 		  "appearance block is also an input of the network's FC layer (default 1; needs "
 		  "lesiond embed first)" },
+		{ "--location-code", "0|1", &loc_code, "--from images: 1 = a radial-basis code of "
+		  "the lesion's normalised location is also an input of the FC layer (default 1)" },
 		{ "--tta-orient", "1|2|4", &tta_orient, "--from images: test-time views: the patch "
 		  "(1), + mirrored in x (2), + in y and both (4); every embedding of the space "
 		  "averages them (default 1)" },
@@ -254,6 +258,7 @@ int cmd_train(int argc, char **argv)
 		co.cp.arch.dim = lo.tp.dim_out;
 		co.append_w = append && !strcmp(append, "none") ? 0 : append_w ? lo.append_w : 1.6;
 		co.cp.arch.aux = 1;	/* fused by default (README: measured) */
+		co.loc_code = 1;	/* idem */
 		co.tta.orient = 1;
 		co.tta.shift_mm = 0;
 		if ((width && parse_int("--width", width, 4, 64, &co.cp.arch.width)) ||
@@ -266,6 +271,7 @@ int cmd_train(int argc, char **argv)
 		    (dihedral && parse_int("--dihedral", dihedral, 0, 1, &co.cp.dihedral)) ||
 		    (dropout && parse_real("--dropout", dropout, &co.cp.drop)) ||
 		    (fuse && parse_int("--fuse-builtin", fuse, 0, 1, &co.cp.arch.aux)) ||
+		    (loc_code && parse_int("--location-code", loc_code, 0, 1, &co.loc_code)) ||
 		    (tta_orient && parse_int("--tta-orient", tta_orient, 1, 4, &co.tta.orient)) ||
 		    (tta_shift && parse_real("--tta-shift", tta_shift, &co.tta.shift_mm))) {
 			rc = 2;

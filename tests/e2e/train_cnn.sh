@@ -1,10 +1,12 @@
 #!/bin/sh
 # train_cnn.sh - black-box tests of `lesiond train --from images` (the lesion network) on a
-# small demo: the default (fused) network refused before `lesiond embed`; training (a progress line per epoch with the validation 5-NN, the model row
-# with its loss and validation curves), determinism for a seed on one thread, lesions
-# without images reported and skipped, `lesiond embed --space`, eval, and over HTTP:
-# similar-lesion and image-region search in the CNN space, a lesion POSTed over HTTP
-# embedded into it automatically.
+# small demo: the default (fused, location-coded) network refused before `lesiond embed`;
+# training (a progress line per epoch with the validation 5-NN, the model row with its loss
+# and validation curves), determinism for a seed on one thread, lesions without images
+# reported and skipped, `lesiond embed --space`, eval, the model layouts (pixels only,
+# without the location code) and a model whose parameters misstate its inputs, and over
+# HTTP: similar-lesion and image-region search in the CNN spaces (with and without a
+# location), a lesion POSTed over HTTP embedded into them automatically.
 . "$(dirname "$0")/lib.sh"
 DB="$T_DIR/lesiond.db"
 D="$T_DIR/demo"
@@ -42,7 +44,7 @@ check "one progress line per epoch, with val 5-NN" test "$(grep -c '^train: epoc
 check "missing images reported" grep -q "no image: lesion [0-9]*: $GONE_DIR/[0-9]*.png: no such file" "$T_DIR/train.err"
 check "summary counts the lesions without images" grep -q "$N lesions, [1-9][0-9]* without images" "$T_DIR/train.out"
 check "every lesion with images embedded" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnn'")" = "$NIMG"
-check "model row" test "$(sqlite3 "$DB" "select from_space || ' ' || json_array_length(loss_curve) || ' ' || json_array_length(json_extract(params, '\$.val_acc')) || ' ' || json_extract(params, '\$.width') || ' ' || (length(weights) > 10000) || ' ' || json_extract(params, '\$.fuse_builtin') || ' ' || (json_extract(params, '\$.fuse_scale') > 0) from models where name='cnn'")" = "@images 3 3 8 1 1 1"
+check "model row" test "$(sqlite3 "$DB" "select from_space || ' ' || json_array_length(loss_curve) || ' ' || json_array_length(json_extract(params, '\$.val_acc')) || ' ' || json_extract(params, '\$.width') || ' ' || (length(weights) > 10000) || ' ' || json_extract(params, '\$.fuse_builtin') || ' ' || json_extract(params, '\$.loc_code') || ' ' || (json_extract(params, '\$.fuse_scale') > 0) from models where name='cnn'")" = "@images 3 3 8 1 1 1 1"
 "$LESIOND" train --from images --to cnn2 --labels "$D/ground_truth.csv" --force --epochs 3 \
 	--width 8 --seed 4 --threads 1 --images "$D/Images_png" --db "$DB" > /dev/null 2>&1
 check "deterministic for a seed" test "$(sqlite3 "$DB" "select count(*) from vectors a join vectors b using (lesion_id) where a.space='cnn' and b.space='cnn2' and a.vec = b.vec")" = "$NIMG"
@@ -54,7 +56,19 @@ mv "$D/gone" "$D/Images_png/$GONE_DIR"
 # the network alone (no fused descriptor), one epoch: embedded like the default one
 check "train --fuse-builtin 0" "$LESIOND" train --from images --to cnnp --fuse-builtin 0 \
 	--labels "$D/ground_truth.csv" --force --epochs 1 --width 4 --images "$D/Images_png" --db "$DB"
-check "pixels-only model row" test "$(sqlite3 "$DB" "select json_extract(params, '\$.fuse_builtin') from models where name='cnnp'")" = 0
+check "pixels-only model row (with the location code)" test "$(sqlite3 "$DB" "select json_extract(params, '\$.fuse_builtin') || json_extract(params, '\$.loc_code') from models where name='cnnp'")" = 01
+# without the location code (--location-code 0: the layout of models trained before it)
+"$LESIOND" train --from images --to cnnf --location-code 2 --images "$D/Images_png" --db "$DB" > /dev/null 2>&1
+check "bad --location-code: exit 2" test $? = 2
+check "train --location-code 0" "$LESIOND" train --from images --to cnnf --location-code 0 \
+	--labels "$D/ground_truth.csv" --force --epochs 1 --width 4 --images "$D/Images_png" --db "$DB"
+check "no-code model row" test "$(sqlite3 "$DB" "select json_extract(params, '\$.fuse_builtin') || json_extract(params, '\$.loc_code') from models where name='cnnf'")" = 10
+# a model whose parameters do not match its extra inputs is refused, not misread
+sqlite3 "$DB" "update models set params = json_set(params, '\$.loc_code', 0) where name='cnnp'"
+"$LESIOND" embed --space cnnp --images "$D/Images_png" --db "$DB" > /dev/null 2> "$T_DIR/misfit.err"
+check "misfit model: exit 1" test $? = 1
+check "misfit model: says so" grep -q "cnnp has 43 extra inputs, its parameters say 0" "$T_DIR/misfit.err"
+sqlite3 "$DB" "update models set params = json_set(params, '\$.loc_code', 1) where name='cnnp'"
 check "pixels-only: every lesion embedded (its images are back)" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnnp'")" = "$N"
 # test-time views (--tta-orient/--tta-shift): stored with the model and used by every
 # embedding of the space: training's, embed --space, a POSTed lesion, an image region
@@ -94,6 +108,13 @@ expect POST /v1/search 200 -H 'Content-Type: application/json' \
 	--data "{\"space\":\"cnnp\",\"k\":3,\"image\":{\"slice\":\"$SL\",\"bbox\":$BOX,\"spacing_mm\":$SP,\"location\":$LOC}}"
 jqt ".results[0].lesion_id == $ID and .query.space == \"cnnp\""
 expect POST /v1/search 200 -H 'Content-Type: application/json' \
+	--data "{\"space\":\"cnnf\",\"k\":3,\"image\":{\"slice\":\"$SL\",\"bbox\":$BOX,\"spacing_mm\":$SP,\"location\":$LOC}}"
+jqt ".results[0].lesion_id == $ID and .query.space == \"cnnf\""
+# a region without a location: the code is zeros (and the appended location the mean)
+expect POST /v1/search 200 -H 'Content-Type: application/json' \
+	--data "{\"space\":\"cnn\",\"k\":3,\"image\":{\"slice\":\"$SL\",\"bbox\":$BOX,\"spacing_mm\":$SP}}"
+jqt ".count == 3 and .query.image == true"
+expect POST /v1/search 200 -H 'Content-Type: application/json' \
 	--data "{\"space\":\"cnnt\",\"k\":3,\"image\":{\"slice\":\"$SL\",\"bbox\":$BOX,\"spacing_mm\":$SP,\"location\":$LOC}}"
 jqt ".results[0].lesion_id == $ID and .query.space == \"cnnt\""
 expect POST /v1/search 404 -H 'Content-Type: application/json' \
@@ -119,4 +140,19 @@ stop_server
 check "added lesion's CNN vector stored" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnn' and lesion_id=$NEW")" = 1
 check "added lesion's vector with views = the deleted original's" test "$(sqlite3 "$DB" "select count(*) from vectors v join tvec t on t.lesion_id=$ID where v.space='cnnt' and v.lesion_id=$NEW and v.vec = t.vec")" = 1
 check "added lesion's pixels-only CNN vector stored" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnnp' and lesion_id=$NEW")" = 1
+check "added lesion's no-code CNN vector stored" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnnf' and lesion_id=$NEW")" = 1
+# the location code reaches the network at inference: with nothing appended (the vector is
+# the network's embedding alone), moving a lesion in z moves its vector with the code and
+# leaves it without the code
+for m in "cnnz 1" "cnnq 0"; do
+	set -- $m
+	check "train $1 --append-dims none --fuse-builtin 0 --location-code $2" "$LESIOND" train \
+		--from images --to "$1" --append-dims none --fuse-builtin 0 --location-code "$2" \
+		--labels "$D/ground_truth.csv" --force --epochs 1 --width 4 --threads 1 \
+		--images "$D/Images_png" --db "$DB"
+done
+sqlite3 "$DB" "create table zvec as select space, lesion_id, vec from vectors where space in ('cnnz', 'cnnq')"
+sqlite3 "$DB" "update lesions set loc_z = case when loc_z < 0.5 then loc_z + 0.4 else loc_z - 0.4 end where id=$NEW"
+for s in cnnz cnnq; do "$LESIOND" embed --space $s --images "$D/Images_png" --db "$DB" > /dev/null 2>&1; done
+check "moved in z: the coded vector moves, only it" test "$(sqlite3 "$DB" "select group_concat(v.space || ':' || v.lesion_id) from vectors v join zvec z using (space, lesion_id) where v.vec <> z.vec")" = "cnnz:$NEW"
 finish
