@@ -417,7 +417,7 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 			if (rep->missing + rep->failed <= 5)
 				note(o, &all.v[i], errs + i * LSD_ERRLEN);
 		}
-	if (aux_dim(&mx)) {	/* fused: lesions without a builtin vector are missing */
+	if (aux_dim(&mx)) {	/* extra inputs; fused: no builtin vector = missing */
 		size_t had = 0;
 
 		for (i = 0; i < all.n; i++)
