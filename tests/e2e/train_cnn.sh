@@ -4,7 +4,8 @@
 # training (a progress line per epoch with the validation 5-NN, the model row with its loss
 # and validation curves), determinism for a seed on one thread, lesions without images
 # reported and skipped, `lesiond embed --space`, eval, the model layouts (pixels only,
-# without the location code) and a model whose parameters misstate its inputs, and over
+# without the location code, stored before the layout keys) and a model whose parameters
+# misstate its inputs, and over
 # HTTP: similar-lesion and image-region search in the CNN spaces (with and without a
 # location), a lesion POSTed over HTTP embedded into them automatically.
 . "$(dirname "$0")/lib.sh"
@@ -63,6 +64,12 @@ check "bad --location-code: exit 2" test $? = 2
 check "train --location-code 0" "$LESIOND" train --from images --to cnnf --location-code 0 \
 	--labels "$D/ground_truth.csv" --force --epochs 1 --width 4 --images "$D/Images_png" --db "$DB"
 check "no-code model row" test "$(sqlite3 "$DB" "select json_extract(params, '\$.fuse_builtin') || json_extract(params, '\$.loc_code') from models where name='cnnf'")" = 10
+# a model stored before the fuse_builtin and loc_code keys existed takes its layout from its
+# weights (extra inputs = the builtin block): embedded as before
+sqlite3 "$DB" "create table fvec as select lesion_id, vec from vectors where space='cnnf'"
+sqlite3 "$DB" "update models set params = json_remove(params, '\$.fuse_builtin', '\$.loc_code') where name='cnnf'"
+check "model without layout keys: embed --space" "$LESIOND" embed --space cnnf --images "$D/Images_png" --db "$DB"
+check "model without layout keys: the same vectors" test "$(sqlite3 "$DB" "select count(*) from vectors v join fvec f using (lesion_id) where v.space='cnnf' and v.vec = f.vec")" = "$NIMG"
 # a model whose parameters do not match its extra inputs is refused, not misread
 sqlite3 "$DB" "update models set params = json_set(params, '\$.loc_code', 0) where name='cnnp'"
 "$LESIOND" embed --space cnnp --images "$D/Images_png" --db "$DB" > /dev/null 2> "$T_DIR/misfit.err"
