@@ -9,9 +9,9 @@
  * L2-normalised. The model row (store_model.h) has from_space LEARN_CNN_FROM, the
  * parameters (with the standardisation), the loss and validation curves, the weights.
  * Lesions added later (learn_cnn_embed_new) and image-region queries (learn_cnn_region)
- * go through the same network. A fused model (cp.arch.aux = DESC_APP_DIM, `train
- * --fuse-builtin 1`) also feeds the lesion's stored `builtin` vector's appearance block
- * (times the stored fuse_scale) to its FC layer; lesions without one are skipped, and a
+ * go through the same network. A fused model (fuse, `train --fuse-builtin 1`) also
+ * feeds the lesion's stored `builtin` vector's appearance block (times the stored
+ * fuse_scale) to its FC layer; lesions without one are skipped, and a
  * region query passes the region's built-in descriptor (builtin: DESC_DIM floats). With
  * loc_code (`train --location-code 1`) the FC layer also gets a radial-basis code of the
  * lesion's normalised location (zeros for a region query without one); the model's
@@ -40,6 +40,7 @@ struct learn_cnn_opts {
 	const char *labels_name;
 	int eval_split;
 	int force;
+	int fuse;			/* 1: builtin's appearance block is an FC input */
 	int loc_code;			/* 1: the location code is an FC input too */
 	double append_w;		/* 0: the embedding alone */
 	struct cnn_tta tta;		/* test-time views, used by every embedding of the

@@ -77,6 +77,19 @@ static int aux_dim(const struct mix *mx)
 	return (mx->fuse ? DESC_APP_DIM : 0) + (mx->loc_code ? LCNN_CODE : 0);
 }
 
+/* One lesion's extra FC inputs, aux_dim(mx) floats in o: with mx->fuse the built-in
+ * descriptor's appearance block app (DESC_APP_DIM floats) times mx->fuse_scale, then with
+ * mx->loc_code the code of loc (NULL: unknown, zeros). */
+static void aux_row(const struct mix *mx, const float *app, const double *loc, float *o)
+{
+	int j;
+
+	for (j = 0; mx->fuse && j < DESC_APP_DIM; j++)
+		o[j] = (float)(app[j] * mx->fuse_scale);
+	if (mx->loc_code && loc)
+		loc_code(loc, o + (mx->fuse ? DESC_APP_DIM : 0));
+}
+
 static int tta_check(const struct cnn_tta *t, char *err)
 {
 	if ((t->orient != 1 && t->orient != 2 && t->orient != 4) ||
@@ -180,12 +193,10 @@ static int patches(const struct lesion *l, size_t n, const struct cnn_arch *a,
 	return 0;
 }
 
-/* The extra FC inputs of lesions l[0..n) (models with aux_dim(mx) > 0), in buf (n x
- * aux_dim, caller frees), pointed to by pa[i].aux: with mx->fuse, the built-in
- * descriptor's appearance block of the lesion (its stored `builtin` vector) times
- * mx->fuse_scale, and a lesion without a builtin vector loses its patch (it is reported
- * as missing); with mx->loc_code, then the code of its location. mx->fuse_scale <= 0:
- * set to 1 / the RMS of the blocks found. */
+/* The extra FC inputs (aux_row) of lesions l[0..n) with a patch, in buf (n x aux_dim,
+ * caller frees), pointed to by pa[i].aux; fused: the block is the lesion's stored
+ * `builtin` vector's, and a lesion without one loses its patch (it is reported as
+ * missing). mx->fuse_scale <= 0 (training): first set to 1 / the RMS of those blocks. */
 static int aux_fill(struct spaces *r, const struct lesion *l, size_t n, struct cnn_patch *pa,
 		    struct mix *mx, float **buf, char *err)
 {
@@ -201,9 +212,13 @@ static int aux_fill(struct spaces *r, const struct lesion *l, size_t n, struct c
 	*buf = calloc(n + 1, na * sizeof(float));
 	if (!*buf)
 		return errf(err, "out of memory");
+	for (i = 0; mx->fuse && !(mx->fuse_scale > 0) && i < n; i++)
+		if (pa[i].hu && !space_get_vector(b, l[i].id, v))
+			for (j = 0; j < DESC_APP_DIM; j++, cnt++)
+				ss += (double)v[DESC_APP_OFF + j] * v[DESC_APP_OFF + j];
+	if (!(mx->fuse_scale > 0))
+		mx->fuse_scale = ss > 0 ? 1 / sqrt(ss / cnt) : 1;
 	for (i = 0; i < n; i++) {
-		float *a = *buf + i * na;
-
 		if (!pa[i].hu)
 			continue;
 		if (mx->fuse && space_get_vector(b, l[i].id, v)) {
@@ -211,20 +226,9 @@ static int aux_fill(struct spaces *r, const struct lesion *l, size_t n, struct c
 			pa[i].hu = NULL;
 			continue;
 		}
-		for (j = 0; mx->fuse && j < DESC_APP_DIM; j++) {
-			a[j] = v[DESC_APP_OFF + j];
-			ss += (double)a[j] * a[j];
-			cnt++;
-		}
-		if (mx->loc_code)
-			loc_code(l[i].loc, a + (mx->fuse ? DESC_APP_DIM : 0));
-		pa[i].aux = a;
+		pa[i].aux = *buf + i * na;
+		aux_row(mx, v + DESC_APP_OFF, l[i].loc, *buf + i * na);
 	}
-	if (!(mx->fuse_scale > 0))
-		mx->fuse_scale = ss > 0 ? 1 / sqrt(ss / cnt) : 1;
-	for (i = 0; mx->fuse && i < n; i++)
-		for (j = 0; j < DESC_APP_DIM; j++)
-			(*buf)[i * na + j] = (float)((*buf)[i * na + j] * mx->fuse_scale);
 	return 0;
 }
 
@@ -260,7 +264,7 @@ static void mix_from_json(const char *json, struct mix *mx)
 	int j;
 
 	mx->w = json_num(json, "append_w", 0);
-	mx->fuse = json_num(json, "fuse_builtin", 0) > 0;
+	mx->fuse = (int)json_num(json, "fuse_builtin", -1);	/* -1: stored before the key */
 	mx->loc_code = json_num(json, "loc_code", 0) > 0;
 	mx->fuse_scale = json_num(json, "fuse_scale", 1);
 	mx->tta.orient = (int)json_num(json, "tta_orient", 1);
@@ -373,13 +377,9 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 		errf(err, "append weight %g not in 0..100", o->append_w);
 		goto out;
 	}
-	if (o->cp.arch.aux != 0 && o->cp.arch.aux != DESC_APP_DIM) {
-		errf(err, "a fused model takes the %d appearance dimensions", DESC_APP_DIM);
-		goto out;
-	}
 	mx.w = o->append_w;
 	mx.tta = o->tta;
-	mx.fuse = o->cp.arch.aux > 0;
+	mx.fuse = o->fuse != 0;
 	mx.loc_code = o->loc_code != 0;
 	if (tta_check(&mx.tta, err))
 		goto out;
@@ -579,8 +579,8 @@ static int load(struct store *st, const char *name, struct cnn_model **m, struct
 	if (cnn_model_deserialize(row.weights, row.weights_len, m, err))
 		goto out;
 	mix_from_json(row.params, mx);
-	if (!strstr(row.params ? row.params : "", "\"fuse_builtin\":"))
-		mx->fuse = cnn_model_arch(*m)->aux > 0;	/* before the key existed */
+	if (mx->fuse < 0)	/* before the key existed: fused iff it has extra inputs */
+		mx->fuse = cnn_model_arch(*m)->aux > 0;
 	if (tta_check(&mx->tta, err))
 		goto out;
 	if (cnn_model_arch(*m)->aux != aux_dim(mx)) {
@@ -719,7 +719,6 @@ int learn_cnn_region(struct store *st, const char *name, const char *images,
 		     int dim, char *err)
 {
 	float a[DESC_APP_DIM + LCNN_CODE] = { 0 };
-	int j;
 	struct cnn_model *m = NULL;
 	struct cnn_patch pa = { 0 };
 	struct space_def def;
@@ -746,17 +745,12 @@ int learn_cnn_region(struct store *st, const char *name, const char *images,
 		errf(err, "%s", errs);
 		goto out;
 	}
-	if (mx.fuse) {
-		if (!builtin) {
-			errf(err, "space %s is fused with the built-in descriptor, which the region "
-			     "has none of", name);
-			goto out;
-		}
-		for (j = 0; j < DESC_APP_DIM; j++)
-			a[j] = (float)(builtin[DESC_APP_OFF + j] * mx.fuse_scale);
+	if (mx.fuse && !builtin) {
+		errf(err, "space %s is fused with the built-in descriptor, which the region has "
+		     "none of", name);
+		goto out;
 	}
-	if (mx.loc_code && known_location)
-		loc_code(l->loc, a + (mx.fuse ? DESC_APP_DIM : 0));
+	aux_row(&mx, builtin ? builtin + DESC_APP_OFF : NULL, known_location ? l->loc : NULL, a);
 	pa.aux = aux_dim(&mx) ? a : NULL;
 	if (cnn_embed_many_tta(m, &pa, 1, &mx.tta, y, 1)) {
 		errf(err, "the region embeds to the zero vector");

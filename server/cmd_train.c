@@ -257,7 +257,7 @@ int cmd_train(int argc, char **argv)
 		co.cp.tp = lo.tp;
 		co.cp.arch.dim = lo.tp.dim_out;
 		co.append_w = append && !strcmp(append, "none") ? 0 : append_w ? lo.append_w : 1.6;
-		co.cp.arch.aux = 1;	/* fused by default (README: measured) */
+		co.fuse = 1;		/* fused by default (README: measured) */
 		co.loc_code = 1;	/* idem */
 		co.tta.orient = 1;
 		co.tta.shift_mm = 0;
@@ -270,14 +270,13 @@ int cmd_train(int argc, char **argv)
 		    (wd && parse_real("--weight-decay", wd, &co.cp.wd)) ||
 		    (dihedral && parse_int("--dihedral", dihedral, 0, 1, &co.cp.dihedral)) ||
 		    (dropout && parse_real("--dropout", dropout, &co.cp.drop)) ||
-		    (fuse && parse_int("--fuse-builtin", fuse, 0, 1, &co.cp.arch.aux)) ||
+		    (fuse && parse_int("--fuse-builtin", fuse, 0, 1, &co.fuse)) ||
 		    (loc_code && parse_int("--location-code", loc_code, 0, 1, &co.loc_code)) ||
 		    (tta_orient && parse_int("--tta-orient", tta_orient, 1, 4, &co.tta.orient)) ||
 		    (tta_shift && parse_real("--tta-shift", tta_shift, &co.tta.shift_mm))) {
 			rc = 2;
 			goto out;
 		}
-		co.cp.arch.aux = co.cp.arch.aux ? DESC_APP_DIM : 0;
 		if (co.tta.orient == 3 || !(co.tta.shift_mm >= 0 && co.tta.shift_mm <= 20)) {
 			fprintf(stderr, "lesiond train: --tta-orient is 1, 2 or 4 and --tta-shift "
 				"0..20 mm\n");

@@ -5,9 +5,9 @@
 # and validation curves), determinism for a seed on one thread, lesions without images
 # reported and skipped, `lesiond embed --space`, eval, the model layouts (pixels only,
 # without the location code, stored before the layout keys) and a model whose parameters
-# misstate its inputs, and over
-# HTTP: similar-lesion and image-region search in the CNN spaces (with and without a
-# location), a lesion POSTed over HTTP embedded into them automatically.
+# misstate its inputs, and over HTTP: similar-lesion and image-region search in the CNN
+# spaces (with and without a location), a lesion POSTed over HTTP embedded into them
+# automatically.
 . "$(dirname "$0")/lib.sh"
 DB="$T_DIR/lesiond.db"
 D="$T_DIR/demo"
