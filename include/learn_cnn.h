@@ -63,7 +63,9 @@ int learn_cnn_train(struct store *st, struct spaces *r, struct catalog *cat,
 /* Every lesion with images into the trained space name (lesiond embed --space NAME). */
 int learn_cnn_embed_all(struct store *st, struct spaces *r, const char *name, const char *images,
 			int threads, size_t *stored /* OUT */, size_t *missing /* OUT */, char *err);
-/* Lesions l[0..n) into every space trained from images (the daemon, after an add). */
+/* Lesions l[0..n) into every space trained from images (the daemon, after an add). A
+ * space that fails (its model refused, say) does not stop the others: every one is tried,
+ * and -1 returns the count and the first failure in err. */
 int learn_cnn_embed_new(struct store *st, struct spaces *r, const char *images,
 			const struct lesion *l, size_t n, char *err);
 /* 1 when name is a space trained from images, 0 when not, -1 on error. */

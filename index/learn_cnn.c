@@ -699,8 +699,8 @@ int learn_cnn_embed_new(struct store *st, struct spaces *r, const char *images,
 			const struct lesion *l, size_t n, char *err)
 {
 	char (*names)[SPACE_NAME_MAX] = malloc(LCNN_MAX_MODELS * sizeof(*names));
-	size_t nn = 0, i;
-	int rc = 0;
+	char e2[LSD_ERRLEN], first[LSD_ERRLEN] = "";
+	size_t nn = 0, i, failed = 0, at = 0;
 
 	if (!names)
 		return errf(err, "out of memory");
@@ -708,10 +708,17 @@ int learn_cnn_embed_new(struct store *st, struct spaces *r, const char *images,
 		free(names);
 		return -1;
 	}
-	for (i = 0; i < nn && !rc; i++)
-		rc = embed_into(st, r, names[i], images, l, n, 1, NULL, NULL, err);
+	/* one network that cannot embed (a model refused at load, say) must not keep the
+	 * lesions out of the others: every space is tried, the first failure reported */
+	for (i = 0; i < nn; i++)
+		if (embed_into(st, r, names[i], images, l, n, 1, NULL, NULL, e2) && !failed++) {
+			memcpy(first, e2, sizeof(first));
+			at = i;
+		}
+	if (failed)
+		errf(err, "%zu of %zu networks failed; space %s: %s", failed, nn, names[at], first);
 	free(names);
-	return rc;
+	return failed ? -1 : 0;
 }
 
 int learn_cnn_region(struct store *st, const char *name, const char *images,
