@@ -20,7 +20,7 @@ static const char usage[] =
 	"       [--force] [--threads 2] [--batch 64] [--near-q 0.25] [--similar-q 0.25]\n"
 	"       [--pseudo-every 5] [--db PATH]\n"
 	"       lesiond train --from images --to NAME --images DIR [--epochs 12] [--dim 64]\n"
-	"       [--width 16] [--side 48] [--mm-px 1.5] [--append-weight 1.6] (and the above)\n\n"
+	"       [--width 16] [--side 48] [--mm-px 1.5] [--append-weight 1.0] (and the above)\n\n"
 	"Learn a projection (linear, or one hidden layer with --hidden N) from space SPACE to a\n"
 	"new L2-normalised space NAME with a sequence-triplet loss and Deep Lesion Graphs'\n"
 	"sequential sampling. Training sees the coarse types of the catalog (DeepLesion: the\n"
@@ -122,7 +122,8 @@ int cmd_train(int argc, char **argv)
 		{ "--keep-source", "W", &keep, "append the source vector with weight W in [0, 1)" },
 		{ "--append-dims", "A:B", &append, "append source dimensions [A, B) to the learned "
 		  "vector (default for --from builtin: its location and size blocks; none: off)" },
-		{ "--append-weight", "W", &append_w, "weight of the appended dimensions (default 1.6)" },
+		{ "--append-weight", "W", &append_w, "weight of the appended dimensions (default 1.6; "
+		  "1.0 with --from images)" },
 		{ "--scale", "S", &scale, "input scaling: global (default; keeps the source space's "
 		  "balance between dimensions) or per-dim (standardise each dimension)" },
 		{ "--batch", "N", &batch, "anchors per Adam step (default 64)" },
@@ -256,7 +257,9 @@ int cmd_train(int argc, char **argv)
 		cnn_params_default(&co.cp);
 		co.cp.tp = lo.tp;
 		co.cp.arch.dim = lo.tp.dim_out;
-		co.append_w = append && !strcmp(append, "none") ? 0 : append_w ? lo.append_w : 1.6;
+		/* 1.0, not --from builtin's 1.6: the network sees the location through its code,
+		 * and the appended location at 1.6 outweighed it (README: measured, stop 31) */
+		co.append_w = append && !strcmp(append, "none") ? 0 : append_w ? lo.append_w : 1.0;
 		co.fuse = 1;		/* fused by default (README: measured) */
 		co.loc_code = 1;	/* idem */
 		co.tta.orient = 1;

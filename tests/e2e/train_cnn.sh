@@ -45,7 +45,7 @@ check "one progress line per epoch, with val 5-NN" test "$(grep -c '^train: epoc
 check "missing images reported" grep -q "no image: lesion [0-9]*: $GONE_DIR/[0-9]*.png: no such file" "$T_DIR/train.err"
 check "summary counts the lesions without images" grep -q "$N lesions, [1-9][0-9]* without images" "$T_DIR/train.out"
 check "every lesion with images embedded" test "$(sqlite3 "$DB" "select count(*) from vectors where space='cnn'")" = "$NIMG"
-check "model row" test "$(sqlite3 "$DB" "select from_space || ' ' || json_array_length(loss_curve) || ' ' || json_array_length(json_extract(params, '\$.val_acc')) || ' ' || json_extract(params, '\$.width') || ' ' || (length(weights) > 10000) || ' ' || json_extract(params, '\$.fuse_builtin') || ' ' || json_extract(params, '\$.loc_code') || ' ' || (json_extract(params, '\$.fuse_scale') > 0) from models where name='cnn'")" = "@images 3 3 8 1 1 1 1"
+check "model row" test "$(sqlite3 "$DB" "select from_space || ' ' || json_array_length(loss_curve) || ' ' || json_array_length(json_extract(params, '\$.val_acc')) || ' ' || json_extract(params, '\$.width') || ' ' || (length(weights) > 10000) || ' ' || json_extract(params, '\$.fuse_builtin') || ' ' || json_extract(params, '\$.loc_code') || ' ' || (json_extract(params, '\$.fuse_scale') > 0) || ' ' || json_extract(params, '\$.append_w') from models where name='cnn'")" = "@images 3 3 8 1 1 1 1 1"
 "$LESIOND" train --from images --to cnn2 --labels "$D/ground_truth.csv" --force --epochs 3 \
 	--width 8 --seed 4 --threads 1 --images "$D/Images_png" --db "$DB" > /dev/null 2>&1
 check "deterministic for a seed" test "$(sqlite3 "$DB" "select count(*) from vectors a join vectors b using (lesion_id) where a.space='cnn' and b.space='cnn2' and a.vec = b.vec")" = "$NIMG"
