@@ -26,6 +26,14 @@ static const char usage[] =
 
 #define REALISM_MAX_ROWS 2000000
 
+/* The last component of a path (the whole path when it has no '/'). */
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
 static int load_real(const char *csv, const char *pairs, struct lesion **l, int64_t **tr,
 		     size_t *n, char *err)
 {
@@ -122,7 +130,7 @@ int cmd_realism(int argc, char **argv)
 	size_t rn = 0, dn = 0;
 	struct motion_stats rs, ds;
 	struct sb b;
-	char err[LSD_ERRLEN], dname[64];
+	char err[LSD_ERRLEN], dname[64], rname[256];
 	int r, rc = 1;
 
 	r = cli_parse(argc, argv, opts, usage, &cfg);
@@ -146,7 +154,8 @@ int cmd_realism(int argc, char **argv)
 	}
 	snprintf(dname, sizeof(dname), "demo (%lld patients, seed %lld)", (long long)np,
 		 (long long)sd);
-	motion_table(&b, "real (DL_info_sample + same_lesion_pairs)", &rs, dname, &ds);
+	snprintf(rname, sizeof(rname), "real (%s + %s)", base_name(csv), base_name(pairs));
+	motion_table(&b, rname, &rs, dname, &ds);
 	if (b.oom) {
 		fprintf(stderr, "lesiond realism: report too long\n");
 		goto out;
