@@ -13,9 +13,10 @@ RECIST long axis endpoints, 0-based pixels as DLT writes them).
 The rule (docs/k19_preregistration.md, attempt 5): an entry's end maps to the row with the
 same key slice whose long-axis endpoints (Measurement_coordinates x11,y11,x12,y12) lie
 within 4 px of the entry's, in either endpoint order. An end that maps to no row or to
-several is reported and its entry dropped. An entry whose source patient has no row in
-the files is out of range and skipped silently (counted). Pairs are unordered and
-deduplicated; the two directions of one pair must agree. Output: lesion_a,lesion_b,
+several, or both ends to one row, is reported and its entry dropped. An entry whose
+source patient has no row in the files is out of range and skipped (counted). Pairs are
+unordered and deduplicated; a pair not named by exactly its two directions is reported.
+Output: lesion_a,lesion_b,
 file_a,file_b,source (source = the first entry naming the pair), sorted by lesion_a.
 Errors (a malformed row or entry) print FILE:LINE and exit 1.
 """
@@ -85,6 +86,10 @@ def map_end(by_slice, slice_name, coords):
     return hits, name
 
 
+def rows_of(hits):
+    return "%d rows" % len(hits) if len(hits) != 1 else "row %d" % hits[0]
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description="map DLS lesion-tracking entries to DL_info rows")
     ap.add_argument("--rows", action="append", required=True, help="DL_info.csv, in official order")
@@ -115,9 +120,9 @@ def main(argv):
                 t = floats(where, ",".join(e[10:14]), 4)
                 a, an = map_end(by_slice, e[2], s)
                 b, bn = map_end(by_slice, e[9], t)
-                if len(a) != 1 or len(b) != 1:
-                    sys.stderr.write("%s: %s#%s dropped: source %s maps to %d rows, target %s to %d\n"
-                                     % (where, e[0], e[1], e[2], len(a), e[9], len(b)))
+                if len(a) != 1 or len(b) != 1 or a == b:
+                    sys.stderr.write("%s: %s#%s dropped: source %s maps to %s, target %s to %s\n"
+                                     % (where, e[0], e[1], e[2], rows_of(a), e[9], rows_of(b)))
                     dropped += 1
                     continue
                 key = (min(a[0], b[0]), max(a[0], b[0]))

@@ -196,8 +196,11 @@ sort -t, -k1,1n -k2,2n "$LSD_SHARED_DATA/same_lesion_pairs.csv" | cut -d, -f1-4 
 check "the rule rebuilds the shared pairs of patients 1-50 (lesions and slices)" sh -c "sort -t, -k1,1n -k2,2n '$T_DIR/pairs1.csv' | cut -d, -f1-4 | cmp -s - '$T_DIR/shared4.csv'"
 awk -F, -v OFS=, 'NR == 3 { $4 = $4 + 40 } { print }' "$N51/dlt_entries_51_120.csv" > "$T_DIR/moved.csv"
 python3 tools/dlt_pairs.py --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --rows "$N51/DL_info_261_848.csv" --entries "$T_DIR/moved.csv" > /dev/null 2> "$T_DIR/moved.err"
-check "an entry 40 px off its row is dropped and named" sh -c "grep -q 'moved.csv:3: valid.json#0052 dropped: source 000060_03_01/067.png maps to 0 rows' '$T_DIR/moved.err' && grep -q '86 entries in range (16 out of range), 1 dropped, 43 pairs' '$T_DIR/moved.err'"
+check "an entry 40 px off its row is dropped and named" sh -c "grep -q 'moved.csv:3: valid.json#0052 dropped: source 000060_03_01/067.png maps to 0 rows, target 000060_02_01/070.png to row 344' '$T_DIR/moved.err' && grep -q '86 entries in range (16 out of range), 1 dropped, 43 pairs' '$T_DIR/moved.err'"
 check "the pair it named is reported as named one way only" grep -q "pair 344,346 named by 1 entries" "$T_DIR/moved.err"
+awk -F, -v OFS=, 'NR == 2 { $10 = $3; $11 = $4; $12 = $5; $13 = $6; $14 = $7 } { print }' "$N51/dlt_entries_51_120.csv" > "$T_DIR/selfent.csv"
+python3 tools/dlt_pairs.py --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --rows "$N51/DL_info_261_848.csv" --entries "$T_DIR/selfent.csv" > /dev/null 2> "$T_DIR/selfent.err"
+check "an entry whose two ends are one row is dropped" grep -q "selfent.csv:2: valid.json#0051 dropped: source 000060_02_01/070.png maps to row 344, target 000060_02_01/070.png to row 344" "$T_DIR/selfent.err"
 printf 'file,key\nvalid.json,0001\n' > "$T_DIR/badent.csv"
 python3 tools/dlt_pairs.py --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --entries "$T_DIR/badent.csv" > /dev/null 2> "$T_DIR/badent.err"
 check "an entries file without the header: exit status 1" test $? -eq 1
