@@ -187,22 +187,23 @@ check "wide 2: patient 40's two groups joined (8 wrong pairs)" test "$(grep -Ec 
 # file is re-derived from the DLT entries by the committed rule; the same rule rebuilds
 # the shared pairs of patients 1-50 from their entries
 N51="$(dirname "$0")/../data/deeplesion_51"
-python3 tools/dlt_pairs.py --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --rows "$N51/DL_info_261_848.csv" \
+DLT_PAIRS="$(dirname "$0")/../../tools/dlt_pairs.py"
+python3 "$DLT_PAIRS" --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --rows "$N51/DL_info_261_848.csv" \
 	--entries "$N51/dlt_entries_51_120.csv" --out "$T_DIR/pairs51.csv" 2> "$T_DIR/pairs51.err"
 check "held-out pairs: re-derived from the DLT entries, as committed" cmp -s "$T_DIR/pairs51.csv" "$N51/same_lesion_pairs_51.csv"
 check "held-out pairs: 86 entries mapped, none dropped, each pair named both ways" sh -c "test \"\$(cat '$T_DIR/pairs51.err')\" = 'dlt_pairs: 86 entries in range (16 out of range), 0 dropped, 43 pairs'"
-python3 tools/dlt_pairs.py --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --entries "$N51/dlt_entries_1_50.csv" --out "$T_DIR/pairs1.csv" 2> "$T_DIR/pairs1.err"
+python3 "$DLT_PAIRS" --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --entries "$N51/dlt_entries_1_50.csv" --out "$T_DIR/pairs1.csv" 2> "$T_DIR/pairs1.err"
 sort -t, -k1,1n -k2,2n "$LSD_SHARED_DATA/same_lesion_pairs.csv" | cut -d, -f1-4 > "$T_DIR/shared4.csv"
 check "the rule rebuilds the shared pairs of patients 1-50 (lesions and slices)" sh -c "sort -t, -k1,1n -k2,2n '$T_DIR/pairs1.csv' | cut -d, -f1-4 | cmp -s - '$T_DIR/shared4.csv'"
 awk -F, -v OFS=, 'NR == 3 { $4 = $4 + 40 } { print }' "$N51/dlt_entries_51_120.csv" > "$T_DIR/moved.csv"
-python3 tools/dlt_pairs.py --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --rows "$N51/DL_info_261_848.csv" --entries "$T_DIR/moved.csv" > /dev/null 2> "$T_DIR/moved.err"
+python3 "$DLT_PAIRS" --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --rows "$N51/DL_info_261_848.csv" --entries "$T_DIR/moved.csv" > /dev/null 2> "$T_DIR/moved.err"
 check "an entry 40 px off its row is dropped and named" sh -c "grep -q 'moved.csv:3: valid.json#0052 dropped: source 000060_03_01/067.png maps to 0 rows, target 000060_02_01/070.png to row 344' '$T_DIR/moved.err' && grep -q '86 entries in range (16 out of range), 1 dropped, 43 pairs' '$T_DIR/moved.err'"
 check "the pair it named is reported as named one way only" grep -q "pair 344,346 named by 1 entries" "$T_DIR/moved.err"
 awk -F, -v OFS=, 'NR == 2 { $10 = $3; $11 = $4; $12 = $5; $13 = $6; $14 = $7 } { print }' "$N51/dlt_entries_51_120.csv" > "$T_DIR/selfent.csv"
-python3 tools/dlt_pairs.py --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --rows "$N51/DL_info_261_848.csv" --entries "$T_DIR/selfent.csv" > /dev/null 2> "$T_DIR/selfent.err"
+python3 "$DLT_PAIRS" --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --rows "$N51/DL_info_261_848.csv" --entries "$T_DIR/selfent.csv" > /dev/null 2> "$T_DIR/selfent.err"
 check "an entry whose two ends are one row is dropped" grep -q "selfent.csv:2: valid.json#0051 dropped: source 000060_02_01/070.png maps to row 344, target 000060_02_01/070.png to row 344" "$T_DIR/selfent.err"
 printf 'file,key\nvalid.json,0001\n' > "$T_DIR/badent.csv"
-python3 tools/dlt_pairs.py --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --entries "$T_DIR/badent.csv" > /dev/null 2> "$T_DIR/badent.err"
+python3 "$DLT_PAIRS" --rows "$LSD_SHARED_DATA/DL_info_sample.csv" --entries "$T_DIR/badent.csv" > /dev/null 2> "$T_DIR/badent.err"
 check "an entries file without the header: exit status 1" test $? -eq 1
 check "an entries file without the header: named with file:line" grep -q "badent.csv:1: want the header" "$T_DIR/badent.err"
 R51="$T_DIR/real51.db"
