@@ -34,12 +34,13 @@ struct store_conn *store_write_begin(struct store *st, char *err)
 		return NULL;
 	}
 	store_stamp_tx_begin(st, c);
+	c->changes0 = sqlite3_total_changes64(c->db);
 	return c;
 }
 
 int store_write_end(struct store *st, struct store_conn *c, int ok, char *err)
 {
-	int rc = 0;
+	int rc = 0, changed = sqlite3_total_changes64(c->db) != c->changes0;
 
 	if (ok) {
 		store_stamp_tx_commit(st, c);
@@ -53,7 +54,11 @@ int store_write_end(struct store *st, struct store_conn *c, int ok, char *err)
 	}
 	store_stamp_tx_end(st, rc == 0);
 	store_conn_put(st, c);
-	store_lcache_bump(st);	/* before the caller can reply: no row read earlier serves */
+	/* before the caller can reply: no row read earlier serves. A transaction that changed
+	 * no row (the replication log's idle trim every 5 s, an unchanged re-ingest) keeps the
+	 * cache: rows inserted, updated or deleted, triggers' included, are what it counts */
+	if (changed)
+		store_lcache_bump(st);
 	pthread_mutex_unlock(&st->wlock);
 	return rc;
 }

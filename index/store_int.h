@@ -15,6 +15,7 @@ struct store_conn {
 	const char *sql[STORE_STMT_CACHE];	/* statement cache keyed by the SQL's address */
 	sqlite3_stmt *stmt[STORE_STMT_CACHE];
 	int nstmt;
+	sqlite3_int64 changes0;	/* sqlite3_total_changes64 at store_write_begin */
 	struct store_conn *next;
 };
 

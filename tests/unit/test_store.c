@@ -5,6 +5,7 @@
 #include "dlcsv.h"
 #include "migrations.h"
 #include "store.h"
+#include "store_repl.h"
 #include "unit.h"
 #include "util.h"
 
@@ -217,6 +218,7 @@ static void test_lesion_cache(void)
 	uint64_t h0, m0, h1, m1;
 	pthread_t t[3];
 	int i, r, stale = 0;
+	size_t del;
 
 	fresh_db("lcache");
 	CHECK_EQ_INT(store_open(dbpath, &st, err), 0);
@@ -241,6 +243,23 @@ static void test_lesion_cache(void)
 	CHECK_EQ_INT(added, 1);
 	CHECK_EQ_INT(store_lesion_get(st, 7, &got, err), 0);
 	CHECK(got.bbox[0] == x.bbox[0] && got.bbox[2] == x.bbox[2]);
+	/* write transactions that change no row keep the cache: the replication log's idle
+	 * trim (the daemon runs it every 5 s) and an unchanged re-insert */
+	CHECK_EQ_INT(store_repl_trim(st, 1000000, &del, err), 0);
+	CHECK_EQ_INT(del, 0);
+	CHECK_EQ_INT(store_lesion_insert(st, &x, 1, &added, &same, err), 0);
+	CHECK_EQ_INT(same, 1);
+	store_lesion_cache_stats(st, &h0, &m0);
+	CHECK_EQ_INT(store_lesion_get(st, 7, &got, err), 0);
+	store_lesion_cache_stats(st, &h1, &m1);
+	CHECK_EQ_INT(h1 - h0, 1);
+	CHECK(got.bbox[0] == x.bbox[0] && got.bbox[2] == x.bbox[2]);
+	/* a trim that deletes log entries is a change: the next read goes to SQLite */
+	CHECK_EQ_INT(store_repl_trim(st, 1, &del, err), 0);
+	CHECK(del > 0);
+	CHECK_EQ_INT(store_lesion_get(st, 7, &got, err), 0);
+	store_lesion_cache_stats(st, &h0, &m0);
+	CHECK_EQ_INT(m0 - m1, 1);
 	/* a failed (rolled back) write changes nothing */
 	x.loc[0] += 0.01;
 	CHECK_EQ_INT(store_lesion_insert(st, &x, 1, &added, &same, err), -1);
