@@ -7,15 +7,17 @@
  * direct-mapped table of LCACHE_SLOTS rows keyed by id answers repeats with a copy.
  *
  * Validity: the store's write generation (wgen) advances after every write transaction
- * of this process ends (store_write_end, before the write lock is released, so before
- * the writer's caller can reply). A reader reads the generation BEFORE it reads the row
- * from SQLite and files the row under that generation; a row is served only while the
- * generation is unchanged. A row read before a commit is therefore filed under a
- * generation that the commit ends; a row read after it may be filed under the old one
- * too, which only costs a miss. Any write (not only to that lesion) empties the cache
- * logically: writes are rare next to reads. Writes by another process to the same
- * database are not seen, exactly as the daemon's catalog and indexes do not see them:
- * a serving daemon's lesions change through its API or its replica stream only.
+ * of this process that changed a row ends (store_write_end, before the write lock is
+ * released, so before the writer's caller can reply). A reader reads the generation
+ * BEFORE it reads the row from SQLite and files the row under that generation; a row is
+ * served only while the generation is unchanged. A row read before a commit is
+ * therefore filed under a generation that the commit ends; a row read after it may be
+ * filed under the old one too, which only costs a miss. Any write that changes a row
+ * (not only that lesion's) empties the cache logically: writes are rare next to reads.
+ * A write transaction that changed no row (sqlite3_total_changes64 unchanged, e.g. the
+ * replication log's idle trim every 5 s) keeps it. Writes by another process to the
+ * same database are not seen, exactly as the daemon's catalog and indexes do not see
+ * them: a serving daemon's lesions change through its API or its replica stream only.
  * Read-only stores (store_open_ro) have no cache. Locks: 16 striped mutexes, held for
  * one row copy (~400 bytes).
  */

@@ -326,7 +326,7 @@ void h_images_metrics(struct app *app, struct sb *b)
 	if (app->st)
 		store_lesion_cache_stats(app->st, &lh, &lm);
 	sb_addf(b, "# HELP lesiond_lesion_cache_hits_total Lesion reads by id answered from the "
-		"store's row cache (valid until the next write).\n"
+		"store's row cache (valid until the next write that changes a row).\n"
 		"# TYPE lesiond_lesion_cache_hits_total counter\n"
 		"lesiond_lesion_cache_hits_total %llu\n"
 		"# HELP lesiond_lesion_cache_misses_total Lesion reads by id that went to SQLite.\n"
