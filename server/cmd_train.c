@@ -12,6 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* --append-weight's defaults: the source's location and size blocks appended at 1.6 to
+ * a projection; at 1.0 to a network's embedding, which sees the location through its
+ * code, and the appended location at 1.6 outweighed it (README: measured, stop 31) */
+#define APPEND_W_SPACE 1.6
+#define APPEND_W_IMAGES 1.0
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #include <unistd.h>
 
 static const char usage[] =
@@ -20,7 +28,8 @@ static const char usage[] =
 	"       [--force] [--threads 2] [--batch 64] [--near-q 0.25] [--similar-q 0.25]\n"
 	"       [--pseudo-every 5] [--db PATH]\n"
 	"       lesiond train --from images --to NAME --images DIR [--epochs 12] [--dim 64]\n"
-	"       [--width 16] [--side 48] [--mm-px 1.5] [--append-weight 1.0] (and the above)\n\n"
+	"       [--width 16] [--side 48] [--mm-px 1.5] [--append-weight " STR(APPEND_W_IMAGES) "]\n"
+	"       (and the above)\n\n"
 	"Learn a projection (linear, or one hidden layer with --hidden N) from space SPACE to a\n"
 	"new L2-normalised space NAME with a sequence-triplet loss and Deep Lesion Graphs'\n"
 	"sequential sampling. Training sees the coarse types of the catalog (DeepLesion: the\n"
@@ -122,8 +131,8 @@ int cmd_train(int argc, char **argv)
 		{ "--keep-source", "W", &keep, "append the source vector with weight W in [0, 1)" },
 		{ "--append-dims", "A:B", &append, "append source dimensions [A, B) to the learned "
 		  "vector (default for --from builtin: its location and size blocks; none: off)" },
-		{ "--append-weight", "W", &append_w, "weight of the appended dimensions (default 1.6; "
-		  "1.0 with --from images)" },
+		{ "--append-weight", "W", &append_w, "weight of the appended dimensions (default "
+		  STR(APPEND_W_SPACE) "; " STR(APPEND_W_IMAGES) " with --from images)" },
 		{ "--scale", "S", &scale, "input scaling: global (default; keeps the source space's "
 		  "balance between dimensions) or per-dim (standardise each dimension)" },
 		{ "--batch", "N", &batch, "anchors per Adam step (default 64)" },
@@ -186,7 +195,7 @@ int cmd_train(int argc, char **argv)
 	/* The built-in descriptor's location and size blocks travel along by default: the
 	 * triplet loss ranks them after type, and without them the learned space loses
 	 * size information (README: measured). */
-	lo.append_w = 1.6;
+	lo.append_w = !strcmp(from, "images") ? APPEND_W_IMAGES : APPEND_W_SPACE;
 	if (append && !strcmp(append, "none")) {
 		lo.append_lo = lo.append_hi = 0;
 	} else if (append) {
@@ -257,9 +266,7 @@ int cmd_train(int argc, char **argv)
 		cnn_params_default(&co.cp);
 		co.cp.tp = lo.tp;
 		co.cp.arch.dim = lo.tp.dim_out;
-		/* 1.0, not --from builtin's 1.6: the network sees the location through its code,
-		 * and the appended location at 1.6 outweighed it (README: measured, stop 31) */
-		co.append_w = append && !strcmp(append, "none") ? 0 : append_w ? lo.append_w : 1.0;
+		co.append_w = append && !strcmp(append, "none") ? 0 : lo.append_w;
 		co.fuse = 1;		/* fused by default (README: measured) */
 		co.loc_code = 1;	/* idem */
 		co.tta.orient = 1;

@@ -47,7 +47,7 @@ def floats(where, s, n):
 
 
 def read_rows(paths):
-    """slice file name -> [(lesion id, patient, (x11, y11, x12, y12))]"""
+    """slice file name -> [(lesion id, (x11, y11, x12, y12))], and the patients seen"""
     by_slice, patients, lid = {}, set(), 0
     for path in paths:
         with open(path, newline="") as f:
@@ -65,7 +65,7 @@ def read_rows(paths):
                 except ValueError:
                     die(where, "bad Patient_index %r" % row[1])
                 c = floats(where, row[5], 8)
-                by_slice.setdefault(row[0], []).append((lid, patient, tuple(c[:4])))
+                by_slice.setdefault(row[0], []).append((lid, tuple(c[:4])))
                 patients.add(patient)
     return by_slice, patients
 
@@ -82,7 +82,7 @@ def end_cost(e, r):
 
 def map_end(by_slice, slice_name, coords):
     name = slice_name.replace("/", "_")
-    hits = [lid for (lid, _, c) in by_slice.get(name, []) if end_cost(coords, c) <= TOL]
+    hits = [lid for (lid, c) in by_slice.get(name, []) if end_cost(coords, c) <= TOL]
     return hits, name
 
 
